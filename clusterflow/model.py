@@ -1,0 +1,265 @@
+"""The full path from a raw row to a cluster, as one object that can be saved and served.
+
+:class:`ClusterModel` bundles the column roles (the schema check), the fitted imputer, the feature
+builder, a *reference* to the text embedder (model id and settings: the weights come from the
+installed package, not copied into every model version) and the fitted clusterer. ``predict`` on a
+raw frame returns the cluster, the distance to the cluster's centre and a novelty flag.
+
+Scikit-learn parts are saved with skops (no pickle) when skops can represent them; the few objects
+it cannot (some HDBSCAN internals) fall back to joblib, and the saved spec says which was used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clusterflow.embed import Embedder, MiniLMEmbedder, embed_column
+from clusterflow.errors import ValidationFailed
+from clusterflow.schema import ColumnRoles, coerce_numeric
+
+logger = logging.getLogger(__name__)
+
+NOVELTY_QUANTILE = 0.99
+"""A row is novel when it is farther from its centre than this quantile of training rows."""
+
+_TRUSTED_PREFIXES = (
+    "clusterflow.",
+    "sklearn.",
+    "numpy.",
+    "scipy.",
+    "hdbscan.",
+    "builtins.",
+    "collections.",
+    "pandas.",
+    "joblib.",
+)
+
+
+@dataclass
+class EmbedderSpec:
+    """How to rebuild the embedder at serving time (no weights stored)."""
+
+    model: str
+    precision: str
+    max_chars: int
+    batch_size: int = 64
+
+    def build(self, cache_path: str | Path | None = None, progress=None) -> MiniLMEmbedder:
+        """Return an embedder with these settings."""
+        return MiniLMEmbedder(
+            model=self.model,
+            precision=self.precision,
+            max_chars=self.max_chars,
+            batch_size=self.batch_size,
+            cache_path=cache_path,
+            progress=progress,
+        )
+
+
+class ClusterModel:
+    """Raw rows in, clusters out: schema, imputer, features, embedder reference, clusterer.
+
+    Parameters
+    ----------
+    roles : ColumnRoles
+        Which input columns are features, text and id.
+    imputer : estimator
+        Fitted ``TableImputer`` (``transform(frame) -> frame``), or None when there are no
+        tabular features.
+    features : estimator
+        Fitted ``FeatureBuilder`` (``transform(frame, embeddings=...) -> ndarray``).
+    clusterer : estimator
+        Fitted ``ClusterSweep`` (``predict`` and ``transform`` on feature rows).
+    embedder : EmbedderSpec, optional
+        Present when the model embeds a text column.
+    novelty_threshold : float
+        Distance to the own centre above which a row is flagged novel.
+    """
+
+    def __init__(
+        self,
+        *,
+        roles: ColumnRoles,
+        imputer: Any,
+        features: Any,
+        clusterer: Any,
+        embedder: EmbedderSpec | None,
+        novelty_threshold: float = float("inf"),
+        cluster_map: dict[int, int] | None = None,
+    ) -> None:
+        self.roles = roles
+        self.imputer = imputer
+        self.features = features
+        self.clusterer = clusterer
+        self.embedder = embedder
+        self.novelty_threshold = novelty_threshold
+        self.cluster_map = cluster_map or {}
+
+    # -- the path -----------------------------------------------------------------------------
+    def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
+        """Raise ValidationFailed if a column the model reads is missing from ``frame``."""
+        needed = list(self.roles.features) + (
+            [self.roles.text_column] if self.roles.text_column else []
+        )
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise ValidationFailed(
+                f"{source}: column(s) {missing} that the model was trained on are missing",
+                hint="score a table with the same columns as the training data",
+            )
+
+    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Coerce types and impute the tabular features (cells that cannot be read become gaps)."""
+        table = coerce_numeric(frame[list(self.roles.features)], self.roles)
+        for column in self.roles.numeric:
+            values = table[column].to_numpy()
+            table.loc[~np.isfinite(values), column] = np.nan
+        if self.imputer is None or not self.roles.features:
+            return table
+        return self.imputer.transform(table)
+
+    def embed(self, frame: pd.DataFrame, embedder: Embedder | None = None) -> np.ndarray | None:
+        """Embed the text column (zero vectors where the text is empty), or None if no text."""
+        if not self.roles.text_column:
+            return None
+        if embedder is None:
+            if self.embedder is None:
+                raise ValidationFailed("the model has a text column but no embedder spec")
+            embedder = self.embedder.build()
+        vectors, _ = embed_column(embedder, frame[self.roles.text_column].tolist())
+        return vectors
+
+    def feature_matrix(
+        self,
+        frame: pd.DataFrame,
+        *,
+        embeddings: np.ndarray | None = None,
+        embedder: Embedder | None = None,
+    ) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray]:
+        """Return the imputed table, the embeddings and the feature matrix of raw ``frame``."""
+        imputed = self.prepare(frame)
+        if embeddings is None:
+            embeddings = self.embed(frame, embedder)
+        return imputed, embeddings, self.features.transform(imputed, embeddings=embeddings)
+
+    def assign(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Clusters and distances to the assigned centre for feature rows ``X``."""
+        raw = np.asarray(self.clusterer.predict(X), dtype=int)
+        distances = np.asarray(self.clusterer.transform(X), dtype=float)
+        if distances.ndim == 2 and distances.shape[1] > 0:
+            own = np.where(
+                raw >= 0,
+                distances[np.arange(len(raw)), np.clip(raw, 0, distances.shape[1] - 1)],
+                distances.min(axis=1),
+            )
+        else:
+            own = np.zeros(len(raw))
+        labels = np.array([self.cluster_map.get(int(c), int(c)) if c >= 0 else -1 for c in raw])
+        return labels, own
+
+    def predict(
+        self,
+        frame: pd.DataFrame,
+        *,
+        embeddings: np.ndarray | None = None,
+        embedder: Embedder | None = None,
+    ) -> pd.DataFrame:
+        """Assign raw rows to clusters.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``cluster`` (int, -1 = noise), ``distance`` (to the cluster's centre) and
+            ``novel`` (bool: farther than the novelty threshold), index of ``frame``.
+        """
+        self.check_columns(frame)
+        _, _, X = self.feature_matrix(frame, embeddings=embeddings, embedder=embedder)
+        labels, distance = self.assign(X)
+        return pd.DataFrame(
+            {"cluster": labels, "distance": distance, "novel": distance > self.novelty_threshold},
+            index=frame.index,
+        )
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write the model into ``folder`` (spec.json plus the fitted components)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        components = {
+            "imputer": self.imputer,
+            "features": self.features,
+            "clusterer": self.clusterer,
+        }
+        formats = {}
+        for name, obj in components.items():
+            formats[name] = _dump(obj, folder / name)
+        spec = {
+            "roles": self.roles.to_dict(),
+            "embedder": None if self.embedder is None else vars(self.embedder),
+            "novelty_threshold": self.novelty_threshold,
+            "cluster_map": {str(k): v for k, v in self.cluster_map.items()},
+            "formats": formats,
+        }
+        (folder / "spec.json").write_text(json.dumps(spec, indent=2) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ClusterModel:
+        """Read a model written by :meth:`save`."""
+        folder = Path(folder)
+        spec = json.loads((folder / "spec.json").read_text())
+        parts = {name: _load(folder / name, fmt) for name, fmt in spec["formats"].items()}
+        return cls(
+            roles=ColumnRoles.from_dict(spec["roles"]),
+            imputer=parts["imputer"],
+            features=parts["features"],
+            clusterer=parts["clusterer"],
+            embedder=EmbedderSpec(**spec["embedder"]) if spec["embedder"] else None,
+            novelty_threshold=float(spec["novelty_threshold"]),
+            cluster_map={int(k): int(v) for k, v in spec.get("cluster_map", {}).items()},
+        )
+
+
+def _dump(obj: Any, stem: Path) -> str:
+    if obj is None:
+        return "none"
+    import skops.io as sio
+
+    try:
+        sio.dump(obj, stem.with_suffix(".skops"))
+        _load(stem, "skops")  # a dump skops cannot read back is no dump
+        return "skops"
+    except Exception as err:  # skops raises TypeError/NotImplementedError/... for unknown state
+        logger.info("skops cannot represent %s (%s); saving it with joblib", stem.name, err)
+        stem.with_suffix(".skops").unlink(missing_ok=True)
+        import joblib
+
+        joblib.dump(obj, stem.with_suffix(".joblib"))
+        return "joblib"
+
+
+def _load(stem: Path, fmt: str) -> Any:
+    if fmt == "none":
+        return None
+    if fmt == "skops":
+        import skops.io as sio
+
+        path = stem.with_suffix(".skops")
+        untrusted = sio.get_untrusted_types(file=path)
+        unknown = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
+        if unknown:
+            raise ValidationFailed(
+                f"{path}: refuses to load types outside clusterflow/scikit-learn: {unknown}",
+                hint="only load models that clusterflow wrote",
+            )
+        return sio.load(path, trusted=untrusted)
+    import joblib
+
+    return joblib.load(stem.with_suffix(".joblib"))
