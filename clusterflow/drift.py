@@ -69,10 +69,10 @@ class DriftThresholds:
         Family-wise significance level of the per-column tests, after Holm's correction for the
         number of columns. Also the significance level of the embedding, cluster-mix and
         novelty tests.
-    column_effect : float, default=0.1
+    column_effect : float, default=0.05
         Minimum effect for a column to drift: KS statistic D for numeric columns, total
-        variation distance for categorical ones (both in [0, 1]: 0.1 means some event's
-        probability moved by 10 percentage points).
+        variation distance for categorical ones (both in [0, 1]: 0.05 means some event's
+        probability moved by 5 percentage points).
     text_auc : float, default=0.65
         Cross-validated ROC AUC of the reference-vs-batch domain classifier on the text
         embeddings above which the text drifted (0.5 = indistinguishable).
@@ -93,7 +93,7 @@ class DriftThresholds:
     """
 
     column_p_value: float = 0.01
-    column_effect: float = 0.1
+    column_effect: float = 0.05
     text_auc: float = 0.65
     cluster_psi: float = 0.2
     novelty_share: float = 0.05

