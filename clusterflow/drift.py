@@ -637,8 +637,8 @@ def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> di
     p_value = float(
         stats.binomtest(int(new.novel.sum()), n_new, null_share, alternative="greater").pvalue
     )
-    mean_ref = float(np.mean(ref.distances))
-    mean_new = float(np.mean(new.distances))
+    mean_ref = _finite_mean(ref.distances)
+    mean_new = _finite_mean(new.distances)
     return {
         "reference_novel_share": ref_share,
         "batch_novel_share": new_share,
@@ -646,7 +646,7 @@ def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> di
         "batch_noise_share": float(np.mean(new.clusters == -1)),
         "reference_mean_distance": mean_ref,
         "batch_mean_distance": mean_new,
-        "distance_ratio": mean_new / mean_ref if mean_ref > 0 else None,
+        "distance_ratio": mean_new / mean_ref if mean_ref and mean_new is not None else None,
         "p_value": p_value,
         "threshold": th.novelty_share,
         "drifted": bool(new_share - ref_share > th.novelty_share and p_value < th.column_p_value),
@@ -696,6 +696,12 @@ def _cluster_reason(view: dict[str, Any]) -> str:
         f"cluster mix: cluster {biggest} {ref[biggest]:.1%} -> {new[biggest]:.1%} of rows "
         f"(PSI {view['psi']:.3f} > {view['threshold']:.2f}, JS {view['js']:.3f})"
     )
+
+
+def _finite_mean(x: np.ndarray) -> float | None:
+    # Noise rows may carry an infinite distance; the mean describes the rows that have one.
+    finite = x[np.isfinite(x)]
+    return float(np.mean(finite)) if finite.size else None
 
 
 def _floored_proportions(x: np.ndarray, epsilon: float) -> np.ndarray:

@@ -255,8 +255,8 @@ def _novelty_html(view: dict[str, Any]) -> str:
         f"&rarr; {view['batch_novel_share']:.1%} (binomial p {_p(view['p_value'])})</dd>"
         f"<dt>noise rows (cluster -1)</dt><dd>{view['reference_noise_share']:.1%} &rarr; "
         f"{view['batch_noise_share']:.1%}</dd>"
-        f"<dt>mean distance to nearest centre</dt><dd>{view['reference_mean_distance']:.4g} "
-        f"&rarr; {view['batch_mean_distance']:.4g}"
+        f"<dt>mean distance to nearest centre</dt><dd>{_g(view['reference_mean_distance'])} "
+        f"&rarr; {_g(view['batch_mean_distance'])}"
         + (f" (&times;{ratio:.2f})" if ratio is not None else "")
         + f"</dd><dt>drifted</dt><dd>{_tag(view['drifted'])}</dd></dl>"
     )
@@ -286,6 +286,10 @@ def _p(p: float | None) -> str:
     if p is None:
         return "-"
     return f"{p:.2g}" if p >= 1e-300 else "&lt;1e-300"
+
+
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
 
 
 def _md_flag(view: dict[str, Any]) -> str:
