@@ -179,6 +179,54 @@ class DriftSample:
                     hint="embed every row of the table, or pass embeddings=None",
                 )
 
+    @classmethod
+    def from_assignments(
+        cls,
+        table: pd.DataFrame,
+        assignments: pd.DataFrame,
+        embeddings: np.ndarray | None = None,
+        *,
+        prefix: str = "",
+    ) -> DriftSample:
+        """Build a sample from a table and the champion's per-row assignments.
+
+        Parameters
+        ----------
+        table : pandas.DataFrame
+            Imputed feature columns.
+        assignments : pandas.DataFrame
+            Columns ``<prefix>cluster``, ``<prefix>distance`` and ``<prefix>novel``, one row per
+            table row, in the same order (the output of ``ClusterModel.predict`` with
+            ``prefix=""``, or a stored reference with ``prefix="__"``).
+        embeddings : numpy.ndarray, optional
+            Text embeddings of the rows.
+        prefix : str, default=""
+            Prefix of the three assignment columns.
+
+        Returns
+        -------
+        DriftSample
+
+        Raises
+        ------
+        ValidationFailed
+            An assignment column is missing, or the lengths differ.
+        """
+        names = [f"{prefix}{name}" for name in ("cluster", "distance", "novel")]
+        missing = [name for name in names if name not in assignments.columns]
+        if missing:
+            raise ValidationFailed(
+                f"assignments have no column(s) {missing} (they have {list(assignments.columns)})",
+                hint="pass the champion's predictions (cluster, distance, novel) for these rows",
+            )
+        return cls(
+            table=table.drop(columns=[c for c in names if c in table.columns]),
+            embeddings=embeddings,
+            clusters=assignments[names[0]].to_numpy(dtype=int),
+            distances=assignments[names[1]].to_numpy(dtype=float),
+            novel=assignments[names[2]].to_numpy(dtype=bool),
+        )
+
 
 @dataclass
 class DriftResult:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -141,6 +143,53 @@ def test_holm_matches_the_step_down_definition():
     np.testing.assert_allclose(adjusted, [0.04, 0.09, 0.09, 0.5])
     assert holm([0.9, 0.8]).max() <= 1.0
     assert holm([]).size == 0
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=30))
+def test_holm_is_bounded_and_keeps_the_order_of_p_values(raw):
+    adjusted = holm(raw)
+    assert np.all(adjusted >= np.asarray(raw) - 1e-12) and np.all(adjusted <= 1.0)
+    order = np.argsort(raw, kind="stable")
+    assert np.all(np.diff(adjusted[order]) >= -1e-12)
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=12).filter(
+        lambda xs: sum(xs) > 0
+    ),
+    st.lists(st.integers(min_value=0, max_value=1000), min_size=2, max_size=12).filter(
+        lambda xs: sum(xs) > 0
+    ),
+)
+def test_psi_is_finite_non_negative_and_symmetric(a, b):
+    size = min(len(a), len(b))
+    p, q = np.array(a[:size]), np.array(b[:size])
+    if p.sum() == 0 or q.sum() == 0:
+        return
+    forward, backward = psi(p, q), psi(q, p)
+    assert np.isfinite(forward) and forward >= 0.0
+    assert forward == pytest.approx(backward)
+
+
+def test_a_tiny_batch_is_compared_without_false_certainty():
+    res = _cmp(_synthetic(1000, seed=1), _synthetic(5, seed=2, shift=0.3))
+    assert res.drift_detected is False
+    assert res.embedding["method"] == "none" and "fewer than" in res.embedding["note"]
+    assert res.columns["c"]["categories_tested"] == 1  # every category too rare to test alone
+    assert res.columns["c"]["p_value"] == 1.0
+
+
+def test_sample_from_assignments_reads_prefixed_columns():
+    base = _synthetic(30, seed=0)
+    stored = base.table.assign(
+        __cluster=base.clusters, __distance=base.distances, __novel=base.novel
+    )
+    sample = DriftSample.from_assignments(stored, stored, prefix="__")
+    assert list(sample.table.columns) == ["x", "y", "c"]
+    np.testing.assert_array_equal(sample.clusters, base.clusters)
+    assert sample.novel.dtype == bool
+    with pytest.raises(ValidationFailed, match="no column"):
+        DriftSample.from_assignments(base.table, base.table)
 
 
 def test_shifted_embeddings_drift_text_only():
