@@ -202,3 +202,55 @@ class TrainConfig(_Frozen):
         if self.text_column and self.text_column == self.id_column:
             raise ValueError("the text column and the id column must differ")
         return self
+
+
+class DriftConfig(_Frozen):
+    """When a batch counts as drifted (defaults: see the README's drift table)."""
+
+    column_p_value: float = Field(
+        0.01, gt=0, lt=1, description="Family-wise significance of the per-column tests (Holm)."
+    )
+    column_effect: float = Field(
+        0.05, ge=0, le=1, description="Minimum KS D / total variation distance for a column."
+    )
+    text_auc: float = Field(
+        0.65, ge=0.5, le=1, description="Domain-classifier ROC AUC above which the text drifted."
+    )
+    cluster_psi: float = Field(
+        0.2, ge=0, description="PSI of the cluster proportions above which the mix drifted."
+    )
+    novelty_share: float = Field(
+        0.05, ge=0, le=1, description="Increase of the novel-row share that counts as drift."
+    )
+    min_columns: int = Field(1, ge=1, description="Drifted columns that make the batch drifted.")
+
+
+class ScoreConfig(_Frozen):
+    """One batch-scoring run: assign clusters with a registered model."""
+
+    data: str = Field(..., description="Path of the table to score.")
+    out: str = Field(..., description="Output CSV: <id>,cluster for every input row.")
+    model_uri: str = Field(
+        "models:/clusterflow@champion", description="Registered model to use (models:/ or runs:/)."
+    )
+    id_column: str | None = Field(None, description="Row identifier (None: the model's, or row).")
+    details: bool = Field(False, description="Also write the distance and novelty columns.")
+    workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
+
+
+class MonitorConfig(_Frozen):
+    """One monitoring run: drift of a new batch against the champion's reference."""
+
+    data: str = Field(..., description="Path of the new batch.")
+    out_dir: str | None = Field(
+        None, description="Folder for drift.json and drift_report.html (None: ./clusterflow-runs/)."
+    )
+    model_uri: str = Field(
+        "models:/clusterflow@champion", description="Model whose reference the batch is compared to."
+    )
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    emit_event: bool = Field(
+        True, description="Emit 'clusterflow.drift.detected' when drift is found (starts retraining)."
+    )
+    workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
+    random_state: int = Field(0, ge=0, description="Seed of the samples and the domain classifier.")

@@ -101,6 +101,7 @@ class ClusterModel:
         self.embedder = embedder
         self.novelty_threshold = novelty_threshold
         self.cluster_map = cluster_map or {}
+        self.folder: Path | None = None  # where the model was loaded from (its reference lives there)
 
     # -- the path -----------------------------------------------------------------------------
     def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
@@ -199,7 +200,7 @@ class ClusterModel:
         }
         formats = {}
         for name, obj in components.items():
-            formats[name] = _dump(obj, folder / name)
+            formats[name] = dump_component(obj, folder / name)
         spec = {
             "roles": self.roles.to_dict(),
             "embedder": None if self.embedder is None else vars(self.embedder),
@@ -215,8 +216,8 @@ class ClusterModel:
         """Read a model written by :meth:`save`."""
         folder = Path(folder)
         spec = json.loads((folder / "spec.json").read_text())
-        parts = {name: _load(folder / name, fmt) for name, fmt in spec["formats"].items()}
-        return cls(
+        parts = {name: load_component(folder / name, fmt) for name, fmt in spec["formats"].items()}
+        model = cls(
             roles=ColumnRoles.from_dict(spec["roles"]),
             imputer=parts["imputer"],
             features=parts["features"],
@@ -225,16 +226,18 @@ class ClusterModel:
             novelty_threshold=float(spec["novelty_threshold"]),
             cluster_map={int(k): int(v) for k, v in spec.get("cluster_map", {}).items()},
         )
+        model.folder = folder
+        return model
 
 
-def _dump(obj: Any, stem: Path) -> str:
+def dump_component(obj: Any, stem: Path) -> str:
     if obj is None:
         return "none"
     import skops.io as sio
 
     try:
         sio.dump(obj, stem.with_suffix(".skops"))
-        _load(stem, "skops")  # a dump skops cannot read back is no dump
+        load_component(stem, "skops")  # a dump skops cannot read back is no dump
         return "skops"
     except Exception as err:  # skops raises TypeError/NotImplementedError/... for unknown state
         logger.info("skops cannot represent %s (%s); saving it with joblib", stem.name, err)
@@ -245,7 +248,7 @@ def _dump(obj: Any, stem: Path) -> str:
         return "joblib"
 
 
-def _load(stem: Path, fmt: str) -> Any:
+def load_component(stem: Path, fmt: str) -> Any:
     if fmt == "none":
         return None
     if fmt == "skops":

@@ -1,0 +1,42 @@
+# Two commands on a fresh machine:  make demo   and   make test
+# Both create .venv if it is missing and install everything into it (torch's CPU build first:
+# a bare torch requirement would pull a multi-GB CUDA build).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.clusterflow-installed
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup demo test test-slow test-server test-all lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/clusterflow train data/birds_demo.csv --text-column remarks --id-column record_id \
+	    --exclude-columns date,phase_of_flt
+
+test: setup
+	$(BIN)/pytest
+
+test-slow: setup
+	$(BIN)/pytest -m slow
+
+test-server: setup
+	$(BIN)/pytest -m server
+
+test-all: setup
+	$(BIN)/pytest -m "slow or server or not (slow or server)"
+
+lint: setup
+	$(BIN)/ruff check clusterflow clusterflow_cli tasks flows deployments tests benchmarks
+
+clean:
+	rm -rf .clusterflow clusterflow-runs

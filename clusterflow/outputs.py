@@ -1,0 +1,149 @@
+"""The contract outputs of a training run: assignments.csv, quarantine.csv, summary.json."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clusterflow.errors import ValidationFailed
+from clusterflow.io import read_raw_rows, write_csv, write_json
+from clusterflow.pipeline import Embedded, Imputed, Snapshot, Swept, Validated
+
+logger = logging.getLogger(__name__)
+
+
+def _link_or_copy(src: str | Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_run_outputs(
+    out_dir: str | Path,
+    *,
+    snapshot: Snapshot,
+    validated: Validated,
+    imputed: Imputed,
+    embedded: Embedded | None,
+    swept: Swept,
+    registration: dict | None,
+    run_id: str,
+) -> dict:
+    """Write the three contract files (and the stage artifacts) into ``out_dir``; return the summary.
+
+    Raises
+    ------
+    ValidationFailed
+        If the rows do not add up (a bug: every row must be clustered or quarantined).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    roles = validated.column_roles
+    id_name = roles.id_name
+    valid_index = pd.read_parquet(validated.valid_path, columns=[]).index
+    if roles.id_column:
+        ids = pd.read_parquet(validated.valid_path, columns=[roles.id_column])[roles.id_column]
+        ids = ids.to_numpy()
+    else:
+        ids = valid_index.to_numpy()
+    labels = np.load(swept.labels_path)
+    assignments = pd.DataFrame({id_name: ids, "cluster": labels.astype(int)})
+    write_csv(assignments, out / "assignments.csv")
+
+    quarantine = pd.read_parquet(validated.quarantine_path)
+    rows = quarantine["row"].astype(int).tolist()
+    if rows:
+        raw = read_raw_rows(snapshot.source, rows).copy()
+        raw["reason"] = quarantine["reason"].tolist()
+    else:
+        raw = pd.DataFrame(columns=[*snapshot.columns, "reason"])
+    write_csv(raw, out / "quarantine.csv")
+
+    if len(assignments) + len(raw) != snapshot.n_rows:
+        raise ValidationFailed(
+            f"row accounting broken: {snapshot.n_rows} in, {len(assignments)} clustered, "
+            f"{len(raw)} quarantined",
+            hint="report this as a bug",
+        )
+
+    artifacts = out / "artifacts"
+    for src in [swept.results_path, *swept.plots.values(), swept.cards_path, imputed.plot_path]:
+        if src and Path(src).exists():
+            _link_or_copy(src, artifacts / Path(src).name)
+
+    counts = assignments["cluster"].value_counts().sort_index()
+    summary = {
+        "run_id": run_id,
+        "data": snapshot.source,
+        "fingerprint": snapshot.fingerprint,
+        "rows_in": snapshot.n_rows,
+        "rows_clustered": len(assignments),
+        "rows_quarantined": len(raw),
+        "rows_imputed": _rows_with_gaps(validated) if imputed.missing_cells else 0,
+        "algorithm": swept.algorithm,
+        "k": swept.k,
+        "metrics": swept.metrics,
+        "selection_rule": swept.rule,
+        "metrics_disagree": swept.disagreement,
+        "cluster_sizes": {str(k): int(v) for k, v in counts.items()},
+        "imputer": imputed.method,
+        "columns": {
+            "numeric": list(roles.numeric),
+            "categorical": list(roles.categorical),
+            "text": roles.text_column,
+            "id": roles.id_column,
+            "excluded": roles.excluded,
+        },
+        "embedding": None
+        if embedded is None
+        else {"model": embedded.model_id, "texts": embedded.n_texts, "distinct": embedded.n_unique},
+        "stages_reused": [
+            name
+            for name, h in (
+                ("ingest", snapshot),
+                ("validate", validated),
+                ("impute", imputed),
+                ("embed", embedded),
+                ("sweep", swept),
+            )
+            if h is not None and h.reused
+        ],
+        "model_uri": None,
+        "model_version": None,
+        "promoted": False,
+        "outputs": {
+            "assignments": str(out / "assignments.csv"),
+            "quarantine": str(out / "quarantine.csv"),
+            "artifacts": str(artifacts),
+        },
+    }
+    if registration:
+        summary.update(
+            {
+                "model_uri": registration["model_uri"],
+                "model_version": registration["model_version"],
+                "promoted": registration["promoted"],
+                "promotion_reason": registration["reason"],
+                "mlflow_run_id": registration["run_id"],
+                "tracking_uri": registration["tracking_uri"],
+            }
+        )
+    write_json(summary, out / "summary.json")
+    return summary
+
+
+def _rows_with_gaps(validated: Validated) -> int:
+    roles = validated.column_roles
+    if not roles.features:
+        return 0
+    table = pd.read_parquet(validated.valid_path, columns=list(roles.features))
+    return int(table.isna().any(axis=1).sum())

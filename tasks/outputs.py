@@ -1,0 +1,52 @@
+"""Outputs: the contract files of a run and the run's summary artifact."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+
+from clusterflow import pipeline
+from clusterflow.outputs import write_run_outputs
+from clusterflow.registration import Registration
+
+
+def summary_markdown(summary: dict) -> str:
+    """A short human summary of a run."""
+    sizes = ", ".join(f"{k}: {v}" for k, v in summary["cluster_sizes"].items())
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items() if v is not None)
+    lines = [
+        f"# clusterflow run {summary['run_id']}",
+        f"- data: `{summary['data']}` ({summary['rows_in']} rows, sha256 {summary['fingerprint'][:12]})",
+        f"- clustered {summary['rows_clustered']}, quarantined {summary['rows_quarantined']}, "
+        f"imputer {summary['imputer']}",
+        f"- **{summary['algorithm']}**, k = **{summary['k']}** ({metrics})",
+        f"- rule: {summary['selection_rule']}",
+        f"- cluster sizes: {sizes}",
+        f"- model: `{summary['model_uri']}` "
+        f"({'promoted to champion' if summary['promoted'] else 'not promoted'}"
+        f"{': ' + summary.get('promotion_reason', '') if summary.get('promotion_reason') else ''})",
+        f"- outputs: `{summary['outputs']['assignments']}`",
+    ]
+    if summary.get("metrics_disagree"):
+        lines.insert(5, f"- metrics disagree: {summary['metrics_disagree']}")
+    if summary["stages_reused"]:
+        lines.append(f"- reused finished stages: {', '.join(summary['stages_reused'])}")
+    return "\n".join(lines)
+
+
+@task(name="write-outputs")
+def outputs_task(
+    out_dir: str, run_id: str, snapshot: pipeline.Snapshot, validated: pipeline.Validated,
+    imputed: pipeline.Imputed, embedded: pipeline.Embedded | None, swept: pipeline.Swept,
+    registration: Registration | None,
+) -> dict:
+    """Write assignments.csv, quarantine.csv and summary.json; publish the summary."""
+    summary = write_run_outputs(
+        out_dir, snapshot=snapshot, validated=validated, imputed=imputed, embedded=embedded,
+        swept=swept, registration=asdict(registration) if registration else None, run_id=run_id,
+    )
+    create_markdown_artifact(summary_markdown(summary), key="run-summary",
+                             description="What this training run found")
+    return summary
