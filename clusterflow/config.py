@@ -246,11 +246,13 @@ class MonitorConfig(_Frozen):
         None, description="Folder for drift.json and drift_report.html (None: ./clusterflow-runs/)."
     )
     model_uri: str = Field(
-        "models:/clusterflow@champion", description="Model whose reference the batch is compared to."
+        "models:/clusterflow@champion",
+        description="Model whose reference the batch is compared to.",
     )
     drift: DriftConfig = Field(default_factory=DriftConfig)
     emit_event: bool = Field(
-        True, description="Emit 'clusterflow.drift.detected' when drift is found (starts retraining)."
+        True,
+        description="Emit 'clusterflow.drift.detected' when drift is found (starts retraining).",
     )
     workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
     random_state: int = Field(0, ge=0, description="Seed of the samples and the domain classifier.")

@@ -185,7 +185,12 @@ class MiniLMEmbedder:
     @property
     def dim(self) -> int:
         """Width of the vectors."""
-        return int(self._load().get_sentence_embedding_dimension())
+        model = self._load()
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
+        return int(getter())
 
     def _load(self):
         if self._model is None:

@@ -101,7 +101,9 @@ class ClusterModel:
         self.embedder = embedder
         self.novelty_threshold = novelty_threshold
         self.cluster_map = cluster_map or {}
-        self.folder: Path | None = None  # where the model was loaded from (its reference lives there)
+        self.folder: Path | None = (
+            None  # where the model was loaded from (its reference lives there)
+        )
 
     # -- the path -----------------------------------------------------------------------------
     def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:

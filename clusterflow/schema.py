@@ -263,6 +263,10 @@ def _describe(case: pd.Series) -> str:
     check = str(case["check"])
     column = case["column"]
     value = case["failure_case"]
+    if isinstance(value, float) and value.is_integer():
+        value = int(
+            value
+        )  # pandera gathers failure cases in one column: ids may come back as floats
     shown = (
         repr(value) if not isinstance(value, str) or len(value) < 40 else repr(value[:37] + "...")
     )

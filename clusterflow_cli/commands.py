@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 
-
 def cmd_impute(args: argparse.Namespace) -> int:
     """Fill gaps the way training would and write the full table (same rows, columns, order)."""
     from clusterflow.errors import InputError
@@ -16,14 +15,22 @@ def cmd_impute(args: argparse.Namespace) -> int:
     from clusterflow.schema import coerce_numeric, infer_roles
 
     frame = read_table(args.data)
-    roles = infer_roles(frame, text_column=args.text_column, id_column=args.id_column,
-                        exclude_columns=args.exclude_columns, source=Path(args.data).name)
+    roles = infer_roles(
+        frame,
+        text_column=args.text_column,
+        id_column=args.id_column,
+        exclude_columns=args.exclude_columns,
+        source=Path(args.data).name,
+    )
     out = frame.copy()
     if roles.features:
         table = coerce_numeric(frame[list(roles.features)], roles)
-        imputer = TableImputer(method=args.method, numeric_columns=list(roles.numeric),
-                               categorical_columns=list(roles.categorical),
-                               random_state=args.seed).fit(table)
+        imputer = TableImputer(
+            method=args.method,
+            numeric_columns=list(roles.numeric),
+            categorical_columns=list(roles.categorical),
+            random_state=args.seed,
+        ).fit(table)
         filled = imputer.transform(table)
         for column in roles.features:
             out[column] = filled[column]
@@ -37,17 +44,25 @@ def cmd_impute(args: argparse.Namespace) -> int:
         elif name.endswith((".csv", ".csv.gz")):
             out.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
         else:
-            raise InputError(f"{target}: unsupported output type",
-                             hint="write .csv, .csv.gz, .parquet or .jsonl")
-    summary = {"rows": len(out), "filled_cells": int(frame[list(roles.features)].isna().sum().sum())
-               if roles.features else 0, "out": str(target),
-               "method": getattr(imputer, "method_", None) if roles.features else None,
-               "untouched_columns": sorted(roles.excluded)}
+            raise InputError(
+                f"{target}: unsupported output type", hint="write .csv, .csv.gz, .parquet or .jsonl"
+            )
+    summary = {
+        "rows": len(out),
+        "filled_cells": int(frame[list(roles.features)].isna().sum().sum())
+        if roles.features
+        else 0,
+        "out": str(target),
+        "method": getattr(imputer, "method_", None) if roles.features else None,
+        "untouched_columns": sorted(roles.excluded),
+    }
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"clusterflow: filled {summary['filled_cells']} cells in {summary['rows']} rows "
-              f"with {summary['method']}; wrote {target}")
+        print(
+            f"clusterflow: filled {summary['filled_cells']} cells in {summary['rows']} rows "
+            f"with {summary['method']}; wrote {target}"
+        )
     return 0
 
 
@@ -56,8 +71,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     from clusterflow.config import ScoreConfig
     from flows.scoring import scoring_flow
 
-    config = ScoreConfig(data=str(args.data), out=args.out, model_uri=args.model,
-                         id_column=args.id_column, details=args.details, workspace=args.workspace)
+    config = ScoreConfig(
+        data=str(args.data),
+        out=args.out,
+        model_uri=args.model,
+        id_column=args.id_column,
+        details=args.details,
+        workspace=args.workspace,
+    )
     result = scoring_flow(config=config)
     print(f"clusterflow: scored {result['rows']} rows with {args.model}; wrote {result['out']}")
     return 0
@@ -68,8 +89,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from clusterflow.config import MonitorConfig
     from flows.monitoring import monitoring_flow
 
-    config = MonitorConfig(data=str(args.data), out_dir=args.out, model_uri=args.model,
-                           emit_event=not args.no_event, workspace=args.workspace)
+    config = MonitorConfig(
+        data=str(args.data),
+        out_dir=args.out,
+        model_uri=args.model,
+        emit_event=not args.no_event,
+        workspace=args.workspace,
+    )
     data = monitoring_flow(config=config)
     if args.json:
         print(json.dumps(data, default=str))

@@ -27,8 +27,12 @@ def _csv_list(value: str) -> tuple[str, ...]:
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", metavar="DATA", help="input table: .csv, .csv.gz, .parquet or .jsonl")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    p.add_argument("--workspace", default=".clusterflow", metavar="DIR",
-                   help="caches and the default MLflow store (default: %(default)s)")
+    p.add_argument(
+        "--workspace",
+        default=".clusterflow",
+        metavar="DIR",
+        help="caches and the default MLflow store (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,74 +47,143 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser(
-        "train", help="run the training flow on one data file",
+        "train",
+        help="run the training flow on one data file",
         description="Ingest, validate, impute, embed, sweep algorithms and k, register the model. "
         "Writes assignments.csv, quarantine.csv and summary.json into --out.",
     )
     _add_data_options(train)
     train.add_argument("--text-column", metavar="NAME", help="free-text column to embed")
     train.add_argument("--id-column", metavar="NAME", help="row identifier (default: row number)")
-    train.add_argument("--exclude-columns", type=_csv_list, default=(), metavar="A,B",
-                       help="columns never used as features (labels, free ids, timestamps)")
+    train.add_argument(
+        "--exclude-columns",
+        type=_csv_list,
+        default=(),
+        metavar="A,B",
+        help="columns never used as features (labels, free ids, timestamps)",
+    )
     train.add_argument("--k-min", type=int, default=2, metavar="N", help="smallest k (default: 2)")
-    train.add_argument("--k-max", type=int, default=None, metavar="N",
-                       help="largest k (default: grows with the rows, see README)")
-    train.add_argument("--algorithms", type=_csv_list, default=None, metavar="A,B",
-                       help="subset of kmeans,agglomerative,hdbscan,gmm (default: all)")
-    train.add_argument("--noise", choices=["assign", "keep"], default="assign",
-                       help="HDBSCAN noise: assign to nearest cluster or keep as -1")
-    train.add_argument("--impute", choices=["auto", "mean", "median", "most_frequent", "knn",
-                                            "iterative", "drop"], default="auto",
-                       help="imputer; 'auto' scores them on masked known values (default)")
-    train.add_argument("--max-categories", type=int, default=30, metavar="N",
-                       help="text columns with more distinct values are not categories")
-    train.add_argument("--text-weight", type=float, default=None, metavar="W",
-                       help="weight of the text block against the tabular block")
+    train.add_argument(
+        "--k-max",
+        type=int,
+        default=None,
+        metavar="N",
+        help="largest k (default: grows with the rows, see README)",
+    )
+    train.add_argument(
+        "--algorithms",
+        type=_csv_list,
+        default=None,
+        metavar="A,B",
+        help="subset of kmeans,agglomerative,hdbscan,gmm (default: all)",
+    )
+    train.add_argument(
+        "--noise",
+        choices=["assign", "keep"],
+        default="assign",
+        help="HDBSCAN noise: assign to nearest cluster or keep as -1",
+    )
+    train.add_argument(
+        "--impute",
+        choices=["auto", "mean", "median", "most_frequent", "knn", "iterative", "drop"],
+        default="auto",
+        help="imputer; 'auto' scores them on masked known values (default)",
+    )
+    train.add_argument(
+        "--max-categories",
+        type=int,
+        default=30,
+        metavar="N",
+        help="text columns with more distinct values are not categories",
+    )
+    train.add_argument(
+        "--text-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="weight of the text block against the tabular block",
+    )
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    train.add_argument("--model-name", default="clusterflow", metavar="NAME",
-                       help="registered model name (default: %(default)s)")
-    train.add_argument("--no-register", action="store_true",
-                       help="do not log or register the model (outputs only)")
-    train.add_argument("--out", metavar="DIR", help="output folder (default: "
-                       "./clusterflow-runs/<run id>)")
+    train.add_argument(
+        "--model-name",
+        default="clusterflow",
+        metavar="NAME",
+        help="registered model name (default: %(default)s)",
+    )
+    train.add_argument(
+        "--no-register", action="store_true", help="do not log or register the model (outputs only)"
+    )
+    train.add_argument(
+        "--out", metavar="DIR", help="output folder (default: ./clusterflow-runs/<run id>)"
+    )
     train.add_argument("--json", action="store_true", help="print summary.json on stdout")
 
     imp = sub.add_parser("impute", help="fill gaps the way training would; writes the full table")
     _add_data_options(imp)
     imp.add_argument("--out", required=True, metavar="FILE", help="output .csv/.parquet/.jsonl")
-    imp.add_argument("--exclude-columns", type=_csv_list, default=(), metavar="A,B",
-                     help="columns left as they are")
+    imp.add_argument(
+        "--exclude-columns",
+        type=_csv_list,
+        default=(),
+        metavar="A,B",
+        help="columns left as they are",
+    )
     imp.add_argument("--text-column", metavar="NAME", help="free-text column (left as it is)")
     imp.add_argument("--id-column", metavar="NAME", help="row identifier (left as it is)")
-    imp.add_argument("--method", choices=["auto", "mean", "median", "most_frequent", "knn",
-                                          "iterative"], default="auto", help="imputer")
+    imp.add_argument(
+        "--method",
+        choices=["auto", "mean", "median", "most_frequent", "knn", "iterative"],
+        default="auto",
+        help="imputer",
+    )
     imp.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     imp.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
 
     score = sub.add_parser("score", help="assign clusters with a registered model")
     _add_data_options(score)
     score.add_argument("--out", required=True, metavar="FILE", help="output CSV: <id>,cluster")
-    score.add_argument("--model", default="models:/clusterflow@champion", metavar="URI",
-                       help="model URI (default: %(default)s)")
+    score.add_argument(
+        "--model",
+        default="models:/clusterflow@champion",
+        metavar="URI",
+        help="model URI (default: %(default)s)",
+    )
     score.add_argument("--id-column", metavar="NAME", help="row identifier (default: the model's)")
-    score.add_argument("--details", action="store_true",
-                       help="also write distance and novel columns")
+    score.add_argument(
+        "--details", action="store_true", help="also write distance and novel columns"
+    )
 
     mon = sub.add_parser("monitor", help="drift of a new batch against the model's reference")
     _add_data_options(mon)
-    mon.add_argument("--out", required=True, metavar="DIR", help="folder for drift.json and the "
-                     "HTML report")
-    mon.add_argument("--model", default="models:/clusterflow@champion", metavar="URI",
-                     help="model URI (default: %(default)s)")
+    mon.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for drift.json and the HTML report"
+    )
+    mon.add_argument(
+        "--model",
+        default="models:/clusterflow@champion",
+        metavar="URI",
+        help="model URI (default: %(default)s)",
+    )
     mon.add_argument("--json", action="store_true", help="print drift.json on stdout")
-    mon.add_argument("--no-event", action="store_true",
-                     help="do not emit the drift event that triggers retraining")
+    mon.add_argument(
+        "--no-event",
+        action="store_true",
+        help="do not emit the drift event that triggers retraining",
+    )
+    try:  # the local stack and serving commands (clusterflow up/down/serve) live in their own module
+        from clusterflow_cli import stack
+    except ImportError:
+        stack = None
+    if stack is not None:
+        stack.add_parsers(sub)
     return parser
 
 
 def _configure_logging(debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("httpx", "urllib3", "alembic", "sentence_transformers", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if debug else "INFO")
@@ -130,17 +203,24 @@ def _train_config(args: argparse.Namespace):
         sweep["algorithms"] = args.algorithms
     try:
         return TrainConfig(
-            data=str(args.data), text_column=args.text_column, id_column=args.id_column,
-            exclude_columns=args.exclude_columns, out_dir=args.out, workspace=args.workspace,
-            random_state=args.seed, impute={"method": args.impute},
+            data=str(args.data),
+            text_column=args.text_column,
+            id_column=args.id_column,
+            exclude_columns=args.exclude_columns,
+            out_dir=args.out,
+            workspace=args.workspace,
+            random_state=args.seed,
+            impute={"method": args.impute},
             features={"max_categories": args.max_categories, "text_weight": args.text_weight},
-            sweep=sweep, registry={"model_name": args.model_name},
+            sweep=sweep,
+            registry={"model_name": args.model_name},
         )
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "options"
-        raise ConfigError(f"invalid option {where}: {first['msg']}",
-                          hint=f"see {PROG} train --help") from err
+        raise ConfigError(
+            f"invalid option {where}: {first['msg']}", hint=f"see {PROG} train --help"
+        ) from err
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -159,8 +239,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _print_train_summary(summary: dict, config) -> None:
     out = Path(summary["outputs"]["assignments"]).parent
     sizes = ", ".join(f"{k}:{v}" for k, v in summary["cluster_sizes"].items())
-    print(f"\nclusterflow: {summary['rows_in']} rows in, {summary['rows_clustered']} clustered, "
-          f"{summary['rows_quarantined']} quarantined (imputer: {summary['imputer']})")
+    print(
+        f"\nclusterflow: {summary['rows_in']} rows in, {summary['rows_clustered']} clustered, "
+        f"{summary['rows_quarantined']} quarantined (imputer: {summary['imputer']})"
+    )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
     if summary.get("metrics_disagree"):
         print(f"  note: {summary['metrics_disagree']}")
@@ -168,26 +250,32 @@ def _print_train_summary(summary: dict, config) -> None:
         state = "promoted to @champion" if summary["promoted"] else "not promoted"
         print(f"  model {summary['model_uri']} ({state}: {summary.get('promotion_reason', '')})")
     print(f"  outputs: {out}/ (assignments.csv, quarantine.csv, summary.json, artifacts/)")
-    print("  look around:  prefect server start   |   "
-          f"mlflow ui --backend-store-uri {summary.get('tracking_uri') or 'sqlite:///.clusterflow/mlflow.db'}")
+    print(
+        "  look around:  prefect server start   |   "
+        f"mlflow ui --backend-store-uri {summary.get('tracking_uri') or 'sqlite:///.clusterflow/mlflow.db'}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clusterflow`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    _configure_logging(args.debug)
+    debug = getattr(args, "debug", False)
+    _configure_logging(debug)
     commands = {"train": cmd_train}
-    try:
-        from clusterflow_cli import commands as extra
+    from clusterflow_cli import commands as extra
 
-        commands.update(extra.COMMANDS)
+    commands.update(extra.COMMANDS)
+    try:
+        from clusterflow_cli import stack
+
+        commands.update(stack.COMMANDS)
     except ImportError:
         pass
     try:
         return commands[args.command](args)
     except ClusterflowError as err:
-        if args.debug:
+        if debug:
             raise
         print(f"{PROG}: error: {err.one_line()}", file=sys.stderr)
         return err.exit_code

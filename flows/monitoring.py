@@ -8,7 +8,8 @@ from prefect import flow
 
 from clusterflow.config import MonitorConfig
 from flows.training import run_id_now
-from tasks.score import drift_task, emit_drift_task, load_model_task, read_batch_task, report_task
+from tasks.monitor import drift_task, emit_drift_task, report_task
+from tasks.score import load_model_task, read_batch_task
 
 
 @flow(name="clusterflow-monitor", log_prints=True)

@@ -41,6 +41,10 @@ def training_flow(config: TrainConfig, register_model: bool = True) -> dict:
     imputed, embedded = imputed_future.result(), embedded_future.result()
     swept = sweep_task(validated, imputed, embedded, config)
     registration = (
-        register_task(config, snapshot, validated, imputed, embedded, swept) if register_model else None
+        register_task(config, snapshot, validated, imputed, embedded, swept)
+        if register_model
+        else None
     )
-    return outputs_task(out_dir, run_id, snapshot, validated, imputed, embedded, swept, registration)
+    return outputs_task(
+        out_dir, run_id, snapshot, validated, imputed, embedded, swept, registration
+    )

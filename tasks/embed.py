@@ -16,8 +16,9 @@ def embed_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.E
     if not validated.column_roles.text_column:
         return None
     log = get_run_logger()
-    artifact_id = create_progress_artifact(0.0, key="embedding-progress",
-                                           description="Texts embedded")
+    artifact_id = create_progress_artifact(
+        0.0, key="embedding-progress", description="Texts embedded"
+    )
 
     def progress(done: int, total: int) -> None:
         share = 100.0 * done / max(total, 1)
@@ -27,7 +28,10 @@ def embed_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.E
     embedded = pipeline.embed(validated, config, stage_store(config.workspace), progress=progress)
     update_progress_artifact(artifact_id, 100.0)
     log.info(
-        "%d texts (%d distinct) embedded with %s%s", embedded.n_texts, embedded.n_unique,
-        embedded.model_id, " (reused)" if embedded.reused else "",
+        "%d texts (%d distinct) embedded with %s%s",
+        embedded.n_texts,
+        embedded.n_unique,
+        embedded.model_id,
+        " (reused)" if embedded.reused else "",
     )
     return embedded

@@ -16,10 +16,14 @@ def impute_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.
     """Fit and apply the imputer; publish the missingness profile and the imputer scores."""
     imputed = pipeline.impute(validated, config, stage_store(config.workspace))
     get_run_logger().info(
-        "imputed %d missing cells with %s%s", imputed.missing_cells, imputed.method,
+        "imputed %d missing cells with %s%s",
+        imputed.missing_cells,
+        imputed.method,
         " (reused)" if imputed.reused else "",
     )
-    parts = [f"# Imputation\n\n{imputed.missing_cells} missing cells filled with **{imputed.method}**."]
+    parts = [
+        f"# Imputation\n\n{imputed.missing_cells} missing cells filled with **{imputed.method}**."
+    ]
     if imputed.scores:
         parts.append("## Mask-and-score\n\n" + markdown_table(pd.DataFrame(imputed.scores)))
     if imputed.profile:

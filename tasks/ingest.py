@@ -13,7 +13,11 @@ def ingest_task(data: str, workspace: str) -> pipeline.Snapshot:
     """Read ``data`` and store it under its content hash; I/O errors are retried with backoff."""
     snapshot = pipeline.ingest(data, stage_store(workspace))
     get_run_logger().info(
-        "ingested %s: %d rows x %d columns, sha256 %s%s", data, snapshot.n_rows,
-        len(snapshot.columns), snapshot.fingerprint[:12], " (reused)" if snapshot.reused else "",
+        "ingested %s: %d rows x %d columns, sha256 %s%s",
+        data,
+        snapshot.n_rows,
+        len(snapshot.columns),
+        snapshot.fingerprint[:12],
+        " (reused)" if snapshot.reused else "",
     )
     return snapshot

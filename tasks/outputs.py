@@ -38,15 +38,27 @@ def summary_markdown(summary: dict) -> str:
 
 @task(name="write-outputs")
 def outputs_task(
-    out_dir: str, run_id: str, snapshot: pipeline.Snapshot, validated: pipeline.Validated,
-    imputed: pipeline.Imputed, embedded: pipeline.Embedded | None, swept: pipeline.Swept,
+    out_dir: str,
+    run_id: str,
+    snapshot: pipeline.Snapshot,
+    validated: pipeline.Validated,
+    imputed: pipeline.Imputed,
+    embedded: pipeline.Embedded | None,
+    swept: pipeline.Swept,
     registration: Registration | None,
 ) -> dict:
     """Write assignments.csv, quarantine.csv and summary.json; publish the summary."""
     summary = write_run_outputs(
-        out_dir, snapshot=snapshot, validated=validated, imputed=imputed, embedded=embedded,
-        swept=swept, registration=asdict(registration) if registration else None, run_id=run_id,
+        out_dir,
+        snapshot=snapshot,
+        validated=validated,
+        imputed=imputed,
+        embedded=embedded,
+        swept=swept,
+        registration=asdict(registration) if registration else None,
+        run_id=run_id,
     )
-    create_markdown_artifact(summary_markdown(summary), key="run-summary",
-                             description="What this training run found")
+    create_markdown_artifact(
+        summary_markdown(summary), key="run-summary", description="What this training run found"
+    )
     return summary

@@ -20,12 +20,23 @@ def _prefect_tags() -> dict:
 
 @task(name="register")
 def register_task(
-    config: TrainConfig, snapshot: pipeline.Snapshot, validated: pipeline.Validated,
-    imputed: pipeline.Imputed, embedded: pipeline.Embedded | None, swept: pipeline.Swept,
+    config: TrainConfig,
+    snapshot: pipeline.Snapshot,
+    validated: pipeline.Validated,
+    imputed: pipeline.Imputed,
+    embedded: pipeline.Embedded | None,
+    swept: pipeline.Swept,
 ) -> Registration:
     """Log and register the model; ``champion`` moves only when the gate is passed."""
-    reg = register_training(config=config, snapshot=snapshot, validated=validated, imputed=imputed,
-                            embedded=embedded, swept=swept, tags=_prefect_tags())
+    reg = register_training(
+        config=config,
+        snapshot=snapshot,
+        validated=validated,
+        imputed=imputed,
+        embedded=embedded,
+        swept=swept,
+        tags=_prefect_tags(),
+    )
     get_run_logger().info(
         "model %s (%s); %s", reg.model_uri, "champion" if reg.promoted else "challenger", reg.reason
     )

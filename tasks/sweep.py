@@ -15,22 +15,33 @@ from tasks.common import stage_store
 
 @task(name="sweep")
 def sweep_task(
-    validated: pipeline.Validated, imputed: pipeline.Imputed, embedded: pipeline.Embedded | None,
+    validated: pipeline.Validated,
+    imputed: pipeline.Imputed,
+    embedded: pipeline.Embedded | None,
     config: TrainConfig,
 ) -> pipeline.Swept:
     """Fit the sweep and assemble the model; the chosen candidate and the rule are logged."""
     swept = pipeline.sweep(validated, imputed, embedded, config, stage_store(config.workspace))
     log = get_run_logger()
-    log.info("chose %s with k=%d%s: %s", swept.algorithm, swept.k,
-             " (reused)" if swept.reused else "", swept.rule)
+    log.info(
+        "chose %s with k=%d%s: %s",
+        swept.algorithm,
+        swept.k,
+        " (reused)" if swept.reused else "",
+        swept.rule,
+    )
     if swept.disagreement:
         log.warning("metrics disagree: %s", swept.disagreement)
     table = pd.read_csv(swept.results_path)
     create_table_artifact(
         table=table.round(4).astype(object).where(table.notna(), None).to_dict(orient="records"),
-        key="sweep", description=f"Sweep: chose {swept.algorithm} k={swept.k}. {swept.rule}",
+        key="sweep",
+        description=f"Sweep: chose {swept.algorithm} k={swept.k}. {swept.rule}",
     )
     if swept.cards_path and Path(swept.cards_path).exists():
-        create_markdown_artifact(Path(swept.cards_path).read_text(), key="cluster-cards",
-                                 description="What each cluster holds")
+        create_markdown_artifact(
+            Path(swept.cards_path).read_text(),
+            key="cluster-cards",
+            description="What each cluster holds",
+        )
     return swept

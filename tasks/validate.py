@@ -17,7 +17,10 @@ def validate_task(snapshot: pipeline.Snapshot, config: TrainConfig) -> pipeline.
     log = get_run_logger()
     log.info(
         "%d valid rows, %d quarantined; numeric=%s categorical=%s text=%s",
-        validated.n_valid, validated.n_quarantined, list(roles.numeric), list(roles.categorical),
+        validated.n_valid,
+        validated.n_quarantined,
+        list(roles.numeric),
+        list(roles.categorical),
         roles.text_column,
     )
     for column, why in roles.excluded.items():

@@ -1,0 +1,92 @@
+import gzip
+import json
+
+import pandas as pd
+import pytest
+
+from clusterflow.errors import InputError
+from clusterflow.io import atomic_path, fingerprint, read_raw_rows, read_table
+
+
+def test_reads_csv_with_row_index(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("x,y\n1,a\n2,b\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["x", "y"]
+    assert frame.index.tolist() == [0, 1]
+    assert frame["x"].tolist() == [1, 2]
+
+
+def test_reads_gzip_parquet_and_jsonl_alike(tmp_path):
+    frame = pd.DataFrame({"x": [1.5, None, 3.0], "c": ["a", "b", None]})
+    frame.to_csv(tmp_path / "a.csv.gz", index=False, compression="gzip")
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    frame.to_json(tmp_path / "a.jsonl", orient="records", lines=True)
+    for name in ("a.csv.gz", "a.parquet", "a.jsonl"):
+        got = read_table(tmp_path / name)
+        assert got["x"].tolist()[::2] == [1.5, 3.0] and pd.isna(got["x"][1])
+        assert got["c"].tolist()[:2] == ["a", "b"] and pd.isna(got["c"][2])
+
+
+def test_fingerprint_depends_on_content_not_name(tmp_path):
+    (tmp_path / "a.csv").write_text("x\n1\n")
+    (tmp_path / "b.csv").write_text("x\n1\n")
+    (tmp_path / "c.csv").write_text("x\n2\n")
+    assert fingerprint(tmp_path / "a.csv") == fingerprint(tmp_path / "b.csv")
+    assert fingerprint(tmp_path / "a.csv") != fingerprint(tmp_path / "c.csv")
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "match"),
+    [
+        (b"", ".csv", "empty"),
+        (b"a,b\n", ".csv", "no data rows"),
+        (b"a;b;c\n1;2;3\n", ".csv", "delimiter"),
+        (b"a,b\n\xff\xfe1,2\n", ".csv", "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", ".csv", "binary"),
+        (b"a,b,a\n1,2,3\n", ".csv", "duplicated column"),
+        (b'{"a": 1}\n{"a": 2\n', ".jsonl", "line 2 is not valid JSON"),
+        (b"x\n1\n", ".xlsx", "unsupported file type"),
+    ],
+)
+def test_bad_files_raise_input_error(tmp_path, content, suffix, match):
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=match) as info:
+        read_table(path)
+    assert str(path) in info.value.one_line()
+    assert info.value.hint
+
+
+def test_missing_path_and_directory(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_table(tmp_path / "nope.csv")
+    folder = tmp_path / "dir.csv"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is a directory"):
+        read_table(folder)
+
+
+def test_raw_rows_are_returned_as_written(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("x,y\n3,\n4.50,b\n")
+    raw = read_raw_rows(path, [0, 1])
+    assert raw["x"].tolist() == ["3", "4.50"]
+    assert raw["y"].tolist() == ["", "b"]
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.json"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text(json.dumps({"half": True}))
+        raise RuntimeError("crash")
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gzip_not_utf8(tmp_path):
+    path = tmp_path / "a.csv.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write("name\ncaf\xe9\n".encode("latin-1"))
+    with pytest.raises(InputError, match="UTF-8"):
+        read_table(path)

@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterflow.errors import ConfigError, ValidationFailed
+from clusterflow.schema import ROW_ID, infer_roles, validate_records
+
+
+def messy() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(12)] + ["r3"],
+            "x": ["1", "2.5", "abc", None, "inf", "3", "4", "5", "6", "7", "8", "9", "10"],
+            "c": ["a", "b", None, None, "b", "a", "a", "b", "b", "a", "a", "b", "a"],
+            "t": ["hi", None, "x", " ", "y", "z", "q", "w", "e", "r", "a", "b", "c"],
+            "const": [1] * 13,
+            "empty": [None] * 13,
+            "when": pd.date_range("2020-01-01", periods=13).astype(str),
+        }
+    )
+
+
+def test_roles_from_values_and_options():
+    roles = infer_roles(messy(), text_column="t", id_column="id")
+    assert roles.numeric == ("x",)
+    assert roles.categorical == ("c",)
+    assert roles.text_column == "t"
+    assert set(roles.excluded) == {"const", "empty", "when"}
+    assert "constant" in roles.excluded["const"]
+    assert "timestamp" in roles.excluded["when"]
+    assert roles.id_name == "id"
+    assert infer_roles(messy().drop(columns="id")).id_name == ROW_ID
+
+
+def test_high_cardinality_text_is_not_a_category():
+    frame = pd.DataFrame({"name": [f"n{i}" for i in range(100)], "v": np.arange(100.0)})
+    roles = infer_roles(frame, max_categories=30)
+    assert "name" in roles.excluded and roles.numeric == ("v",)
+
+
+def test_unknown_columns_are_config_errors():
+    with pytest.raises(ConfigError, match="--text-column 'nope'"):
+        infer_roles(messy(), text_column="nope")
+    with pytest.raises(ConfigError, match="--exclude-columns 'zzz'"):
+        infer_roles(messy(), exclude_columns=("zzz",))
+
+
+def test_every_failure_is_reported_with_its_row():
+    frame = messy()
+    roles = infer_roles(frame, text_column="t", id_column="id")
+    outcome = validate_records(frame, roles)
+    assert outcome.reasons == {
+        2: "column x: 'abc' is not a number",
+        3: "every feature column and the text are empty",
+        4: "column x: inf is infinite",
+        12: "column id: 'r3' repeats an earlier id",
+    }
+    assert len(outcome.valid) + len(outcome.quarantined_rows) == len(frame)
+    assert outcome.valid["x"].dtype == float
+    assert frame["x"].iloc[0] == "1"  # the input is not mutated
+
+
+def test_a_row_with_several_problems_gets_every_reason():
+    frame = pd.DataFrame({"id": [1, 1, 2], "x": [1.0, np.inf, 2.0], "y": [1.0, 2.0, 3.0]})
+    roles = infer_roles(frame, id_column="id")
+    outcome = validate_records(frame, roles)
+    assert outcome.reasons[1] == "column x: inf is infinite; column id: 1 repeats an earlier id"
+
+
+def test_nothing_valid_is_an_error():
+    frame = pd.DataFrame({"x": ["inf", "-inf", "inf"], "y": [None, None, None]})
+    roles = infer_roles(frame)
+    with pytest.raises(ValidationFailed, match="every row failed validation"):
+        validate_records(frame, roles)
+
+
+def test_no_feature_at_all():
+    frame = pd.DataFrame({"only": [1, 1, 1]})
+    with pytest.raises(ValidationFailed, match="no usable feature"):
+        infer_roles(frame)
