@@ -1,0 +1,105 @@
+"""The training flow end to end under a real (temporary) Prefect server and a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from clusterflow.config import TrainConfig
+from clusterflow.errors import ConfigError, InputError
+from flows.training import training_flow
+from tests.conftest import bundled, shared
+
+CHEAP_SWEEP = {"algorithms": ["kmeans", "gmm"], "k_max": 5, "stability_resamples": 0}
+
+
+def contract_files(out):
+    assignments = pd.read_csv(out / "assignments.csv")
+    quarantine = pd.read_csv(out / "quarantine.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    return assignments, quarantine, summary
+
+
+@pytest.fixture
+def demo_sample(tmp_path):
+    frame = pd.read_csv(bundled("birds_demo.csv")).head(300).copy()
+    frame.loc[5, "speed"] = "fast"  # a non-number in a numeric column: quarantined
+    frame.loc[7, "record_id"] = frame.loc[6, "record_id"]  # a duplicated id: quarantined
+    path = tmp_path / "demo.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_demo_sample_end_to_end(prefect_harness, mlflow_uri, workspace, tmp_path, demo_sample):
+    out = tmp_path / "run"
+    config = TrainConfig(
+        data=str(demo_sample), text_column="remarks", id_column="record_id", out_dir=str(out),
+        workspace=str(workspace), sweep=CHEAP_SWEEP,
+    )
+    summary = training_flow(config=config)
+    assignments, quarantine, on_disk = contract_files(out)
+    assert on_disk == json.loads(json.dumps(summary, default=str))
+    assert summary["rows_in"] == 300
+    assert summary["rows_clustered"] + summary["rows_quarantined"] == 300
+    assert summary["rows_quarantined"] == 2
+    assert list(assignments.columns) == ["record_id", "cluster"]
+    assert len(assignments) == 298 and assignments["record_id"].is_unique
+    assert set(quarantine["reason"]) == {
+        "column speed: 'fast' is not a number",
+        f"column record_id: {pd.read_csv(demo_sample)['record_id'][7]!r} repeats an earlier id",
+    }
+    assert quarantine.columns[-1] == "reason" and len(quarantine.columns) == 19
+    assert summary["promoted"] is True and summary["model_version"] == "1"
+    assert summary["model_uri"] == "models:/clusterflow/1"
+    assert summary["k"] == assignments["cluster"].nunique()
+    assert {"silhouette", "davies_bouldin", "calinski_harabasz"} <= set(summary["metrics"])
+    assert (out / "artifacts" / "sweep.csv").exists()
+
+    # A rerun on the same data and settings reuses every finished stage.
+    again = training_flow(config=config.model_copy(update={"out_dir": str(tmp_path / "run2")}))
+    assert set(again["stages_reused"]) == {"ingest", "validate", "impute", "embed", "sweep"}
+    assert pd.read_csv(tmp_path / "run2" / "assignments.csv").equals(assignments)
+    assert again["model_version"] == "2"
+
+
+def test_penguins_contract_and_quality(prefect_harness, mlflow_uri, workspace, tmp_path):
+    out = tmp_path / "penguins"
+    config = TrainConfig(
+        data=str(shared("penguins.csv")), exclude_columns=("species", "year"), out_dir=str(out),
+        workspace=str(workspace),
+    )
+    summary = training_flow(config=config, register_model=False)
+    assignments, quarantine, _ = contract_files(out)
+    assert summary["rows_in"] == 344 == summary["rows_clustered"] + summary["rows_quarantined"]
+    assert list(assignments.columns) == ["row", "cluster"]
+    assert quarantine.empty and "reason" in quarantine.columns
+    truth = pd.read_csv(shared("penguins.csv"))["species"]
+    assert adjusted_rand_score(truth.iloc[assignments["row"]], assignments["cluster"]) >= 0.85
+    assert summary["model_uri"] is None and summary["promoted"] is False
+
+
+def test_user_errors_surface_as_typed_errors(prefect_harness, workspace, tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        training_flow(config=TrainConfig(data=str(tmp_path / "nope.csv"), workspace=str(workspace)),
+                      register_model=False)
+    with pytest.raises(ConfigError, match="--text-column 'nope'"):
+        training_flow(config=TrainConfig(data=str(bundled("faithful.csv")), text_column="nope",
+                                         workspace=str(workspace)), register_model=False)
+
+
+@pytest.mark.slow
+def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
+    frame = pd.read_csv(shared("stackoverflow_titles.csv"))
+    sample = frame.groupby("label", group_keys=False).sample(n=150, random_state=0)
+    path = tmp_path / "so.csv"
+    sample.to_csv(path, index=False)
+    out = tmp_path / "so"
+    config = TrainConfig(data=str(path), text_column="text", exclude_columns=("label", "label_name"),
+                         out_dir=str(out), workspace=str(workspace))
+    training_flow(config=config, register_model=False)
+    assignments = pd.read_csv(out / "assignments.csv")
+    truth = sample["label"].to_numpy()[assignments["row"]]
+    assert adjusted_rand_score(truth, assignments["cluster"]) > 0.3
