@@ -256,12 +256,27 @@ def _print_train_summary(summary: dict, config) -> None:
     )
 
 
+def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:
+    exc = record.exc_info[1] if record.exc_info else None
+    if isinstance(exc, ClusterflowError):
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clusterflow`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
     _configure_logging(debug)
+    # The ephemeral Prefect server's telemetry races its own SQLite and logs a traceback.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not debug:
+        # Prefect logs a failed run with its traceback; for a user error the one line below says
+        # it all (the traceback still reaches the Prefect API log, and --debug prints it here).
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_drop_user_error_tracebacks)
     commands = {"train": cmd_train}
     from clusterflow_cli import commands as extra
 
