@@ -147,6 +147,30 @@ def _centers_of(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return centers, ids
 
 
+class _Reducer:
+    """Continuous columns, reduced by PCA to at most ``max_dims`` (for GMM and HDBSCAN).
+
+    Columns with at most 5 distinct values (one-hot indicators) are left out: a Gaussian on a
+    two-valued column rewards splitting along it without limit, so BIC would carve the data
+    by category levels instead of by shape. If every column is discrete, all are kept.
+    """
+
+    def __init__(self, X: np.ndarray, *, max_dims: int, random_state: int) -> None:
+        rng = np.random.default_rng(random_state)
+        rows = X[np.sort(rng.choice(len(X), min(len(X), 10000), replace=False))]
+        distinct = np.array([len(np.unique(rows[:, j])) for j in range(X.shape[1])])
+        cols = np.flatnonzero(distinct > 5)
+        self.cols = cols if len(cols) else np.arange(X.shape[1])
+        self.pca: PCA | None = None
+        if len(self.cols) > max_dims:
+            self.pca = PCA(n_components=max_dims, random_state=random_state)
+            self.pca.fit(rows[:, self.cols])
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        Z = X[:, self.cols]
+        return self.pca.transform(Z) if self.pca is not None else Z
+
+
 class _Model:
     """One fitted candidate: enough state to assign points. Picklable (no closures)."""
 
@@ -157,7 +181,7 @@ class _Model:
         *,
         radius: np.ndarray | None = None,
         gmm: GaussianMixture | None = None,
-        reducer: PCA | None = None,
+        reducer: _Reducer | None = None,
     ) -> None:
         self.algorithm = algorithm
         self.centers = centers
@@ -319,11 +343,16 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
     def _hdbscan(self, Z: np.ndarray, min_cluster_size: int) -> np.ndarray:
         import hdbscan
 
-        model = hdbscan.HDBSCAN(min_cluster_size=int(min_cluster_size), min_samples=None)
+        # A small min_samples keeps the noise share low (the default equals min_cluster_size,
+        # which labels most of a diffuse text set as noise).
+        model = hdbscan.HDBSCAN(
+            min_cluster_size=int(min_cluster_size), min_samples=min(int(min_cluster_size), 5)
+        )
         return model.fit_predict(Z)
 
     def _gmm(self, Z: np.ndarray, k: int, seed: int) -> GaussianMixture:
         cov = "full" if Z.shape[1] <= 8 else "diag"
+        Z = np.asarray(Z, dtype=np.float64)
         gmm = GaussianMixture(
             n_components=k, covariance_type=cov, n_init=1, random_state=seed, reg_covar=1e-4
         )
@@ -407,11 +436,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
 
         ctx: dict[str, Any] = {"reducer": None}
         if "gmm" in self.algorithms or "hdbscan" in self.algorithms:
-            if Xw.shape[1] > self.reduce_dims:
-                fit_rows = Xw[np.sort(rng.choice(n, min(n, 10000), replace=False))]
-                ctx["reducer"] = PCA(
-                    n_components=self.reduce_dims, random_state=self.random_state
-                ).fit(fit_rows)
+            ctx["reducer"] = _Reducer(Xw, max_dims=self.reduce_dims, random_state=self.random_state)
 
         rows: list[dict[str, Any]] = []
         models: list[_Model] = []
@@ -428,7 +453,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
 
         for algorithm in self.algorithms:
             if algorithm == "hdbscan":
-                Z = ctx["reducer"].transform(Xw) if ctx["reducer"] is not None else Xw
+                Z = ctx["reducer"].transform(Xw)
                 for mcs in self._min_cluster_sizes(n, ks):
                     t0 = time.perf_counter()
                     model, noise = self._hdbscan_model(Xw, Z, mcs)
@@ -592,17 +617,17 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 f"no viable clustering among {len(results)} candidates: {why}",
                 hint="widen --k-min/--k-max, add features, or check that rows differ",
             )
-        ranks = pd.DataFrame(
-            {
-                "silhouette": viable["silhouette"].rank(ascending=False),
-                "davies_bouldin": viable["davies_bouldin"].rank(ascending=True),
-                "calinski_harabasz": viable["calinski_harabasz"].rank(ascending=False),
-            }
-        )
-        score = ranks.mean(axis=1)
+        gmm_viable = viable[(viable["algorithm"] == "gmm") & viable["bic"].notna()]
+        if not gmm_viable.empty:
+            k_star = int(gmm_viable.loc[gmm_viable["bic"].idxmin(), "k"])
+            k_source = "the lowest BIC of the Gaussian mixtures"
+        else:
+            k_star = int(viable.loc[viable["silhouette"].idxmax(), "k"])
+            k_source = "the highest silhouette"
+        at_k = viable[viable["k"] == k_star]
         order = pd.DataFrame(
-            {"score": score, "stab": -viable["stability"].fillna(0), "k": viable["k"]}
-        ).sort_values(["score", "stab", "k"], kind="mergesort")
+            {"sil": -at_k["silhouette"], "stab": -at_k["stability"].fillna(0)}
+        ).sort_values(["sil", "stab"], kind="mergesort")
         best = int(order.index[0])
         results["selected"] = False
         results.loc[best, "selected"] = True
@@ -630,13 +655,15 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 notes.append(f"{metric} prefers {fav['algorithm']} k={int(fav['k'])}")
         if self.knee_k_ is not None and self.knee_k_ != self.k_:
             notes.append(f"the inertia knee of {self.algorithm_} is at k={self.knee_k_}")
+        if self.k_ >= int(results["k"].max()) and self.k_ > self.k_min:
+            notes.append(f"k={self.k_} is the top of the range: a larger k_max may fit better")
         self.disagreement_ = "; ".join(notes)
         self.rule_ = (
-            f"{self.algorithm_} with k={self.k_}: best mean rank over silhouette "
-            f"({chosen['silhouette']:.3f}, {self.metric_}), Davies-Bouldin "
-            f"({chosen['davies_bouldin']:.3f}) and Calinski-Harabasz "
-            f"({chosen['calinski_harabasz']:.1f}) among {len(viable)} viable candidates "
-            f"(noise <= {self.max_noise:.0%}, stability >= {self.min_stability}); "
+            f"k={self.k_} from {k_source} among {len(viable)} viable candidates "
+            f"(noise <= {self.max_noise:.0%}, stability >= {self.min_stability}); at that k, "
+            f"{self.algorithm_} has the highest silhouette ({chosen['silhouette']:.3f}, "
+            f"{self.metric_}); Davies-Bouldin {chosen['davies_bouldin']:.3f}, "
+            f"Calinski-Harabasz {chosen['calinski_harabasz']:.1f}, "
             f"stability {chosen['stability']:.3f}"
         )
         self.params_ = {
@@ -713,6 +740,20 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             The training labels.
         """
         return self.fit(X).labels_
+
+    def __getstate__(self) -> dict[str, Any]:
+        # skops cannot serialise a DataFrame's internals: keep the sweep table as plain lists.
+        state = dict(super().__getstate__())
+        if isinstance(state.get("results_"), pd.DataFrame):
+            state["results_"] = {"__dataframe__": state["results_"].to_dict(orient="list")}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        table = state.get("results_")
+        if isinstance(table, dict) and "__dataframe__" in table:
+            state = dict(state)
+            state["results_"] = pd.DataFrame(table["__dataframe__"])
+        super().__setstate__(state)
 
     def _check_x(self, X: np.ndarray) -> np.ndarray:
         X = check_array(X, dtype=np.float32)
