@@ -164,8 +164,49 @@ class ClusterModel:
             )
         else:
             own = np.zeros(len(raw))
-        labels = np.array([self.cluster_map.get(int(c), int(c)) if c >= 0 else -1 for c in raw])
-        return labels, own
+        return self.relabel(raw), own
+
+    def relabel(self, raw: np.ndarray) -> np.ndarray:
+        """Apply :attr:`cluster_map` to the clusterer's raw ids (noise, -1, stays -1).
+
+        The map keeps cluster ids stable across retrains: it is set when a model follows a
+        champion (see :func:`clusterflow.gate.match_clusters`).
+        """
+        raw = np.asarray(raw, dtype=int)
+        if not self.cluster_map:
+            return raw.copy()
+        return np.array(
+            [self.cluster_map.get(int(c), int(c)) if c >= 0 else -1 for c in raw], dtype=int
+        )
+
+    def published_ids(self) -> set[int]:
+        """Every cluster id this model can report (its own clusters after the map)."""
+        k = len(getattr(self.clusterer, "cluster_centers_", []))
+        ids = {self.cluster_map.get(c, c) for c in range(k)}
+        return ids | set(self.cluster_map.values())
+
+    def input_columns(self) -> list[str]:
+        """Return the raw columns the model reads: features, then the text column."""
+        return list(self.roles.features) + (
+            [self.roles.text_column] if self.roles.text_column else []
+        )
+
+    def typed_input(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return the model's columns of ``frame`` typed as the served signature declares them.
+
+        Numeric features become float64 (a column of integers with gaps would otherwise be
+        declared ``long`` and reject a missing value at serving time), categorical and text
+        columns become strings with missing values kept as None.
+        """
+        out = coerce_numeric(frame[self.input_columns()], self.roles)
+        for column in self.roles.numeric:
+            out[column] = out[column].astype("float64")
+        text = [self.roles.text_column] if self.roles.text_column else []
+        for column in [*self.roles.categorical, *text]:
+            values = out[column]
+            out[column] = values.where(values.notna(), None).astype(object)
+            out.loc[values.notna(), column] = values[values.notna()].astype(str)
+        return out
 
     def predict(
         self,
@@ -232,7 +273,36 @@ class ClusterModel:
         return model
 
 
+def stage_with_cluster_map(source: str | Path, target: str | Path, mapping: dict[int, int]) -> Path:
+    """Copy a saved model folder to ``target`` with ``mapping`` as its cluster map.
+
+    The drift reference kept with the model (``reference.parquet``) is renumbered too, so the
+    monitor compares published ids with published ids. ``source`` is left untouched (it lives in
+    the content-addressed stage store and may be shared by later runs).
+    """
+    import shutil
+
+    source, target = Path(source), Path(target)
+    shutil.copytree(source, target)
+    spec_path = target / "spec.json"
+    spec = json.loads(spec_path.read_text())
+    spec["cluster_map"] = {str(int(k)): int(v) for k, v in sorted(mapping.items())}
+    spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+    reference = target / "reference.parquet"
+    if reference.exists() and mapping:
+        ref = pd.read_parquet(reference)
+        if "__cluster" in ref:
+            raw = ref["__cluster"].to_numpy(dtype=int)
+            ref["__cluster"] = [mapping.get(int(c), int(c)) if c >= 0 else -1 for c in raw]
+            ref.to_parquet(reference, index=False)
+    return target
+
+
 def dump_component(obj: Any, stem: Path) -> str:
+    """Save ``obj`` as ``stem.skops`` (checked by reading it back), else ``stem.joblib``.
+
+    Returns the format used: ``"skops"``, ``"joblib"`` or ``"none"`` (``obj`` is None).
+    """
     if obj is None:
         return "none"
     import skops.io as sio
@@ -251,6 +321,15 @@ def dump_component(obj: Any, stem: Path) -> str:
 
 
 def load_component(stem: Path, fmt: str) -> Any:
+    """Read a component written by :func:`dump_component` in format ``fmt``.
+
+    skops files may only contain types from clusterflow, scikit-learn and their dependencies.
+
+    Raises
+    ------
+    ValidationFailed
+        If a skops file holds a type outside that list.
+    """
     if fmt == "none":
         return None
     if fmt == "skops":

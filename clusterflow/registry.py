@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -97,18 +96,6 @@ def champion_version(name: str):
         return None
 
 
-@dataclass
-class GateDecision:
-    """Whether a challenger replaces the champion, and why."""
-
-    promote: bool
-    reason: str
-    challenger_score: float | None = None
-    champion_score: float | None = None
-    champion_version: str | None = None
-    details: dict = field(default_factory=dict)
-
-
 def log_model_version(
     *,
     model_dir: str | Path,
@@ -116,38 +103,83 @@ def log_model_version(
     input_example: pd.DataFrame,
     tags: dict | None = None,
 ) -> tuple[str, str]:
-    """Log the pyfunc in the active run and register it; return (model_uri, version)."""
-    from mlflow.models import infer_signature
+    """Log the pyfunc in the active run and register it; return (model_uri, version).
+
+    The pyfunc is logged as "models from code" (a script, no cloudpickle), with the saved
+    :class:`~clusterflow.model.ClusterModel` folder as its only artifact, a signature inferred from
+    ``input_example`` typed by :meth:`ClusterModel.typed_input` (numeric columns as double) and
+    explicit pip requirements.
+
+    Raises
+    ------
+    RegistryError
+        If the model cannot be logged or registered.
+    """
+    import tempfile
+
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
 
     from clusterflow.model import ClusterModel
-    from clusterflow.serving import ClusterPyfunc
+    from clusterflow.serving import write_entry_script
 
-    example = input_example.reset_index(drop=True)
-    output = ClusterModel.load(model_dir).predict(example)
-    signature = infer_signature(example, output)
+    model = ClusterModel.load(model_dir)
+    example = model.typed_input(input_example).reset_index(drop=True)
+    model.predict(example)  # the example must go through the whole path before it is logged
+    signature = ModelSignature(
+        inputs=infer_signature(example).inputs,
+        outputs=Schema(
+            [
+                ColSpec("long", "cluster"),  # never missing: -1 is noise
+                ColSpec("double", "distance"),
+                ColSpec("boolean", "novel"),
+            ]
+        ),
+    )
     try:
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=ClusterPyfunc(),
-            artifacts={"model": str(model_dir)},
-            signature=signature,
-            input_example=example,
-            pip_requirements=pip_requirements(),
-            registered_model_name=name,
-            tags=tags,
-        )
+        with tempfile.TemporaryDirectory(prefix="clusterflow-pyfunc-") as tmp:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(write_entry_script(tmp)),
+                artifacts={"model": str(model_dir)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=pip_requirements(),
+                registered_model_name=name,
+                tags=tags,
+            )
     except MlflowException as err:
         raise RegistryError(
             f"could not log or register model {name!r}: {redact(str(err))}",
             hint="check MLFLOW_TRACKING_URI and that the tracking server is reachable",
         ) from err
     registered = info.registered_model_version
+    if registered is None:
+        raise RegistryError(
+            f"model {name!r} was logged but not registered",
+            hint="use a tracking store with a model registry (SQLite, PostgreSQL or a server)",
+        )
     return f"models:/{name}/{registered}", str(registered)
 
 
 def set_alias(name: str, alias: str, version: str) -> None:
     """Point ``alias`` of model ``name`` at ``version``."""
     MlflowClient().set_registered_model_alias(name, alias, str(version))
+
+
+def set_version_tag(name: str, version: str, key: str, value: str) -> None:
+    """Tag one model version."""
+    MlflowClient().set_model_version_tag(name, str(version), key, value)
+
+
+def delete_version(name: str, version: str) -> bool:
+    """Delete a model version (used to roll back a half-finished registration); True if done."""
+    try:
+        MlflowClient().delete_model_version(name, str(version))
+    except MlflowException as err:
+        logger.error("could not delete %s version %s: %s", name, version, redact(str(err)))
+        return False
+    return True
 
 
 def _flatten(prefix: str, value, out: dict) -> None:
@@ -165,17 +197,25 @@ def flat_params(config: dict) -> dict:
     return {k: ("" if v is None else str(v))[:500] for k, v in out.items()}
 
 
+def load_version(name: str, version: str):
+    """Return the ClusterModel of ``name`` version ``version``, or None if it cannot be loaded."""
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except (MlflowException, OSError) as err:
+        logger.warning("%s version %s cannot be loaded: %s", name, version, redact(str(err)))
+        return None
+    return loaded.unwrap_python_model().model
+
+
 def load_champion(name: str):
-    """Return (ClusterModel, version) of the current champion, or (None, None)."""
+    """Return (ClusterModel, version) of the current champion, or (None, None).
+
+    A champion that cannot be loaded is returned as (None, version).
+    """
     found = champion_version(name)
     if found is None:
         return None, None
-    try:
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}")
-    except (MlflowException, OSError) as err:
-        logger.warning("the champion of %s cannot be loaded: %s", name, redact(str(err)))
-        return None, found.version
-    return loaded.unwrap_python_model().model, found.version
+    return load_version(name, found.version), str(found.version)
 
 
 _ALLOWED_SCHEMES = ("models:/", "runs:/")
