@@ -1,8 +1,9 @@
 """Reading input tables and writing outputs safely.
 
-Input files are opened read-only and checked before pandas sees them, so that a wrong file gives one
-clear :class:`~clusterflow.errors.InputError` instead of a parser traceback. Outputs are written to a
-temporary name and renamed into place, so a crash never leaves a half-written file behind.
+Input files are opened read-only and checked before pandas sees them, so that a wrong file gives
+one clear :class:`~clusterflow.errors.InputError` instead of a parser traceback. Outputs are
+written to a temporary name and renamed into place, so a crash never leaves a half-written file
+behind.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import io
 import json
 import os
 import tempfile
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +36,17 @@ SUPPORTED_SUFFIXES = (
     ".jsonl.gz",
 )
 _SNIFF_BYTES = 64 * 1024
+
+_CORRUPT = (gzip.BadGzipFile, EOFError, zlib.error)
+"""A damaged compressed file: a user error. Any other OSError is treated as transient I/O."""
+
+READ_HOOKS: list[Callable[[Path], None]] = []
+"""Functions called with the input path just before :func:`read_table` reads it.
+
+A hook may audit reads, or inject a fault: an ``OSError`` it raises propagates unchanged, as a
+failing network filesystem would, so the ingest task's retries can be tested against a real
+flaky source. Hooks must not raise anything else.
+"""
 
 
 def file_format(path: Path) -> str:
@@ -84,9 +97,10 @@ def _open_text_head(path: Path) -> bytes:
     try:
         with opener(path, "rb") as fh:
             return fh.read(_SNIFF_BYTES)
-    except (OSError, EOFError) as err:
+    except _CORRUPT as err:
         raise InputError(
-            f"{path}: cannot read the file ({err})", hint="check it is not corrupt"
+            f"{path}: cannot read the file, it is damaged ({err})",
+            hint="check it is complete and not corrupt (gzip -t FILE)",
         ) from err
 
 
@@ -144,6 +158,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from err
     except pd.errors.EmptyDataError as err:
         raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
+    except _CORRUPT as err:
+        raise InputError(
+            f"{path}: cannot read the file, it is damaged ({err})",
+            hint="check it is complete and not corrupt (gzip -t FILE)",
+        ) from err
     return frame
 
 
@@ -157,6 +176,24 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     head = _open_text_head(path)
     _check_text(path, head)
     opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        records = _parse_jsonl(path, opener)
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{path}: not UTF-8 text ({err.reason} at byte {err.start})",
+            hint="re-export the file as UTF-8",
+        ) from err
+    except _CORRUPT as err:
+        raise InputError(
+            f"{path}: cannot read the file, it is damaged ({err})",
+            hint="check it is complete and not corrupt (gzip -t FILE)",
+        ) from err
+    if not records:
+        raise InputError(f"{path}: no records", hint="the file holds no JSON object")
+    return pd.DataFrame.from_records(records)
+
+
+def _parse_jsonl(path: Path, opener: Callable) -> list[dict]:
     records = []
     with opener(path, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -175,9 +212,7 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
                     hint='each line must be one object such as {"col": value}',
                 )
             records.append(record)
-    if not records:
-        raise InputError(f"{path}: no records", hint="the file holds no JSON object")
-    return pd.DataFrame.from_records(records)
+    return records
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -238,6 +273,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     _check_path(path)
     kind = file_format(path)
+    for hook in READ_HOOKS:
+        hook(path)
     reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[kind]
     frame = reader(path)
     if frame.columns.duplicated().any():

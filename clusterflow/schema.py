@@ -130,13 +130,19 @@ def infer_roles(
     ConfigError
         If a named column does not exist.
     ValidationFailed
-        If no usable feature remains.
+        If the frame has fewer than 2 rows, or no usable feature remains.
     """
     for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
         if column is not None:
             _require_column(frame, column, option, source)
     for column in exclude_columns:
         _require_column(frame, column, "--exclude-columns", source)
+    if len(frame) < 2:
+        # With one row every column looks constant; say what is really wrong.
+        raise ValidationFailed(
+            f"{source}: only {len(frame)} data row; clustering needs at least 2 rows",
+            hint="give a file with more rows",
+        )
 
     excluded = {c: "excluded by the user" for c in exclude_columns}
     numeric: list[str] = []
@@ -244,7 +250,8 @@ def _checks_schema(roles: ColumnRoles, max_text_chars: int | None) -> pa.DataFra
 
     return pa.DataFrameSchema(
         columns,
-        checks=[pa.Check(has_feature, name="has_feature")],
+        # ignore_na=False: by default pandera passes a row with gaps, so an all-empty row would slip
+        checks=[pa.Check(has_feature, name="has_feature", ignore_na=False)],
         strict=False,
         name="Records",
     )
@@ -280,7 +287,9 @@ def _describe(case: pd.Series) -> str:
     return f"column {column}: {shown} {words}"
 
 
-def _reasons(err: pa.errors.SchemaErrors, reasons: dict[int, list[str]]) -> None:
+def _reasons(
+    err: pa.errors.SchemaErrors, reasons: dict[int, list[str]], source: str = "input"
+) -> None:
     cases = err.failure_cases
     row_level = cases[cases["index"].notna()]
     table_level = cases[cases["index"].isna()]
@@ -296,7 +305,7 @@ def _reasons(err: pa.errors.SchemaErrors, reasons: dict[int, list[str]]) -> None
             f"{c['column']}: {c['check']} ({c['failure_case']})" for _, c in table_level.iterrows()
         )
         raise ValidationFailed(
-            f"validation failed for whole columns, not rows: {problems}",
+            f"{source}: validation failed for whole columns, not rows: {problems}",
             hint="fix the column types or exclude the columns with --exclude-columns",
         ) from err
 
@@ -310,15 +319,31 @@ class ValidationOutcome:
     reasons: dict[int, str]
 
 
+def _to_float(value: object) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return np.nan
+
+
 def coerce_numeric(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
-    """Return a copy with numeric columns as float (unparseable values become NaN)."""
+    """Return a copy with numeric columns as float (unparseable values become NaN).
+
+    A number too large for a float (``1e400``) becomes infinite, as Python's ``float`` reads it,
+    so that validation quarantines it instead of it turning silently into a gap.
+    """
     out = frame.copy()
     for column in roles.numeric:
         if column in out:
             values = out[column]
             if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
                 values = values.astype("string").str.strip()
-            out[column] = pd.to_numeric(values, errors="coerce").astype(float)
+            parsed = pd.to_numeric(values, errors="coerce").astype(float)
+            # pandas gives NaN where a number overflows; only an unparseable cell may be a gap
+            retry = parsed.isna() & values.notna()
+            if retry.any():
+                parsed[retry] = values[retry].astype(object).map(_to_float).astype(float)
+            out[column] = parsed
     for column in roles.categorical:
         if column in out:
             values = out[column]
@@ -327,7 +352,11 @@ def coerce_numeric(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
 
 
 def validate_records(
-    frame: pd.DataFrame, roles: ColumnRoles, *, max_text_chars: int | None = 1_000_000
+    frame: pd.DataFrame,
+    roles: ColumnRoles,
+    *,
+    max_text_chars: int | None = 1_000_000,
+    source: str = "input",
 ) -> ValidationOutcome:
     """Validate unchecked rows lazily; split them into valid rows and quarantined rows.
 
@@ -339,6 +368,8 @@ def validate_records(
         Column roles from :func:`infer_roles`.
     max_text_chars : int, optional
         Texts longer than this are quarantined (None: no limit).
+    source : str
+        The file name, used in messages.
 
     Returns
     -------
@@ -352,24 +383,26 @@ def validate_records(
         If no row passes, or a failure concerns a whole column rather than rows.
     """
     if not frame.index.is_unique:
-        raise ValidationFailed("input rows must have a unique index", hint="reset the index")
+        raise ValidationFailed(
+            f"{source}: input rows must have a unique index", hint="reset the index"
+        )
     reasons: dict[int, list[str]] = defaultdict(list)
     try:
         _types_schema(roles).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
-        _reasons(err, reasons)
+        _reasons(err, reasons, source)
     checked = coerce_numeric(frame, roles)
     try:
         _checks_schema(roles, max_text_chars).validate(checked, lazy=True)
     except pa.errors.SchemaErrors as err:
-        _reasons(err, reasons)
+        _reasons(err, reasons, source)
 
     bad = sorted(reasons)
     valid = checked.drop(index=bad)
     if valid.empty:
         sample = "; ".join(f"row {r}: {', '.join(reasons[r])}" for r in bad[:3])
         raise ValidationFailed(
-            f"every row failed validation ({len(bad)} rows; e.g. {sample})",
+            f"{source}: every row failed validation ({len(bad)} rows; e.g. {sample})",
             hint="see the reasons; fix the file or the column options",
         )
     return ValidationOutcome(
@@ -382,7 +415,7 @@ def validate_records(
 def post_impute_schema(
     roles: ColumnRoles, categories: dict[str, list] | None = None
 ) -> pa.DataFrameSchema:
-    """The schema that imputed rows must meet: no gaps, finite numbers, known categories."""
+    """Return the schema imputed rows must meet: no gaps, finite numbers, known categories."""
     columns: dict[str, pa.Column] = {
         c: pa.Column(float, nullable=False, checks=pa.Check(_finite, name="finite"))
         for c in roles.numeric
