@@ -189,7 +189,7 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
             f"{source}: the text column {roles.text_column!r} is empty in every row",
             hint="choose another --text-column or omit it for tabular data",
         )
-    outcome = validate_records(frame, roles, max_text_chars=1_000_000)
+    outcome = validate_records(frame, roles, max_text_chars=1_000_000, source=source)
     reasons = dict(outcome.reasons)
     valid = outcome.valid
     if config.impute.method == ImputeMethod.drop and roles.features:
@@ -372,7 +372,8 @@ def sweep(
     n_rows = len(table)
     if n_rows < config.sweep.k_min:
         raise ConfigError(
-            f"only {n_rows} valid rows, fewer than k_min={config.sweep.k_min}",
+            f"{Path(config.data).name}: only {n_rows} valid rows, fewer than "
+            f"k_min={config.sweep.k_min}",
             hint="give more rows or lower --k-min",
         )
     weights = {
