@@ -1,0 +1,405 @@
+"""``clusterflow up | down | status | serve``: a local Prefect + MLflow stack on 127.0.0.1.
+
+``up`` starts a Prefect server and an MLflow tracking server (SQLite backend, artifacts on disk,
+one worker process), creates the ``process`` work pool, deploys the chosen environment's
+deployments from ``deployments/prefect.yaml`` and starts a worker. Every process it starts is
+recorded (pid, command, log file) in ``<workspace>/stack/stack.json``; ``down`` stops exactly
+those process groups and nothing else. ``serve`` serves the same deployments from one process,
+without a server-side work pool (it still needs a Prefect API: ``up --no-worker`` or any server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from clusterflow.errors import ClusterflowError, ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
+WORK_POOL = "clusterflow-process"
+FLOW_NAMES = ("clusterflow-train", "clusterflow-monitor", "clusterflow-score")
+HOST = "127.0.0.1"
+
+
+class StackError(ClusterflowError):
+    """A server of the local stack did not start, or the stack is in an unexpected state."""
+
+
+def _bin(name: str) -> str:
+    """Return the console script ``name`` beside the running interpreter."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+def stack_dir(workspace: str | Path) -> Path:
+    """Folder holding the stack's pid file, logs, databases and artifacts."""
+    return Path(workspace).resolve() / "stack"
+
+
+def _state_file(workspace: str | Path) -> Path:
+    return stack_dir(workspace) / "stack.json"
+
+
+def read_state(workspace: str | Path) -> dict:
+    """Return the recorded stack (``{"processes": [...], "env": {...}}``), empty when none."""
+    path = _state_file(workspace)
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def _write_state(workspace: str | Path, state: dict) -> None:
+    path = _state_file(workspace)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+def _alive(entry: Mapping) -> bool:
+    """Tell whether ``entry``'s pid still runs the command we started (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{entry['pid']}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        try:
+            os.kill(entry["pid"], 0)
+        except OSError:
+            return False
+        return True
+    return entry["marker"].encode() in cmdline
+
+
+def wait_http(
+    url: str, timeout: float, proc: subprocess.Popen | None = None, log: Path | None = None
+):
+    """Poll ``url`` until it answers 200, the process dies, or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-800:] if log and log.exists() else ""
+            raise StackError(
+                f"{url} did not come up: the process exited with {proc.returncode}",
+                hint=f"see {log}: {' '.join(tail.split()[-40:])}",
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1.0)
+    raise StackError(f"{url} did not answer within {timeout:.0f} s", hint=f"see {log}")
+
+
+def _start(
+    name: str, cmd: Sequence[str], env: Mapping[str, str], workspace: Path, cwd: Path, marker: str
+) -> tuple[subprocess.Popen, dict, Path]:
+    log = stack_dir(workspace) / f"{name}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            list(cmd),
+            env=dict(env),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: `down` stops it and its children
+        )
+    entry = {"name": name, "pid": proc.pid, "cmd": list(cmd), "log": str(log), "marker": marker}
+    return proc, entry, log
+
+
+def stack_env(
+    workspace: str | Path,
+    prefect_port: int,
+    mlflow_port: int,
+    base: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Environment of the stack's processes (and what a client exports to use the stack)."""
+    env = dict(os.environ if base is None else base)
+    home = stack_dir(workspace)
+    env.update(
+        PREFECT_HOME=str(home / "prefect-home"),
+        PREFECT_API_URL=f"http://{HOST}:{prefect_port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_UI_URL=f"http://{HOST}:{prefect_port}",
+        MLFLOW_TRACKING_URI=f"http://{HOST}:{mlflow_port}",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    return env
+
+
+def up(
+    workspace: str | Path = ".clusterflow",
+    *,
+    env_name: str = "dev",
+    prefect_port: int = 4200,
+    mlflow_port: int = 5000,
+    worker: bool = True,
+    deploy: bool = True,
+    timeout: float = 180.0,
+    prefect_file: str | Path = PREFECT_YAML,
+    project_dir: str | Path = ROOT,
+    extra_env: Mapping[str, str] | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict:
+    """Start the stack; return the recorded state. On failure, stop what was started."""
+    workspace = Path(workspace).resolve()
+    home = stack_dir(workspace)
+    existing = read_state(workspace)
+    if any(_alive(p) for p in existing.get("processes", [])):
+        raise StackError(
+            f"a stack is already running for {workspace}", hint="run 'clusterflow down' first"
+        )
+    (home / "prefect-home").mkdir(parents=True, exist_ok=True)
+    (home / "mlartifacts").mkdir(exist_ok=True)
+    env = stack_env(workspace, prefect_port, mlflow_port)
+    env.update(extra_env or {})
+    state = {
+        "workspace": str(workspace),
+        "env": {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_UI_URL", "MLFLOW_TRACKING_URI")},
+        "processes": [],
+    }
+    project_dir = Path(project_dir).resolve()
+    try:
+        proc, entry, log = _start(
+            "prefect-server",
+            [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(prefect_port)],
+            env,
+            workspace,
+            project_dir,
+            marker="server",
+        )
+        state["processes"].append(entry)
+        _write_state(workspace, state)
+        mproc, mentry, mlog = _start(
+            "mlflow-server",
+            [
+                _bin("mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{home / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(home / "mlartifacts"),
+                "--host",
+                HOST,
+                "--port",
+                str(mlflow_port),
+                "--workers",
+                "1",
+            ],
+            env,
+            workspace,
+            project_dir,
+            marker="server",
+        )
+        state["processes"].append(mentry)
+        _write_state(workspace, state)
+        echo(
+            f"waiting for Prefect ({env['PREFECT_UI_URL']}), MLflow ({env['MLFLOW_TRACKING_URI']})"
+        )
+        wait_http(f"http://{HOST}:{prefect_port}/api/health", timeout, proc, log)
+        wait_http(f"http://{HOST}:{mlflow_port}/health", timeout, mproc, mlog)
+        if deploy:
+            _run(
+                [
+                    _bin("prefect"),
+                    "work-pool",
+                    "create",
+                    WORK_POOL,
+                    "--type",
+                    "process",
+                    "--overwrite",
+                ],
+                env,
+                project_dir,
+            )
+            names = [arg for flow in FLOW_NAMES for arg in ("--name", f"{flow}/{env_name}")]
+            _run(
+                [
+                    _bin("prefect"),
+                    "--no-prompt",
+                    "deploy",
+                    "--prefect-file",
+                    str(prefect_file),
+                    *names,
+                ],
+                env,
+                project_dir,
+            )
+        if worker:
+            _, wentry, _ = _start(
+                "prefect-worker",
+                [_bin("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process"],
+                env,
+                workspace,
+                project_dir,
+                marker="worker",
+            )
+            state["processes"].append(wentry)
+            _write_state(workspace, state)
+    except BaseException:
+        down(workspace, echo=lambda _msg: None)
+        raise
+    return state
+
+
+def _run(cmd: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
+    done = subprocess.run(list(cmd), env=dict(env), cwd=cwd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = " ".join((done.stdout + done.stderr).split()[-60:])
+        raise StackError(f"'{' '.join(cmd[1:4])} ...' failed ({done.returncode})", hint=tail)
+    return done.stdout
+
+
+def down(
+    workspace: str | Path = ".clusterflow", *, grace: float = 20.0, echo: Callable = print
+) -> list[str]:
+    """Stop the process groups recorded by :func:`up` (newest first); return their names."""
+    state = read_state(workspace)
+    stopped = []
+    for entry in reversed(state.get("processes", [])):
+        if not _alive(entry):
+            continue
+        try:
+            os.killpg(entry["pid"], signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _alive(entry):
+            time.sleep(0.3)
+            try:  # reap our own child if it was started by this process
+                os.waitpid(entry["pid"], os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if _alive(entry):
+            try:
+                os.killpg(entry["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        stopped.append(entry["name"])
+        echo(f"stopped {entry['name']} (pid {entry['pid']})")
+    path = _state_file(workspace)
+    if path.exists():
+        path.unlink()
+    return stopped
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_parsers(subparsers) -> None:
+    """Add ``up``, ``down``, ``status`` and ``serve`` to the ``clusterflow`` parser."""
+    from deployments.serve import add_arguments
+
+    def workspace_option(p):
+        p.add_argument(
+            "--workspace",
+            default=".clusterflow",
+            metavar="DIR",
+            help="the stack's pid file, logs and databases go to DIR/stack (default: %(default)s)",
+        )
+        p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    p_up = subparsers.add_parser(
+        "up",
+        help="start Prefect + MLflow servers, deploy, start a worker (127.0.0.1)",
+        description="Start a Prefect server and an MLflow tracking server on 127.0.0.1, create the "
+        f"'{WORK_POOL}' work pool, deploy the environment's deployments from "
+        "deployments/prefect.yaml and start a worker. 'clusterflow down' stops them.",
+    )
+    workspace_option(p_up)
+    p_up.add_argument("--env", choices=("dev", "prod"), default="dev", help="deployments to deploy")
+    p_up.add_argument("--prefect-port", type=int, default=4200, metavar="PORT")
+    p_up.add_argument("--mlflow-port", type=int, default=5000, metavar="PORT")
+    p_up.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    p_up.add_argument("--no-deploy", action="store_true", help="servers only")
+    p_up.add_argument("--timeout", type=float, default=180.0, metavar="S", help="startup timeout")
+
+    p_down = subparsers.add_parser("down", help="stop what 'clusterflow up' started")
+    workspace_option(p_down)
+    p_status = subparsers.add_parser("status", help="show the local stack's processes and URLs")
+    workspace_option(p_status)
+
+    p_serve = subparsers.add_parser(
+        "serve",
+        help="serve the deployments from this process (no work pool)",
+        description="Serve the training, monitoring and scoring deployments of "
+        "deployments/prefect.yaml (schedules and the drift -> retrain trigger included) from "
+        "this process. Needs PREFECT_API_URL to point at a Prefect server.",
+    )
+    p_serve.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_arguments(p_serve)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """``clusterflow up``."""
+    state = up(
+        args.workspace,
+        env_name=args.env,
+        prefect_port=args.prefect_port,
+        mlflow_port=args.mlflow_port,
+        worker=not args.no_worker,
+        deploy=not args.no_deploy,
+        timeout=args.timeout,
+    )
+    print("clusterflow stack is up. To use it from this shell:")
+    for key, value in state["env"].items():
+        print(f"  export {key}={value}")
+    urls = state["env"]
+    print(f"  Prefect UI: {urls['PREFECT_UI_URL']}   MLflow UI: {urls['MLFLOW_TRACKING_URI']}")
+    print(f"  run: prefect deployment run clusterflow-train/{args.env}    stop: clusterflow down")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    """``clusterflow down``."""
+    if not down(args.workspace):
+        print(f"no running stack recorded under {stack_dir(args.workspace)}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``clusterflow status``."""
+    state = read_state(args.workspace)
+    if not state:
+        print(f"no stack recorded under {stack_dir(args.workspace)}")
+        return 1
+    for entry in state["processes"]:
+        running = "running" if _alive(entry) else "stopped"
+        print(f"{entry['name']:16} pid {entry['pid']:>7}  {running}  log {entry['log']}")
+    for key, value in state["env"].items():
+        print(f"{key}={value}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``clusterflow serve``."""
+    from deployments.serve import run
+
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ConfigError(
+            "clusterflow serve needs a Prefect server",
+            hint="set PREFECT_API_URL (e.g. after 'clusterflow up --no-worker') or start "
+            "'prefect server start'",
+        )
+    return run(args)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "up": cmd_up,
+    "down": cmd_down,
+    "status": cmd_status,
+    "serve": cmd_serve,
+}
