@@ -46,6 +46,11 @@ CANDIDATES = ("mean", "median", "most_frequent", "knn", "iterative")
 # One-hot columns are scaled so that a mismatch on one categorical costs as much squared distance
 # as one standard deviation on one numeric (two entries differ by 1/sqrt(2) each).
 _ONE_HOT_SCALE = 1.0 / math.sqrt(2.0)
+# Categories beyond the most frequent ones share an all-zero one-hot block ("other"): a
+# free-text-like column with thousands of values must not become thousands of columns, and a
+# rare category is never the best guess for a gap anyway.
+_MAX_ONE_HOT = 20
+_RERANK_BYTES = 32 * 2**20
 # Mask-and-score repeats the masking (with fresh cells) until about this many cells were scored,
 # so that selection on a small table is not decided by a handful of cells.
 _MIN_SCORED_CELLS = 2000
@@ -132,8 +137,8 @@ class FastKNNImputer(TransformerMixin, BaseEstimator):
         Dimension of the subspace the tree is built in (fewer if the data has fewer columns).
         The tree only proposes candidates; the final distances use every column.
     chunk_size : int, default=2048
-        Rows processed at once; bounds memory at about
-        ``chunk_size * n_candidates * n_features * 24`` bytes.
+        Rows processed at once at most; fewer on wide data, so that the re-ranking arrays
+        (``rows * n_candidates * n_features`` floats) stay under about 32 MB each.
 
     Attributes
     ----------
@@ -257,55 +262,87 @@ class FastKNNImputer(TransformerMixin, BaseEstimator):
         rows = np.flatnonzero(missing.any(axis=1))
         if rows.size == 0:
             return X
+        source = X.copy()
         donors = self.fit_X_
         donor_observed = ~np.isnan(donors)
-        n_donors = donors.shape[0]
+        # Columns observed by exactly the same donors (a one-hot block, measurements taken
+        # together) share their donor search.
+        _, group_of = np.unique(donor_observed.T, axis=0, return_inverse=True)
+        group_of = group_of.ravel()
         k = self.n_neighbors
-        n_cand = min(n_donors, self.n_candidates or max(6 * k, 40))
+        n_cand = min(donors.shape[0], self._n_candidates())
         tree = KDTree(self._project(donors))
-        for start in range(0, rows.size, self.chunk_size):
-            chunk = rows[start : start + self.chunk_size]
-            recv = X[chunk]
+        short: dict[int, list[np.ndarray]] = {}
+        step = max(16, min(self.chunk_size, _RERANK_BYTES // (8 * n_cand * X.shape[1])))
+        for start in range(0, rows.size, step):
+            chunk = rows[start : start + step]
+            recv = source[chunk]
             cand = tree.query(self._project(recv), k=n_cand, return_distance=False)
-            dist = _nan_euclidean_to_candidates(recv, donors, cand)
-            order = np.argsort(dist, axis=1, kind="stable")
-            cand = np.take_along_axis(cand, order, axis=1)
-            dist = np.take_along_axis(dist, order, axis=1)
-            usable = np.isfinite(dist)
-            for j in np.flatnonzero(missing[chunk].any(axis=0)):
-                need = missing[chunk, j]
-                valid = donor_observed[cand[need], j] & usable[need]
+            cand, usable = self._rerank(recv, donors, cand)
+            gaps = missing[chunk]
+            for group in np.unique(group_of[gaps.any(axis=0)]):
+                columns = np.flatnonzero(group_of == group)
+                need = gaps[:, columns].any(axis=1)
+                valid = donor_observed[cand[need], columns[0]] & usable[need]
                 take = valid & (np.cumsum(valid, axis=1) <= k)
                 n_taken = take.sum(axis=1)
-                values = np.where(take, donors[cand[need], j], 0.0).sum(axis=1)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    filled = values / n_taken
-                short = n_taken < k
-                if short.any():
-                    filled[short] = self._search_column(recv[need][short], j)
-                X[chunk[need], j] = filled
+                enough = n_taken >= k
+                where = chunk[need]
+                for j in columns:
+                    fill = enough & missing[where, j]
+                    values = np.where(take[fill], donors[cand[need][fill], j], 0.0).sum(axis=1)
+                    X[where[fill], j] = values / k
+                if not enough.all():
+                    short.setdefault(int(group), []).append(where[~enough])
+        for group, parts in short.items():
+            self._search_group(X, source, np.concatenate(parts), np.flatnonzero(group_of == group))
         return X
 
-    def _search_column(self, receivers: np.ndarray, j: int) -> np.ndarray:
-        """Impute column ``j`` of ``receivers`` searching only donors that observe ``j``."""
-        observed = np.flatnonzero(~np.isnan(self.fit_X_[:, j]))
-        out = np.full(receivers.shape[0], self.statistics_[j])
-        if observed.size == 0:
-            return out
-        donors = self.fit_X_[observed]
-        n_cand = min(observed.size, self.n_candidates or max(6 * self.n_neighbors, 40))
-        tree = KDTree(self._project(donors))
-        cand = tree.query(self._project(receivers), k=n_cand, return_distance=False)
+    def _n_candidates(self) -> int:
+        return self.n_candidates or max(6 * self.n_neighbors, 40)
+
+    @staticmethod
+    def _rerank(
+        receivers: np.ndarray, donors: np.ndarray, cand: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sort candidates by exact ``nan_euclidean`` distance; flag those with any overlap."""
         dist = _nan_euclidean_to_candidates(receivers, donors, cand)
         order = np.argsort(dist, axis=1, kind="stable")
-        cand = np.take_along_axis(cand, order, axis=1)[:, : self.n_neighbors]
-        dist = np.take_along_axis(dist, order, axis=1)[:, : self.n_neighbors]
-        usable = np.isfinite(dist)
+        cand = np.take_along_axis(cand, order, axis=1)
+        usable = np.isfinite(np.take_along_axis(dist, order, axis=1))
+        return cand, usable
+
+    def _search_group(
+        self, X: np.ndarray, source: np.ndarray, rows: np.ndarray, columns: np.ndarray
+    ) -> None:
+        """Fill ``columns`` of ``rows`` searching only the donors that observe them.
+
+        The fallback for receivers whose candidates rarely observe these columns (a column
+        missing in most rows). Fewer than ``n_neighbors`` such donors are all used; none, or
+        no overlap with the receiver, leaves the column mean.
+        """
+        observed = np.flatnonzero(~np.isnan(self.fit_X_[:, columns[0]]))
+        receivers = source[rows]
+        if observed.size == 0:
+            fallback = np.broadcast_to(self.statistics_[columns], (rows.size, columns.size))
+            X[rows[:, None], columns] = np.where(
+                np.isnan(receivers[:, columns]), fallback, X[rows[:, None], columns]
+            )
+            return
+        donors = self.fit_X_[observed]
+        n_cand = min(observed.size, self._n_candidates())
+        tree = KDTree(self._project(donors))
+        cand = tree.query(self._project(receivers), k=n_cand, return_distance=False)
+        cand, usable = self._rerank(receivers, donors, cand)
+        cand, usable = cand[:, : self.n_neighbors], usable[:, : self.n_neighbors]
         n_used = usable.sum(axis=1)
-        values = np.where(usable, donors[cand, j], 0.0).sum(axis=1)
-        has = n_used > 0
-        out[has] = values[has] / n_used[has]
-        return out
+        for j in columns:
+            gap = np.isnan(receivers[:, j])
+            values = np.where(usable[gap], donors[cand[gap], j], 0.0).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                X[rows[gap], j] = np.where(
+                    n_used[gap] > 0, values / n_used[gap], self.statistics_[j]
+                )
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,19 +395,25 @@ class _ColumnStatisticImputer(TransformerMixin, BaseEstimator):
 
 
 class _IterativeTableImputer(TransformerMixin, BaseEstimator):
-    """MICE on the encoded matrix, with categoricals re-predicted as whole one-hot blocks.
+    """MICE for the numerics, then a regression per categorical block and per complete numeric.
 
-    scikit-learn's ``IterativeImputer`` imputes every column from all the others. A one-hot
-    column is an exact linear function of its siblings (they sum to a constant), and when a
-    category is missing its siblings are missing too, so the chained regressions keep returning
-    the column mean: the category never moves from the prior. So numerics come from
-    ``IterativeImputer`` (Bayesian ridge, posterior means), and each categorical block is then
-    predicted as a whole by a multi-output ridge regression on the other, completed, columns.
+    scikit-learn's ``IterativeImputer`` would impute every one-hot column from all the others.
+    A one-hot column is an exact linear function of its siblings (they sum to a constant), and
+    when a category is missing its siblings are missing too, so the chained regressions keep
+    returning the column mean: the category never moves from the prior. It would also run one
+    regression per one-hot column per round, which dominates the time with many categories.
+
+    So the one-hot blocks enter ``IterativeImputer`` (Bayesian ridge, posterior means,
+    ``skip_complete=True``) only as predictors, pre-filled with the category frequencies, and
+    it imputes the numerics that have gaps. Then each categorical block is predicted as a whole
+    by a multi-output ridge regression on the other, completed columns, and so is every numeric
+    that had no gap in ``fit`` (``IterativeImputer`` would fill its later gaps with the mean).
 
     Parameters
     ----------
     blocks : sequence of (int, int)
-        ``(start, stop)`` column ranges of the one-hot blocks.
+        ``(start, stop)`` column ranges of the one-hot blocks; columns before the first block
+        are numeric.
     max_iter : int
         Rounds of ``IterativeImputer``.
     random_state : int
@@ -384,38 +427,61 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
+    def _prefill_blocks(self, X: np.ndarray) -> np.ndarray:
+        out = X.copy()
+        for (start, stop), freq in zip(self.blocks, self.block_means_, strict=True):
+            gaps = np.isnan(out[:, start])
+            out[np.ix_(gaps, np.arange(start, stop))] = freq
+        return out
+
+    def _groups(self, n_columns: int) -> list[tuple[int, int, bool]]:
+        """Return ``(start, stop, is_block)`` for every numeric column and categorical block."""
+        n_numeric = self.blocks[0][0] if self.blocks else n_columns
+        numeric = [(j, j + 1, False) for j in range(n_numeric)]
+        return numeric + [(a, b, True) for a, b in self.blocks]
+
     @_single_threaded_blas
     def fit(self, X: np.ndarray, y: Any = None) -> _IterativeTableImputer:
-        """Fit the chained regressions, then one block regression per categorical."""
+        """Fit the chained regressions, then the block and complete-column regressions."""
         X = np.asarray(X, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing block: mean 0
+            self.block_means_ = [
+                np.nan_to_num(np.nanmean(X[:, a:b], axis=0)) for a, b in self.blocks
+            ]
         self.iterative_ = IterativeImputer(
-            max_iter=self.max_iter, random_state=self.random_state, keep_empty_features=True
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+            keep_empty_features=True,
+            skip_complete=True,
         )
         with warnings.catch_warnings():
             # max_iter may end before IterativeImputer's tolerance; the result is still a valid
             # imputation, and mask-and-score measures its quality directly.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            completed = self.iterative_.fit_transform(X)
-        self.block_models_ = []
-        for start, stop in self.blocks:
+            completed = self.iterative_.fit_transform(self._prefill_blocks(X))
+        self.group_models_ = []
+        for start, stop, is_block in self._groups(X.shape[1]):
             known = ~np.isnan(X[:, start])
-            others = np.delete(completed, np.s_[start:stop], axis=1)
-            if known.sum() < 2:
-                self.block_models_.append(None)
+            if (not is_block and not known.all()) or known.sum() < 2:
+                # Numerics with gaps in fit are IterativeImputer's job.
+                self.group_models_.append(None)
                 continue
-            self.block_models_.append(Ridge(alpha=1.0).fit(others[known], X[known, start:stop]))
+            others = np.delete(completed[known], np.s_[start:stop], axis=1)
+            self.group_models_.append(Ridge(alpha=1.0).fit(others, X[known, start:stop]))
         return self
 
     @_single_threaded_blas
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Impute numerics by MICE, then each missing categorical block from the others."""
+        """Impute numerics by MICE, then each remaining gap from the completed other columns."""
         check_is_fitted(self)
         X = np.asarray(X, dtype=np.float64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            completed = self.iterative_.transform(X)
+            completed = self.iterative_.transform(self._prefill_blocks(X))
         out = completed.copy()
-        for (start, stop), model in zip(self.blocks, self.block_models_, strict=True):
+        groups = self._groups(X.shape[1])
+        for (start, stop, _), model in zip(groups, self.group_models_, strict=True):
             gaps = np.isnan(X[:, start])
             if model is None or not gaps.any():
                 continue
@@ -503,6 +569,9 @@ class TableImputer(TransformerMixin, BaseEstimator):
         Columns imputed.
     categories_ : dict of str to list
         Categories of each categorical column seen in ``fit``.
+    encoded_categories_ : dict of str to list
+        The (at most 20) most frequent of them, one-hot encoded and used to fill gaps; the
+        others share an all-zero "other" code.
     means_, scales_ : ndarray
         Standardisation of the numeric columns.
     imputer_ : estimator
@@ -604,12 +673,12 @@ class TableImputer(TransformerMixin, BaseEstimator):
         blocks = [(self._numeric_block(X) - self.means_) / self.scales_]
         for name in self.categorical_columns_:
             col = X[name]
-            cats = self.categories_[name]
+            cats = self.encoded_categories_[name]
             codes = pd.Categorical(col, categories=cats).codes
             onehot = np.zeros((len(X), len(cats)))
             known = codes >= 0
             onehot[np.flatnonzero(known), codes[known]] = _ONE_HOT_SCALE
-            # A category unseen in fit stays an all-zero block (known, matches nothing).
+            # A rare category, or one unseen in fit, is an all-zero block: known, "other".
             onehot[col.isna().to_numpy()] = np.nan
             blocks.append(onehot)
         return np.hstack(blocks)
@@ -625,7 +694,7 @@ class TableImputer(TransformerMixin, BaseEstimator):
                 out[name] = pd.Series(numeric[:, i], index=out.index, dtype=np.float64)
         start = n_num
         for name in self.categorical_columns_:
-            cats = self.categories_[name]
+            cats = self.encoded_categories_[name]
             block = filled[:, start : start + len(cats)]
             start += len(cats)
             gaps = X[name].isna().to_numpy()
@@ -639,7 +708,7 @@ class TableImputer(TransformerMixin, BaseEstimator):
         """Return the ``(start, stop)`` columns of each categorical's one-hot block."""
         blocks, start = [], len(self.numeric_columns_)
         for name in self.categorical_columns_:
-            stop = start + len(self.categories_[name])
+            stop = start + len(self.encoded_categories_[name])
             blocks.append((start, stop))
             start = stop
         return blocks
@@ -658,16 +727,19 @@ class TableImputer(TransformerMixin, BaseEstimator):
         per_round = int(round(self.mask_fraction * len(known)))
         rounds = 0 if per_round == 0 else min(_MAX_SCORE_ROUNDS, -(-_MIN_SCORED_CELLS // per_round))
         totals = {m: {"sq": 0.0, "n_num": 0, "err": 0, "n_cat": 0, "sec": 0.0} for m in CANDIDATES}
+        blocks = self._blocks()
         for _ in range(rounds):
             hide = known[rng.choice(len(known), size=per_round, replace=False)]
             masked = encoded.copy()
-            for r, g in hide:
-                masked[sample[r], groups[g]] = np.nan
+            hidden_rows = [hide[hide[:, 1] == g, 0] for g in range(len(groups))]
+            for g, rows in enumerate(hidden_rows):
+                masked[np.ix_(sample[rows], np.arange(groups[g].start, groups[g].stop))] = np.nan
+            num_rows, num_cols = hide[hide[:, 1] < n_num].T
             for method in CANDIDATES:
                 backend = _make_backend(
                     method,
                     n_numeric=n_num,
-                    blocks=self._blocks(),
+                    blocks=blocks,
                     n_neighbors=self.n_neighbors,
                     max_iter=self.max_iter,
                     seed=self.random_state,
@@ -676,15 +748,18 @@ class TableImputer(TransformerMixin, BaseEstimator):
                 tic = time.perf_counter()
                 filled = backend.fit(fit_rows).transform(masked[sample])
                 totals[method]["sec"] += time.perf_counter() - tic
-                for r, g in hide:
-                    truth = encoded[sample[r], groups[g]]
-                    guess = filled[r, groups[g]]
-                    if g < n_num:
-                        totals[method]["sq"] += float((guess[0] - truth[0]) ** 2)
-                        totals[method]["n_num"] += 1
-                    else:
-                        totals[method]["err"] += int(np.argmax(guess) != np.argmax(truth))
-                        totals[method]["n_cat"] += 1
+                error = filled[num_rows, num_cols] - encoded[sample[num_rows], num_cols]
+                totals[method]["sq"] += float(error @ error)
+                totals[method]["n_num"] += len(num_rows)
+                for (start, stop), name, rows in zip(
+                    blocks, self.categorical_columns_, hidden_rows[n_num:], strict=True
+                ):
+                    # Compare categories, not codes: a rare true category has no code of its own.
+                    cats = np.asarray(self.encoded_categories_[name], dtype=object)
+                    guess = cats[np.argmax(filled[rows, start:stop], axis=1)]
+                    truth = X[name].to_numpy(dtype=object)[sample[rows]]
+                    totals[method]["err"] += int((guess != truth).sum())
+                    totals[method]["n_cat"] += len(rows)
         rows = []
         for method in CANDIDATES:
             t = totals[method]
@@ -754,6 +829,12 @@ class TableImputer(TransformerMixin, BaseEstimator):
         self.categories_ = {
             name: sorted(X[name].dropna().unique().tolist(), key=str) for name in categorical
         }
+        self.encoded_categories_ = {}
+        for name in categorical:
+            counts = X[name].value_counts()
+            ranked = sorted(counts.items(), key=lambda item: (-item[1], str(item[0])))
+            top = [value for value, _ in ranked[:_MAX_ONE_HOT]]
+            self.encoded_categories_[name] = sorted(top, key=str)
         numeric_values = self._numeric_block(X)
         self.means_ = np.nanmean(numeric_values, axis=0) if numeric else np.empty(0)
         scales = np.nanstd(numeric_values, axis=0) if numeric else np.empty(0)
