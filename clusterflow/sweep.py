@@ -54,6 +54,7 @@ from sklearn.metrics import (
 )
 from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_array, check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from clusterflow.errors import ConfigError, NoViableClustering
 
@@ -420,6 +421,12 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             If no candidate yields a usable clustering.
         """
         X = check_array(X, dtype=np.float32)
+        # On small inputs BLAS threads cost more in start-up and contention than they save.
+        limit = 1 if X.size < 2_000_000 else None
+        with threadpool_limits(limits=limit):
+            return self._fit(X)
+
+    def _fit(self, X: np.ndarray) -> ClusterSweep:
         n = len(X)
         k_min, k_max = self._validate(n)
         self.n_features_in_ = X.shape[1]
