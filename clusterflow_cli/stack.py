@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
 WORK_POOL = "clusterflow-process"
 FLOW_NAMES = ("clusterflow-train", "clusterflow-monitor", "clusterflow-score")
+# `prefect deploy --name` matches "<entrypoint function, dashed>/<deployment name>"
+DEPLOY_SELECTORS = ("training-flow", "monitoring-flow", "scoring-flow")
 HOST = "127.0.0.1"
 
 
@@ -225,7 +227,7 @@ def up(
                 env,
                 project_dir,
             )
-            names = [arg for flow in FLOW_NAMES for arg in ("--name", f"{flow}/{env_name}")]
+            names = [arg for flow in DEPLOY_SELECTORS for arg in ("--name", f"{flow}/{env_name}")]
             _run(
                 [
                     _bin("prefect"),
