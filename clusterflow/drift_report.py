@@ -43,6 +43,7 @@ def render_html(
     title: str = "clusterflow drift report",
     reference_name: str = "",
     batch_name: str = "",
+    rows: dict[str, Any] | None = None,
 ) -> str:
     """Render a drift result as one self-contained HTML page.
 
@@ -54,11 +55,14 @@ def render_html(
         Page title and heading.
     reference_name, batch_name : str, optional
         What the two sides are (a model URI, a file name), shown under the title.
+    rows : dict, optional
+        The batch's row accounting (``MonitorOutcome.rows()``: ``in``, ``compared``,
+        ``quarantined``, ``reference``, ``top_quarantine_reasons``), shown under the banner.
 
     Returns
     -------
     str
-        The HTML document: verdict banner, reasons, per-column table (drifted first, then by
+        The HTML document: verdict banner, rows, reasons, per-column table (drifted first, then by
         effect), embedding, cluster proportions (reference vs batch bars) and novelty sections.
     """
     sub = ""
@@ -75,6 +79,7 @@ def render_html(
         f"<h1>{escape(title)}</h1>",
         sub,
         _banner(result),
+        _rows_html(rows),
         _reasons_html(result),
         _columns_html(result),
         _embedding_html(result.embedding),
@@ -86,13 +91,15 @@ def render_html(
     return "\n".join(p for p in parts if p)
 
 
-def render_markdown(result: DriftResult) -> str:
+def render_markdown(result: DriftResult, *, rows: dict[str, Any] | None = None) -> str:
     """Render a short Markdown summary of a drift result (for a Prefect markdown artifact).
 
     Parameters
     ----------
     result : DriftResult
         What :func:`clusterflow.drift.compare` found.
+    rows : dict, optional
+        The batch's row accounting (see :func:`render_html`).
 
     Returns
     -------
@@ -108,6 +115,8 @@ def render_markdown(result: DriftResult) -> str:
         f"text: {_md_flag(result.embedding)}; cluster mix: {_md_flag(result.clusters)}; "
         f"novelty: {_md_flag(result.novelty)}."
     )
+    if rows:
+        lines += ["", _rows_sentence(rows)]
     if result.reasons:
         lines += ["", *[f"- {_md_escape(r)}" for r in result.reasons]]
     shown = drifted or _by_effect(result.columns)[:5]
@@ -154,6 +163,35 @@ def _banner(result: DriftResult) -> str:
         detail += "; also " + ", ".join(views)
     cls, word = ("drift", "Drift detected") if result.drift_detected else ("ok", "No drift")
     return f'<div class="banner {cls}">{word} &mdash; {escape(detail)}</div>'
+
+
+def _rows_sentence(rows: dict[str, Any]) -> str:
+    text = (
+        f"Batch: {rows['in']} rows, {rows['compared']} compared, {rows['quarantined']} "
+        f"quarantined ({rows['quarantined_share']:.1%}); reference: {rows['reference']} rows."
+    )
+    reasons = rows.get("top_quarantine_reasons") or []
+    if reasons:
+        text += " Most common quarantine reasons: " + "; ".join(
+            f"{_md_escape(r['reason'])} ({r['rows']} rows)" for r in reasons[:3]
+        )
+    return text
+
+
+def _rows_html(rows: dict[str, Any] | None) -> str:
+    if not rows:
+        return ""
+    reasons = rows.get("top_quarantine_reasons") or []
+    items = "".join(f"<li>{escape(r['reason'])} ({r['rows']} rows)</li>" for r in reasons)
+    return (
+        "<h2>Rows</h2><dl>"
+        f"<dt>batch rows</dt><dd>{rows['in']}</dd>"
+        f"<dt>compared</dt><dd>{rows['compared']}</dd>"
+        f"<dt>quarantined (failed the champion's schema, not compared; see quarantine.csv)</dt>"
+        f"<dd>{rows['quarantined']} ({rows['quarantined_share']:.1%})</dd>"
+        f"<dt>reference rows (the champion's training sample)</dt><dd>{rows['reference']}</dd>"
+        "</dl>" + (f"<p>Most common quarantine reasons:</p><ul>{items}</ul>" if items else "")
+    )
 
 
 def _reasons_html(result: DriftResult) -> str:

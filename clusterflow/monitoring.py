@@ -1,20 +1,102 @@
-"""Scoring and drift of a new batch through the champion's own path (no Prefect here)."""
+"""Scoring and drift of a new batch through the champion's own path (no Prefect here).
+
+A batch goes through the same steps as the training rows did before they reached the
+clusterer: the champion's schema check (:func:`clusterflow.schema.validate_records` with the
+champion's column roles), its imputer, its embedder and its feature builder. Then
+:func:`clusterflow.drift.compare` sets it against the reference sample the champion carries
+(a seeded sample of its own training rows, imputed, embedded and assigned at training time).
+
+Rows of the batch that fail validation are *quarantined, counted and reported*, not compared:
+an unreadable number would otherwise become a gap, the imputer would fill it with a typical
+value, and the very rows that changed would make the batch look more like the reference.
+``drift.json`` carries ``rows`` (``in``, ``compared``, ``quarantined``, their share and the most
+common reasons) and the monitor writes the quarantined rows, unchanged plus a ``reason`` column,
+to ``quarantine.csv`` beside the report. A batch in which no row is valid is an error
+(:class:`~clusterflow.errors.ValidationFailed`), not a drift verdict.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from clusterflow.drift import DriftResult, DriftSample, DriftThresholds, compare
+from clusterflow.embed import Embedder
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
-from clusterflow.schema import ROW_ID
+from clusterflow.schema import ROW_ID, validate_records
+
+__all__ = [
+    "MonitorOutcome",
+    "assignment_ids",
+    "monitor_frame",
+    "reference_sample",
+    "score_frame",
+    "split_batch",
+]
+
+
+@dataclass
+class MonitorOutcome:
+    """What monitoring one batch found.
+
+    Attributes
+    ----------
+    result : DriftResult
+        The comparison of the batch's valid rows with the champion's reference.
+    rows_in : int
+        Rows of the batch as read.
+    quarantine : pandas.DataFrame
+        The batch rows that failed validation, unchanged, plus a ``reason`` column (index: the
+        row number in the batch).
+    reference_rows : int
+        Rows of the reference sample.
+    """
+
+    result: DriftResult
+    rows_in: int
+    quarantine: pd.DataFrame
+    reference_rows: int
+
+    @property
+    def rows_compared(self) -> int:
+        """Rows of the batch that passed validation and were compared."""
+        return self.rows_in - len(self.quarantine)
+
+    def rows(self) -> dict[str, Any]:
+        """Return the row accounting of the batch (``in == compared + quarantined``)."""
+        reasons = Counter(
+            part for text in self.quarantine.get("reason", []) for part in str(text).split("; ")
+        )
+        return {
+            "in": self.rows_in,
+            "compared": self.rows_compared,
+            "quarantined": len(self.quarantine),
+            "quarantined_share": len(self.quarantine) / self.rows_in if self.rows_in else 0.0,
+            "reference": self.reference_rows,
+            "top_quarantine_reasons": [
+                {"reason": reason, "rows": count} for reason, count in reasons.most_common(5)
+            ],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """drift.json's content: the drift result plus ``rows``."""
+        return {**self.result.to_dict(), "rows": self.rows()}
 
 
 def reference_sample(model: ClusterModel) -> DriftSample:
-    """The training sample the model carries, as a drift sample."""
+    """Return the training sample the model carries, as a drift sample.
+
+    Raises
+    ------
+    ValidationFailed
+        The model was not loaded from a folder holding ``reference.parquet``.
+    """
     if model.folder is None or not (Path(model.folder) / "reference.parquet").exists():
         raise ValidationFailed(
             "the model carries no reference sample to compare against",
@@ -23,17 +105,47 @@ def reference_sample(model: ClusterModel) -> DriftSample:
     folder = Path(model.folder)
     ref = pd.read_parquet(folder / "reference.parquet")
     emb_path = folder / "reference_embeddings.npy"
-    return DriftSample(
-        table=ref[list(model.roles.features)],
-        embeddings=np.load(emb_path) if emb_path.exists() else None,
-        clusters=ref["__cluster"].to_numpy(dtype=int),
-        distances=ref["__distance"].to_numpy(dtype=float),
-        novel=ref["__novel"].to_numpy(dtype=bool),
+    return DriftSample.from_assignments(
+        ref[list(model.roles.features)],
+        ref,
+        np.load(emb_path) if emb_path.exists() else None,
+        prefix="__",
     )
 
 
+def split_batch(model: ClusterModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Validate a batch against the champion's schema.
+
+    Parameters
+    ----------
+    model : ClusterModel
+        The champion (its column roles define the schema).
+    frame : pandas.DataFrame
+        The batch as read (unique index: the row number).
+
+    Returns
+    -------
+    valid : pandas.DataFrame
+        The rows that passed, numeric columns as float.
+    quarantine : pandas.DataFrame
+        The other rows, unchanged, plus a ``reason`` column.
+
+    Raises
+    ------
+    ValidationFailed
+        The batch is empty, lacks a column the model reads, or no row passes.
+    """
+    if frame.empty:
+        raise ValidationFailed("the batch has no rows", hint="monitor a file with rows")
+    model.check_columns(frame, source="batch")
+    outcome = validate_records(frame, model.roles, max_text_chars=1_000_000)
+    quarantine = frame.loc[outcome.quarantined_rows].copy()
+    quarantine["reason"] = [outcome.reasons[r] for r in outcome.quarantined_rows]
+    return outcome.valid, quarantine
+
+
 def score_frame(
-    model: ClusterModel, frame: pd.DataFrame, embedder=None
+    model: ClusterModel, frame: pd.DataFrame, embedder: Embedder | None = None
 ) -> tuple[DriftSample, pd.DataFrame]:
     """Run ``frame`` through the model: the batch's drift sample and its assignments."""
     model.check_columns(frame)
@@ -56,27 +168,59 @@ def score_frame(
 def monitor_frame(
     model: ClusterModel,
     frame: pd.DataFrame,
-    thresholds: DriftThresholds,
+    thresholds: DriftThresholds | None = None,
     *,
     random_state: int = 0,
-    embedder=None,
-) -> DriftResult:
-    """Compare a batch with the model's reference sample."""
-    batch, _ = score_frame(model, frame, embedder=embedder)
-    return compare(
-        reference_sample(model),
+    embedder: Embedder | None = None,
+) -> MonitorOutcome:
+    """Compare a batch with the model's reference sample.
+
+    Parameters
+    ----------
+    model : ClusterModel
+        The champion, loaded from its folder (it carries the reference).
+    frame : pandas.DataFrame
+        The new batch as read.
+    thresholds : DriftThresholds, optional
+        When a difference counts as drift (defaults if omitted).
+    random_state : int, default=0
+        Seed of the domain classifier.
+    embedder : Embedder, optional
+        Embedder for the text column (default: built from the model's spec, uncached).
+
+    Returns
+    -------
+    MonitorOutcome
+        The drift result over the valid rows, and the quarantined rows.
+
+    Raises
+    ------
+    ValidationFailed
+        The model has no reference, or the batch has no valid row.
+    """
+    reference = reference_sample(model)
+    valid, quarantine = split_batch(model, frame)
+    batch, _ = score_frame(model, valid, embedder=embedder)
+    result = compare(
+        reference,
         batch,
         numeric_columns=list(model.roles.numeric),
         categorical_columns=list(model.roles.categorical),
         thresholds=thresholds,
         random_state=random_state,
     )
+    return MonitorOutcome(
+        result=result,
+        rows_in=len(frame),
+        quarantine=quarantine,
+        reference_rows=len(reference.clusters),
+    )
 
 
 def assignment_ids(
     model: ClusterModel, frame: pd.DataFrame, id_column: str | None
 ) -> tuple[str, np.ndarray]:
-    """The id column name and values for score outputs (the row number when there is none)."""
+    """Return the id column name and values for score outputs (default: the row number)."""
     column = id_column or model.roles.id_column
     if column and column in frame.columns:
         return column, frame[column].to_numpy()

@@ -85,7 +85,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    """Compare a new batch with the model's reference; exit 0 whether or not it drifted."""
+    """Compare a new batch with the model's reference; exit 0 whether or not it drifted.
+
+    Drift is a finding (drift.json says ``"drift_detected": true`` and the event is emitted),
+    not an error: the exit status is non-zero only when monitoring itself failed.
+    """
     from clusterflow.config import MonitorConfig
     from flows.monitoring import monitoring_flow
 
@@ -95,15 +99,23 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         model_uri=args.model,
         emit_event=not args.no_event,
         workspace=args.workspace,
+        random_state=getattr(args, "seed", 0) or 0,
     )
     data = monitoring_flow(config=config)
     if args.json:
         print(json.dumps(data, default=str))
-    else:
-        verdict = "DRIFT DETECTED" if data["drift_detected"] else "no drift"
-        print(f"clusterflow: {verdict}; report: {Path(args.out) / 'drift_report.html'}")
-        for reason in data.get("reasons", [])[:10]:
-            print(f"  - {reason}")
+        return 0
+    rows = data.get("rows", {})
+    verdict = "DRIFT DETECTED" if data["drift_detected"] else "no drift"
+    print(
+        f"clusterflow: {verdict} in {args.data} against {args.model} "
+        f"({rows.get('compared', '?')} rows compared, {rows.get('quarantined', 0)} quarantined); "
+        f"report: {Path(data['out_dir']) / 'drift_report.html'}"
+    )
+    for reason in data.get("reasons", [])[:10]:
+        print(f"  - {reason}")
+    if data.get("event_emitted"):
+        print("  event clusterflow.drift.detected emitted (retraining may start)")
     return 0
 
 

@@ -1,4 +1,13 @@
-"""Monitoring: drift of a new batch against the champion's reference; emits the retrain event."""
+"""Monitoring: drift of a new batch against the champion's reference; emits the retrain event.
+
+load the champion (and its MLflow run) -> read the batch -> validate, impute, embed and score it
+the champion's way and compare it with the reference sample the champion carries -> write
+drift.json, drift_report.html and quarantine.csv, publish a markdown artifact, log the drift
+metrics to the champion's run -> on drift, emit ``clusterflow.drift.detected``.
+
+Drift is a finding, not a failure: the flow completes either way; only unreadable input, a
+missing model or a batch with no valid row fail it.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +23,17 @@ from tasks.score import load_model_task, read_batch_task
 
 @flow(name="clusterflow-monitor", log_prints=True)
 def monitoring_flow(config: MonitorConfig) -> dict:
-    """Compare ``config.data`` with the model's reference; write drift.json and the HTML report."""
+    """Compare ``config.data`` with the model's reference; return drift.json's content.
+
+    The returned dict also holds ``out_dir`` and ``event_emitted``.
+    """
     out_dir = config.out_dir or str(Path("clusterflow-runs") / f"monitor-{run_id_now()}")
     model, run_id = load_model_task(config.model_uri, config.workspace)
     frame = read_batch_task(config.data)
     outcome = drift_task(model, frame, config)
     data = report_task(outcome, config, out_dir, config.model_uri, run_id)
-    data["event_emitted"] = emit_drift_task(data, config, config.model_uri)
-    data["out_dir"] = out_dir
-    return data
+    return {
+        **data,
+        "event_emitted": emit_drift_task(data, config, config.model_uri),
+        "out_dir": out_dir,
+    }
