@@ -2,12 +2,12 @@
 
 Two estimators live here:
 
-- :class:`FastKNNImputer` imputes a numeric matrix from its nearest complete-enough rows. It finds
-  candidate donors through a KD-tree in a low-dimensional principal subspace of the mean-filled
-  data, then re-ranks them with the exact ``nan_euclidean`` distance that scikit-learn's
-  ``KNNImputer`` uses, and averages the ``n_neighbors`` closest donors that observe the column.
-  This keeps ``KNNImputer``'s accuracy at a fraction of its time and memory (``KNNImputer``
-  compares every receiver with every donor, once per column).
+- :class:`FastKNNImputer` imputes a numeric matrix from its nearest complete-enough rows. It
+  finds candidate donors through a KD-tree in a low-dimensional principal subspace (each row
+  placed from its observed values only), re-ranks them with the exact ``nan_euclidean``
+  distance that scikit-learn's ``KNNImputer`` uses, and averages the ``n_neighbors`` closest
+  donors that observe the column. This keeps ``KNNImputer``'s accuracy at a fraction of its
+  time and memory (``KNNImputer`` compares every receiver with every donor, once per column).
 - :class:`TableImputer` works on a ``pandas.DataFrame`` with numeric and categorical columns. It
   standardises numerics, one-hot encodes categoricals, imputes with one of
   :data:`IMPUTE_METHODS`, and decodes categoricals back to categories seen in ``fit``. With
@@ -661,7 +661,8 @@ class TableImputer(TransformerMixin, BaseEstimator):
         if not self.numeric_columns_:
             return np.empty((len(X), 0))
         try:
-            return X[self.numeric_columns_].apply(pd.to_numeric).to_numpy(dtype=np.float64)
+            numeric = X[self.numeric_columns_].apply(pd.to_numeric)
+            return numeric.to_numpy(dtype=np.float64, na_value=np.nan)
         except (ValueError, TypeError) as err:
             raise ConfigError(
                 f"numeric columns {self.numeric_columns_} hold values that are not numbers: {err}",
@@ -785,6 +786,11 @@ class TableImputer(TransformerMixin, BaseEstimator):
         return rows
 
     # ---- estimator API -------------------------------------------------------------------
+
+    def get_feature_names_out(self, input_features: Sequence[str] | None = None) -> np.ndarray:
+        """Return the output column names: the input columns, unchanged and in order."""
+        check_is_fitted(self)
+        return self.feature_names_in_.copy()
 
     @property
     def scores_(self) -> pd.DataFrame:

@@ -10,6 +10,7 @@ the pipeline turns :meth:`MissingnessProfile.to_markdown` into an artifact and
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,7 +234,9 @@ def little_mcar_test(
         if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
     ]
     values = df[numeric].to_numpy(dtype=np.float64, copy=True) if numeric else np.empty((0, 0))
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        # An all-missing column has no spread (NaN) and is left out just below.
+        warnings.simplefilter("ignore", RuntimeWarning)
         spread = np.nanstd(values, axis=0) if numeric else np.empty(0)
     usable = [c for c, s in zip(numeric, spread, strict=True) if np.isfinite(s) and s > 0]
     result: dict[str, Any] = {

@@ -230,3 +230,33 @@ def test_categorical_gaps_on_penguins_beat_the_mode(penguins: pd.DataFrame) -> N
     imputer = TableImputer(random_state=0).fit(penguins)
     scores = imputer.scores_.set_index("method")["categorical_error"]
     assert scores[imputer.method_] < scores["most_frequent"]
+
+
+def test_pandas_extension_dtypes_are_handled() -> None:
+    frame = pd.DataFrame(
+        {
+            "count": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+            "label": pd.array(["a", None, "b", "a", "b"], dtype="string"),
+            "kind": pd.Categorical(["x", "y", None, "x", "x"]),
+            "flag": [True, False, None, True, True],
+        }
+    )
+    imputer = TableImputer(method="knn").fit(frame)
+    assert imputer.numeric_columns_ == ["count"]
+    assert imputer.categorical_columns_ == ["label", "kind", "flag"]
+    out = imputer.transform(frame)
+    assert out["count"].dtype == np.float64 and out["count"].notna().all()
+    assert out.loc[1, "label"] in {"a", "b"} and out.loc[2, "kind"] in {"x", "y"}
+    assert out.loc[2, "flag"] in {True, False}
+    assert list(imputer.get_feature_names_out()) == list(frame.columns)
+
+
+def test_high_cardinality_column_is_capped_but_filled_validly() -> None:
+    rng = np.random.default_rng(0)
+    codes = [f"id{i}" for i in rng.integers(0, 200, size=400)]
+    frame = pd.DataFrame({"x": rng.normal(size=400), "code": codes})
+    frame.loc[::10, "code"] = None
+    imputer = TableImputer(method="iterative").fit(frame)
+    assert len(imputer.encoded_categories_["code"]) == 20
+    out = imputer.transform(frame)
+    assert set(out.loc[::10, "code"]) <= set(imputer.encoded_categories_["code"])

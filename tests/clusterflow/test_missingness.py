@@ -94,3 +94,16 @@ def test_plot_missingness_writes_a_png(tmp_path: Path, tiny: pd.DataFrame) -> No
     path = plot_missingness(tiny, tmp_path / "plots" / "missing.png")
     assert path.exists()
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_profile_of_edge_frames_is_json_safe() -> None:
+    frames = [
+        pd.DataFrame({"a": ["x", None]}),
+        pd.DataFrame({"a": [], "b": []}),
+        pd.DataFrame({"a": [1.0, np.nan, 3.0], "b": [np.nan, np.nan, np.nan]}),
+    ]
+    for frame in frames:
+        profile = profile_missingness(frame)
+        json.dumps(profile.to_dict(), allow_nan=False)
+        assert "not applicable" in profile.mcar["verdict"]
+        assert profile.columns["missing"].sum() == frame.isna().sum().sum()
