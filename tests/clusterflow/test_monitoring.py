@@ -1,0 +1,140 @@
+"""Monitoring a batch through a real (tabular) champion built by the pipeline stages, no Prefect."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterflow import pipeline
+from clusterflow.config import DriftConfig, TrainConfig
+from clusterflow.drift import DriftThresholds
+from clusterflow.errors import ValidationFailed
+from clusterflow.model import ClusterModel
+from clusterflow.monitoring import monitor_frame, reference_sample, split_batch
+from clusterflow.store import StageStore
+from tests.conftest import bundled
+
+CHEAP_SWEEP = {"algorithms": ["kmeans"], "k_max": 6, "stability_resamples": 0}
+
+
+@pytest.fixture(scope="module")
+def penguins():
+    return pd.read_csv(bundled("penguins.csv"))
+
+
+@pytest.fixture(scope="module")
+def champion(tmp_path_factory, penguins):
+    """A champion trained on a seeded random half of penguins; the other half is held out."""
+    root = tmp_path_factory.mktemp("monitoring")
+    half = penguins.sample(frac=0.5, random_state=1)
+    train_path = root / "train.csv"
+    half.to_csv(train_path, index=False)
+    config = TrainConfig(
+        data=str(train_path),
+        exclude_columns=["species", "year"],
+        workspace=str(root / "ws"),
+        sweep=CHEAP_SWEEP,
+    )
+    store = StageStore(root / "ws")
+    snapshot = pipeline.ingest(train_path, store)
+    validated = pipeline.validate(snapshot, config, store)
+    imputed = pipeline.impute(validated, config, store)
+    swept = pipeline.sweep(validated, imputed, None, config, store)
+    held_out = penguins.drop(index=half.index).reset_index(drop=True)
+    return ClusterModel.load(swept.model_dir), held_out
+
+
+def test_thresholds_config_mirrors_the_dataclass():
+    # MonitorConfig.drift is turned into DriftThresholds field by field: same names, same defaults.
+    defaults = {f.name: f.default for f in dataclasses.fields(DriftThresholds)}
+    for name, value in DriftConfig().model_dump().items():
+        assert defaults[name] == value, name
+
+
+def test_reference_is_the_training_sample(champion):
+    model, _ = champion
+    ref = reference_sample(model)
+    assert len(ref.table) == 172  # every training row (fewer than REFERENCE_ROWS)
+    assert list(ref.table.columns) == list(model.roles.features)
+    assert not ref.table.isna().any().any()
+    assert ref.embeddings is None
+    assert set(np.unique(ref.clusters)) <= set(range(6))
+
+
+def test_held_out_half_does_not_drift(champion):
+    model, held_out = champion
+    outcome = monitor_frame(model, held_out, DriftThresholds())
+    result = outcome.result
+    assert result.drift_detected is False, result.reasons
+    assert result.reasons == []
+    assert set(result.columns) == set(model.roles.features)
+    assert result.embedding["method"] == "none"
+    assert result.clusters["psi"] < 0.2
+    assert outcome.rows() == {
+        "in": 172,
+        "compared": 172,
+        "quarantined": 0,
+        "quarantined_share": 0.0,
+        "reference": 172,
+        "top_quarantine_reasons": [],
+    }
+
+
+def test_one_species_drifts_and_names_its_columns(champion):
+    model, held_out = champion
+    gentoo = held_out[held_out["species"] == "Gentoo"].reset_index(drop=True)
+    data = monitor_frame(model, gentoo).to_dict()
+    assert data["drift_detected"] is True
+    # Gentoo penguins are heavier with longer flippers and live on Biscoe only.
+    assert {"body_mass_g", "flipper_length_mm", "island"} <= set(data["drifted_columns"])
+    assert data["clusters"]["drifted"] is True
+    assert any(r.startswith("column body_mass_g") for r in data["reasons"])
+
+
+def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
+    model, held_out = champion
+    batch = held_out.copy()
+    batch["body_mass_g"] = batch["body_mass_g"].astype(object)
+    batch.loc[3, "body_mass_g"] = "heavy"
+    batch.loc[[5, 6], model.roles.features] = np.nan  # nothing left to cluster on
+    outcome = monitor_frame(model, batch)
+    rows = outcome.rows()
+    assert rows["in"] == 172 and rows["quarantined"] == 3 and rows["compared"] == 169
+    assert rows["in"] == rows["compared"] + rows["quarantined"]
+    assert sorted(outcome.quarantine.index) == [3, 5, 6]
+    assert outcome.quarantine.loc[3, "reason"] == "column body_mass_g: 'heavy' is not a number"
+    assert outcome.quarantine.loc[3, "body_mass_g"] == "heavy"  # kept as it came
+    assert {r["reason"] for r in rows["top_quarantine_reasons"]} == {
+        "column body_mass_g: 'heavy' is not a number",
+        "every feature column and the text are empty",
+    }
+    assert outcome.result.columns["body_mass_g"]["batch"]["n"] == 169
+    assert outcome.to_dict()["rows"]["quarantined"] == 3
+
+
+def test_batch_failures_are_typed(champion):
+    model, held_out = champion
+    with pytest.raises(ValidationFailed, match="no rows"):
+        split_batch(model, held_out.iloc[:0])
+    with pytest.raises(ValidationFailed, match=r"column\(s\) \['island'\].*missing"):
+        split_batch(model, held_out.drop(columns=["island"]))
+    empty = held_out.copy()
+    empty[list(model.roles.features)] = np.nan
+    with pytest.raises(ValidationFailed, match="every row failed validation"):
+        monitor_frame(model, empty)
+
+
+def test_a_model_without_reference_is_refused(champion):
+    model, held_out = champion
+    bare = ClusterModel(
+        roles=model.roles,
+        imputer=model.imputer,
+        features=model.features,
+        clusterer=model.clusterer,
+        embedder=None,
+    )
+    with pytest.raises(ValidationFailed, match="no reference sample"):
+        monitor_frame(bare, held_out)
