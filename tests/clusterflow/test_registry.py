@@ -1,0 +1,148 @@
+"""Registration on a real MLflow store: gate, rollback, stable ids, fresh-process load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from clusterflow import pipeline
+from clusterflow.config import TrainConfig
+from clusterflow.registration import apply_cluster_map, register_training
+from clusterflow.registry import CHALLENGER, CHAMPION, load_cluster_model
+from clusterflow.store import StageStore
+from tests.conftest import bundled
+
+NAME = "faithful"
+
+
+def train(data, workspace, *, k_min=2, k_max=4, seed=0, **registry) -> tuple:
+    config = TrainConfig(
+        data=str(data),
+        workspace=str(workspace),
+        random_state=seed,
+        sweep={"algorithms": ["kmeans"], "k_min": k_min, "k_max": k_max, "stability_resamples": 0},
+        registry={"model_name": NAME, "eval_sample": 200, **registry},
+    )
+    store = StageStore(workspace / "store")
+    snap = pipeline.ingest(config.data, store)
+    val = pipeline.validate(snap, config, store)
+    imp = pipeline.impute(val, config, store)
+    swept = pipeline.sweep(val, imp, None, config, store)
+    reg = register_training(
+        config=config, snapshot=snap, validated=val, imputed=imp, embedded=None, swept=swept
+    )
+    return reg, swept
+
+
+def alias_version(alias: str) -> str:
+    return str(MlflowClient().get_model_version_by_alias(NAME, alias).version)
+
+
+def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri, workspace):
+    reg, swept = train(bundled("faithful.csv"), workspace)
+    assert reg.promoted and reg.reason == "no champion yet"
+    assert alias_version(CHAMPION) == reg.model_version == "1"
+    info = mlflow.models.get_model_info(f"models:/{NAME}@{CHAMPION}")
+    flavor = info.flavors["python_function"]
+    assert "model_code_path" in flavor  # models from code, no cloudpickled PythonModel
+    inputs = {c.name: c.type.name for c in info.signature.inputs.inputs}
+    assert inputs == {"eruptions": "double", "waiting": "double"}
+    outputs = [c.name for c in info.signature.outputs.inputs]
+    assert outputs == ["cluster", "distance", "novel"]
+    run = mlflow.get_run(reg.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.inputs.dataset_inputs[0].dataset.digest
+    gate = json.loads(
+        open(
+            mlflow.artifacts.download_artifacts(run_id=reg.run_id, artifact_path="gate.json")
+        ).read()
+    )
+    assert gate["promoted"] is True and gate["metric"].startswith("silhouette")
+    # the registered pyfunc reproduces the training labels
+    # numeric inputs are declared double: integer columns are cast by the caller, like the
+    # logged input example shows (MLflow refuses int64 -> float64 as unsafe)
+    frame = pd.read_csv(bundled("faithful.csv"))
+    served_model = mlflow.pyfunc.load_model(f"models:/{NAME}@{CHAMPION}")
+    with pytest.raises(mlflow.exceptions.MlflowException, match="waiting"):
+        served_model.predict(frame)
+    served = served_model.predict(frame.astype(float))
+    np.testing.assert_array_equal(
+        served["cluster"].to_numpy(), apply_cluster_map(np.load(swept.labels_path), reg.cluster_map)
+    )
+
+
+def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
+    first, _ = train(bundled("faithful.csv"), workspace, k_min=2, k_max=4)
+    second, _ = train(bundled("faithful.csv"), workspace, k_min=6, k_max=8)
+    assert first.promoted
+    assert not second.promoted
+    assert "loses to" in second.reason and second.previous_champion == "1"
+    assert second.champion_score > second.challenger_score
+    assert alias_version(CHAMPION) == "1"
+    assert alias_version(CHALLENGER) == "2"
+    assert mlflow.get_run(second.run_id).data.tags["clusterflow.promoted"] == "False"
+
+
+def test_failure_before_alias_move_rolls_back(mlflow_uri, workspace, monkeypatch):
+    train(bundled("faithful.csv"), workspace)
+    import clusterflow.registration as registration
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("injected crash before the alias move")
+
+    monkeypatch.setattr(registration, "set_alias", crash)
+    with pytest.raises(RuntimeError, match="injected"):
+        train(bundled("faithful.csv"), workspace, seed=1)
+    client = MlflowClient()
+    versions = sorted(str(v.version) for v in client.search_model_versions(f"name='{NAME}'"))
+    assert versions == ["1"]  # the half-registered version 2 was deleted
+    assert alias_version(CHAMPION) == "1"
+    runs = mlflow.search_runs(experiment_names=["clusterflow"], order_by=["start_time ASC"])
+    assert list(runs["status"]) == ["FINISHED", "FAILED"]
+    model, _ = load_cluster_model(f"models:/{NAME}@{CHAMPION}")
+    assert model.predict(pd.read_csv(bundled("faithful.csv")))["cluster"].nunique() >= 2
+
+
+@pytest.mark.slow
+def test_retrain_on_resample_keeps_cluster_ids(mlflow_uri, workspace, tmp_path):
+    frame = pd.read_csv(bundled("faithful.csv")).astype(float)
+    first, _ = train(bundled("faithful.csv"), workspace, k_min=3, k_max=3)
+    resampled = frame.sample(frac=1.0, replace=True, random_state=7)
+    path = tmp_path / "resampled.csv"
+    resampled.to_csv(path, index=False)
+    # another seed as well, so the raw numbering of the new clusterer differs
+    second, _ = train(path, workspace, k_min=3, k_max=3, seed=5)
+    assert second.promoted, second.reason
+    old = mlflow.pyfunc.load_model(first.model_uri).predict(frame)["cluster"].to_numpy()
+    new = mlflow.pyfunc.load_model(second.model_uri).predict(frame)["cluster"].to_numpy()
+    kept = float(np.mean(old == new))
+    assert kept >= 0.9, f"only {kept:.1%} of rows kept their cluster id"
+    assert second.matched_share is not None and second.matched_share >= 0.8  # on its sample
+
+
+@pytest.mark.slow
+def test_champion_loads_in_a_fresh_process(mlflow_uri, workspace, python):
+    train(bundled("faithful.csv"), workspace)
+    script = textwrap.dedent(
+        f"""
+        import mlflow, pandas as pd
+        df = pd.read_csv({str(bundled("faithful.csv"))!r}).astype(float)
+        out = mlflow.pyfunc.load_model("models:/{NAME}@champion").predict(df)
+        print(len(out), sorted(out.columns), out["cluster"].nunique())
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_ALLOW_PICKLE_DESERIALIZATION"}
+    env["MLFLOW_TRACKING_URI"] = mlflow_uri
+    done = subprocess.run(
+        [python, "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd="/"
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1].startswith("272 ['cluster', 'distance', 'novel']")
