@@ -90,6 +90,19 @@ def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     assert alias_version(CHALLENGER) == "2"
     assert mlflow.get_run(second.run_id).data.tags["clusterflow.promoted"] == "False"
 
+    # a concurrent training moved the champion after this model was gated: the re-check right
+    # before the alias move gates again against the new champion
+    from clusterflow import gate
+    from clusterflow.registration import _recheck
+
+    MlflowClient().set_registered_model_alias(NAME, CHAMPION, "2")
+    better, _ = load_cluster_model(first.model_uri)
+    stale = gate.GateDecision(False, "stale", 0.0, 1.0, "1", {0: 0, 1: 1}, 1.0)
+    sample = pd.read_csv(bundled("faithful.csv")).astype(float)
+    again = _recheck(NAME, stale, better, sample, None, 0.02)
+    assert again.champion_version == "2" and again.promote
+    assert "re-checked" in again.reason and again.cluster_map == {0: 0, 1: 1}
+
 
 def test_failure_before_alias_move_rolls_back(mlflow_uri, workspace, monkeypatch):
     train(bundled("faithful.csv"), workspace)
