@@ -32,7 +32,7 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (regist
 from sklearn.impute import IterativeImputer
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KDTree
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from clusterflow.errors import ConfigError
@@ -190,12 +190,7 @@ class FastKNNImputer(TransformerMixin, BaseEstimator):
                 f"n_neighbors must be at least 1, got {self.n_neighbors}",
                 hint="pass n_neighbors=5 (the default) or another positive integer",
             )
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] == 0:
-            raise ConfigError(
-                f"FastKNNImputer needs a non-empty 2-D array, got shape {X.shape}",
-                hint="pass an array of shape (n_samples, n_features)",
-            )
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         with warnings.catch_warnings():
             # An all-NaN column gets mean 0 (the standardised centre); TableImputer refuses such
             # columns earlier with a ConfigError, so this only guards direct use.
@@ -216,8 +211,12 @@ class FastKNNImputer(TransformerMixin, BaseEstimator):
         rest = eigvals[n_comp:]
         self.noise_variance_ = max(float(rest.mean()) if rest.size else 0.0, floor)
         self.explained_variance_ = np.maximum(eigvals[:n_comp], floor)
-        self.n_features_in_ = X.shape[1]
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def _project(self, X: np.ndarray) -> np.ndarray:
         """Return the subspace coordinates of rows, estimated from their observed values only.
@@ -252,12 +251,9 @@ class FastKNNImputer(TransformerMixin, BaseEstimator):
             A copy of ``X`` without NaN.
         """
         check_is_fitted(self)
-        X = np.array(X, dtype=np.float64, copy=True)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ConfigError(
-                f"FastKNNImputer was fitted on {self.n_features_in_} columns, got shape {X.shape}",
-                hint="transform data with the same columns as the training data",
-            )
+        X = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite="allow-nan", copy=True, reset=False
+        )
         missing = np.isnan(X)
         rows = np.flatnonzero(missing.any(axis=1))
         if rows.size == 0:

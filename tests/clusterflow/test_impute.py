@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.errors import ConfigError
 from clusterflow.impute import CANDIDATES, IMPUTE_METHODS, FastKNNImputer, TableImputer
@@ -170,6 +171,11 @@ def test_fast_knn_rmse_within_five_percent_of_knnimputer() -> None:
     reference = rmse(KNNImputer(n_neighbors=5).fit_transform(data))
     assert fast <= 1.05 * reference
     assert fast < 0.8  # far better than mean imputation (about 1.0 here)
+
+
+@parametrize_with_checks([FastKNNImputer()])
+def test_fast_knn_passes_sklearn_estimator_checks(estimator, check) -> None:
+    check(estimator)
 
 
 def test_fast_knn_uses_only_donors_that_observe_the_column() -> None:
