@@ -274,7 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if not debug:
         # Prefect logs a failed run with its traceback; for a user error the one line below says
-        # it all (the traceback still reaches the Prefect API log, and --debug prints it here).
+        # it all (the run's state keeps the message, and --debug prints the traceback).
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).addFilter(_drop_user_error_tracebacks)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_drop_user_error_tracebacks)
     commands = {"train": cmd_train}
