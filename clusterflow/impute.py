@@ -717,7 +717,9 @@ class TableImputer(TransformerMixin, BaseEstimator):
         n_num = len(self.numeric_columns_)
         # Column groups of the encoded matrix: each numeric is one column, each categorical a block.
         groups = [slice(i, i + 1) for i in range(n_num)] + [slice(a, b) for a, b in self._blocks()]
-        observed = np.column_stack([~np.isnan(encoded[:, g][:, 0]) for g in groups])
+        observed = np.zeros((len(X), len(groups)), dtype=bool)
+        for g, columns in enumerate(groups):
+            observed[:, g] = ~np.isnan(encoded[:, columns.start])
         n_rows = len(X)
         sample = np.sort(rng.choice(n_rows, size=min(self.score_sample, n_rows), replace=False))
         known = np.argwhere(observed[sample])
@@ -852,7 +854,9 @@ class TableImputer(TransformerMixin, BaseEstimator):
             self.score_records_ = []
             self.method_ = self.method
         self.imputer_ = _make_backend(
-            self.method_,
+            # With no column to impute there is nothing to learn; the trivial imputer keeps
+            # transform uniform (and KNN/MICE would reject a matrix without columns).
+            self.method_ if encoded.shape[1] else "mean",
             n_numeric=len(numeric),
             blocks=self._blocks(),
             n_neighbors=self.n_neighbors,

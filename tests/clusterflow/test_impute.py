@@ -266,3 +266,9 @@ def test_high_cardinality_column_is_capped_but_filled_validly() -> None:
     assert len(imputer.encoded_categories_["code"]) == 20
     out = imputer.transform(frame)
     assert set(out.loc[::10, "code"]) <= set(imputer.encoded_categories_["code"])
+
+
+@pytest.mark.parametrize("method", ["auto", "knn", "iterative"])
+def test_no_columns_to_impute_passes_everything_through(tiny: pd.DataFrame, method: str) -> None:
+    imputer = TableImputer(method=method, numeric_columns=[], categorical_columns=[]).fit(tiny)
+    pd.testing.assert_frame_equal(imputer.transform(tiny), tiny)
