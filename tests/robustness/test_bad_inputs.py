@@ -1,4 +1,4 @@
-"""Every kind of bad input through ``clusterflow train``: a typed error in one line, or a quarantine.
+"""Every kind of bad input through `clusterflow train`: one typed error line, or a quarantine.
 
 Cases run the CLI in-process (``clusterflow_cli.main.main``) under the real Prefect test server;
 a few representative ones go through the installed console script in a subprocess, where the whole
