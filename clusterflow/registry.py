@@ -117,7 +117,7 @@ def log_model_version(
     """
     import tempfile
 
-    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
     from clusterflow.model import ClusterModel
@@ -126,8 +126,14 @@ def log_model_version(
     model = ClusterModel.load(model_dir)
     example = model.typed_input(input_example).reset_index(drop=True)
     model.predict(example)  # the example must go through the whole path before it is logged
+    # Declared from the roles, not inferred from a few example rows: every input may have gaps
+    # (the model imputes them), numeric columns are doubles so a missing value is representable.
+    text = [model.roles.text_column] if model.roles.text_column else []
     signature = ModelSignature(
-        inputs=infer_signature(example).inputs,
+        inputs=Schema(
+            [ColSpec("double", c, required=False) for c in model.roles.numeric]
+            + [ColSpec("string", c, required=False) for c in (*model.roles.categorical, *text)]
+        ),
         outputs=Schema(
             [
                 ColSpec("long", "cluster"),  # never missing: -1 is noise

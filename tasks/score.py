@@ -31,8 +31,14 @@ def read_batch_task(data: str) -> pd.DataFrame:
 
 
 @task(name="score")
-def score_task(model, frame: pd.DataFrame, config: ScoreConfig) -> dict:
-    """Assign every row and write ``<id>,cluster`` (plus distance/novel with details)."""
+def score_task(
+    model, frame: pd.DataFrame, config: ScoreConfig, model_run_id: str | None = None
+) -> dict:
+    """Assign every row and write ``<id>,cluster`` (plus distance/novel with details).
+
+    Goes through the unwrapped :class:`ClusterModel`, so integer columns of the batch are
+    accepted as they are (the served pyfunc's signature declares numeric inputs as double).
+    """
     embedder = (
         model.embedder.build(Path(config.workspace) / "embeddings.sqlite")
         if model.embedder
@@ -46,10 +52,12 @@ def score_task(model, frame: pd.DataFrame, config: ScoreConfig) -> dict:
         out["novel"] = assigned["novel"].to_numpy()
     write_csv(out, config.out)
     sizes = out["cluster"].value_counts().sort_index()
-    get_run_logger().info("scored %d rows into %s", len(out), config.out)
+    get_run_logger().info("scored %d rows with %s into %s", len(out), config.model_uri, config.out)
     return {
         "rows": len(out),
         "out": config.out,
+        "model_uri": config.model_uri,
+        "model_run_id": model_run_id,
         "novel": int(assigned["novel"].sum()),
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
     }

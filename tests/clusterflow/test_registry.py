@@ -55,6 +55,7 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
     assert "model_code_path" in flavor  # models from code, no cloudpickled PythonModel
     inputs = {c.name: c.type.name for c in info.signature.inputs.inputs}
     assert inputs == {"eruptions": "double", "waiting": "double"}
+    assert not any(c.required for c in info.signature.inputs.inputs)  # gaps are imputed
     outputs = [c.name for c in info.signature.outputs.inputs]
     assert outputs == ["cluster", "distance", "novel"]
     run = mlflow.get_run(reg.run_id)
@@ -74,6 +75,12 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
     with pytest.raises(mlflow.exceptions.MlflowException, match="waiting"):
         served_model.predict(frame)
     served = served_model.predict(frame.astype(float))
+    # the fitted parts travel as skops files, not pickles
+    spec = served_model.unwrap_python_model().model.folder / "spec.json"
+    assert set(json.loads(spec.read_text())["formats"].values()) <= {"skops", "none"}
+    with_gap = frame.astype(float).head(3).copy()
+    with_gap.loc[0, "waiting"] = np.nan
+    assert served_model.predict(with_gap)["cluster"].notna().all()
     np.testing.assert_array_equal(
         served["cluster"].to_numpy(), apply_cluster_map(np.load(swept.labels_path), reg.cluster_map)
     )
