@@ -53,6 +53,9 @@ def plot_sweep(results: pd.DataFrame, path: str | Path) -> Path:
     n_rows = max(1, int(np.ceil(len(metrics) / n_cols)))
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.2 * n_rows), squeeze=False)
     chosen = results[results["selected"].astype(bool)]
+    # One colour per algorithm across all panels, so a line keeps its meaning.
+    palette = plt.get_cmap("tab10")
+    colours = {a: palette(i % 10) for i, a in enumerate(pd.unique(results["algorithm"]))}
     for ax, (metric, title) in zip(axes.ravel(), metrics, strict=False):
         for algorithm, part in results.groupby("algorithm", sort=False):
             part = part[part[metric].notna() & (part["k"] >= 1)]
@@ -60,7 +63,13 @@ def plot_sweep(results: pd.DataFrame, path: str | Path) -> Path:
                 continue
             # HDBSCAN can reach the same k from several settings: show the median per k.
             best = part.groupby("k")[metric].median().sort_index()
-            ax.plot(best.index, best.to_numpy(), marker=".", label=str(algorithm))
+            ax.plot(
+                best.index,
+                best.to_numpy(),
+                marker=".",
+                color=colours[algorithm],
+                label=str(algorithm),
+            )
         if not chosen.empty and pd.notna(chosen[metric].iloc[0]):
             ax.plot(
                 chosen["k"].iloc[0],

@@ -15,11 +15,18 @@ weakest chooser), so the rule is:
 
 1. Discard candidates that are not viable: fewer than two clusters, more than ``max_noise``
    HDBSCAN noise, or unstable (stability below ``min_stability``).
-2. Rank the viable candidates separately by silhouette, Davies-Bouldin and Calinski-Harabasz
-   (each against its own family's best) and average the three ranks; stability breaks ties.
-3. The candidate with the best average rank wins. ``disagreement_`` lists the metrics whose
-   own favourite (k and algorithm) differs from the winner, so a reader knows when the metrics
-   do not agree.
+2. Choose k. When Gaussian mixtures are in the sweep, k is the one with the lowest BIC (a
+   likelihood criterion that still separates the values of k on topical text, where
+   silhouette is nearly flat, and that finds the three penguin species where silhouette
+   prefers two). The mixtures are fitted on the continuous columns only (one-hot columns
+   would let BIC split along category levels), reduced to at most 16 PCA components. BIC's k
+   stands only if its best silhouette reaches ``bic_silhouette_ratio`` (75 %) of the best
+   silhouette of the sweep: a density criterion must not override clearly worse geometry.
+   Without mixtures (or when that check fails) k is the silhouette maximum.
+3. At that k, the algorithm with the highest silhouette wins (stability breaks ties).
+   ``disagreement_`` lists the metrics whose own favourite k differs from the winner, the
+   knee of the inertia curve, and a choice at the top of the k range, so a reader knows when
+   the metrics do not agree.
 
 The upper bound of k grows with the data: ``default_k_max(n) = clip(floor(sqrt(n / 2)), 10, 100)``
 (the classic ``sqrt(n/2)`` rule of thumb, at least 10 and at most 100, never more than n - 1).
@@ -241,6 +248,9 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         Largest HDBSCAN noise share of a viable candidate.
     min_stability : float, default=0.5
         Smallest stability of a viable candidate.
+    bic_silhouette_ratio : float, default=0.75
+        BIC's k is kept only if its best silhouette reaches this share of the best
+        silhouette of the sweep; otherwise the silhouette's k is used.
     random_state : int, default=0
         Seed of every random step.
 
@@ -285,6 +295,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         reduce_dims: int = 16,
         max_noise: float = 0.10,
         min_stability: float = 0.5,
+        bic_silhouette_ratio: float = 0.75,
         random_state: int = 0,
     ) -> None:
         self.k_min = k_min
@@ -301,6 +312,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         self.reduce_dims = reduce_dims
         self.max_noise = max_noise
         self.min_stability = min_stability
+        self.bic_silhouette_ratio = bic_silhouette_ratio
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
@@ -594,7 +606,11 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 k = min(param, len(part) - 1)
                 labels, _ = _nearest(rows, self._kmeans(part, k, seed))
             elif algorithm == "agglomerative":
-                tree = linkage(part.astype(np.float64), method="ward")
+                # The subsample (hence the tree) does not depend on k: build it once.
+                trees = ctx.setdefault("stability_trees", {})
+                if b not in trees:
+                    trees[b] = linkage(part.astype(np.float64), method="ward")
+                tree = trees[b]
                 cut = fcluster(tree, t=param, criterion="maxclust") - 1
                 labels, _ = _nearest(rows, _centers_of(part, cut)[0])
             elif algorithm == "gmm":
@@ -625,12 +641,23 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 hint="widen --k-min/--k-max, add features, or check that rows differ",
             )
         gmm_viable = viable[(viable["algorithm"] == "gmm") & viable["bic"].notna()]
+        best_sil = float(viable["silhouette"].max())
+        k_star, k_source = (
+            int(viable.loc[viable["silhouette"].idxmax(), "k"]),
+            ("the highest silhouette"),
+        )
         if not gmm_viable.empty:
-            k_star = int(gmm_viable.loc[gmm_viable["bic"].idxmin(), "k"])
-            k_source = "the lowest BIC of the Gaussian mixtures"
-        else:
-            k_star = int(viable.loc[viable["silhouette"].idxmax(), "k"])
-            k_source = "the highest silhouette"
+            k_bic = int(gmm_viable.loc[gmm_viable["bic"].idxmin(), "k"])
+            sil_bic = float(viable.loc[viable["k"] == k_bic, "silhouette"].max())
+            # BIC judges density, silhouette judges geometry: BIC's k stands unless its
+            # clusters are far less separated than the best the sweep found.
+            if sil_bic >= self.bic_silhouette_ratio * best_sil:
+                k_star, k_source = k_bic, "the lowest BIC of the Gaussian mixtures"
+            else:
+                k_source = (
+                    f"the highest silhouette (BIC's k={k_bic} has silhouette {sil_bic:.3f}, "
+                    f"under {self.bic_silhouette_ratio:.0%} of the best {best_sil:.3f})"
+                )
         at_k = viable[viable["k"] == k_star]
         order = pd.DataFrame(
             {"sil": -at_k["silhouette"], "stab": -at_k["stability"].fillna(0)}

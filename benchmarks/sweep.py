@@ -1,0 +1,85 @@
+"""Speed of the sweep against the plain scikit-learn loop, from one run.
+
+Baseline: for k = 2..20, ``KMeans(n_clusters=k)`` then the *full* ``silhouette_score``; k is the
+silhouette maximum. Contender: ``ClusterSweep(algorithms=("kmeans",), k_min=2, k_max=20)``
+(sampled silhouette, MiniBatchKMeans above 20,000 rows, float32, cheap metrics), plus, for
+information, the default sweep over all four algorithms. Both see the same 50,000 x 384
+float32 matrix (Gaussian blobs; the true k is printed).
+
+    python benchmarks/sweep.py [--rows 50000] [--dims 384] [--centers 12] [--skip-baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import silhouette_score
+
+from clusterflow.sweep import ClusterSweep
+
+
+def baseline(X: np.ndarray, ks: range, seed: int) -> tuple[int, float, dict[int, float]]:
+    t0 = time.perf_counter()
+    scores = {}
+    for k in ks:
+        labels = KMeans(n_clusters=k, random_state=seed).fit_predict(X)
+        scores[k] = float(silhouette_score(X, labels))
+        print(
+            f"  baseline k={k:2d} silhouette={scores[k]:.4f} t={time.perf_counter() - t0:.0f}s",
+            flush=True,
+        )
+    return max(scores, key=scores.get), time.perf_counter() - t0, scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--dims", type=int, default=384)
+    parser.add_argument("--centers", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+
+    X, _ = make_blobs(
+        n_samples=args.rows,
+        n_features=args.dims,
+        centers=args.centers,
+        cluster_std=3.0,
+        random_state=args.seed,
+    )
+    X = X.astype(np.float32)
+    print(
+        f"data {X.shape} float32, true k={args.centers}; {platform.processor() or 'cpu'}, "
+        f"{os.cpu_count()} cores",
+        flush=True,
+    )
+
+    t0 = time.perf_counter()
+    sweep = ClusterSweep(
+        algorithms=("kmeans",), k_min=2, k_max=20, metric="euclidean", random_state=args.seed
+    ).fit(X)
+    t_sweep = time.perf_counter() - t0
+    print(f"sweep (kmeans) k={sweep.k_} in {t_sweep:.1f}s: {sweep.rule_}", flush=True)
+
+    t0 = time.perf_counter()
+    full = ClusterSweep(k_min=2, k_max=20, metric="euclidean", random_state=args.seed).fit(X)
+    t_full = time.perf_counter() - t0
+    print(f"sweep (all four algorithms) {full.algorithm_} k={full.k_} in {t_full:.1f}s", flush=True)
+    print(full.results_.groupby("algorithm")["seconds"].sum().round(1).to_string(), flush=True)
+
+    if args.skip_baseline:
+        return
+    k_base, t_base, _ = baseline(X, range(2, 21), args.seed)
+    print(f"baseline KMeans + full silhouette: k={k_base} in {t_base:.1f}s", flush=True)
+    print(f"RATIO kmeans sweep: {t_base / t_sweep:.1f}x faster, same k: {k_base == sweep.k_}")
+    print(f"RATIO four-algorithm sweep: {t_base / t_full:.1f}x faster, same k: {k_base == full.k_}")
+
+
+if __name__ == "__main__":
+    main()
