@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, runtime, task
+from prefect.artifacts import create_markdown_artifact
 
 from clusterflow import pipeline
 from clusterflow.config import TrainConfig
@@ -40,4 +41,25 @@ def register_task(
     get_run_logger().info(
         "model %s (%s); %s", reg.model_uri, "champion" if reg.promoted else "challenger", reg.reason
     )
+    create_markdown_artifact(key="challenger-gate", markdown=gate_markdown(reg))
     return reg
+
+
+def gate_markdown(reg: Registration) -> str:
+    """Return the gate decision and the cluster-id map as a short markdown note."""
+
+    def fmt(value: float | None) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    mapping = ", ".join(f"{k} -> {v}" for k, v in reg.cluster_map.items()) or "-"
+    return "\n".join(
+        [
+            f"# Gate: `{reg.model_uri}` {'promoted to champion' if reg.promoted else 'challenger'}",
+            f"- metric: {reg.gate_metric}",
+            f"- challenger {fmt(reg.challenger_score)}, champion {fmt(reg.champion_score)} "
+            f"(version {reg.previous_champion or '-'})",
+            f"- reason: {reg.reason}",
+            f"- cluster ids (sweep -> published): {mapping}; rows keeping their id on the "
+            f"evaluation sample: {fmt(reg.matched_share)}",
+        ]
+    )
