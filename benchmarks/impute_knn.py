@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--missing", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-sklearn", action="store_true", help="do not run KNNImputer")
+    parser.add_argument("--repeats", type=int, default=2, help="timings of the selection")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument(
         "--selection", action="store_true", help="also time TableImputer auto vs knn"
@@ -99,20 +100,27 @@ def main() -> None:
         def run(method: str) -> pd.DataFrame:
             return TableImputer(method=method, random_state=args.seed).fit_transform(frame)
 
-        auto = TableImputer(method="auto", random_state=args.seed)
-        tic = time.perf_counter()
-        auto_out = auto.fit_transform(frame)
-        auto_s = time.perf_counter() - tic
+        # On a shared machine one timing can be off by tens of percent, so auto and the chosen
+        # method fixed are timed alternately --repeats times and the fastest of each is kept.
+        auto_times, fixed_times = [], []
+        for _ in range(args.repeats):
+            auto = TableImputer(method="auto", random_state=args.seed)
+            tic = time.perf_counter()
+            auto_out = auto.fit_transform(frame)
+            auto_times.append(time.perf_counter() - tic)
+            _, seconds, _ = measure(lambda m=auto.method_: run(m), memory=False)
+            fixed_times.append(seconds)
+        auto_s, fixed_s = min(auto_times), min(fixed_times)
+        scoring_s = float(auto.scores_["seconds"].sum())
         print(auto.scores_.to_string(index=False))
         print(
             f"TableImputer(method='auto') fit+transform: {auto_s:.2f} s, chose {auto.method_}, "
             f"RMSE {rmse(auto_out.to_numpy(), full, mask):.4f}"
         )
-        # The honest baseline is the same imputation without the choice: the chosen method fixed.
-        _, fixed_s, _ = measure(lambda: run(auto.method_), memory=False)
         print(
             f"TableImputer(method={auto.method_!r}) fit+transform: {fixed_s:.2f} s; "
-            f"selection adds {(auto_s - fixed_s) / fixed_s:+.1%} to it"
+            f"selection adds {(auto_s - fixed_s) / fixed_s:+.1%} end to end; the candidates' "
+            f"scoring time ({scoring_s:.2f} s) is {scoring_s / fixed_s:.1%} of it"
         )
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS over the whole run (resource.ru_maxrss): {peak_rss:.0f} MB")
