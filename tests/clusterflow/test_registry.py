@@ -166,3 +166,31 @@ def test_champion_loads_in_a_fresh_process(mlflow_uri, workspace, python):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1].startswith("272 ['cluster', 'distance', 'novel']")
+
+
+@pytest.mark.slow
+def test_process_killed_before_alias_move_leaves_champion(mlflow_uri, workspace, python):
+    train(bundled("faithful.csv"), workspace)
+    script = textwrap.dedent(
+        f"""
+        import os, pathlib
+        import clusterflow.registration as registration
+        from tests.clusterflow.test_registry import train
+
+        registration.set_alias = lambda *a, **k: os._exit(9)  # the process dies right there
+        train(pathlib.Path({str(bundled("faithful.csv"))!r}), pathlib.Path({str(workspace)!r}),
+              seed=1)
+        """
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+    root = str(bundled("faithful.csv").parents[1])
+    done = subprocess.run(
+        [python, "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=root
+    )
+    assert done.returncode == 9, done.stderr[-2000:]
+    client = MlflowClient()
+    assert alias_version(CHAMPION) == "1"
+    orphan = client.get_model_version(NAME, "2")
+    assert orphan.tags["clusterflow.state"] == "complete" and not orphan.aliases
+    model, _ = load_cluster_model(f"models:/{NAME}@{CHAMPION}")
+    assert len(model.predict(pd.read_csv(bundled("faithful.csv")))) == 272
