@@ -31,7 +31,15 @@ def run_id_now() -> str:
 
 @flow(name="clusterflow-train", log_prints=True)
 def training_flow(config: TrainConfig, register_model: bool = True) -> dict:
-    """Train on one data file and register the model; return the run summary."""
+    """Train on one data file and register the model; return the run summary.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The data file, its columns' roles and every stage's settings.
+    register_model : bool
+        Log the run to MLflow and register the model (the challenger gate decides the alias).
+    """
     run_id = run_id_now()
     out_dir = config.out_dir or str(Path("clusterflow-runs") / run_id)
     snapshot = ingest_task(config.data, config.workspace)
