@@ -134,18 +134,30 @@ def test_failure_before_alias_move_rolls_back(mlflow_uri, workspace, monkeypatch
 @pytest.mark.slow
 def test_retrain_on_resample_keeps_cluster_ids(mlflow_uri, workspace, tmp_path):
     frame = pd.read_csv(bundled("faithful.csv")).astype(float)
-    first, _ = train(bundled("faithful.csv"), workspace, k_min=3, k_max=3)
+    first, _ = train(bundled("faithful.csv"), workspace, k_min=2, k_max=2)
     resampled = frame.sample(frac=1.0, replace=True, random_state=7)
     path = tmp_path / "resampled.csv"
     resampled.to_csv(path, index=False)
-    # another seed as well, so the raw numbering of the new clusterer differs
-    second, _ = train(path, workspace, k_min=3, k_max=3, seed=5)
+    # another seed as well: the new clusterer numbers its clusters the other way round
+    second, swept = train(path, workspace, k_min=2, k_max=2, seed=7)
     assert second.promoted, second.reason
+    assert second.cluster_map == {"0": 1, "1": 0}
     old = mlflow.pyfunc.load_model(first.model_uri).predict(frame)["cluster"].to_numpy()
-    new = mlflow.pyfunc.load_model(second.model_uri).predict(frame)["cluster"].to_numpy()
+    served = mlflow.pyfunc.load_model(second.model_uri)
+    new = served.predict(frame)["cluster"].to_numpy()
     kept = float(np.mean(old == new))
     assert kept >= 0.9, f"only {kept:.1%} of rows kept their cluster id"
-    assert second.matched_share is not None and second.matched_share >= 0.8  # on its sample
+    unaligned = served.unwrap_python_model().model
+    unaligned.cluster_map = {}
+    assert np.mean(old == unaligned.predict(frame)["cluster"].to_numpy()) < 0.1
+    assert second.matched_share is not None and second.matched_share >= 0.9
+    # the drift reference inside the registered model carries the published ids too
+    reference = pd.read_parquet(served.unwrap_python_model().model.folder / "reference.parquet")
+    raw = pd.read_parquet(f"{swept.model_dir}/reference.parquet")["__cluster"].to_numpy()
+    np.testing.assert_array_equal(
+        reference["__cluster"].to_numpy(), apply_cluster_map(raw, second.cluster_map)
+    )
+    assert (reference["__cluster"].to_numpy() != raw).all()
 
 
 @pytest.mark.slow
