@@ -441,6 +441,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
     def _fit(self, X: np.ndarray) -> ClusterSweep:
         n = len(X)
         k_min, k_max = self._validate(n)
+        self.k_max_ = k_max
         self.n_features_in_ = X.shape[1]
         rng = np.random.default_rng(self.random_state)
         self.metric_ = self._resolve_metric(X)
@@ -689,7 +690,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 notes.append(f"{metric} prefers {fav['algorithm']} k={int(fav['k'])}")
         if self.knee_k_ is not None and self.knee_k_ != self.k_:
             notes.append(f"the inertia knee of {self.algorithm_} is at k={self.knee_k_}")
-        if self.k_ >= int(results["k"].max()) and self.k_ > self.k_min:
+        if self.k_ >= self.k_max_ and self.k_ > self.k_min:
             notes.append(f"k={self.k_} is the top of the range: a larger k_max may fit better")
         self.disagreement_ = "; ".join(notes)
         self.rule_ = (
@@ -702,7 +703,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         )
         self.params_ = {
             "k_min": int(self.k_min),
-            "k_max": int(results["k"].max()) if self.k_max is None else int(self.k_max),
+            "k_max": int(self.k_max_),
             "k_grid": sorted(
                 {int(k) for k in results.loc[results["algorithm"] != "hdbscan", "k"].dropna()}
             ),
@@ -719,8 +720,24 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             present = np.unique(comps)
             label_map = np.full(model.gmm.n_components, -1, dtype=np.int64)
             label_map[present] = np.arange(len(present))
+            # A component that won no training row still needs an answer for new rows:
+            # the present component whose mean is nearest.
+            means = model.gmm.means_
+            for c in np.flatnonzero(label_map < 0):
+                label_map[c] = label_map[
+                    present[((means[present] - means[c]) ** 2).sum(1).argmin()]
+                ]
             model.label_map = label_map
             model.centers = np.vstack([Xw[comps == c].mean(axis=0) for c in present])
+        else:
+            # Drop centres that win no training row (possible when a sample-fitted hierarchy
+            # is assigned to all rows): k_ then counts clusters that exist.
+            won = np.unique(model.predict(Xw))
+            won = won[won >= 0]
+            if len(won) < len(model.centers):
+                model.centers = model.centers[won]
+                if model.radius is not None:
+                    model.radius = model.radius[won]
         self.cluster_centers_ = np.asarray(model.centers, dtype=np.float32)
         self.labels_ = model.predict(Xw)
         self.k_ = int(len(self.cluster_centers_))
