@@ -2,7 +2,8 @@
 
 Data: ``--rows`` x ``--cols`` correlated columns (a 4-factor linear model plus noise,
 standardised), ``--missing`` of the cells hidden completely at random (seeded). RMSE is measured
-on the hidden cells. Time is wall-clock (``time.perf_counter``). Peak memory is the peak of
+on the hidden cells. Time is wall-clock (``time.perf_counter``), with the CPU seconds of the
+process beside it (``time.process_time``) because the build machine is shared. Peak memory is the peak of
 Python-traced allocations during the call, numpy buffers included (``tracemalloc``), measured in
 a second run so tracing does not slow the timed one; the process peak RSS
 (``resource.ru_maxrss``, interpreter and libraries included) is printed at the end.
@@ -40,9 +41,11 @@ def make_data(rows: int, cols: int, missing: float, seed: int) -> tuple[np.ndarr
 
 def measure(fn: Callable[[], np.ndarray], *, memory: bool) -> tuple[np.ndarray, float, float]:
     """Return the result, the seconds of a plain run and the tracemalloc peak (MB) of a 2nd run."""
-    tic = time.perf_counter()
+    tic, cpu = time.perf_counter(), time.process_time()
     out = fn()
     seconds = time.perf_counter() - tic
+    # CPU seconds (all threads) separate the method's cost from waiting on a busy machine.
+    print(f"  [{time.process_time() - cpu:.2f} CPU s for {seconds:.2f} wall s]")
     peak = float("nan")
     if memory:
         tracemalloc.start()
