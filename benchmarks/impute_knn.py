@@ -1,12 +1,13 @@
 """Benchmark: FastKNNImputer against scikit-learn's KNNImputer, and the cost of mask-and-score.
 
 Data: ``--rows`` x ``--cols`` correlated columns (a 4-factor linear model plus noise,
-standardised), ``--missing`` of the cells hidden completely at random (seeded). RMSE is measured
-on the hidden cells. Time is wall-clock (``time.perf_counter``), with the CPU seconds of the
-process beside it (``time.process_time``) because the build machine is shared. Peak memory is the peak of
-Python-traced allocations during the call, numpy buffers included (``tracemalloc``), measured in
-a second run so tracing does not slow the timed one; the process peak RSS
-(``resource.ru_maxrss``, interpreter and libraries included) is printed at the end.
+standardised), ``--missing`` of the cells hidden completely at random (seeded). RMSE is
+measured on the hidden cells. Time is wall-clock (``time.perf_counter``), with the process's
+CPU seconds beside it (``time.process_time``) because the build machine is shared. Peak memory
+is the peak of Python-traced allocations during the call, numpy buffers included
+(``tracemalloc``), measured in a second run so tracing does not slow the timed one; the
+process peak RSS (``resource.ru_maxrss``, interpreter and libraries included) is printed at
+the end.
 
 Usage::
 
