@@ -28,6 +28,7 @@ from clusterflow.registry import (
     CHALLENGER,
     CHAMPION,
     champion_version,
+    connect,
     delete_version,
     ensure_experiment,
     flat_params,
@@ -35,7 +36,6 @@ from clusterflow.registry import (
     load_version,
     log_model_version,
     redact,
-    resolve_tracking_uri,
     set_alias,
     set_version_tag,
 )
@@ -215,8 +215,7 @@ def register_training(
         If the model cannot be logged or registered; the run is then marked FAILED and a version
         registered by this call is deleted again.
     """
-    uri = resolve_tracking_uri(config.workspace)
-    mlflow.set_tracking_uri(uri)
+    uri = connect(config.workspace)
     experiment_id = ensure_experiment(config.registry.experiment, config.workspace)
     name = config.registry.model_name
     model = ClusterModel.load(swept.model_dir)

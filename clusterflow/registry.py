@@ -44,6 +44,31 @@ def resolve_tracking_uri(workspace: str | Path = ".clusterflow") -> str:
     return f"sqlite:///{folder / 'mlflow.db'}"
 
 
+def connect(workspace: str | Path = ".clusterflow") -> str:
+    """Point MLflow at the configured store and make sure its schema exists; return the URI.
+
+    Two runs starting at once on a new SQLite store would both create its tables and one would
+    fail (``table _alembic_tmp_experiments already exists``), so the first use of a SQLite store
+    happens under an exclusive file lock beside the database.
+    """
+    uri = resolve_tracking_uri(workspace)
+    mlflow.set_tracking_uri(uri)
+    if uri.startswith("sqlite:///"):
+        import fcntl
+
+        db = Path(uri.removeprefix("sqlite:///"))
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.with_name(db.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                client = MlflowClient()
+                client.search_experiments(max_results=1)
+                client.search_registered_models(max_results=1)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+    return uri
+
+
 def ensure_experiment(name: str, workspace: str | Path) -> str:
     """Return the id of experiment ``name``, creating it with artifacts under the workspace."""
     client = MlflowClient()

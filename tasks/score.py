@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from prefect import get_run_logger, task
 
 from clusterflow.config import ScoreConfig
 from clusterflow.io import read_table, write_csv
 from clusterflow.monitoring import assignment_ids, score_frame
-from clusterflow.registry import load_cluster_model, resolve_tracking_uri
+from clusterflow.registry import connect, load_cluster_model
 from tasks.common import retry_transient
 
 
 @task(name="load-model", retries=2, retry_delay_seconds=[2, 5], retry_condition_fn=retry_transient)
 def load_model_task(model_uri: str, workspace: str):
     """Load a model from the configured registry (retried on I/O errors only)."""
-    mlflow.set_tracking_uri(resolve_tracking_uri(workspace))
+    connect(workspace)
     return load_cluster_model(model_uri)
 
 
