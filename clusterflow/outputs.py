@@ -13,6 +13,7 @@ import pandas as pd
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import read_raw_rows, write_csv, write_json
 from clusterflow.pipeline import Embedded, Imputed, Snapshot, Swept, Validated
+from clusterflow.registration import apply_cluster_map
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def write_run_outputs(
     registration: dict | None,
     run_id: str,
 ) -> dict:
-    """Write the three contract files (and the stage artifacts) into ``out_dir``; return the summary.
+    """Write the contract files and the stage artifacts into ``out_dir``; return the summary.
 
     Raises
     ------
@@ -56,6 +57,9 @@ def write_run_outputs(
     else:
         ids = valid_index.to_numpy()
     labels = np.load(swept.labels_path)
+    if registration:
+        # Published ids: matched to the previous champion's clusters so an id keeps its meaning.
+        labels = apply_cluster_map(labels, registration.get("cluster_map", {}))
     assignments = pd.DataFrame({id_name: ids, "cluster": labels.astype(int)})
     write_csv(assignments, out / "assignments.csv")
 
@@ -135,6 +139,16 @@ def write_run_outputs(
                 "promotion_reason": registration["reason"],
                 "mlflow_run_id": registration["run_id"],
                 "tracking_uri": registration["tracking_uri"],
+                "gate": {
+                    "metric": registration.get("gate_metric"),
+                    "challenger_score": registration.get("challenger_score"),
+                    "champion_score": registration.get("champion_score"),
+                    "previous_champion": registration.get("previous_champion"),
+                },
+                "cluster_map": {
+                    str(k): v for k, v in (registration.get("cluster_map") or {}).items()
+                },
+                "matched_share": registration.get("matched_share"),
             }
         )
     write_json(summary, out / "summary.json")

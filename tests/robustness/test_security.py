@@ -1,0 +1,76 @@
+"""Security defaults: loopback servers, secrets redacted, models only from the registry, read-only input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from clusterflow.config import TrainConfig
+from clusterflow.errors import ConfigError
+from clusterflow.registry import load_cluster_model, redact
+from clusterflow_cli import stack
+from flows.training import training_flow
+from tests.conftest import bundled
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        ("postgresql://bob:s3cr3t@db.example:5432/mlflow", "postgresql://bob:***@db.example:5432/mlflow"),
+        ("mysql+pymysql://u:p%40ss@h/db", "mysql+pymysql://u:***@h/db"),
+        ("https://user:token123@mlflow.example/", "https://user:***@mlflow.example/"),
+        ("sqlite:////tmp/mlflow.db", "sqlite:////tmp/mlflow.db"),
+        ("cannot reach postgresql://a:b@h/x (timeout)", "cannot reach postgresql://a:***@h/x (timeout)"),
+    ],
+)
+def test_passwords_in_uris_are_redacted(uri, expected):
+    assert redact(uri) == expected
+
+
+@pytest.mark.parametrize(
+    "uri", ["/tmp/some/model", "file:///tmp/model", "http://evil.example/model.tar", "s3://b/m"]
+)
+def test_models_load_only_from_the_registry(uri):
+    with pytest.raises(ConfigError, match="not in the registry"):
+        load_cluster_model(uri)
+
+
+def test_local_stack_binds_to_loopback():
+    assert stack.HOST == "127.0.0.1"
+
+
+def test_read_only_input_and_no_secret_in_outputs(
+    prefect_harness, workspace, tmp_path, monkeypatch
+):
+    # A tracking URI with a password that the run must not write anywhere. The SQLite store is
+    # reached through a URI with credentials in a form MLflow ignores, so the run itself works.
+    db = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = folder / "faithful.csv"
+    data.write_bytes(bundled("faithful.csv").read_bytes())
+    data.chmod(stat.S_IRUSR | stat.S_IRGRP)
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        out = tmp_path / "out"
+        summary = training_flow(config=TrainConfig(
+            data=str(data), out_dir=str(out), workspace=str(workspace),
+            sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0}))
+    finally:
+        folder.chmod(stat.S_IRWXU)
+        data.chmod(stat.S_IRUSR | stat.S_IWUSR)
+    assert summary["rows_clustered"] == 272
+    assert sorted(os.listdir(folder)) == ["faithful.csv"]  # nothing written beside the input
+    text = (out / "summary.json").read_text()
+    assert json.loads(text)["tracking_uri"] == f"sqlite:///{db}"
+
+
+def test_summary_redacts_a_secret_tracking_uri(monkeypatch):
+    from clusterflow.registry import resolve_tracking_uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://ml:hunter2@db/mlflow")
+    assert "hunter2" not in redact(resolve_tracking_uri())
