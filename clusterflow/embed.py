@@ -66,7 +66,8 @@ def resolve_model_path(model: str) -> Path:
     path = Path(model)
     if not (path / "modules.json").exists() and not (path / "config.json").exists():
         raise EmbeddingError(
-            f"embedding model {model!r} is neither the bundled {DEFAULT_MODEL} nor a local model folder",
+            f"embedding model {model!r} is neither the bundled {DEFAULT_MODEL} "
+            "nor a local model folder",
             hint="use the default model or point --embed-model at a sentence-transformers folder",
         )
     return path
@@ -260,7 +261,7 @@ class MiniLMEmbedder:
             len(todo),
             self.model_id,
         )
-        # Longest first inside each chunk keeps padding low; chunks bound memory and report progress.
+        # Longest first keeps padding low; chunks bound memory and report progress.
         todo.sort(key=lambda kt: len(kt[1]), reverse=True)
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]

@@ -298,7 +298,7 @@ def load_imputer(imputed: Imputed):
 
 
 def embedder_spec(config: TrainConfig) -> EmbedderSpec:
-    """The embedder settings a model records (and rebuilds at serving time)."""
+    """Return the embedder settings a model records (and rebuilds at serving time)."""
     return EmbedderSpec(
         model=config.embed.model,
         precision=config.embed.precision.value,
@@ -534,5 +534,5 @@ def _cards(
 
 
 def handle_dict(handle) -> dict:
-    """A JSON-safe view of a stage handle (for logs and summaries)."""
+    """Return a JSON-safe view of a stage handle (for logs and summaries)."""
     return asdict(handle)

@@ -1,4 +1,4 @@
-"""A content-addressed store of stage outputs: reruns reuse finished stages, crashes leave no debris.
+"""A content-addressed store of stage outputs: reruns reuse stages, crashes leave no debris.
 
 Each stage output lives in ``<root>/<stage>/<key>/`` where the key hashes everything the output
 depends on: the content hashes of its inputs, the stage's settings and the version of clusterflow's

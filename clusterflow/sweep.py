@@ -576,11 +576,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             Z = model.reducer.transform(Xw) if model.reducer is not None else Xw
             row["bic"] = float(model.gmm.bic(Z.astype(np.float64)))
         row["stability"] = self._stability(refit, Xw, stab_idx, labels[stab_idx], ctx)
-        row["viable"] = bool(
-            noise <= self.max_noise
-            and np.isfinite(row["silhouette"])
-            and not (row["stability"] < self.min_stability)
-        )
+        row["usable"] = bool(noise <= self.max_noise and np.isfinite(row["silhouette"]))
+        row["viable"] = bool(row["usable"] and not (row["stability"] < self.min_stability))
         row["seconds"] = time.perf_counter() - t0
         return row
 
@@ -633,10 +630,17 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ selection
     def _select(self, results: pd.DataFrame, models: list[_Model]) -> None:
+        usable = results["usable"].fillna(False).astype(bool) if "usable" in results else None
         results = results.reindex(columns=RESULT_COLUMNS)
-        viable = results[results["viable"].astype(bool)]
+        self._unstable_fallback = False
+        if not results["viable"].fillna(False).astype(bool).any() and usable is not None:
+            # Every usable candidate is unstable (e.g. the k range stops below the real
+            # count, so merges are arbitrary): choose among them and say so.
+            results["viable"] = usable
+            self._unstable_fallback = bool(usable.any())
+        viable = results[results["viable"].fillna(False).astype(bool)]
         if viable.empty:
-            why = "every candidate had fewer than two clusters, too much noise or low stability"
+            why = "every candidate had fewer than two clusters or too much noise"
             raise NoViableClustering(
                 f"no viable clustering among {len(results)} candidates: {why}",
                 hint="widen --k-min/--k-max, add features, or check that rows differ",
@@ -690,6 +694,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 notes.append(f"{metric} prefers {fav['algorithm']} k={int(fav['k'])}")
         if self.knee_k_ is not None and self.knee_k_ != self.k_:
             notes.append(f"the inertia knee of {self.algorithm_} is at k={self.knee_k_}")
+        if self._unstable_fallback:
+            notes.append(f"no candidate reached stability {self.min_stability}")
         if self.k_ >= self.k_max_ and self.k_ > self.k_min:
             notes.append(f"k={self.k_} is the top of the range: a larger k_max may fit better")
         self.disagreement_ = "; ".join(notes)

@@ -36,7 +36,7 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
+    """Build the argument parser of every subcommand."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Find the groups in messy records (tabular columns with gaps plus free text) "
@@ -170,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not emit the drift event that triggers retraining",
     )
-    try:  # the local stack and serving commands (clusterflow up/down/serve) live in their own module
+    try:  # the local stack and serving commands (up/down/serve) live in their own module
         from clusterflow_cli import stack
     except ImportError:
         stack = None

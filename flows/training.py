@@ -23,7 +23,7 @@ from tasks.validate import validate_task
 
 
 def run_id_now() -> str:
-    """A sortable run id: UTC time plus the start of the Prefect flow run id."""
+    """Return a sortable run id: UTC time plus the start of the Prefect flow run id."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     flow_run_id = runtime.flow_run.id
     return f"{stamp}-{str(flow_run_id)[:8]}" if flow_run_id else stamp

@@ -13,7 +13,7 @@ from clusterflow.store import StageStore
 
 
 def stage_store(workspace: str) -> StageStore:
-    """The content-addressed store of finished stages under a workspace."""
+    """Return the content-addressed store of finished stages under a workspace."""
     return StageStore(Path(workspace) / "stages")
 
 

@@ -13,12 +13,13 @@ from clusterflow.registration import Registration
 
 
 def summary_markdown(summary: dict) -> str:
-    """A short human summary of a run."""
+    """Render a short human summary of a run."""
     sizes = ", ".join(f"{k}: {v}" for k, v in summary["cluster_sizes"].items())
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items() if v is not None)
     lines = [
         f"# clusterflow run {summary['run_id']}",
-        f"- data: `{summary['data']}` ({summary['rows_in']} rows, sha256 {summary['fingerprint'][:12]})",
+        f"- data: `{summary['data']}` ({summary['rows_in']} rows, "
+        f"sha256 {summary['fingerprint'][:12]})",
         f"- clustered {summary['rows_clustered']}, quarantined {summary['rows_quarantined']}, "
         f"imputer {summary['imputer']}",
         f"- **{summary['algorithm']}**, k = **{summary['k']}** ({metrics})",

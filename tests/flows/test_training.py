@@ -97,7 +97,8 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     path = tmp_path / "so.csv"
     sample.to_csv(path, index=False)
     out = tmp_path / "so"
-    config = TrainConfig(data=str(path), text_column="text", exclude_columns=("label", "label_name"),
+    config = TrainConfig(data=str(path), text_column="text",
+                         exclude_columns=("label", "label_name"),
                          out_dir=str(out), workspace=str(workspace))
     training_flow(config=config, register_model=False)
     assignments = pd.read_csv(out / "assignments.csv")

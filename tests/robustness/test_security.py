@@ -1,4 +1,4 @@
-"""Security defaults: loopback servers, secrets redacted, models only from the registry, read-only input."""
+"""Security defaults: loopback servers, redacted secrets, registry-only models, read-only input."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ from tests.conftest import bundled
         ("mysql+pymysql://u:p%40ss@h/db", "mysql+pymysql://u:***@h/db"),
         ("https://user:token123@mlflow.example/", "https://user:***@mlflow.example/"),
         ("sqlite:////tmp/mlflow.db", "sqlite:////tmp/mlflow.db"),
-        ("cannot reach postgresql://a:b@h/x (timeout)", "cannot reach postgresql://a:***@h/x (timeout)"),
+        (
+            "cannot reach postgresql://a:b@h/x (timeout)",
+            "cannot reach postgresql://a:***@h/x (timeout)",
+        ),
     ],
 )
 def test_passwords_in_uris_are_redacted(uri, expected):
@@ -45,8 +48,7 @@ def test_local_stack_binds_to_loopback():
 def test_read_only_input_and_no_secret_in_outputs(
     prefect_harness, workspace, tmp_path, monkeypatch
 ):
-    # A tracking URI with a password that the run must not write anywhere. The SQLite store is
-    # reached through a URI with credentials in a form MLflow ignores, so the run itself works.
+    # The input file and its folder are read-only: the run must read it and write nothing beside it.
     db = tmp_path / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
     folder = tmp_path / "in"
