@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="output folder (default: ./clusterflow-runs/<run id>)"
     )
     train.add_argument("--json", action="store_true", help="print summary.json on stdout")
+    train.add_argument("--dask-address", metavar="ADDR",
+                       help="run the tasks on a dask.distributed cluster (tcp://host:8786, or "
+                       "'local' / 'local:N' for a temporary LocalCluster)")
 
     imp = sub.add_parser("impute", help="fill gaps the way training would; writes the full table")
     _add_data_options(imp)
@@ -228,7 +231,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     from flows.training import training_flow
 
-    summary = training_flow(config=config, register_model=not args.no_register)
+    flow = training_flow
+    if args.dask_address:
+        from deployments.runners import task_runner_from_env, training_flow_on
+
+        runner = task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": args.dask_address})
+        flow = training_flow_on(runner)
+    summary = flow(config=config, register_model=not args.no_register)
     if args.json:
         print(json.dumps(summary))
     else:
