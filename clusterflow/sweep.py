@@ -344,13 +344,19 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         return int(self.k_min), k_max
 
     # ------------------------------------------------------------------ fitting helpers
-    def _kmeans(self, X: np.ndarray, k: int, seed: int) -> np.ndarray:
+    def _kmeans(self, X: np.ndarray, k: int, seed: int, n_init: int = 2) -> np.ndarray:
+        # k-means++ seeding dominates the cost on wide data: the subsample refits of the
+        # stability check use a single start.
         if len(X) > self.minibatch_threshold:
             km = MiniBatchKMeans(
-                n_clusters=k, n_init=3, batch_size=4096, random_state=seed, max_no_improvement=10
+                n_clusters=k,
+                n_init=n_init + 1,
+                batch_size=4096,
+                random_state=seed,
+                max_no_improvement=10,
             )
         else:
-            km = KMeans(n_clusters=k, n_init=2, random_state=seed)
+            km = KMeans(n_clusters=k, n_init=n_init, random_state=seed)
         return km.fit(X).cluster_centers_
 
     def _hdbscan(self, Z: np.ndarray, min_cluster_size: int) -> np.ndarray:
@@ -602,7 +608,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             part = rows[sub]
             if algorithm == "kmeans":
                 k = min(param, len(part) - 1)
-                labels, _ = _nearest(rows, self._kmeans(part, k, seed))
+                labels, _ = _nearest(rows, self._kmeans(part, k, seed, n_init=1))
             elif algorithm == "agglomerative":
                 # The subsample (hence the tree) does not depend on k: build it once.
                 trees = ctx.setdefault("stability_trees", {})
