@@ -35,6 +35,10 @@ from clusterflow.store import StageStore
 logger = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
+SUMMARY_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz", "inertia", "bic",
+                   "stability")
+"""The chosen candidate's scores reported in summary.json (the sweep table has them all)."""
+
 REFERENCE_ROWS = 5000
 """Rows of the training data kept with the model as the drift reference."""
 
@@ -436,9 +440,9 @@ def sweep(
     results = clusterer.results_.copy()
     chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
     metrics = {
-        k: (None if pd.isna(v) else float(v))
-        for k, v in chosen.items()
-        if k not in ("algorithm", "k", "selected") and isinstance(v, (int, float, np.number))
+        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
+        for k in SUMMARY_METRICS
+        if k in chosen and isinstance(chosen[k], (int, float, np.number))
     }
     noise_share = float(np.mean(labels < 0))
     metrics["noise_share"] = noise_share
