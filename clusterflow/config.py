@@ -128,7 +128,13 @@ class SweepConfig(_Frozen):
         2000, ge=100, description="Rows sampled to compute the silhouette score."
     )
     stability_resamples: int = Field(
-        3, ge=0, le=20, description="Bootstrap resamples used to measure stability (0: skip)."
+        3, ge=0, le=20, description="Subsample refits used to measure stability (0: skip)."
+    )
+    fit_rows: int = Field(
+        6000,
+        ge=100,
+        description="Above this many rows the sweep chooses the algorithm and k on a seeded sample "
+        "of this size; every row is then assigned by the chosen model.",
     )
 
     @model_validator(mode="after")

@@ -35,8 +35,14 @@ from clusterflow.store import StageStore
 logger = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
-SUMMARY_METRICS = ("silhouette", "davies_bouldin", "calinski_harabasz", "inertia", "bic",
-                   "stability")
+SUMMARY_METRICS = (
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "inertia",
+    "bic",
+    "stability",
+)
 """The chosen candidate's scores reported in summary.json (the sweep table has them all)."""
 
 REFERENCE_ROWS = 5000
@@ -357,7 +363,7 @@ def sweep(
 ) -> Swept:
     """Build the feature matrix, sweep algorithms and k, and assemble the servable model."""
     from clusterflow.features import FeatureBuilder
-    from clusterflow.sweep import ClusterSweep
+    from clusterflow.sweep import ClusterSweep, default_k_max
 
     roles = validated.column_roles
     settings = {
@@ -395,9 +401,8 @@ def sweep(
         **weights,
     ).fit(table, embeddings=embeddings)
     X = builder.transform(table, embeddings=embeddings)
-    k_max = config.sweep.k_max
-    if k_max is not None:
-        k_max = min(k_max, n_rows - 1)
+    # The k range follows the size of the whole data, even when the sweep sees a sample of it.
+    k_max = min(config.sweep.k_max or default_k_max(n_rows), n_rows - 1)
     clusterer = ClusterSweep(
         k_min=config.sweep.k_min,
         k_max=k_max,
@@ -408,14 +413,19 @@ def sweep(
         random_state=config.random_state,
     )
     started = time.perf_counter()
-    clusterer.fit(X)
+    fit_rows = sweep_rows(n_rows, config.sweep.fit_rows, config.random_state)
+    clusterer.fit(X if fit_rows is None else X[fit_rows])
+    # Above fit_rows the sweep chooses on a seeded sample and every row is assigned by the chosen
+    # model's own predict, which is exactly what the registered model will do with new rows.
+    labels = np.asarray(clusterer.labels_ if fit_rows is None else clusterer.predict(X), dtype=int)
     logger.info(
-        "sweep fitted in %.1fs: %s k=%s",
+        "sweep fitted in %.1fs on %d of %d rows: %s k=%s",
         time.perf_counter() - started,
+        n_rows if fit_rows is None else len(fit_rows),
+        n_rows,
         clusterer.algorithm_,
         clusterer.k_,
     )
-    labels = np.asarray(clusterer.labels_, dtype=int)
     if len(set(labels[labels >= 0].tolist())) < 1:
         raise NoViableClustering(
             "the chosen clustering put every row in noise",
@@ -470,6 +480,14 @@ def sweep(
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return Swept(**meta)
+
+
+def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | None:
+    """Return the sorted positions of a seeded sample of ``fit_rows`` rows, or None for all rows."""
+    if n_rows <= fit_rows:
+        return None
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(n_rows, size=fit_rows, replace=False))
 
 
 def _write_reference(
