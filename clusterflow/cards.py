@@ -108,6 +108,9 @@ def cluster_cards(
     num_mean, num_std = numeric.mean(), numeric.std(ddof=0).replace(0.0, np.nan)
     feats = None if features is None else np.asarray(features, dtype=np.float64)
 
+    has_text = None
+    if texts is not None:
+        has_text = np.array([bool(pd.notna(t) and str(t).strip()) for t in texts], dtype=bool)
     cards: list[dict[str, Any]] = []
     for c in clusters:
         member = labels == c
@@ -118,15 +121,20 @@ def cluster_cards(
             "share": float(member.mean()) if n else 0.0,
             "terms": terms.get(c, []),
         }
+        # With texts, the representative records are those nearest the centre among the rows
+        # that have text (a row without text says nothing a reader can look at).
+        candidates = rows
+        if has_text is not None and has_text[rows].any():
+            candidates = rows[has_text[rows]]
         if feats is not None:
             if centers is not None and 0 <= c < len(centers):
                 centre = np.asarray(centers[c], dtype=np.float64)
             else:
                 centre = feats[member].mean(axis=0)
-            dist = ((feats[member] - centre) ** 2).sum(axis=1)
-            pick = rows[np.argsort(dist, kind="stable")[:examples]]
+            dist = ((feats[candidates] - centre) ** 2).sum(axis=1)
+            pick = candidates[np.argsort(dist, kind="stable")[:examples]]
         else:
-            pick = rows[:examples]
+            pick = candidates[:examples]
         card["examples"] = [
             {str(k): (None if pd.isna(v) else v) for k, v in table.iloc[i].items()} for i in pick
         ]

@@ -106,6 +106,15 @@ class FeatureConfig(_Frozen):
     )
 
 
+    max_missing: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Columns with a larger share of missing values are not used as features "
+        "(filling most of a column would invent the signal); they are reported as excluded.",
+    )
+
+
 class SweepConfig(_Frozen):
     """The search over clustering algorithms and cluster counts."""
 

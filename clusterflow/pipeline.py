@@ -175,6 +175,7 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
         "id": config.id_column,
         "exclude": config.exclude_columns,
         "max_categories": config.features.max_categories,
+        "max_missing": config.features.max_missing,
         "drop": config.impute.method == "drop",
         "max_chars": config.embed.max_chars,
     }
@@ -192,6 +193,7 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,
         max_categories=config.features.max_categories,
+        max_missing=config.features.max_missing,
         source=source,
     )
     if roles.text_column and frame[roles.text_column].dropna().astype(str).str.strip().eq("").all():

@@ -104,6 +104,7 @@ def infer_roles(
     id_column: str | None = None,
     exclude_columns: tuple[str, ...] = (),
     max_categories: int = 30,
+    max_missing: float = 1.0,
     source: str = "input",
 ) -> ColumnRoles:
     """Decide the role of every column from the user's options and the values.
@@ -118,6 +119,8 @@ def infer_roles(
         Columns never used as features; they must exist.
     max_categories : int
         Text-valued columns with more distinct values are excluded as id-like.
+    max_missing : float
+        Columns with a larger share of missing values are excluded (1.0: keep every column).
     source : str
         The file name, used in messages.
 
@@ -154,6 +157,13 @@ def infer_roles(
         non_null = values.dropna()
         if non_null.empty:
             excluded[column] = "entirely empty"
+            continue
+        missing = 1.0 - len(non_null) / len(values)
+        if missing > max_missing:
+            excluded[column] = (
+                f"{missing:.0%} missing, more than max_missing={max_missing:.0%}: too sparse to "
+                "impute credibly (raise --max-missing to use it)"
+            )
             continue
         if pd.api.types.is_bool_dtype(values):
             kind = "categorical"

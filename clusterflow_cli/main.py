@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="W",
         help="weight of the text block against the tabular block",
     )
+    train.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="columns with a larger share of missing values are not features (default: 0.5)",
+    )
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument(
         "--model-name",
@@ -214,7 +221,11 @@ def _train_config(args: argparse.Namespace):
             workspace=args.workspace,
             random_state=args.seed,
             impute={"method": args.impute},
-            features={"max_categories": args.max_categories, "text_weight": args.text_weight},
+            features={
+                "max_categories": args.max_categories,
+                "text_weight": args.text_weight,
+                "max_missing": args.max_missing,
+            },
             sweep=sweep,
             registry={"model_name": args.model_name},
         )

@@ -82,3 +82,17 @@ def test_plots_write_files(tmp_path) -> None:
     assert out.exists() and out.stat().st_size > 5000
     with pytest.raises(ConfigError, match="expected"):
         plot_cluster_map(X, labels[:10], tmp_path / "bad.png")
+
+
+def test_representatives_are_rows_with_text():
+    import numpy as np
+    import pandas as pd
+
+    from clusterflow.cards import cluster_cards
+
+    table = pd.DataFrame({"x": [0.0, 0.1, 0.2, 5.0, 5.1]})
+    texts = ["", None, "a goose hit the engine", "deer on runway", ""]
+    features = np.array([[0.0], [0.1], [0.2], [5.0], [5.1]])
+    cards = cluster_cards(table, np.array([0, 0, 0, 1, 1]), texts=texts, features=features)
+    assert cards[0]["example_texts"] == ["a goose hit the engine"]
+    assert cards[1]["example_texts"] == ["deer on runway"]

@@ -78,3 +78,11 @@ def test_no_feature_at_all():
     frame = pd.DataFrame({"only": [1, 1, 1]})
     with pytest.raises(ValidationFailed, match="no usable feature"):
         infer_roles(frame)
+
+
+def test_mostly_empty_columns_are_excluded_with_the_reason():
+    frame = pd.DataFrame({"x": np.arange(10.0), "sparse": [1.0, 2.0, 3.0] + [None] * 7})
+    roles = infer_roles(frame, max_missing=0.5)
+    assert roles.numeric == ("x",)
+    assert roles.excluded["sparse"].startswith("70% missing, more than max_missing=50%")
+    assert infer_roles(frame).numeric == ("x", "sparse")  # the library default keeps every column
