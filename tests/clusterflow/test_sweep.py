@@ -201,19 +201,3 @@ def test_stackoverflow_sample_ari() -> None:
     assert ari >= 0.566, (ari, sweep.rule_)
     assert (sweep.labels_ == -1).mean() < 0.10
 
-
-@pytest.mark.slow
-def test_stackoverflow_full_ari() -> None:
-    df = pd.read_csv(DATA / "stackoverflow_titles.csv")
-    sweep = ClusterSweep().fit(minilm("stackoverflow_titles"))
-    ari = adjusted_rand_score(df["label"], sweep.labels_)
-    assert ari >= 0.566, (ari, sweep.rule_)
-
-
-@pytest.mark.slow
-def test_banking77_ari() -> None:
-    df = pd.read_csv(DATA / "banking77.csv")
-    sweep = ClusterSweep().fit(minilm("banking77"))
-    ari = adjusted_rand_score(df["category"], sweep.labels_)
-    # The target is 0.482 (KMeans told the true k); see the report for the figure reached.
-    assert ari >= 0.40, (ari, sweep.k_, sweep.rule_)

@@ -90,7 +90,6 @@ def test_user_errors_surface_as_typed_errors(prefect_harness, workspace, tmp_pat
                                          workspace=str(workspace)), register_model=False)
 
 
-@pytest.mark.slow
 def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     frame = pd.read_csv(shared("stackoverflow_titles.csv"))
     sample = frame.groupby("label", group_keys=False).sample(n=150, random_state=0)
@@ -103,4 +102,28 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     training_flow(config=config, register_model=False)
     assignments = pd.read_csv(out / "assignments.csv")
     truth = sample["label"].to_numpy()[assignments["row"]]
-    assert adjusted_rand_score(truth, assignments["cluster"]) > 0.3
+    # issue 2 asks for > 0.3; measured 0.58 (KMeans told the true k=20: 0.566 on the full set)
+    assert adjusted_rand_score(truth, assignments["cluster"]) >= 0.5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "text", "label", "exclude", "target"),
+    [
+        # targets: KMeans told the true k on the same MiniLM embeddings (issue 3)
+        ("stackoverflow_titles.csv", "text", "label", ("label", "label_name"), 0.566),
+        ("banking77.csv", "text", "category", ("category", "split"), 0.482),
+    ],
+)
+def test_full_text_sets_beat_kmeans_told_the_true_k(
+    prefect_harness, workspace, tmp_path, name, text, label, exclude, target
+):
+    out = tmp_path / "out"
+    config = TrainConfig(data=str(shared(name)), text_column=text, exclude_columns=exclude,
+                         out_dir=str(out), workspace=str(workspace))
+    summary = training_flow(config=config, register_model=False)
+    assignments = pd.read_csv(out / "assignments.csv")
+    truth = pd.read_csv(shared(name))[label].to_numpy()[assignments["row"]]
+    assert adjusted_rand_score(truth, assignments["cluster"]) >= target
+    assert (assignments["cluster"] == -1).mean() < 0.10
+    assert summary["rows_clustered"] == len(truth)
