@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -213,24 +214,16 @@ class MiniLMEmbedder:
         import torch
 
         model = self._load()
-        with torch.inference_mode():
-            if self.effective_precision == "bf16":
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    vecs = model.encode(
-                        texts,
-                        batch_size=self.batch_size,
-                        convert_to_numpy=True,
-                        normalize_embeddings=True,
-                        show_progress_bar=False,
-                    )
-            else:
-                vecs = model.encode(
-                    texts,
-                    batch_size=self.batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=True,
-                    show_progress_bar=False,
-                )
+        bf16 = self.effective_precision == "bf16"
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
+        with torch.inference_mode(), autocast:
+            vecs = model.encode(
+                texts,
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vecs, dtype=np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
