@@ -636,15 +636,15 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ selection
     def _select(self, results: pd.DataFrame, models: list[_Model]) -> None:
-        usable = results["usable"].fillna(False).astype(bool) if "usable" in results else None
+        usable = results["usable"].eq(True) if "usable" in results else None
         results = results.reindex(columns=RESULT_COLUMNS)
         self._unstable_fallback = False
-        if not results["viable"].fillna(False).astype(bool).any() and usable is not None:
+        if not results["viable"].eq(True).any() and usable is not None:
             # Every usable candidate is unstable (e.g. the k range stops below the real
             # count, so merges are arbitrary): choose among them and say so.
             results["viable"] = usable
             self._unstable_fallback = bool(usable.any())
-        viable = results[results["viable"].fillna(False).astype(bool)]
+        viable = results[results["viable"].eq(True)]
         if viable.empty:
             why = "every candidate had fewer than two clusters or too much noise"
             raise NoViableClustering(
