@@ -26,6 +26,7 @@ def contract_files(out):
 @pytest.fixture
 def demo_sample(tmp_path):
     frame = pd.read_csv(bundled("birds_demo.csv")).head(300).copy()
+    frame["speed"] = frame["speed"].astype(object)
     frame.loc[5, "speed"] = "fast"  # a non-number in a numeric column: quarantined
     frame.loc[7, "record_id"] = frame.loc[6, "record_id"]  # a duplicated id: quarantined
     path = tmp_path / "demo.csv"
