@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.clusterflow-installed
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup demo test test-slow test-server test-all lint bench clean
+.PHONY: setup demo test test-slow test-server test-long lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,8 +32,8 @@ test-slow: setup
 test-server: setup
 	$(BIN)/pytest -m server
 
-test-all: setup
-	$(BIN)/pytest -m "slow or server or not (slow or server)"
+test-long: setup
+	$(BIN)/pytest -m "slow or server"
 
 lint: setup
 	$(BIN)/ruff check clusterflow clusterflow_cli tasks flows deployments tests benchmarks
