@@ -180,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not emit the drift event that triggers retraining",
     )
+    mon.add_argument(
+        "--seed", type=int, default=0, help="seed of the samples and the domain classifier"
+    )
     try:  # the local stack and serving commands (up/down/serve) live in their own module
         from clusterflow_cli import stack
     except ImportError:
