@@ -17,6 +17,7 @@ to ``quarantine.csv`` beside the report. A batch in which no row is valid is an 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,7 +139,11 @@ def split_batch(model: ClusterModel, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     if frame.empty:
         raise ValidationFailed("the batch has no rows", hint="monitor a file with rows")
     model.check_columns(frame, source="batch")
-    outcome = validate_records(frame, model.roles, max_text_chars=1_000_000)
+    roles = model.roles
+    if roles.id_column and roles.id_column not in frame.columns:
+        # The id is not a feature: a batch without it is compared all the same.
+        roles = dataclasses.replace(roles, id_column=None)
+    outcome = validate_records(frame, roles, max_text_chars=1_000_000)
     quarantine = frame.loc[outcome.quarantined_rows].copy()
     quarantine["reason"] = [outcome.reasons[r] for r in outcome.quarantined_rows]
     return outcome.valid, quarantine

@@ -138,3 +138,24 @@ def test_a_model_without_reference_is_refused(champion):
     )
     with pytest.raises(ValidationFailed, match="no reference sample"):
         monitor_frame(bare, held_out)
+
+
+def test_a_batch_without_the_id_column_is_still_compared():
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    from clusterflow.monitoring import split_batch
+    from clusterflow.schema import ColumnRoles
+
+    class Model:
+        roles = ColumnRoles(id_column="key", text_column=None, numeric=("x",), categorical=())
+
+        def check_columns(self, frame, source="input"):
+            assert "x" in frame
+
+    batch = pd.DataFrame({"x": [1.0, np.inf, 3.0]})
+    valid, quarantine = split_batch(Model(), batch)
+    assert len(valid) == 2 and quarantine["reason"].tolist() == ["column x: inf is infinite"]
+    assert dataclasses.is_dataclass(Model.roles)
