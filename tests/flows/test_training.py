@@ -128,3 +128,16 @@ def test_full_text_sets_beat_kmeans_told_the_true_k(
     assert adjusted_rand_score(truth, assignments["cluster"]) >= target
     assert (assignments["cluster"] == -1).mean() < 0.10
     assert summary["rows_clustered"] == len(truth)
+
+
+def test_same_data_and_settings_give_the_same_clusters(prefect_harness, tmp_path):
+    # Two fresh workspaces: nothing is reused, everything is recomputed from the seed.
+    runs = []
+    for name in ("a", "b"):
+        config = TrainConfig(data=str(bundled("penguins.csv")), exclude_columns=("species", "year"),
+                             out_dir=str(tmp_path / name), workspace=str(tmp_path / f"ws-{name}"))
+        summary = training_flow(config=config, register_model=False)
+        assert summary["stages_reused"] == []
+        runs.append(pd.read_csv(tmp_path / name / "assignments.csv"))
+    assert runs[0].equals(runs[1])
+    assert runs[0]["cluster"].nunique() >= 2
