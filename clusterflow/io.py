@@ -121,7 +121,8 @@ def _check_text(path: Path, head: bytes) -> None:
             ) from err
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _csv_header(path: Path) -> tuple[str, list[str]]:
+    """Check the start of a CSV file and return its delimiter and column names."""
     head = _open_text_head(path)
     _check_text(path, head)
     text = head.decode("utf-8", errors="ignore")
@@ -144,6 +145,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
             f"{path}: duplicated column name(s) {', '.join(repr(d) for d in dupes)} in the header",
             hint="rename the columns so that each name appears once",
         )
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")  # pandas drops a UTF-8 byte-order mark too
+    return sep, header
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    sep, _ = _csv_header(path)
     try:
         frame = pd.read_csv(path, sep=sep, low_memory=False, encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -249,6 +257,49 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         if pa.types.is_decimal(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
     return table.to_pandas()
+
+
+def read_header(path: str | Path) -> list[str]:
+    """Return the column names after the cheap checks of :func:`read_table` (no full read).
+
+    The command line calls it before starting a flow, so that a wrong path, format, encoding,
+    delimiter or header fails at once with one clear line. A JSON Lines file is judged by its first
+    record only; the full read still checks every line.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_table` does for the problems visible in the file's first bytes.
+    """
+    path = Path(path)
+    _check_path(path)
+    kind = file_format(path)
+    if kind == "csv":
+        return _csv_header(path)[1]
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return [str(name) for name in pq.read_schema(path).names]
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(
+                f"{path}: not a readable Parquet file ({' '.join(str(err).split())})",
+                hint="check the file is complete and really Parquet",
+            ) from err
+    head = _open_text_head(path)
+    _check_text(path, head)
+    for line in head.decode("utf-8", errors="ignore").splitlines()[:1]:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"{path}: line 1 is not valid JSON ({err.msg} at column {err.colno})",
+                hint="fix or remove that line; each line must hold one JSON object",
+            ) from err
+        if isinstance(record, dict):
+            return [str(k) for k in record]
+    return []
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

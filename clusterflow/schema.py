@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -78,13 +79,30 @@ class ColumnRoles:
         )
 
 
-def _require_column(frame: pd.DataFrame, column: str, option: str, source: str) -> None:
-    if column not in frame.columns:
-        shown = ", ".join(map(str, frame.columns[:20])) + (" ..." if frame.shape[1] > 20 else "")
+def _require_column(columns: Sequence[str], column: str, option: str, source: str) -> None:
+    columns = list(columns)
+    if column not in columns:
+        shown = ", ".join(map(str, columns[:20])) + (" ..." if len(columns) > 20 else "")
         raise ConfigError(
             f"{source}: {option} {column!r} is not a column of the file (columns: {shown})",
             hint=f"pass one of the file's column names to {option}",
         )
+
+
+def check_named_columns(
+    columns: Sequence[str],
+    *,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    exclude_columns: Sequence[str] = (),
+    source: str = "input",
+) -> None:
+    """Raise ConfigError if a column named in the options is not among ``columns``."""
+    for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
+        if column is not None:
+            _require_column(columns, column, option, source)
+    for column in exclude_columns:
+        _require_column(columns, column, "--exclude-columns", source)
 
 
 def _looks_like_timestamp(values: pd.Series) -> bool:
@@ -135,11 +153,13 @@ def infer_roles(
     ValidationFailed
         If the frame has fewer than 2 rows, or no usable feature remains.
     """
-    for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
-        if column is not None:
-            _require_column(frame, column, option, source)
-    for column in exclude_columns:
-        _require_column(frame, column, "--exclude-columns", source)
+    check_named_columns(
+        frame.columns,
+        text_column=text_column,
+        id_column=id_column,
+        exclude_columns=exclude_columns,
+        source=source,
+    )
     if len(frame) < 2:
         # With one row every column looks constant; say what is really wrong.
         raise ValidationFailed(

@@ -124,9 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="output folder (default: ./clusterflow-runs/<run id>)"
     )
     train.add_argument("--json", action="store_true", help="print summary.json on stdout")
-    train.add_argument("--dask-address", metavar="ADDR",
-                       help="run the tasks on a dask.distributed cluster (tcp://host:8786, or "
-                       "'local' / 'local:N' for a temporary LocalCluster)")
+    train.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="run the tasks on a dask.distributed cluster (tcp://host:8786, or "
+        "'local' / 'local:N' for a temporary LocalCluster)",
+    )
 
     imp = sub.add_parser("impute", help="fill gaps the way training would; writes the full table")
     _add_data_options(imp)
@@ -240,9 +243,29 @@ def _train_config(args: argparse.Namespace):
         ) from err
 
 
+def preflight(data: str, **columns) -> None:
+    """Check the file's header and the named columns before any flow (and Prefect) starts.
+
+    The same checks run again inside the flow; here they make the common mistakes (wrong path,
+    format, encoding, delimiter, a misspelled column) fail at once with one line on stderr.
+    """
+    from clusterflow.io import read_header
+    from clusterflow.schema import check_named_columns
+
+    header = read_header(data)
+    if header:
+        check_named_columns(header, source=Path(data).name, **columns)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Run the training flow and print where to look."""
     config = _train_config(args)
+    preflight(
+        config.data,
+        text_column=config.text_column,
+        id_column=config.id_column,
+        exclude_columns=config.exclude_columns,
+    )
     from flows.training import training_flow
 
     flow = training_flow
