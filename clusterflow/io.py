@@ -201,25 +201,37 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def _json_record(path: Path, lineno: int, line: str) -> dict:
+    """Parse one JSON Lines record, naming the file and line when it is not an object."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})",
+            hint="fix or remove that line; each line must hold one JSON object",
+        ) from err
+    if not isinstance(record, dict):
+        raise InputError(
+            f"{path}: line {lineno} holds a JSON {type(record).__name__}, not an object",
+            hint='each line must be one object such as {"col": value}',
+        )
+    return record
+
+
+def _unreadable_parquet(path: Path, err: Exception) -> InputError:
+    return InputError(
+        f"{path}: not a readable Parquet file ({' '.join(str(err).split())})",
+        hint="check the file is complete and really Parquet",
+    )
+
+
 def _parse_jsonl(path: Path, opener: Callable) -> list[dict]:
     records = []
     with opener(path, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(
-                    f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})",
-                    hint="fix or remove that line; each line must hold one JSON object",
-                ) from err
-            if not isinstance(record, dict):
-                raise InputError(
-                    f"{path}: line {lineno} holds a JSON {type(record).__name__}, not an object",
-                    hint='each line must be one object such as {"col": value}',
-                )
-            records.append(record)
+            records.append(_json_record(path, lineno, line))
     return records
 
 
@@ -230,10 +242,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise InputError(
-            f"{path}: not a readable Parquet file ({' '.join(str(err).split())})",
-            hint="check the file is complete and really Parquet",
-        ) from err
+        raise _unreadable_parquet(path, err) from err
     supported = (
         pa.types.is_integer,
         pa.types.is_floating,
@@ -283,22 +292,15 @@ def read_header(path: str | Path) -> list[str]:
         try:
             return [str(name) for name in pq.read_schema(path).names]
         except (pa.ArrowInvalid, OSError) as err:
-            raise InputError(
-                f"{path}: not a readable Parquet file ({' '.join(str(err).split())})",
-                hint="check the file is complete and really Parquet",
-            ) from err
+            raise _unreadable_parquet(path, err) from err
     head = _open_text_head(path)
     _check_text(path, head)
-    for line in head.decode("utf-8", errors="ignore").splitlines()[:1]:
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"{path}: line 1 is not valid JSON ({err.msg} at column {err.colno})",
-                hint="fix or remove that line; each line must hold one JSON object",
-            ) from err
-        if isinstance(record, dict):
-            return [str(k) for k in record]
+    lines = head.decode("utf-8", errors="ignore").splitlines()
+    if len(head) == _SNIFF_BYTES:
+        lines = lines[:-1]  # the last sniffed line may be cut short
+    for lineno, line in enumerate(lines, start=1):
+        if line.strip():
+            return [str(k) for k in _json_record(path, lineno, line)]
     return []
 
 
