@@ -238,6 +238,13 @@ class DriftConfig(_Frozen):
         0.05, ge=0, le=1, description="Increase of the novel-row share that counts as drift."
     )
     min_columns: int = Field(1, ge=1, description="Drifted columns that make the batch drifted.")
+    max_embedding_rows: int = Field(
+        1000, ge=20, description="Rows per side sampled (seeded) for the text domain classifier."
+    )
+    cv_folds: int = Field(5, ge=2, description="Folds of the domain classifier's cross-validation.")
+    psi_epsilon: float = Field(
+        1e-4, gt=0, lt=0.5, description="Floor on a cluster's share in the PSI (no infinite index)."
+    )
 
 
 class ScoreConfig(_Frozen):

@@ -31,16 +31,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from clusterflow.config import DriftConfig
 from clusterflow.errors import ConfigError, EmbeddingError, ValidationFailed
 
 __all__ = [
@@ -59,69 +61,34 @@ POOLED = "(other)"
 MIN_EMBEDDING_ROWS = 20
 
 
-@dataclass(frozen=True)
-class DriftThresholds:
+class DriftThresholds(DriftConfig):
     """When a difference between reference and batch counts as drift.
 
-    Parameters
-    ----------
-    column_p_value : float, default=0.01
-        Family-wise significance level of the per-column tests, after Holm's correction for the
-        number of columns. Also the significance level of the embedding, cluster-mix and
-        novelty tests.
-    column_effect : float, default=0.05
-        Minimum effect for a column to drift: KS statistic D for numeric columns, total
-        variation distance for categorical ones (both in [0, 1]: 0.05 means some event's
-        probability moved by 5 percentage points).
-    text_auc : float, default=0.65
-        Cross-validated ROC AUC of the reference-vs-batch domain classifier on the text
-        embeddings above which the text drifted (0.5 = indistinguishable).
-    cluster_psi : float, default=0.2
-        Population stability index of the cluster proportions above which the mix drifted
-        (the usual reading: < 0.1 stable, 0.1-0.2 moderate, > 0.2 shifted).
-    novelty_share : float, default=0.05
-        Increase of the share of novel rows (far from every cluster), batch minus reference,
-        above which the batch holds something the model has not seen.
-    min_columns : int, default=1
-        How many drifted columns make ``drift_detected`` on their own.
-    max_embedding_rows : int, default=1000
-        Rows per side sampled (seeded) for the domain classifier, to keep it fast.
-    cv_folds : int, default=5
-        Folds of the stratified cross-validation of the domain classifier.
-    psi_epsilon : float, default=1e-4
-        Floor on a proportion in the PSI so an empty cluster does not give an infinite index.
+    The fields, defaults and bounds are :class:`clusterflow.config.DriftConfig`'s (defined once
+    there, with a description each; the README's drift table quotes them). This subclass only
+    turns an out-of-range value into a :class:`ConfigError` naming the field, as the library's
+    other options do.
+
+    Notes
+    -----
+    ``column_p_value`` is the family-wise level of the per-column tests (Holm) and the level of the
+    embedding, cluster-mix and novelty tests. ``column_effect`` is KS D for numeric columns and the
+    total variation distance for categorical ones. ``cluster_psi`` reads as usual (< 0.1 stable,
+    0.1-0.2 moderate, > 0.2 shifted). ``novelty_share`` is the increase of the novel share, batch
+    minus reference.
     """
 
-    column_p_value: float = 0.01
-    column_effect: float = 0.05
-    text_auc: float = 0.65
-    cluster_psi: float = 0.2
-    novelty_share: float = 0.05
-    min_columns: int = 1
-    max_embedding_rows: int = 1000
-    cv_folds: int = 5
-    psi_epsilon: float = 1e-4
-
-    def __post_init__(self) -> None:
-        checks = {
-            "column_p_value": 0.0 < self.column_p_value < 1.0,
-            "column_effect": 0.0 <= self.column_effect <= 1.0,
-            "text_auc": 0.5 <= self.text_auc <= 1.0,
-            "cluster_psi": self.cluster_psi >= 0.0,
-            "novelty_share": 0.0 <= self.novelty_share <= 1.0,
-            "min_columns": self.min_columns >= 1,
-            "max_embedding_rows": self.max_embedding_rows >= MIN_EMBEDDING_ROWS,
-            "cv_folds": self.cv_folds >= 2,
-            "psi_epsilon": 0.0 < self.psi_epsilon < 0.5,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{name}={getattr(self, name)!r}" for name in bad)
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as err:
+            fields = sorted({str(e["loc"][0]) for e in err.errors() if e.get("loc")})
+            bad = ", ".join(f"{name}={values.get(name)!r}" for name in fields)
             raise ConfigError(
-                f"drift thresholds out of range: {values}",
+                f"drift thresholds out of range: {bad}",
                 hint="p-value in (0, 1), effects and shares in [0, 1], text_auc in [0.5, 1], "
                 "min_columns >= 1, cv_folds >= 2",
-            )
+            ) from err
 
 
 @dataclass
@@ -378,7 +345,7 @@ def compare(
         clusters=clusters,
         novelty=novelty,
         reasons=reasons,
-        thresholds=asdict(thresholds),
+        thresholds=thresholds.model_dump(),
     )
 
 
