@@ -55,9 +55,3 @@ class EmbeddingError(ClusterflowError):
 
 class RegistryError(ClusterflowError):
     """The model registry could not be read or written consistently."""
-
-
-class DriftDetected(ClusterflowError):
-    """A batch drifted from the champion's reference (raised only where drift must stop a run)."""
-
-    exit_code = 3

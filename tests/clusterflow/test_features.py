@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,8 +10,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from clusterflow.errors import ConfigError, ValidationFailed
 from clusterflow.features import FeatureBuilder
+from tests.conftest import shared
 
-DATA = Path("/work/shared/data")
 MEASUREMENTS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 
 
@@ -107,7 +105,7 @@ def test_errors(table) -> None:
 
 
 def test_low_categorical_weight_keeps_penguin_species_together() -> None:
-    df = pd.read_csv(DATA / "penguins.csv").dropna().reset_index(drop=True)
+    df = pd.read_csv(shared("penguins.csv")).dropna().reset_index(drop=True)
 
     def ari(weight: float) -> float:
         X = FeatureBuilder(

