@@ -19,6 +19,10 @@ from typing import Any
 import yaml
 
 from clusterflow.errors import ConfigError
+from clusterflow.config import RegistryConfig
+from deployments.resolve import resolve_config, resolve_trigger
+
+DEFAULT_MODEL_NAME: str = RegistryConfig.model_fields["model_name"].default
 
 PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 ROOT = PREFECT_YAML.parent.parent
@@ -99,6 +103,8 @@ def build_deployments(
     triggers: bool = True,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     training_task_runner=None,
+    workdir: str | Path | None = None,
+    model_name: str | None = None,
 ) -> list:
     """Turn specs into Prefect ``RunnerDeployment`` objects ready for :func:`prefect.serve`.
 
@@ -112,6 +118,15 @@ def build_deployments(
         kind (``training``, ``monitoring``, ``scoring``) and of the training trigger.
     training_task_runner : prefect TaskRunner, optional
         Run the training flow's tasks on this runner (e.g. a Dask cluster).
+    workdir : path, optional
+        Resolve the parameters' relative paths against this folder (after the overrides), as
+        :mod:`deployments.resolve` does; None keeps them as written.
+    model_name : str, optional
+        Train, monitor and score this registered model; the drift trigger listens for it.
+
+    The deployments are detached from any work pool: ``clusterflow up`` may have deployed the
+    same names to its pool, and a pool's worker would pick their runs up without the code this
+    process serves (the run then crashes with "Downloading flow code from storage at None").
     """
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.flows import load_flow_from_entrypoint
@@ -126,28 +141,36 @@ def build_deployments(
         if spec.kind == "training" and training_task_runner is not None:
             flow = training_flow_on(training_task_runner)
         extra = overrides.get(spec.kind, {})
+        parameters = _merge(spec.parameters, extra)
         trigger_objects = []
         if triggers:
             for t in spec.triggers:
                 t = {k: v for k, v in t.items() if k != "type"}
                 t["parameters"] = _merge(t.get("parameters") or {}, extra)
+                if workdir is not None:
+                    t = resolve_trigger(t, workdir, model_name=model_name)
                 trigger_objects.append(DeploymentEventTrigger(**t))
+        if workdir is not None and isinstance(parameters.get("config"), Mapping):
+            parameters["config"] = resolve_config(
+                parameters["config"], workdir, model_name=model_name
+            )
         crons = [
             Cron(s["cron"], timezone=s.get("timezone", "UTC"))
             for s in spec.schedules
             if schedules and s.get("active", True)
         ]
-        built.append(
-            flow.to_deployment(
-                name=spec.name,
-                parameters=_merge(spec.parameters, extra),
-                schedules=crons or None,
-                triggers=trigger_objects or None,
-                description=spec.description,
-                tags=list(spec.tags),
-                concurrency_limit=spec.concurrency_limit,
-            )
+        deployment = flow.to_deployment(
+            name=spec.name,
+            parameters=parameters,
+            schedules=crons or None,
+            triggers=trigger_objects or None,
+            description=spec.description,
+            tags=list(spec.tags),
+            concurrency_limit=spec.concurrency_limit,
         )
+        # Set explicitly, so the update sent to the server clears a pool set by `prefect deploy`.
+        deployment.work_pool_name = None
+        built.append(deployment)
     return built
 
 
@@ -160,8 +183,14 @@ def serve_deployments(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     dask_address: str | None = None,
     limit: int | None = None,
+    workdir: str | Path | None = None,
+    model_name: str | None = None,
 ) -> None:
-    """Serve the ``env`` deployments until interrupted (blocks)."""
+    """Serve the ``env`` deployments until interrupted (blocks).
+
+    Relative paths of the parameters resolve against ``workdir`` (default: the current folder),
+    where the served runs also execute.
+    """
     from prefect import serve
 
     runner = None
@@ -175,6 +204,8 @@ def serve_deployments(
         triggers=triggers,
         overrides=overrides,
         training_task_runner=runner,
+        workdir=Path(workdir or ".").resolve(),
+        model_name=model_name,
     )
     serve(*deployments, limit=limit)
 
@@ -198,6 +229,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="concurrent flow runs at most"
+    )
+    parser.add_argument(
+        "--model-name",
+        default=DEFAULT_MODEL_NAME,
+        metavar="NAME",
+        help="train, monitor and score this registered model; the drift trigger listens for it "
+        "(default: %(default)s, the model 'clusterflow train' and 'monitor' use)",
     )
     parser.add_argument(
         "--set",
@@ -237,6 +275,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=parse_overrides(args.overrides),
         dask_address=args.dask_address,
         limit=args.limit,
+        model_name=args.model_name,
     )
     return 0
 
