@@ -1,5 +1,6 @@
-"""Where to look after a run: links to the Prefect flow run, the MLflow run and the model version,
-and which automation (if any) reacts to a drift event.
+"""Where to look after a run, and which automation (if any) reacts to a drift event.
+
+The links of a run lead to its Prefect flow run, its MLflow run and its model version.
 
 With a server (``PREFECT_API_URL``, an ``http(s)`` ``MLFLOW_TRACKING_URI``) the links are the
 server's pages. Without one, Prefect kept the run in its local database and MLflow in the SQLite

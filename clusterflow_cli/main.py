@@ -288,8 +288,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _stdout_to_stderr(active: bool):
-    """Under ``--json`` stdout carries the JSON object alone: anything else written there while
-    the flow runs (MLflow prints "View run ..." banners for a tracking server) goes to stderr."""
+    """Send stdout to stderr while the flow runs, when ``active`` (``--json``).
+
+    Under ``--json`` stdout carries the JSON object alone; MLflow prints "View run ..." banners
+    there for a tracking server.
+    """
     if not active:
         yield
         return

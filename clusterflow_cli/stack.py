@@ -92,7 +92,9 @@ def _listening_inodes(port: int) -> set[str]:
         for line in lines:
             fields = line.split()
             # local_address is HEXIP:HEXPORT, state 0A is LISTEN
-            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            if len(fields) < 10 or fields[3] != "0A":
+                continue
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
                 inodes.add(fields[9])
     return inodes
 
@@ -129,7 +131,7 @@ def port_in_use(port: int) -> bool:
 
 
 def check_port_free(port: int, what: str) -> None:
-    """Raise :class:`StackError` (one line, naming the process if visible) when ``port`` is taken."""
+    """Raise :class:`StackError` when ``port`` is taken, naming the process if it is visible."""
     if not port_in_use(port) and not _listening_inodes(port):
         return
     owner = port_owner(port)
@@ -396,7 +398,7 @@ def write_deploy_file(
     workdir: Path,
     model_name: str | None,
 ) -> Path:
-    """Write prefect.yaml resolved for ``workdir`` and ``model_name`` (:mod:`deployments.resolve`)."""
+    """Write prefect.yaml resolved for ``workdir`` and ``model_name`` (see deployments.resolve)."""
     import yaml
 
     from deployments.resolve import resolve_document
@@ -531,11 +533,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def up_next_steps(state: Mapping) -> list[str]:
-    """What to do with a stack that is up: the exports, the UIs, and a run that will work."""
+    """Return what to do with a stack that is up: the exports, the UIs, a run that will work."""
     urls = state["env"]
     lines = [f"clusterflow stack is up in {state.get('elapsed_s', 0):.0f} s. In this shell:"]
     lines += [f"  export {key}={value}" for key, value in urls.items()]
-    lines.append(f"  Prefect UI: {urls['PREFECT_UI_URL']}   MLflow UI: {urls['MLFLOW_TRACKING_URI']}")
+    lines.append(
+        f"  Prefect UI: {urls['PREFECT_UI_URL']}   MLflow UI: {urls['MLFLOW_TRACKING_URI']}"
+    )
     deployed = state.get("deployed")
     worker = any(p["name"] == "prefect-worker" for p in state["processes"])
     if deployed and worker:

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from clusterflow.errors import ConfigError
 from clusterflow.config import RegistryConfig
+from clusterflow.errors import ConfigError
 from deployments.resolve import resolve_config, resolve_trigger
 
 DEFAULT_MODEL_NAME: str = RegistryConfig.model_fields["model_name"].default

@@ -184,7 +184,8 @@ def test_documented_operations_path(tmp_path):
                 for r in _flow_runs(api, train_id)
                 if r["parameters"]["config"]["data"] == str(work / "drifted.csv")
             ]
-            return runs if runs and runs[0]["state_type"] in ("COMPLETED", "FAILED", "CRASHED") else None
+            final = ("COMPLETED", "FAILED", "CRASHED")
+            return runs if runs and runs[0]["state_type"] in final else None
 
         (triggered,) = _wait(retrained, 900, "the retrain started by the automation")
         assert triggered["state_type"] == "COMPLETED", serve_log.read_text()[-3000:]
