@@ -566,6 +566,29 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVER_URL_KEYS = {"prefect-server": "PREFECT_API_URL", "mlflow-server": "MLFLOW_TRACKING_URI"}
+
+
+def process_status(entry: Mapping, urls: Mapping[str, str]) -> str:
+    """Return ``running`` or ``stopped``; for a server, also whether another has its port."""
+    if not _alive(entry):
+        return "stopped"
+    key = SERVER_URL_KEYS.get(entry["name"])
+    if key is None or key not in urls:
+        return "running"
+    from urllib.parse import urlsplit
+
+    port = urlsplit(urls[key]).port
+    owner = port_owner(port) if port else None
+    if owner is None:
+        return f"running, not listening on {port}" if port and not port_in_use(port) else "running"
+    try:
+        ours = os.getsid(owner[0]) == entry["pid"]
+    except OSError:
+        ours = False
+    return "running" if ours else f"running, but port {port} is served by pid {owner[0]}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``clusterflow status``."""
     state = read_state(args.workspace)
@@ -573,7 +596,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no stack recorded under {stack_dir(args.workspace)}")
         return 1
     for entry in state["processes"]:
-        running = "running" if _alive(entry) else "stopped"
+        running = process_status(entry, state["env"])
         print(f"{entry['name']:16} pid {entry['pid']:>7}  {running}  log {entry['log']}")
     for key, value in state["env"].items():
         print(f"{key}={value}")

@@ -74,3 +74,26 @@ def test_up_next_steps_match_what_was_started():
     assert any("clusterflow serve --env dev" in line for line in no_worker)
     full = stack.up_next_steps({"env": env, "deployed": deployed, "processes": [worker]})
     assert any("prefect deployment run clusterflow-train/dev" in line for line in full)
+
+
+def test_status_tells_a_server_whose_port_is_served_by_another_process(tmp_path):
+    """Issue 13 item 3: `status` showed the MLflow of a stack that never got its port "running"."""
+    import socket
+
+    ws = tmp_path / "ws"
+    stack.stack_dir(ws).mkdir(parents=True)
+    _, entry, _ = stack._start("mlflow-server", ["sleep", "300"], os.environ, ws, tmp_path, "300")
+    stack._write_state(ws, {"env": {}, "processes": [entry]})
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            port = squatter.getsockname()[1]
+            urls = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
+            assert stack.process_status(entry, urls) == (
+                f"running, but port {port} is served by pid {os.getpid()}"
+            )
+        assert stack.process_status(entry, urls) == f"running, not listening on {port}"
+    finally:
+        stack.down(ws, echo=lambda _m: None)
+    assert stack.process_status(entry, urls) == "stopped"

@@ -164,7 +164,7 @@ def test_documented_operations_path(tmp_path):
             text=True,
             timeout=1000,
         )
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+        assert done.returncode == 0, (done.stdout[-1500:], serve_log.read_text()[-3000:])
         assert "Completed" in done.stdout + done.stderr, serve_log.read_text()[-3000:]
         versions = client.search_model_versions("name='clusterflow'")
         assert len(versions) == 2
