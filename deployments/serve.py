@@ -96,7 +96,7 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def build_deployments(
+def served_flows(
     specs: Sequence[DeploymentSpec],
     *,
     schedules: bool = True,
@@ -105,8 +105,8 @@ def build_deployments(
     training_task_runner=None,
     workdir: str | Path | None = None,
     model_name: str | None = None,
-) -> list:
-    """Turn specs into Prefect ``RunnerDeployment`` objects ready for :func:`prefect.serve`.
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Return ``(flow, deployment options)`` for each spec, ready for ``Runner.add_flow``.
 
     Parameters
     ----------
@@ -123,10 +123,6 @@ def build_deployments(
         :mod:`deployments.resolve` does; None keeps them as written.
     model_name : str, optional
         Train, monitor and score this registered model; the drift trigger listens for it.
-
-    The deployments are detached from any work pool: ``clusterflow up`` may have deployed the
-    same names to its pool, and a pool's worker would pick their runs up without the code this
-    process serves (the run then crashes with "Downloading flow code from storage at None").
     """
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
     from prefect.flows import load_flow_from_entrypoint
@@ -159,15 +155,32 @@ def build_deployments(
             for s in spec.schedules
             if schedules and s.get("active", True)
         ]
-        deployment = flow.to_deployment(
-            name=spec.name,
-            parameters=parameters,
-            schedules=crons or None,
-            triggers=trigger_objects or None,
-            description=spec.description,
-            tags=list(spec.tags),
-            concurrency_limit=spec.concurrency_limit,
+        built.append(
+            (
+                flow,
+                {
+                    "name": spec.name,
+                    "parameters": parameters,
+                    "schedules": crons or None,
+                    "triggers": trigger_objects or None,
+                    "description": spec.description,
+                    "tags": list(spec.tags),
+                    "concurrency_limit": spec.concurrency_limit,
+                },
+            )
         )
+    return built
+
+
+def build_deployments(specs: Sequence[DeploymentSpec], **options) -> list:
+    """Turn specs into Prefect ``RunnerDeployment`` objects (options: see :func:`served_flows`).
+
+    The deployments are detached from any work pool: ``clusterflow up`` may have deployed the
+    same names to its pool, whose worker would otherwise take their runs too.
+    """
+    built = []
+    for flow, kwargs in served_flows(specs, **options):
+        deployment = flow.to_deployment(**kwargs)
         # Set explicitly, so the update sent to the server clears a pool set by `prefect deploy`.
         deployment.work_pool_name = None
         built.append(deployment)
@@ -191,23 +204,38 @@ def serve_deployments(
     Relative paths of the parameters resolve against ``workdir`` (default: the current folder),
     where the served runs also execute.
     """
-    from prefect import serve
+    import asyncio
 
-    runner = None
+    from prefect.runner import Runner
+
+    task_runner = None
     if dask_address:
         from deployments.runners import dask_task_runner
 
-        runner = dask_task_runner(None if dask_address == "local" else dask_address)
-    deployments = build_deployments(
+        task_runner = dask_task_runner(None if dask_address == "local" else dask_address)
+    served = served_flows(
         load_specs(prefect_file, env),
         schedules=schedules,
         triggers=triggers,
         overrides=overrides,
-        training_task_runner=runner,
+        training_task_runner=task_runner,
         workdir=Path(workdir or ".").resolve(),
         model_name=model_name,
     )
-    serve(*deployments, limit=limit)
+    runner = Runner(pause_on_shutdown=True, limit=limit)
+    for flow, kwargs in served:
+        # add_flow (unlike prefect.serve(*deployments)) keeps the flow object, so the runner
+        # executes it directly. Without it the runner loads the flow from the deployment's
+        # storage path, which is None when serving from outside the checkout: the run crashed
+        # with "Downloading flow code from storage at None ... FileNotFoundError '<cwd>/None'".
+        # It also clears a work pool `clusterflow up` deployed the same names to.
+        runner.add_flow(flow, **kwargs)
+    names = ", ".join(f"{flow.name}/{kwargs['name']}" for flow, kwargs in served)
+    print(f"serving {names} from {Path(workdir or '.').resolve()} (Ctrl-C stops)", flush=True)
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        pass
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -84,8 +84,10 @@ def test_the_drift_automation_listens_for_the_model_the_user_trains(tmp_path):
 
 
 def test_served_deployments_leave_the_work_pool_and_resolve_against_the_workdir(tmp_path):
-    """Item 2: `serve` re-applied the deployments `up` had put on the pool without unsetting the
-    pool, so the pool's worker took their runs and crashed loading code "from storage at None"."""
+    """Item 2, in part: `serve` re-applied the deployments `up` had put on the pool without
+    unsetting the pool, so the pool's worker could take their runs too. (The crash itself, a
+    served run loading its code "from storage at None" outside the checkout, needs a server:
+    tests/integration/test_operations_walk.py.)"""
     specs = [s for s in load_specs(env="dev") if s.kind == "training"]
     (train,) = build_deployments(specs, workdir=tmp_path, model_name="mine")
     assert "work_pool_name" in train.model_fields_set and train.work_pool_name is None
