@@ -96,6 +96,15 @@ def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def _import_flow(entrypoint: str):
+    """Import ``flows/training.py:training_flow`` as ``flows.training`` (an installed module)."""
+    import importlib
+
+    path, _, name = entrypoint.partition(":")
+    module = ".".join(Path(path).with_suffix("").parts)
+    return getattr(importlib.import_module(module), name)
+
+
 def served_flows(
     specs: Sequence[DeploymentSpec],
     *,
@@ -125,15 +134,15 @@ def served_flows(
         Train, monitor and score this registered model; the drift trigger listens for it.
     """
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-    from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
 
     from deployments.runners import training_flow_on
 
     overrides = overrides or {}
     built = []
     for spec in specs:
-        flow = load_flow_from_entrypoint(str(ROOT / spec.entrypoint))
+        flow = _import_flow(spec.entrypoint)
         if spec.kind == "training" and training_task_runner is not None:
             flow = training_flow_on(training_task_runner)
         extra = overrides.get(spec.kind, {})
@@ -166,6 +175,11 @@ def served_flows(
                     "description": spec.description,
                     "tags": list(spec.tags),
                     "concurrency_limit": spec.concurrency_limit,
+                    # Runs import the flow from the installed package (flows.training...):
+                    # a file-path entrypoint made the served runs load the code from the
+                    # deployment's storage path, None when serving outside the checkout, and
+                    # crash: "Downloading flow code from storage at None ... '<cwd>/None'".
+                    "entrypoint_type": EntrypointType.MODULE_PATH,
                 },
             )
         )
@@ -204,16 +218,14 @@ def serve_deployments(
     Relative paths of the parameters resolve against ``workdir`` (default: the current folder),
     where the served runs also execute.
     """
-    import asyncio
-
-    from prefect.runner import Runner
+    from prefect import serve
 
     task_runner = None
     if dask_address:
         from deployments.runners import dask_task_runner
 
         task_runner = dask_task_runner(None if dask_address == "local" else dask_address)
-    served = served_flows(
+    deployments = build_deployments(
         load_specs(prefect_file, env),
         schedules=schedules,
         triggers=triggers,
@@ -222,20 +234,7 @@ def serve_deployments(
         workdir=Path(workdir or ".").resolve(),
         model_name=model_name,
     )
-    runner = Runner(pause_on_shutdown=True, limit=limit)
-    for flow, kwargs in served:
-        # add_flow (unlike prefect.serve(*deployments)) keeps the flow object, so the runner
-        # executes it directly. Without it the runner loads the flow from the deployment's
-        # storage path, which is None when serving from outside the checkout: the run crashed
-        # with "Downloading flow code from storage at None ... FileNotFoundError '<cwd>/None'".
-        # It also clears a work pool `clusterflow up` deployed the same names to.
-        runner.add_flow(flow, **kwargs)
-    names = ", ".join(f"{flow.name}/{kwargs['name']}" for flow, kwargs in served)
-    print(f"serving {names} from {Path(workdir or '.').resolve()} (Ctrl-C stops)", flush=True)
-    try:
-        asyncio.run(runner.start())
-    except KeyboardInterrupt:
-        pass
+    serve(*deployments, limit=limit)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -97,3 +97,6 @@ def test_served_deployments_leave_the_work_pool_and_resolve_against_the_workdir(
     assert config["workspace"] == str(tmp_path / ".clusterflow")
     assert config["registry"]["model_name"] == "mine"
     assert train.triggers[0].match.root["prefect.resource.id"] == "clusterflow.model.models:/mine@*"
+    # runs import the installed flow: no code download from a storage path (None outside the
+    # checkout: "Downloading flow code from storage at None")
+    assert train.entrypoint == "flows.training.training_flow"
