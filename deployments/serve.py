@@ -86,12 +86,20 @@ def load_specs(path: str | Path = PREFECT_YAML, env: str | None = None) -> list[
     return specs
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(
+    base: Mapping[str, Any], override: Mapping[str, Any], *, keep_templates: bool = False
+) -> dict[str, Any]:
+    """Deep-merge ``override`` into ``base``.
+
+    With ``keep_templates``, a templated value of ``base`` (``{{ event.payload.data }}`` in a
+    trigger) wins: ``--set training.data=my.csv`` sets the deployment's data, and retraining on
+    drift must still read the batch that drifted.
+    """
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
+            out[key] = _merge(out[key], value, keep_templates=keep_templates)
+        elif not (keep_templates and isinstance(out.get(key), str) and "{{" in out[key]):
             out[key] = value
     return out
 
@@ -151,7 +159,7 @@ def served_flows(
         if triggers:
             for t in spec.triggers:
                 t = {k: v for k, v in t.items() if k != "type"}
-                t["parameters"] = _merge(t.get("parameters") or {}, extra)
+                t["parameters"] = _merge(t.get("parameters") or {}, extra, keep_templates=True)
                 if workdir is not None:
                     t = resolve_trigger(t, workdir, model_name=model_name)
                 trigger_objects.append(DeploymentEventTrigger(**t))
