@@ -46,11 +46,13 @@ def _cli(args, env, cwd, timeout=900) -> subprocess.CompletedProcess:
 
 
 def _checkout_outputs() -> set[str]:
-    """What runs could have written into the checkout: its top level and clusterflow-runs/."""
-    runs = ROOT / "clusterflow-runs"
-    return {p.name for p in ROOT.iterdir()} | (
-        {f"runs/{p.name}" for p in runs.iterdir()} if runs.exists() else set()
-    )
+    """What runs would write into the checkout: workspace, default outputs, MLflow's mlruns."""
+    found = set()
+    for name in (".clusterflow", "clusterflow-runs", "mlruns"):
+        folder = ROOT / name
+        if folder.exists():
+            found |= {f"{name}/{p.name}" for p in folder.iterdir()} | {name}
+    return found
 
 
 def _wait(predicate, timeout: float, what: str):
