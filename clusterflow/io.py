@@ -356,12 +356,31 @@ def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
     return raw.iloc[rows]
 
 
+def _umask() -> int:
+    """Return the process umask without changing it (Linux reports it in /proc)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere reading it means setting it: set it straight back
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` that is renamed onto it only on success."""
+    """Yield a temporary path beside ``target`` that is renamed onto it only on success.
+
+    The file gets the permissions an ordinary ``open(target, "w")`` would give it (0644 under
+    the usual umask 022): ``mkstemp`` creates it 0600, which would make a report readable by its
+    owner only while the HTML written beside it is not.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import mlflow
@@ -29,6 +30,7 @@ from clusterflow.registry import (
     CHAMPION,
     champion_version,
     connect,
+    create_run,
     delete_version,
     ensure_experiment,
     flat_params,
@@ -192,6 +194,8 @@ def register_training(
     embedded: Embedded | None,
     swept: Swept,
     tags: dict | None = None,
+    run_name: str | None = None,
+    start_time: datetime | None = None,
 ) -> Registration:
     """Log the run, register the model, gate it against the champion and move one alias.
 
@@ -203,6 +207,8 @@ def register_training(
         The outputs of the training stages (:mod:`clusterflow.pipeline`).
     tags : dict, optional
         Run tags (the Prefect flow run id and URL).
+    run_name, start_time : optional
+        Name and start of the MLflow run: the Prefect flow run's, so the run spans the flow.
 
     Returns
     -------
@@ -226,7 +232,8 @@ def register_training(
     positions = valid.index.get_indexer(sample.index)
     sample_embeddings = embeddings[positions] if embeddings is not None else None
 
-    with mlflow.start_run(experiment_id=experiment_id, tags=tags or {}) as run:
+    run_id = create_run(experiment_id, run_name=run_name, start_time=start_time, tags=tags)
+    with mlflow.start_run(run_id=run_id) as run:
         version: str | None = None
         try:
             _log_run_record(config, snapshot, validated, imputed, swept, valid)

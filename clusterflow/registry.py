@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -69,22 +70,49 @@ def connect(workspace: str | Path = ".clusterflow") -> str:
     return uri
 
 
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+"""Makes MLflow 3's UI open the experiment on its training runs, not on the GenAI overview."""
+
+
 def ensure_experiment(name: str, workspace: str | Path) -> str:
     """Return the id of experiment ``name``, creating it with artifacts under the workspace."""
     client = MlflowClient()
     found = client.get_experiment_by_name(name)
     if found is not None:
+        if not found.tags.get("mlflow.experimentKind"):
+            for key, value in EXPERIMENT_KIND.items():
+                client.set_experiment_tag(found.experiment_id, key, value)
         return found.experiment_id
     location = None
     if mlflow.get_tracking_uri().startswith("sqlite:"):
         location = (Path(workspace).resolve() / "artifacts").as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location, tags=EXPERIMENT_KIND)
     except MlflowException:  # created by a concurrent run in between
         found = client.get_experiment_by_name(name)
         if found is None:
             raise
         return found.experiment_id
+
+
+def create_run(
+    experiment_id: str,
+    *,
+    run_name: str | None = None,
+    start_time: datetime | None = None,
+    tags: dict | None = None,
+) -> str:
+    """Create an MLflow run named ``run_name`` that started at ``start_time``; return its id.
+
+    Training names its run after the Prefect flow run and dates it from the flow run's start,
+    so both tools show one name and one clock for the run (``mlflow.start_run`` cannot date a
+    run back; resume the returned id with ``mlflow.start_run(run_id=...)``).
+    """
+    millis = int(start_time.timestamp() * 1000) if start_time is not None else None
+    run = MlflowClient().create_run(
+        experiment_id, start_time=millis, tags=tags or {}, run_name=run_name
+    )
+    return run.info.run_id
 
 
 def pip_requirements() -> list[str]:

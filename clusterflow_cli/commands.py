@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sys
 from pathlib import Path
 
 
@@ -101,9 +103,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         workspace=args.workspace,
         random_state=getattr(args, "seed", 0) or 0,
     )
-    data = monitoring_flow(config=config)
+    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
+        data = monitoring_flow(config=config)
     if args.json:
         print(json.dumps(data, default=str))
+        _print_drift_reaction(data, args.model, sys.stderr)
         return 0
     rows = data.get("rows", {})
     verdict = "DRIFT DETECTED" if data["drift_detected"] else "no drift"
@@ -114,9 +118,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     )
     for reason in data.get("reasons", [])[:10]:
         print(f"  - {reason}")
-    if data.get("event_emitted"):
-        print("  event clusterflow.drift.detected emitted (retraining may start)")
+    _print_drift_reaction(data, args.model, sys.stdout)
     return 0
+
+
+def _print_drift_reaction(data: dict, model_uri: str, stream) -> None:
+    """Say which automation (if any) reacts to the drift event just emitted."""
+    from clusterflow_cli.links import drift_reaction_lines
+
+    for line in drift_reaction_lines(model_uri, bool(data.get("event_emitted"))):
+        print(line, file=stream)
 
 
 COMMANDS = {"impute": cmd_impute, "score": cmd_score, "monitor": cmd_monitor}

@@ -8,6 +8,7 @@ commands, so ``--help`` is instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -274,12 +275,41 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         runner = task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": args.dask_address})
         flow = training_flow_on(runner)
-    summary = flow(config=config, register_model=not args.no_register)
+    with _stdout_to_stderr(args.json):
+        state = flow(config=config, register_model=not args.no_register, return_state=True)
+        summary = state.result()
     if args.json:
         print(json.dumps(summary))
     else:
         _print_train_summary(summary, config)
+    _print_run_links(summary, state, sys.stderr if args.json else sys.stdout)
     return 0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(active: bool):
+    """Send stdout to stderr while the flow runs, when ``active`` (``--json``).
+
+    Under ``--json`` stdout carries the JSON object alone; MLflow prints "View run ..." banners
+    there for a tracking server.
+    """
+    if not active:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+def _print_run_links(summary: dict, state, stream) -> None:
+    """End a run with links to its Prefect flow run, MLflow run and model version."""
+    from clusterflow_cli.links import run_link_lines
+
+    flow_run_id = getattr(state.state_details, "flow_run_id", None)
+    lines = run_link_lines(summary, str(flow_run_id) if flow_run_id else None)
+    if lines:
+        print("  look around:", file=stream)
+        for line in lines:
+            print(line, file=stream)
 
 
 def _print_train_summary(summary: dict, config) -> None:
@@ -296,10 +326,6 @@ def _print_train_summary(summary: dict, config) -> None:
         state = "promoted to @champion" if summary["promoted"] else "not promoted"
         print(f"  model {summary['model_uri']} ({state}: {summary.get('promotion_reason', '')})")
     print(f"  outputs: {out}/ (assignments.csv, quarantine.csv, summary.json, artifacts/)")
-    print(
-        "  look around:  prefect server start   |   "
-        f"mlflow ui --backend-store-uri {summary.get('tracking_uri') or 'sqlite:///.clusterflow/mlflow.db'}"
-    )
 
 
 def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:

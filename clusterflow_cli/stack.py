@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from clusterflow.errors import ClusterflowError, ConfigError
+from deployments.serve import DEFAULT_MODEL_NAME
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
@@ -78,6 +79,79 @@ def _alive(entry: Mapping) -> bool:
             return False
         return True
     return entry["marker"].encode() in cmdline
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes listening on TCP ``port`` (any address), from /proc/net/tcp{,6}."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT, state 0A is LISTEN
+            if len(fields) < 10 or fields[3] != "0A":
+                continue
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def port_owner(port: int) -> tuple[int, str] | None:
+    """Return ``(pid, command line)`` of the process listening on ``port``, if it can be seen."""
+    inodes = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd) in inodes:
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                    return int(proc.name), cmd
+            except OSError:
+                continue
+    return None
+
+
+def port_in_use(port: int) -> bool:
+    """Tell whether something accepts TCP connections on ``HOST:port``."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def check_port_free(port: int, what: str) -> None:
+    """Raise :class:`StackError` when ``port`` is taken, naming the process if it is visible."""
+    if not port_in_use(port) and not _listening_inodes(port):
+        return
+    owner = port_owner(port)
+    by = f" by pid {owner[0]} ({owner[1][:120]})" if owner else " by another process"
+    flag = "--prefect-port" if what == "Prefect" else "--mlflow-port"
+    raise StackError(
+        f"port {port} for the {what} server is already in use{by}",
+        hint=f"stop that process or choose another port with {flag}",
+    )
+
+
+def _answered_by_us(port: int, proc: subprocess.Popen) -> bool:
+    """Tell whether what listens on ``port`` belongs to ``proc``'s process group (when visible)."""
+    owner = port_owner(port)
+    if owner is None:
+        return True  # /proc hides it (another user's process would have failed the pre-check)
+    try:  # start_new_session: the server and every process it spawns share its session id
+        return os.getsid(owner[0]) == proc.pid
+    except OSError:
+        return False
 
 
 def wait_http(
@@ -153,28 +227,54 @@ def up(
     timeout: float = 180.0,
     prefect_file: str | Path = PREFECT_YAML,
     project_dir: str | Path = ROOT,
+    workdir: str | Path | None = None,
+    model_name: str | None = DEFAULT_MODEL_NAME,
     extra_env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> dict:
-    """Start the stack; return the recorded state. On failure, stop what was started."""
+    """Start the stack; return the recorded state. On failure, stop what was started.
+
+    Parameters
+    ----------
+    workdir : path, optional
+        Where the deployed runs execute and their relative paths resolve (default: the current
+        folder); never the install folder.
+    model_name : str, optional
+        The registered model the deployments train, monitor and score, and the drift automation
+        listens for (default: the one ``clusterflow train`` registers). None keeps prefect.yaml's.
+    echo : callable
+        Receives one line per step (server, MLflow, deployments, worker) with elapsed seconds.
+    """
+    started = time.monotonic()
     workspace = Path(workspace).resolve()
+    workdir = Path(workdir or ".").resolve()
     home = stack_dir(workspace)
     existing = read_state(workspace)
     if any(_alive(p) for p in existing.get("processes", [])):
         raise StackError(
             f"a stack is already running for {workspace}", hint="run 'clusterflow down' first"
         )
+    # A server already answering on our ports would pass the health checks in our place.
+    check_port_free(prefect_port, "Prefect")
+    check_port_free(mlflow_port, "MLflow")
     (home / "prefect-home").mkdir(parents=True, exist_ok=True)
     (home / "mlartifacts").mkdir(exist_ok=True)
     env = stack_env(workspace, prefect_port, mlflow_port)
     env.update(extra_env or {})
     state = {
         "workspace": str(workspace),
+        "workdir": str(workdir),
         "env": {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_UI_URL", "MLFLOW_TRACKING_URI")},
+        "deployed": None,
         "processes": [],
     }
+
+    def step(what: str, since: float) -> None:
+        echo(f"  {what} ({time.monotonic() - since:.0f} s)")
+
     project_dir = Path(project_dir).resolve()
     try:
+        t0 = time.monotonic()
         proc, entry, log = _start(
             "prefect-server",
             [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(prefect_port)],
@@ -208,12 +308,16 @@ def up(
         )
         state["processes"].append(mentry)
         _write_state(workspace, state)
-        echo(
-            f"waiting for Prefect ({env['PREFECT_UI_URL']}), MLflow ({env['MLFLOW_TRACKING_URI']})"
-        )
-        wait_http(f"http://{HOST}:{prefect_port}/api/health", timeout, proc, log)
-        wait_http(f"http://{HOST}:{mlflow_port}/health", timeout, mproc, mlog)
+        echo(f"starting the clusterflow stack (logs in {home})")
+        _wait_ours(f"http://{HOST}:{prefect_port}/api/health", prefect_port, timeout, proc, log)
+        step(f"Prefect server ready at {env['PREFECT_UI_URL']} (pid {proc.pid})", t0)
+        _wait_ours(f"http://{HOST}:{mlflow_port}/health", mlflow_port, timeout, mproc, mlog)
+        step(f"MLflow server ready at {env['MLFLOW_TRACKING_URI']} (pid {mproc.pid})", t0)
         if deploy:
+            t1 = time.monotonic()
+            deploy_file = write_deploy_file(
+                prefect_file, home / "prefect.yaml", workdir=workdir, model_name=model_name
+            )
             _run(
                 [
                     _bin("prefect"),
@@ -234,27 +338,79 @@ def up(
                     "--no-prompt",
                     "deploy",
                     "--prefect-file",
-                    str(prefect_file),
+                    str(deploy_file),
                     *names,
                 ],
                 env,
                 project_dir,
             )
+            state["deployed"] = {
+                "env": env_name,
+                "deployments": [f"{flow}/{env_name}" for flow in FLOW_NAMES],
+                "model_name": model_name,
+                "workdir": str(workdir),
+                "file": str(deploy_file),
+            }
+            _write_state(workspace, state)
+            step(
+                f"deployed {', '.join(state['deployed']['deployments'])} to pool {WORK_POOL} "
+                f"(model {model_name or 'of prefect.yaml'}, runs in {workdir})",
+                t1,
+            )
         if worker:
+            t2 = time.monotonic()
             _, wentry, _ = _start(
                 "prefect-worker",
                 [_bin("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process"],
                 env,
                 workspace,
-                project_dir,
+                workdir,
                 marker="worker",
             )
             state["processes"].append(wentry)
             _write_state(workspace, state)
+            step(f"worker started on pool {WORK_POOL} in {workdir} (pid {wentry['pid']})", t2)
     except BaseException:
         down(workspace, echo=lambda _msg: None)
         raise
+    state["elapsed_s"] = round(time.monotonic() - started, 1)
     return state
+
+
+def _wait_ours(
+    url: str, port: int, timeout: float, proc: subprocess.Popen, log: Path
+) -> None:
+    """Wait for ``url``, then make sure it is our process that answered, not a squatter."""
+    wait_http(url, timeout, proc, log)
+    if not _answered_by_us(port, proc):
+        owner = port_owner(port)
+        raise StackError(
+            f"port {port} is answered by pid {owner[0] if owner else '?'}, not by the server "
+            f"this stack started",
+            hint=f"see {log}",
+        )
+
+
+def write_deploy_file(
+    prefect_file: str | Path,
+    target: Path,
+    *,
+    workdir: Path,
+    model_name: str | None,
+) -> Path:
+    """Write prefect.yaml resolved for ``workdir`` and ``model_name`` (see deployments.resolve)."""
+    import yaml
+
+    from deployments.resolve import resolve_document
+
+    document = yaml.safe_load(Path(prefect_file).read_text())
+    resolved = resolve_document(document, workdir, model_name=model_name)
+    target.write_text(
+        "# Written by 'clusterflow up' from "
+        f"{prefect_file}: paths resolved for {workdir}.\n"
+        + yaml.safe_dump(resolved, sort_keys=False)
+    )
+    return target
 
 
 def _run(cmd: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
@@ -325,6 +481,19 @@ def add_parsers(subparsers) -> None:
     p_up.add_argument("--env", choices=("dev", "prod"), default="dev", help="deployments to deploy")
     p_up.add_argument("--prefect-port", type=int, default=4200, metavar="PORT")
     p_up.add_argument("--mlflow-port", type=int, default=5000, metavar="PORT")
+    p_up.add_argument(
+        "--workdir",
+        default=".",
+        metavar="DIR",
+        help="where deployed runs execute and their relative paths resolve (default: here)",
+    )
+    p_up.add_argument(
+        "--model-name",
+        default=DEFAULT_MODEL_NAME,
+        metavar="NAME",
+        help="registered model the deployments train, monitor and score and the drift "
+        "automation listens for (default: %(default)s, the one 'clusterflow train' registers)",
+    )
     p_up.add_argument("--no-worker", action="store_true", help="do not start a worker")
     p_up.add_argument("--no-deploy", action="store_true", help="servers only")
     p_up.add_argument("--timeout", type=float, default=180.0, metavar="S", help="startup timeout")
@@ -355,14 +524,39 @@ def cmd_up(args: argparse.Namespace) -> int:
         worker=not args.no_worker,
         deploy=not args.no_deploy,
         timeout=args.timeout,
+        workdir=args.workdir,
+        model_name=args.model_name,
     )
-    print("clusterflow stack is up. To use it from this shell:")
-    for key, value in state["env"].items():
-        print(f"  export {key}={value}")
-    urls = state["env"]
-    print(f"  Prefect UI: {urls['PREFECT_UI_URL']}   MLflow UI: {urls['MLFLOW_TRACKING_URI']}")
-    print(f"  run: prefect deployment run clusterflow-train/{args.env}    stop: clusterflow down")
+    for line in up_next_steps(state):
+        print(line)
     return 0
+
+
+def up_next_steps(state: Mapping) -> list[str]:
+    """Return what to do with a stack that is up: the exports, the UIs, a run that will work."""
+    urls = state["env"]
+    lines = [f"clusterflow stack is up in {state.get('elapsed_s', 0):.0f} s. In this shell:"]
+    lines += [f"  export {key}={value}" for key, value in urls.items()]
+    lines.append(
+        f"  Prefect UI: {urls['PREFECT_UI_URL']}   MLflow UI: {urls['MLFLOW_TRACKING_URI']}"
+    )
+    deployed = state.get("deployed")
+    worker = any(p["name"] == "prefect-worker" for p in state["processes"])
+    if deployed and worker:
+        lines.append(
+            f"  run: prefect deployment run clusterflow-train/{deployed['env']} --watch"
+            f"   (runs in {deployed['workdir']}, model {deployed['model_name']})"
+        )
+    elif deployed:
+        lines.append(
+            f"  no worker: 'clusterflow serve --env {deployed['env']}' runs the deployments "
+            "from one process, then: prefect deployment run "
+            f"clusterflow-train/{deployed['env']} --watch"
+        )
+    else:
+        lines.append("  nothing deployed (--no-deploy): clusterflow train DATA reports to it")
+    lines.append("  stop: clusterflow down")
+    return lines
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -372,6 +566,29 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVER_URL_KEYS = {"prefect-server": "PREFECT_API_URL", "mlflow-server": "MLFLOW_TRACKING_URI"}
+
+
+def process_status(entry: Mapping, urls: Mapping[str, str]) -> str:
+    """Return ``running`` or ``stopped``; for a server, also whether another has its port."""
+    if not _alive(entry):
+        return "stopped"
+    key = SERVER_URL_KEYS.get(entry["name"])
+    if key is None or key not in urls:
+        return "running"
+    from urllib.parse import urlsplit
+
+    port = urlsplit(urls[key]).port
+    owner = port_owner(port) if port else None
+    if owner is None:
+        return f"running, not listening on {port}" if port and not port_in_use(port) else "running"
+    try:
+        ours = os.getsid(owner[0]) == entry["pid"]
+    except OSError:
+        ours = False
+    return "running" if ours else f"running, but port {port} is served by pid {owner[0]}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``clusterflow status``."""
     state = read_state(args.workspace)
@@ -379,7 +596,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"no stack recorded under {stack_dir(args.workspace)}")
         return 1
     for entry in state["processes"]:
-        running = "running" if _alive(entry) else "stopped"
+        running = process_status(entry, state["env"])
         print(f"{entry['name']:16} pid {entry['pid']:>7}  {running}  log {entry['log']}")
     for key, value in state["env"].items():
         print(f"{key}={value}")

@@ -18,7 +18,11 @@ from typing import Any
 
 import yaml
 
+from clusterflow.config import RegistryConfig
 from clusterflow.errors import ConfigError
+from deployments.resolve import resolve_config, resolve_trigger
+
+DEFAULT_MODEL_NAME: str = RegistryConfig.model_fields["model_name"].default
 
 PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 ROOT = PREFECT_YAML.parent.parent
@@ -82,25 +86,44 @@ def load_specs(path: str | Path = PREFECT_YAML, env: str | None = None) -> list[
     return specs
 
 
-def _merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def _merge(
+    base: Mapping[str, Any], override: Mapping[str, Any], *, keep_templates: bool = False
+) -> dict[str, Any]:
+    """Deep-merge ``override`` into ``base``.
+
+    With ``keep_templates``, a templated value of ``base`` (``{{ event.payload.data }}`` in a
+    trigger) wins: ``--set training.data=my.csv`` sets the deployment's data, and retraining on
+    drift must still read the batch that drifted.
+    """
     out = dict(base)
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge(out[key], value)
-        else:
+            out[key] = _merge(out[key], value, keep_templates=keep_templates)
+        elif not (keep_templates and isinstance(out.get(key), str) and "{{" in out[key]):
             out[key] = value
     return out
 
 
-def build_deployments(
+def _import_flow(entrypoint: str):
+    """Import ``flows/training.py:training_flow`` as ``flows.training`` (an installed module)."""
+    import importlib
+
+    path, _, name = entrypoint.partition(":")
+    module = ".".join(Path(path).with_suffix("").parts)
+    return getattr(importlib.import_module(module), name)
+
+
+def served_flows(
     specs: Sequence[DeploymentSpec],
     *,
     schedules: bool = True,
     triggers: bool = True,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     training_task_runner=None,
-) -> list:
-    """Turn specs into Prefect ``RunnerDeployment`` objects ready for :func:`prefect.serve`.
+    workdir: str | Path | None = None,
+    model_name: str | None = None,
+) -> list[tuple[Any, dict[str, Any]]]:
+    """Return ``(flow, deployment options)`` for each spec, ready for ``Runner.add_flow``.
 
     Parameters
     ----------
@@ -112,42 +135,77 @@ def build_deployments(
         kind (``training``, ``monitoring``, ``scoring``) and of the training trigger.
     training_task_runner : prefect TaskRunner, optional
         Run the training flow's tasks on this runner (e.g. a Dask cluster).
+    workdir : path, optional
+        Resolve the parameters' relative paths against this folder (after the overrides), as
+        :mod:`deployments.resolve` does; None keeps them as written.
+    model_name : str, optional
+        Train, monitor and score this registered model; the drift trigger listens for it.
     """
     from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-    from prefect.flows import load_flow_from_entrypoint
     from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
 
     from deployments.runners import training_flow_on
 
     overrides = overrides or {}
     built = []
     for spec in specs:
-        flow = load_flow_from_entrypoint(str(ROOT / spec.entrypoint))
+        flow = _import_flow(spec.entrypoint)
         if spec.kind == "training" and training_task_runner is not None:
             flow = training_flow_on(training_task_runner)
         extra = overrides.get(spec.kind, {})
+        parameters = _merge(spec.parameters, extra)
         trigger_objects = []
         if triggers:
             for t in spec.triggers:
                 t = {k: v for k, v in t.items() if k != "type"}
-                t["parameters"] = _merge(t.get("parameters") or {}, extra)
+                t["parameters"] = _merge(t.get("parameters") or {}, extra, keep_templates=True)
+                if workdir is not None:
+                    t = resolve_trigger(t, workdir, model_name=model_name)
                 trigger_objects.append(DeploymentEventTrigger(**t))
+        if workdir is not None and isinstance(parameters.get("config"), Mapping):
+            parameters["config"] = resolve_config(
+                parameters["config"], workdir, model_name=model_name
+            )
         crons = [
             Cron(s["cron"], timezone=s.get("timezone", "UTC"))
             for s in spec.schedules
             if schedules and s.get("active", True)
         ]
         built.append(
-            flow.to_deployment(
-                name=spec.name,
-                parameters=_merge(spec.parameters, extra),
-                schedules=crons or None,
-                triggers=trigger_objects or None,
-                description=spec.description,
-                tags=list(spec.tags),
-                concurrency_limit=spec.concurrency_limit,
+            (
+                flow,
+                {
+                    "name": spec.name,
+                    "parameters": parameters,
+                    "schedules": crons or None,
+                    "triggers": trigger_objects or None,
+                    "description": spec.description,
+                    "tags": list(spec.tags),
+                    "concurrency_limit": spec.concurrency_limit,
+                    # Runs import the flow from the installed package (flows.training...):
+                    # a file-path entrypoint made the served runs load the code from the
+                    # deployment's storage path, None when serving outside the checkout, and
+                    # crash: "Downloading flow code from storage at None ... '<cwd>/None'".
+                    "entrypoint_type": EntrypointType.MODULE_PATH,
+                },
             )
         )
+    return built
+
+
+def build_deployments(specs: Sequence[DeploymentSpec], **options) -> list:
+    """Turn specs into Prefect ``RunnerDeployment`` objects (options: see :func:`served_flows`).
+
+    The deployments are detached from any work pool: ``clusterflow up`` may have deployed the
+    same names to its pool, whose worker would otherwise take their runs too.
+    """
+    built = []
+    for flow, kwargs in served_flows(specs, **options):
+        deployment = flow.to_deployment(**kwargs)
+        # Set explicitly, so the update sent to the server clears a pool set by `prefect deploy`.
+        deployment.work_pool_name = None
+        built.append(deployment)
     return built
 
 
@@ -160,21 +218,29 @@ def serve_deployments(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     dask_address: str | None = None,
     limit: int | None = None,
+    workdir: str | Path | None = None,
+    model_name: str | None = None,
 ) -> None:
-    """Serve the ``env`` deployments until interrupted (blocks)."""
+    """Serve the ``env`` deployments until interrupted (blocks).
+
+    Relative paths of the parameters resolve against ``workdir`` (default: the current folder),
+    where the served runs also execute.
+    """
     from prefect import serve
 
-    runner = None
+    task_runner = None
     if dask_address:
         from deployments.runners import dask_task_runner
 
-        runner = dask_task_runner(None if dask_address == "local" else dask_address)
+        task_runner = dask_task_runner(None if dask_address == "local" else dask_address)
     deployments = build_deployments(
         load_specs(prefect_file, env),
         schedules=schedules,
         triggers=triggers,
         overrides=overrides,
-        training_task_runner=runner,
+        training_task_runner=task_runner,
+        workdir=Path(workdir or ".").resolve(),
+        model_name=model_name,
     )
     serve(*deployments, limit=limit)
 
@@ -198,6 +264,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="concurrent flow runs at most"
+    )
+    parser.add_argument(
+        "--model-name",
+        default=DEFAULT_MODEL_NAME,
+        metavar="NAME",
+        help="train, monitor and score this registered model; the drift trigger listens for it "
+        "(default: %(default)s, the model 'clusterflow train' and 'monitor' use)",
     )
     parser.add_argument(
         "--set",
@@ -237,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=parse_overrides(args.overrides),
         dask_address=args.dask_address,
         limit=args.limit,
+        model_name=args.model_name,
     )
     return 0
 

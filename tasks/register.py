@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prefect import get_run_logger, runtime, task
+from datetime import datetime
+
+from prefect import get_client, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
 from clusterflow import pipeline
@@ -17,6 +19,15 @@ def _prefect_tags() -> dict:
     if url:
         tags["prefect.flow_run_url"] = str(url)
     return tags
+
+
+def _flow_run_start() -> datetime | None:
+    """When the current flow run started, as the Prefect server recorded it."""
+    flow_run_id = runtime.flow_run.id
+    if not flow_run_id:
+        return None
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).start_time
 
 
 @task(name="register")
@@ -37,6 +48,8 @@ def register_task(
         embedded=embedded,
         swept=swept,
         tags=_prefect_tags(),
+        run_name=runtime.flow_run.name or None,
+        start_time=_flow_run_start(),
     )
     get_run_logger().info(
         "model %s (%s); %s", reg.model_uri, "champion" if reg.promoted else "challenger", reg.reason

@@ -90,3 +90,22 @@ def test_gzip_not_utf8(tmp_path):
         fh.write("name\ncaf\xe9\n".encode("latin-1"))
     with pytest.raises(InputError, match="UTF-8"):
         read_table(path)
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    """Issue 13 item 9: drift.json (written atomically) was 0600 beside a 0644 HTML report."""
+    import os
+    import stat
+
+    from clusterflow.io import write_csv, write_json
+
+    old = os.umask(0o022)
+    try:
+        json_path = write_json({"drift_detected": False}, tmp_path / "drift.json")
+        csv_path = write_csv(pd.DataFrame({"a": [1]}), tmp_path / "quarantine.csv")
+        html_path = tmp_path / "drift_report.html"
+        html_path.write_text("<html></html>")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (json_path, csv_path, html_path)}
+    assert modes == {"drift.json": 0o644, "quarantine.csv": 0o644, "drift_report.html": 0o644}

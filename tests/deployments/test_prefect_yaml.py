@@ -152,6 +152,17 @@ def test_overrides_deep_merge_into_parameters_and_trigger():
     assert train.triggers[0].parameters["config"]["data"] == "{{ event.payload.data }}"
 
 
+def test_overriding_the_data_keeps_the_retrain_on_the_drifted_batch():
+    """`serve --set training.data=my.csv` replaced the trigger's `{{ event.payload.data }}` too,
+    so retraining on drift trained on my.csv again (found by the issue 13 operations walk)."""
+    overrides = parse_overrides(["training.data=my.csv"])
+    (train,) = build_deployments(
+        [s for s in SPECS if s.kind == "training" and s.name == "dev"], overrides=overrides
+    )
+    assert train.parameters["config"]["data"] == "my.csv"
+    assert train.triggers[0].parameters["config"]["data"] == "{{ event.payload.data }}"
+
+
 def test_bad_override_and_unknown_env_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="bad override 'k_max'") as err:
         parse_overrides(["k_max"])

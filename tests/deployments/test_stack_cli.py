@@ -39,3 +39,61 @@ def test_serve_without_prefect_api_is_one_line_error(monkeypatch, capsys):
 def test_status_without_stack(tmp_path, capsys):
     assert main(["status", "--workspace", str(tmp_path)]) == 1
     assert "no stack recorded" in capsys.readouterr().out
+
+
+def test_up_refuses_a_taken_port_naming_the_process(tmp_path, capsys):
+    """Issue 13 item 3: with another stack on its ports, `up` said "stack is up" in 0 s (the
+    other stack answered the health checks) while its own Prefect exited "port in use"."""
+    import socket
+
+    from tests.integration.conftest import free_port
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        args = ["up", "--workspace", str(tmp_path / "ws"), "--prefect-port", str(taken)]
+        assert main([*args, "--mlflow-port", str(free_port())]) != 0
+    out, err = capsys.readouterr()
+    (line,) = err.strip().splitlines()
+    assert f"port {taken} for the Prefect server is already in use by pid {os.getpid()}" in line
+    assert "--prefect-port" in line
+    assert "stack is up" not in out
+    assert stack.read_state(tmp_path / "ws") == {}  # nothing was started
+
+
+def test_up_next_steps_match_what_was_started():
+    """Issue 13 item 9: `up --no-deploy` still suggested `prefect deployment run`."""
+    env = {"PREFECT_API_URL": "a", "PREFECT_UI_URL": "u", "MLFLOW_TRACKING_URI": "m"}
+    worker = {"name": "prefect-worker"}
+    deployed = {"env": "dev", "model_name": "clusterflow", "workdir": "/w"}
+    servers_only = stack.up_next_steps({"env": env, "deployed": None, "processes": []})
+    assert not any("prefect deployment run" in line for line in servers_only)
+    assert any("clusterflow train" in line for line in servers_only)
+    no_worker = stack.up_next_steps({"env": env, "deployed": deployed, "processes": []})
+    assert any("clusterflow serve --env dev" in line for line in no_worker)
+    full = stack.up_next_steps({"env": env, "deployed": deployed, "processes": [worker]})
+    assert any("prefect deployment run clusterflow-train/dev" in line for line in full)
+
+
+def test_status_tells_a_server_whose_port_is_served_by_another_process(tmp_path):
+    """Issue 13 item 3: `status` showed the MLflow of a stack that never got its port "running"."""
+    import socket
+
+    ws = tmp_path / "ws"
+    stack.stack_dir(ws).mkdir(parents=True)
+    _, entry, _ = stack._start("mlflow-server", ["sleep", "300"], os.environ, ws, tmp_path, "300")
+    stack._write_state(ws, {"env": {}, "processes": [entry]})
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            port = squatter.getsockname()[1]
+            urls = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
+            assert stack.process_status(entry, urls) == (
+                f"running, but port {port} is served by pid {os.getpid()}"
+            )
+        assert stack.process_status(entry, urls) == f"running, not listening on {port}"
+    finally:
+        stack.down(ws, echo=lambda _m: None)
+    assert stack.process_status(entry, urls) == "stopped"

@@ -114,7 +114,8 @@ def test_drift_event_triggers_retraining(prefect_server, tmp_path):
     serve_log = tmp_path / "serve.log"
     with open(serve_log, "wb") as out:
         serve = subprocess.Popen(
-            [sys.executable, "-m", "deployments.serve", "--env", "dev", "--no-schedules", *sets],
+            [sys.executable, "-m", "deployments.serve", "--env", "dev", "--no-schedules"]
+            + ["--model-name", "clusterflow-dev", *sets],
             env=env,
             cwd=ROOT,
             stdout=out,
