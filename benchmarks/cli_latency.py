@@ -129,6 +129,8 @@ def main() -> None:
                 "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
                 "PREFECT_HOME": str(folder / "prefect-home"),
                 "HF_HUB_OFFLINE": "1",
+                # the original code's temporary server times out at 20 s on a busy machine
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             }
         figures: list[dict] = []
 
