@@ -227,3 +227,77 @@ def test_verbose_shows_prefect_lines(shared_ws, tmp_path):
     assert proc.returncode != 0
     assert "Flow run" in proc.stderr or "| INFO" in proc.stderr, proc.stderr
     assert proc.stderr.count("clusterflow: error:") == 1
+
+
+@pytest.fixture(scope="module")
+def trained(shared_ws):
+    """A small table with gaps, a mostly-empty column and one bad row, trained by the CLI."""
+    from tests.robustness.badfiles import good_frame
+
+    frame = good_frame(40).astype({"x": object})
+    frame.loc[3, "x"] = None
+    frame.loc[5, "y"] = None
+    frame.loc[7, "kind"] = None
+    frame.loc[10, "x"] = "inf"  # quarantined
+    frame["mostly_empty"] = [1.0 if i % 8 == 0 else None for i in range(40)]  # 87% missing
+    path = shared_ws / "gappy.csv"
+    frame.to_csv(path, index=False)
+    proc = _run(
+        ["train", str(path), "--workspace", str(shared_ws / "ws"), "--out", str(shared_ws / "run"),
+         "--model-name", "gappy", "--json", *FAST],
+        shared_ws,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return path, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_impute_is_the_training_path(trained, shared_ws, tmp_path):
+    path, summary = trained
+    out = tmp_path / "filled.csv"
+    proc = _run(
+        ["impute", str(path), "--out", str(out), "--method", "mean", "--workspace",
+         str(tmp_path / "other-ws"), "--json"],
+        tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["rows"] == summary["rows_clustered"] == 39
+    assert result["rows_quarantined"] == summary["rows_quarantined"] == 1
+    filled = pd.read_csv(out)
+    # the training flow's imputed table, from its own stage store (another workspace)
+    (imputed_path,) = (shared_ws / "ws" / "stages" / "impute").glob("*/imputed.parquet")
+    training = pd.read_parquet(imputed_path)
+    assert list(training.columns) == result["features"]
+    assert "mostly_empty" not in result["features"]  # --max-missing, as training decided
+    pd.testing.assert_frame_equal(
+        filled[result["features"]].reset_index(drop=True),
+        training.reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert filled["mostly_empty"].isna().sum() == 39 - 5  # left as it is
+    quarantine = pd.read_csv(Path(result["quarantine"]), dtype=str, keep_default_na=False)
+    trained_q = pd.read_csv(Path(summary["outputs"]["quarantine"]), dtype=str,
+                            keep_default_na=False)
+    pd.testing.assert_frame_equal(quarantine, trained_q)
+
+
+def test_score_of_a_tabular_model_imports_no_torch(trained, shared_ws, tmp_path):
+    path, summary = trained
+    out = tmp_path / "scored.csv"
+    code = (
+        "import json, sys; from clusterflow_cli.main import main; "
+        f"rc = main(['score', {str(path)!r}, '--model', 'models:/gappy@champion', "
+        f"'--out', {str(out)!r}, '--workspace', {str(shared_ws / 'ws')!r}]); "
+        "print(json.dumps({'rc': rc, 'loaded': sorted(m for m in ('torch', "
+        "'sentence_transformers', 'transformers', 'prefect') if m in sys.modules)}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=shared_ws, env=_env(shared_ws), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {"rc": 0, "loaded": []}, proc.stdout
+    assert proc.stderr == ""
+    scored = pd.read_csv(out)
+    assignments = pd.read_csv(summary["outputs"]["assignments"])
+    merged = assignments.merge(scored, on="row", suffixes=("_train", "_score"))
+    assert len(merged) == 39 and (merged["cluster_train"] == merged["cluster_score"]).all()
