@@ -97,7 +97,17 @@ def prefect_api(workspace: str | Path, *, echo: Callable[[str], None]) -> Iterat
         return
     env = running_local_api(workspace)
     if env is None:
-        env = start_kept_server(workspace, echo=echo)
+        import fcntl
+
+        # two commands started at once must not both start a server (one would leak)
+        lock_path = stack.stack_dir(workspace) / "start.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                env = running_local_api(workspace) or start_kept_server(workspace, echo=echo)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
     if env.get("MLFLOW_TRACKING_URI"):
         os.environ.setdefault("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings

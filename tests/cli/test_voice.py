@@ -301,3 +301,23 @@ def test_score_of_a_tabular_model_imports_no_torch(trained, shared_ws, tmp_path)
     assignments = pd.read_csv(summary["outputs"]["assignments"])
     merged = assignments.merge(scored, on="row", suffixes=("_train", "_score"))
     assert len(merged) == 39 and (merged["cluster_train"] == merged["cluster_score"]).all()
+
+
+@pytest.mark.slow
+def test_birds_training_shows_embedding_progress_on_a_terminal(shared_ws, tmp_path):
+    from tests.conftest import shared
+
+    birds = shared("birds.csv")
+    code, text = _pty_run(
+        ["train", str(birds), "--text-column", "remarks", "--workspace", str(shared_ws / "ws"),
+         "--out", str(tmp_path / "out"), "--no-register"],
+        shared_ws,
+        timeout=1800,
+    )
+    assert code == 0, text[-3000:]
+    assert "embedding texts" in text and "texts/s" in text
+    assert "| INFO" not in text and "Task run" not in text and "Flow run" not in text
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["stages"]["embed"]["seconds"] > 0
+    labels = [c["label"] for c in summary["clusters"] if c["cluster"] >= 0]
+    assert len(set(labels)) == len(labels)  # the cards tell the clusters apart
