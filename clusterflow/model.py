@@ -299,10 +299,21 @@ def stage_with_cluster_map(source: str | Path, target: str | Path, mapping: dict
 
 
 class _NoTorch:
-    """Import finder that makes ``torch`` unimportable (see :func:`_skops_io`)."""
+    """Import finder that makes ``torch`` unimportable in one thread (see :func:`_skops_io`).
+
+    Only the thread importing skops is refused: another thread (the embedding task runs beside
+    the imputation task) may import torch at the same time and must get it.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.thread = threading.get_ident()
 
     def find_spec(self, name: str, path=None, target=None):  # noqa: D102 - importlib protocol
-        if name == "torch" or name.startswith("torch."):
+        import threading
+
+        if (name == "torch" or name.startswith("torch.")) and threading.get_ident() == self.thread:
             raise ImportError("torch is not needed to read or write tabular components")
         return None
 
