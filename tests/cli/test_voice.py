@@ -265,9 +265,10 @@ def test_impute_is_the_training_path(trained, shared_ws, tmp_path):
     assert result["rows_quarantined"] == summary["rows_quarantined"] == 1
     filled = pd.read_csv(out)
     # the training flow's imputed table, from its own stage store (another workspace)
-    (imputed_path,) = (shared_ws / "ws" / "stages" / "impute").glob("*/imputed.parquet")
-    training = pd.read_parquet(imputed_path)
-    assert list(training.columns) == result["features"]
+    # (the shared workspace holds other runs' stages too: pick this table's by its shape)
+    stages = shared_ws / "ws" / "stages" / "impute"
+    tables = [pd.read_parquet(p) for p in stages.glob("*/imputed.parquet")]
+    (training,) = [t for t in tables if list(t.columns) == result["features"] and len(t) == 39]
     assert "mostly_empty" not in result["features"]  # --max-missing, as training decided
     pd.testing.assert_frame_equal(
         filled[result["features"]].reset_index(drop=True),
