@@ -361,7 +361,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = getattr(args, "debug", False)
     from clusterflow_cli import console
 
-    level = console.DEBUG if debug else console.VERBOSE if getattr(args, "verbose", False) else 0
+    verbose = getattr(args, "verbose", False)
+    level = console.DEBUG if debug else console.VERBOSE if verbose else console.QUIET
     console.configure(level)
     if level == console.QUIET:
         console.quiet_prefect_console()
