@@ -133,69 +133,80 @@ def main() -> None:
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             }
         figures: list[dict] = []
-
-        def measure(name: str, make_cmd, bare_args=None, env_extra=None, repeats=args.repeats):
-            for label, cli in clis.items():
-                env = {**envs[label], **(env_extra or {}).get(label, {})}
-                folder = folders[label]
-                took = run(make_cmd(cli, folder), env, folder, repeats)
-                bare = None
-                if bare_args is not None:
-                    python = str(cli.with_name("python"))
-                    bare = run([python, "-c", BARE, *bare_args], env, folder, repeats)
-                figures.append({"cli": label, "command": name, "seconds": took, "bare": bare})
-
-        measure("--help", lambda cli, f: [str(cli), "--help"])
-        train = ["train", str(DATA), "--exclude-columns", "species"]
-        measure(
-            "train penguins (registers)",
-            lambda cli, f: [str(cli), *train, "--workspace", str(f / "ws"), "--out", str(f / "r")],
-            repeats=1,
-        )
-        # another seed each time: the imputer and the sweep are fitted again, not reused
-        seeds = iter(range(1, 1000))
-        measure(
-            "train penguins --no-register",
-            lambda cli, f: [
-                str(cli), *train, "--no-register", "--workspace", str(f / "ws"),
-                "--seed", str(next(seeds)), "--out", str(f / "n"),
-            ],
-        )
-        files = {n: sized(n, root) for n in (344, 1000, 10000)}
-
-        def scores(suffix: str, env_extra=None) -> None:
-            for n, path in files.items():
-                measure(
-                    f"score {n} rows{suffix}",
-                    lambda cli, f, path=path, n=n: [
-                        str(cli), "score", str(path), "--model", MODEL, "--out",
-                        str(f / f"scored_{n}.csv"), "--workspace", str(f / "ws"),
-                    ],
-                    bare_args=[MODEL, str(path)],
-                    env_extra=env_extra,
+        try:
+            measure_all(args, clis, envs, folders, root, figures)
+        finally:
+            for label, cli in clis.items():  # a server a command left running (nothing else)
+                subprocess.run(
+                    [str(cli), "down", "--workspace", str(folders[label] / "ws")],
+                    env=envs[label],
+                    capture_output=True,
                 )
+        report(args, clis, figures)
 
-        scores("")
-        if args.server:
-            servers = {}
-            try:
-                for label, cli in clis.items():
-                    servers[label] = start_server(folders[label], envs[label], cli)
-                scores(
-                    " (server running)",
-                    {label: {"PREFECT_API_URL": url} for label, (_, url) in servers.items()},
-                )
-            finally:
-                for proc, _ in servers.values():
-                    os.killpg(proc.pid, 15)
-                    proc.wait(timeout=30)
-        for label, cli in clis.items():  # a server a command left running (and nothing else)
-            subprocess.run(
-                [str(cli), "down", "--workspace", str(folders[label] / "ws")],
-                env=envs[label],
-                capture_output=True,
+
+def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures: list) -> None:
+    """Measure every figure for every console script, in turn."""
+
+    def measure(name: str, make_cmd, bare_args=None, env_extra=None, repeats=args.repeats):
+        for label, cli in clis.items():
+            env = {**envs[label], **(env_extra or {}).get(label, {})}
+            folder = folders[label]
+            took = run(make_cmd(cli, folder), env, folder, repeats)
+            bare = None
+            if bare_args is not None:
+                python = str(cli.with_name("python"))
+                bare = run([python, "-c", BARE, *bare_args], env, folder, repeats)
+            figures.append({"cli": label, "command": name, "seconds": took, "bare": bare})
+
+    measure("--help", lambda cli, f: [str(cli), "--help"])
+    train = ["train", str(DATA), "--exclude-columns", "species"]
+    measure(
+        "train penguins (registers)",
+        lambda cli, f: [str(cli), *train, "--workspace", str(f / "ws"), "--out", str(f / "r")],
+        repeats=1,
+    )
+    # another seed each time: the imputer and the sweep are fitted again, not reused
+    seeds = iter(range(1, 1000))
+    measure(
+        "train penguins --no-register",
+        lambda cli, f: [
+            str(cli), *train, "--no-register", "--workspace", str(f / "ws"),
+            "--seed", str(next(seeds)), "--out", str(f / "n"),
+        ],
+    )
+    files = {n: sized(n, root) for n in (344, 1000, 10000)}
+
+    def scores(suffix: str, env_extra=None) -> None:
+        for n, path in files.items():
+            measure(
+                f"score {n} rows{suffix}",
+                lambda cli, f, path=path, n=n: [
+                    str(cli), "score", str(path), "--model", MODEL, "--out",
+                    str(f / f"scored_{n}.csv"), "--workspace", str(f / "ws"),
+                ],
+                bare_args=[MODEL, str(path)],
+                env_extra=env_extra,
             )
 
+    scores("")
+    if args.server:
+        servers = {}
+        try:
+            for label, cli in clis.items():
+                servers[label] = start_server(folders[label], envs[label], cli)
+            scores(
+                " (server running)",
+                {label: {"PREFECT_API_URL": url} for label, (_, url) in servers.items()},
+            )
+        finally:
+            for proc, _ in servers.values():
+                os.killpg(proc.pid, 15)
+                proc.wait(timeout=30)
+
+
+def report(args, clis: dict, figures: list) -> None:
+    """Print the table (and write the JSON)."""
     print(f"repeats: {args.repeats} (fastest shown); machine: shared, 2 cores, other jobs running")
     for label, cli in clis.items():
         print(f"  {label}: {cli}")
