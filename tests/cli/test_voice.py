@@ -31,8 +31,7 @@ CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "clusterflow_
 ERRORS = [c for c in CATALOGUE if c.error is not None]
 # Caught by the preflight (no Prefect at all) or a cheap flow run: the default suite runs these,
 # the whole catalogue runs under -m slow.
-DEFAULT = {"empty_file", "header_only", "latin1_not_utf8", "text_column_missing",
-           "every_row_infinite"}
+DEFAULT = {"header_only", "text_column_missing", "every_row_infinite"}
 
 
 def _env(tmp: Path) -> dict:
@@ -105,7 +104,7 @@ def test_every_command_checks_the_file_first(command, tmp_path):
     assert not (tmp_path / "ws" / "stack").exists()  # no server, no flow run
 
 
-@pytest.mark.parametrize("command", ["score", "monitor"])
+@pytest.mark.parametrize("command", ["score", pytest.param("monitor", marks=pytest.mark.slow)])
 def test_unknown_model_is_one_line_without_double_punctuation(command, tmp_path):
     data = bundled("penguins.csv")
     out = str(tmp_path / ("o.csv" if command == "score" else "o"))
@@ -220,6 +219,7 @@ def test_terminal_shows_progress_and_no_prefect_lines(shared_ws, tmp_path):
         assert f"cluster {card['cluster']}:" in text  # the final lines name each cluster
 
 
+@pytest.mark.slow
 def test_verbose_shows_prefect_lines(shared_ws, tmp_path):
     path = write_case(next(c for c in CATALOGUE if c.name == "every_row_infinite"), tmp_path)
     proc = _run(["train", str(path), "--workspace", str(shared_ws / "ws"), "--verbose", *FAST],
