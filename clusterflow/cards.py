@@ -1,9 +1,15 @@
 """Cluster cards: what each cluster is, in words a reader can check.
 
-Per cluster: size and share, its most distinctive terms (class-based TF-IDF over the texts of
-the cluster, as in BERTopic's c-TF-IDF), the records nearest its centre, and how its tabular
-columns differ from the whole table (numeric means in standard-deviation units, the most
-over-represented category of each categorical column).
+Per cluster: size and share, a short label, its most distinctive terms, the records nearest its
+centre, and how its tabular columns differ from the whole table (numeric means in
+standard-deviation units, the categories it holds clearly more often than the others do).
+
+Distinctive terms are class-based TF-IDF (each cluster's texts as one document, as BERTopic's
+c-TF-IDF) with two changes that make the cards tell clusters apart: words that most records use
+anyway (the corpus-frequent words, beside the English stop words) are removed first, and a term
+is kept only when the cluster uses it clearly more often than the rest of the data (its rate
+inside over its rate outside, ``lift``), ranked by c-TF-IDF times ``log(lift)``. Without that,
+the words every cluster shares (on the FAA strikes: damage, flt, bird, struck) led every card.
 """
 
 from __future__ import annotations
@@ -17,37 +23,90 @@ from sklearn.feature_extraction.text import CountVectorizer
 
 from clusterflow.errors import ConfigError
 
-__all__ = ["cards_markdown", "cluster_cards"]
+__all__ = ["cards_markdown", "cluster_cards", "cluster_label"]
+
+CORPUS_FREQUENT = 0.2
+"""Words in more than this share of the records are corpus-frequent and never a cluster's term."""
+
+MIN_LIFT = 1.5
+"""A term or a category level is distinctive when the cluster has it this many times as often."""
+
+MIN_SUPPORT = 3
+"""...and when at least this many of the cluster's records have it (one record's lift is luck)."""
+
+SMALL_CLUSTER = 0.01
+"""Clusters under this share of the rows (or under ``MIN_SUPPORT`` rows) get a note."""
 
 
-def _class_tfidf(texts: Sequence[str], labels: np.ndarray, clusters: np.ndarray, top: int) -> dict:
-    """Top terms per cluster by class-based TF-IDF.
+def _class_tfidf(
+    texts: Sequence[str], labels: np.ndarray, clusters: np.ndarray, top: int
+) -> dict:
+    """Distinctive terms per cluster: c-TF-IDF over the words that are not corpus-frequent.
 
-    Each cluster's texts form one document; the weight of term t in cluster c is
-    ``tf(t, c) * log(1 + A / f(t))`` with ``tf`` the term's frequency in the cluster
-    (normalised by the cluster's word count), ``A`` the mean word count per cluster and
-    ``f(t)`` the term's frequency over all clusters.
+    Each cluster's texts form one document; ``ctfidf(t, c) = tf(t, c) * log(1 + A / f(t))`` with
+    ``tf`` the term's share of the cluster's words, ``A`` the mean word count per cluster and
+    ``f(t)`` the term's count over all clusters. Words that more than ``CORPUS_FREQUENT`` of the
+    records use in most clusters are dropped first. A term is kept for cluster ``c`` when at least
+    ``MIN_SUPPORT`` of its records (fewer for a tiny cluster) use it and its rate in ``c`` is at
+    least ``MIN_LIFT`` times its rate in the other records; terms are ranked by
+    ``ctfidf * log(lift)``.
     """
     docs = pd.Series(texts, dtype=object).fillna("").astype(str).to_numpy()
+    pattern = r"(?u)\b[a-zA-Z][\w+#.-]+\b"
     try:
-        vec = CountVectorizer(stop_words="english", token_pattern=r"(?u)\b[a-zA-Z][\w+#.-]+\b")
-        counts = vec.fit_transform(docs)
+        vec = CountVectorizer(stop_words="english", token_pattern=pattern, binary=False)
+        counts = vec.fit_transform(docs).tocsc()
     except ValueError:  # empty vocabulary: no usable words at all
         return {c: [] for c in clusters}
     vocab = vec.get_feature_names_out()
+    present = (counts > 0).astype(np.int64).tocsr()
+    counts = counts.tocsr()
     per_class = np.vstack(
         [np.asarray(counts[labels == c].sum(axis=0)).ravel() for c in clusters]
     ).astype(np.float64)
+    docs_with = np.vstack(
+        [np.asarray(present[labels == c].sum(axis=0)).ravel() for c in clusters]
+    ).astype(np.float64)
+    # Corpus-frequent: used by more than CORPUS_FREQUENT of the records in most clusters.
+    sizes = np.array([(labels == c).sum() for c in clusters], dtype=np.float64)[:, None]
+    frequent = (docs_with / np.maximum(sizes, 1.0) > CORPUS_FREQUENT).sum(axis=0) > len(
+        clusters
+    ) / 2
+    per_class[:, frequent] = 0.0
     words = per_class.sum(axis=1, keepdims=True)
     tf = per_class / np.maximum(words, 1.0)
-    avg_words = words.mean()
-    idf = np.log1p(avg_words / np.maximum(per_class.sum(axis=0), 1.0))
-    scores = tf * idf
+    idf = np.log1p(words.mean() / np.maximum(per_class.sum(axis=0), 1.0))
+    total = per_class.sum(axis=0)
+    all_words = words.sum()
     out = {}
     for i, c in enumerate(clusters):
-        order = np.argsort(-scores[i], kind="stable")[:top]
-        out[c] = [str(vocab[j]) for j in order if per_class[i, j] > 0]
+        rest_rate = (total - per_class[i] + 0.5) / max(all_words - words[i, 0], 1.0)
+        lift = (per_class[i] / max(words[i, 0], 1.0)) / rest_rate
+        size = int((labels == c).sum())
+        support = min(MIN_SUPPORT, max(1, size // 2))
+        keep = (docs_with[i] >= support) & (lift >= MIN_LIFT)
+        keep &= per_class[i] > 0
+        score = np.where(keep, tf[i] * idf * np.log(np.maximum(lift, 1.0)), -np.inf)
+        order = np.argsort(-score, kind="stable")[:top]
+        out[c] = [str(vocab[j]) for j in order if np.isfinite(score[j])]
     return out
+
+
+def cluster_label(card: dict[str, Any], words: int = 3) -> str:
+    """Return a short name for a cluster from what sets it apart.
+
+    Its top distinctive terms when it has any; otherwise its most over-represented category
+    levels and its numeric columns furthest from the overall mean (``bill_length_mm high``).
+    """
+    if card.get("terms"):
+        return " / ".join(card["terms"][:words])
+    parts = [f"{col}={d['value']}" for col, d in list(card.get("categorical", {}).items())[:2]]
+    for col, diff in card.get("numeric", {}).items():
+        if len(parts) >= words:
+            break
+        if abs(diff) >= 0.5:
+            parts.append(f"{col} {'high' if diff > 0 else 'low'}")
+    return ", ".join(parts) or "no distinctive trait"
 
 
 def cluster_cards(
@@ -59,6 +118,7 @@ def cluster_cards(
     centers: np.ndarray | None = None,
     top_terms: int = 8,
     examples: int = 3,
+    min_support: int = MIN_SUPPORT,
 ) -> list[dict[str, Any]]:
     """Describe each cluster.
 
@@ -79,14 +139,18 @@ def cluster_cards(
         Distinctive terms per card.
     examples : int, default=3
         Representative records per card.
+    min_support : int, default=MIN_SUPPORT
+        Records of the cluster a category level needs to be listed as over-represented.
 
     Returns
     -------
     list of dict
         One card per cluster with keys ``cluster``, ``size``, ``share``, ``terms``,
         ``examples`` (list of records as dicts, nearest the centre first, or the first rows
-        without features), ``numeric`` (column -> mean difference in std units, largest first)
-        and ``categorical`` (column -> {value, share_in_cluster, share_overall, lift}).
+        without features), ``numeric`` (column -> mean difference in std units, largest first),
+        ``categorical`` (column -> {value, share_in_cluster, share_overall, lift, count}, only
+        levels with lift >= ``MIN_LIFT`` held by at least ``min_support`` records), ``label``
+        (see :func:`cluster_label`) and ``note`` (set for clusters too small to matter).
     """
     labels = np.asarray(labels)
     n = len(table)
@@ -147,19 +211,35 @@ def cluster_cards(
         }
         cats: dict[str, dict[str, Any]] = {}
         for col in categorical.columns:
-            inside = categorical.loc[member, col].astype(str).value_counts(normalize=True)
-            overall = categorical[col].astype(str).value_counts(normalize=True)
-            if inside.empty or overall.nunique() == 0 or categorical[col].nunique() > 50:
+            if categorical[col].nunique() > 50:
                 continue  # free-text or id-like columns say nothing as categories
+            values = categorical[col]
+            inside_counts = values[member].dropna().astype(str).value_counts()
+            inside = inside_counts / max(int(member.sum()), 1)
+            overall = values.dropna().astype(str).value_counts() / max(n, 1)
+            if inside.empty:
+                continue
             lift = (inside / overall.reindex(inside.index)).sort_values(ascending=False)
-            value = lift.index[0]
+            real = lift[(lift >= MIN_LIFT) & (inside_counts.reindex(lift.index) >= min_support)]
+            if real.empty:
+                continue  # no level the cluster holds clearly more often than the others
+            value = real.index[0]
             cats[str(col)] = {
                 "value": str(value),
                 "share_in_cluster": round(float(inside[value]), 3),
                 "share_overall": round(float(overall[value]), 3),
-                "lift": round(float(lift.iloc[0]), 3),
+                "lift": round(float(real.iloc[0]), 3),
+                "count": int(inside_counts[value]),
             }
-        card["categorical"] = cats
+        card["categorical"] = dict(
+            sorted(cats.items(), key=lambda item: -item[1]["lift"])
+        )
+        card["label"] = "noise" if c < 0 else cluster_label(card)
+        if c >= 0 and (card["size"] < MIN_SUPPORT or card["share"] < SMALL_CLUSTER):
+            card["note"] = (
+                f"too small to matter: {card['size']} rows ({card['share']:.1%}); "
+                "likely outliers split off, not a group"
+            )
         cards.append(card)
     return cards
 
@@ -180,8 +260,12 @@ def cards_markdown(cards: Sequence[dict[str, Any]]) -> str:
     lines: list[str] = []
     for card in cards:
         name = "noise" if card["cluster"] < 0 else f"cluster {card['cluster']}"
-        lines.append(f"### {name}: {card['size']} rows ({card['share']:.1%})")
+        label = f" - {card['label']}" if card.get("label") and card["cluster"] >= 0 else ""
+        lines.append(f"### {name}: {card['size']} rows ({card['share']:.1%}){label}")
         lines.append("")
+        if card.get("note"):
+            lines.append(f"_Note: {card['note']}._")
+            lines.append("")
         if card.get("terms"):
             lines.append("**Terms:** " + ", ".join(card["terms"]))
             lines.append("")
@@ -191,7 +275,8 @@ def cards_markdown(cards: Sequence[dict[str, Any]]) -> str:
             lines.append("")
         if card.get("categorical"):
             parts = [
-                f"{col} = {d['value']} ({d['share_in_cluster']:.0%} vs {d['share_overall']:.0%})"
+                f"{col} = {d['value']} ({d['share_in_cluster']:.0%} vs {d['share_overall']:.0%}, "
+                f"x{d['lift']:.1f})"
                 for col, d in card["categorical"].items()
             ]
             lines.append("**Over-represented:** " + "; ".join(parts))

@@ -69,7 +69,9 @@ def resolve_model_path(model: str) -> Path:
         raise EmbeddingError(
             f"embedding model {model!r} is neither the bundled {DEFAULT_MODEL} "
             "nor a local model folder",
-            hint="use the default model or point --embed-model at a sentence-transformers folder",
+            hint="use the default model, or set the config field embed.model (deployment "
+            "parameters or TrainConfig; the command line has no flag for it) to a local "
+            "sentence-transformers folder",
         )
     return path
 

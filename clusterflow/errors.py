@@ -29,7 +29,8 @@ class ClusterflowError(Exception):
         """Return the message and the hint folded onto one line."""
         text = " ".join(self.message.split())
         if self.hint:
-            text = f"{text}; {' '.join(self.hint.split())}"
+            # "...not found." + "; hint" would read "found.; hint": the hint replaces the stop.
+            text = f"{text.rstrip('.;: ')}; {' '.join(self.hint.split())}"
         return text
 
 

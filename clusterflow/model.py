@@ -298,6 +298,52 @@ def stage_with_cluster_map(source: str | Path, target: str | Path, mapping: dict
     return target
 
 
+class _NoTorch:
+    """Import finder that makes ``torch`` unimportable in one thread (see :func:`_skops_io`).
+
+    Only the thread importing skops is refused: another thread (the embedding task runs beside
+    the imputation task) may import torch at the same time and must get it.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name: str, path=None, target=None):  # noqa: D102 - importlib protocol
+        import threading
+
+        if (name == "torch" or name.startswith("torch.")) and threading.get_ident() == self.thread:
+            raise ImportError("torch is not needed to read or write tabular components")
+        return None
+
+
+def _skops_io():
+    """Import ``skops.io`` without importing torch (unless torch is loaded already).
+
+    skops lists its trusted types with scikit-learn's ``all_estimators()``, which imports every
+    scikit-learn module, ``sklearn.externals.array_api_compat.torch`` included, and that imports
+    torch: seconds and hundreds of MB for scoring a table without text. The walk skips modules
+    that fail to import, so torch is made unimportable for the duration of that one import.
+    """
+    import sys
+
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        import skops.io
+
+        return skops.io
+    blocker = _NoTorch()
+    sys.meta_path.insert(0, blocker)
+    try:
+        import skops.io
+    finally:
+        sys.meta_path.remove(blocker)
+        prefix = "sklearn.externals.array_api_compat.torch"
+        for name in [m for m in sys.modules if m.startswith(prefix)]:
+            del sys.modules[name]
+    return skops.io
+
+
 def dump_component(obj: Any, stem: Path) -> str:
     """Save ``obj`` as ``stem.skops`` (checked by reading it back), else ``stem.joblib``.
 
@@ -305,7 +351,7 @@ def dump_component(obj: Any, stem: Path) -> str:
     """
     if obj is None:
         return "none"
-    import skops.io as sio
+    sio = _skops_io()
 
     try:
         sio.dump(obj, stem.with_suffix(".skops"))
@@ -333,7 +379,7 @@ def load_component(stem: Path, fmt: str) -> Any:
     if fmt == "none":
         return None
     if fmt == "skops":
-        import skops.io as sio
+        sio = _skops_io()
 
         path = stem.with_suffix(".skops")
         untrusted = sio.get_untrusted_types(file=path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -38,6 +39,7 @@ def write_run_outputs(
     swept: Swept,
     registration: dict | None,
     run_id: str,
+    stages: dict | None = None,
 ) -> dict:
     """Write the contract files and the stage artifacts into ``out_dir``; return the summary.
 
@@ -151,8 +153,33 @@ def write_run_outputs(
                 "matched_share": registration.get("matched_share"),
             }
         )
+    summary["clusters"] = _cluster_labels(swept, (registration or {}).get("cluster_map") or {})
+    summary["stages"] = stages or {}
     write_json(summary, out / "summary.json")
     return summary
+
+
+def _cluster_labels(swept: Swept, cluster_map: dict) -> list[dict]:
+    """Each cluster's published id, size, short label and note, from the sweep's cluster cards."""
+    if not swept.cards_path:
+        return []
+    path = Path(swept.cards_path).with_name("cards.json")
+    if not path.exists():
+        return []
+    mapping = {int(k): int(v) for k, v in cluster_map.items()}
+    out = []
+    for card in json.loads(path.read_text()):
+        cluster = int(card["cluster"])
+        out.append(
+            {
+                "cluster": mapping.get(cluster, cluster),
+                "size": int(card["size"]),
+                "label": card.get("label") or "",
+                "terms": list(card.get("terms", []))[:8],
+                "note": card.get("note"),
+            }
+        )
+    return sorted(out, key=lambda c: (c["cluster"] < 0, c["cluster"]))
 
 
 def _rows_with_gaps(validated: Validated) -> int:

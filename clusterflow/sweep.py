@@ -64,6 +64,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from clusterflow.errors import ConfigError, NoViableClustering
+from clusterflow.progress import report
 
 __all__ = ["ClusterSweep", "default_k_max", "k_grid"]
 
@@ -476,6 +477,12 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             row["seconds"] += seconds
             rows.append(row)
             models.append(model)
+            report("sweep", len(rows), n_candidates, "candidates")
+
+        n_candidates = sum(
+            len(self._min_cluster_sizes(n, ks)) if a == "hdbscan" else len(ks)
+            for a in self.algorithms
+        )
 
         for algorithm in self.algorithms:
             if algorithm == "hdbscan":

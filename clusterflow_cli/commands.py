@@ -1,61 +1,120 @@
-"""The impute, score and monitor subcommands (train lives in main)."""
+"""The impute, score and monitor subcommands (train lives in main).
+
+Each checks its file, its columns and (score, monitor) its model before any flow starts.
+``score`` runs no flow unless ``PREFECT_API_URL`` is set: a one-shot local score loads the model
+and assigns the rows directly (the same :func:`clusterflow.scoring.score_table` the scoring flow
+runs), so it costs little more than loading the model. ``monitor`` emits events and artifacts, so it
+always reports to a Prefect API (see :mod:`clusterflow_cli.server`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
 
-def cmd_impute(args: argparse.Namespace) -> int:
-    """Fill gaps the way training would and write the full table (same rows, columns, order)."""
+def _check_output_type(target: Path) -> None:
     from clusterflow.errors import InputError
-    from clusterflow.impute import TableImputer
-    from clusterflow.io import atomic_path, read_table
-    from clusterflow.schema import coerce_numeric, infer_roles
 
-    frame = read_table(args.data)
-    roles = infer_roles(
-        frame,
+    if not target.name.lower().endswith(
+        (".parquet", ".pq", ".jsonl", ".ndjson", ".csv", ".csv.gz")
+    ):
+        raise InputError(
+            f"{target}: unsupported output type", hint="write .csv, .csv.gz, .parquet or .jsonl"
+        )
+
+
+def _write_table(frame, target: Path) -> None:
+    from clusterflow.io import atomic_path
+
+    _check_output_type(target)
+    name = target.name.lower()
+    with atomic_path(target) as tmp:
+        if name.endswith((".parquet", ".pq")):
+            frame.to_parquet(tmp, index=False)
+        elif name.endswith((".jsonl", ".ndjson")):
+            frame.to_json(tmp, orient="records", lines=True)
+        else:
+            frame.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
+
+
+def quarantine_path(out: str | Path) -> Path:
+    """Where ``impute`` writes the rows it quarantined: ``<out name>.quarantine.csv`` beside it."""
+    out = Path(out)
+    stem = out.name.split(".")[0] or "imputed"
+    return out.with_name(f"{stem}.quarantine.csv")
+
+
+def cmd_impute(args: argparse.Namespace) -> int:
+    """Validate and impute exactly as training does; write the valid rows with gaps filled.
+
+    Same roles, same ``--max-missing`` and ``--max-categories`` rules, same quarantine (rows
+    that fail validation go to ``<out>.quarantine.csv`` with their reason, as in training's
+    quarantine.csv). The stages are the training stages (and share its stage store), so a table
+    imputed here is the table training clusters.
+    """
+    import pandas as pd
+
+    from clusterflow import pipeline
+    from clusterflow.config import TrainConfig
+    from clusterflow.io import read_raw_rows
+    from clusterflow.store import StageStore
+    from clusterflow_cli.main import preflight
+
+    preflight(
+        args.data,
         text_column=args.text_column,
         id_column=args.id_column,
         exclude_columns=args.exclude_columns,
-        source=Path(args.data).name,
     )
-    out = frame.copy()
-    if roles.features:
-        table = coerce_numeric(frame[list(roles.features)], roles)
-        imputer = TableImputer(
-            method=args.method,
-            numeric_columns=list(roles.numeric),
-            categorical_columns=list(roles.categorical),
-            random_state=args.seed,
-        ).fit(table)
-        filled = imputer.transform(table)
-        for column in roles.features:
-            out[column] = filled[column]
     target = Path(args.out)
-    with atomic_path(target) as tmp:
-        name = target.name.lower()
-        if name.endswith((".parquet", ".pq")):
-            out.to_parquet(tmp, index=False)
-        elif name.endswith((".jsonl", ".ndjson")):
-            out.to_json(tmp, orient="records", lines=True)
-        elif name.endswith((".csv", ".csv.gz")):
-            out.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
-        else:
-            raise InputError(
-                f"{target}: unsupported output type", hint="write .csv, .csv.gz, .parquet or .jsonl"
-            )
+    _check_output_type(target)
+    config = TrainConfig(
+        data=str(args.data),
+        text_column=args.text_column,
+        id_column=args.id_column,
+        exclude_columns=args.exclude_columns,
+        workspace=args.workspace,
+        random_state=args.seed,
+        impute={"method": args.method},
+        features={"max_missing": args.max_missing, "max_categories": args.max_categories},
+    )
+    store = StageStore(Path(config.workspace) / "stages")
+    snapshot = pipeline.ingest(config.data, store)
+    validated = pipeline.validate(snapshot, config, store)
+    imputed = pipeline.impute(validated, config, store)
+    roles = validated.column_roles
+
+    out = pd.read_parquet(validated.valid_path)
+    out.index.name = None
+    filled = pd.read_parquet(imputed.path)
+    for column in roles.features:
+        out[column] = filled[column].to_numpy()
+    _write_table(out.reset_index(drop=True), target)
+
+    quarantine = pd.read_parquet(validated.quarantine_path)
+    rows = quarantine["row"].astype(int).tolist()
+    if rows:
+        raw = read_raw_rows(snapshot.source, rows).copy()
+        raw["reason"] = quarantine["reason"].tolist()
+    else:
+        raw = pd.DataFrame(columns=[*snapshot.columns, "reason"])
+    qpath = quarantine_path(target)
+    _write_table(raw, qpath)
+
     summary = {
+        "rows_in": snapshot.n_rows,
         "rows": len(out),
-        "filled_cells": int(frame[list(roles.features)].isna().sum().sum())
-        if roles.features
-        else 0,
+        "rows_quarantined": len(raw),
+        "filled_cells": imputed.missing_cells,
         "out": str(target),
-        "method": getattr(imputer, "method_", None) if roles.features else None,
+        "quarantine": str(qpath),
+        "method": imputed.method if roles.features else None,
+        "features": list(roles.features),
         "untouched_columns": sorted(roles.excluded),
     }
     if args.json:
@@ -63,25 +122,50 @@ def cmd_impute(args: argparse.Namespace) -> int:
     else:
         print(
             f"clusterflow: filled {summary['filled_cells']} cells in {summary['rows']} rows "
-            f"with {summary['method']}; wrote {target}"
+            f"with {summary['method']}; {len(raw)} rows quarantined ({qpath}); wrote {target}"
         )
+        if roles.excluded:
+            print(f"  left as they are: {', '.join(sorted(roles.excluded))}")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Assign clusters with a registered model."""
-    from clusterflow.config import ScoreConfig
-    from flows.scoring import scoring_flow
+    """Assign clusters with a registered model (a flow run only with ``PREFECT_API_URL``)."""
+    from clusterflow_cli.preflight import check_file, check_model_uri
 
-    config = ScoreConfig(
-        data=str(args.data),
-        out=args.out,
-        model_uri=args.model,
-        id_column=args.id_column,
-        details=args.details,
-        workspace=args.workspace,
-    )
-    result = scoring_flow(config=config)
+    header = check_file(args.data, id_column=args.id_column)
+    check_model_uri(args.model, args.workspace)
+    if os.environ.get("PREFECT_API_URL"):
+        from clusterflow.config import ScoreConfig
+        from flows.scoring import scoring_flow
+
+        config = ScoreConfig(
+            data=str(args.data),
+            out=args.out,
+            model_uri=args.model,
+            id_column=args.id_column,
+            details=args.details,
+            workspace=args.workspace,
+        )
+        result = scoring_flow(config=config)
+    else:
+        import pandas as pd
+
+        from clusterflow.io import read_table
+        from clusterflow.registry import load_cluster_model
+        from clusterflow.scoring import score_table
+
+        model, _ = load_cluster_model(args.model)
+        model.check_columns(pd.DataFrame(columns=header), source=Path(args.data).name)
+        result = score_table(
+            model,
+            read_table(args.data),
+            out=args.out,
+            model_uri=args.model,
+            workspace=args.workspace,
+            id_column=args.id_column,
+            details=args.details,
+        )
     print(f"clusterflow: scored {result['rows']} rows with {args.model}; wrote {result['out']}")
     return 0
 
@@ -93,8 +177,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     not an error: the exit status is non-zero only when monitoring itself failed.
     """
     from clusterflow.config import MonitorConfig
-    from flows.monitoring import monitoring_flow
+    from clusterflow_cli.console import say, stage_bars
+    from clusterflow_cli.preflight import check_file, check_model_uri
+    from clusterflow_cli.server import prefect_api
 
+    check_file(args.data)
+    check_model_uri(args.model, args.workspace)
     config = MonitorConfig(
         data=str(args.data),
         out_dir=args.out,
@@ -103,8 +191,14 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         workspace=args.workspace,
         random_state=getattr(args, "seed", 0) or 0,
     )
-    with contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext():
-        data = monitoring_flow(config=config)
+    with prefect_api(args.workspace, echo=say):
+        from flows.monitoring import monitoring_flow
+
+        with (
+            contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(),
+            stage_bars(),
+        ):
+            data = monitoring_flow(config=config)
     if args.json:
         print(json.dumps(data, default=str))
         _print_drift_reaction(data, args.model, sys.stderr)

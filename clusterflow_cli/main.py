@@ -1,8 +1,10 @@
-"""The ``clusterflow`` command line (see CONTRACT.md for the public part).
+"""The ``clusterflow`` command line (the public part is described in the README).
 
-Errors a user can cause end with one line on stderr (``clusterflow: error: ...``) and a non-zero
-exit; ``--debug`` shows the traceback too. Heavy imports (Prefect, MLflow, torch) happen inside the
-commands, so ``--help`` is instant.
+Errors end with exactly one line on stderr (``clusterflow: error: ...``) and a non-zero exit;
+``--debug`` shows the traceback too. The terminal shows clusterflow's own lines (progress bars and
+the final summary); Prefect's log lines only with ``--verbose`` (:mod:`clusterflow_cli.console`).
+Heavy imports (Prefect, MLflow, torch) happen inside the commands, so ``--help`` is instant, and
+``score`` of a model without text never imports torch.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def _csv_list(value: str) -> tuple[str, ...]:
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", metavar="DATA", help="input table: .csv, .csv.gz, .parquet or .jsonl")
+    p.add_argument(
+        "--verbose", action="store_true", help="also show Prefect's log lines (flow and task runs)"
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     p.add_argument(
         "--workspace",
@@ -43,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find the groups in messy records (tabular columns with gaps plus free text) "
         "and keep the grouping healthy over time.",
         epilog="Environment: MLFLOW_TRACKING_URI (default: SQLite under ./.clusterflow/), "
-        "PREFECT_API_URL (default: a local ephemeral Prefect). No network is needed.",
+        "PREFECT_API_URL (default: the server of 'clusterflow up', else one local server that the "
+        "first train starts and keeps running; 'clusterflow down' stops it). No network is needed.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -132,7 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "'local' / 'local:N' for a temporary LocalCluster)",
     )
 
-    imp = sub.add_parser("impute", help="fill gaps the way training would; writes the full table")
+    imp = sub.add_parser(
+        "impute",
+        help="validate and fill gaps exactly as training does",
+        description="Validate and impute exactly as train does (same roles, --max-missing and "
+        "quarantine): writes the valid rows with their gaps filled to --out and the quarantined "
+        "rows with their reason to <out>.quarantine.csv.",
+    )
     _add_data_options(imp)
     imp.add_argument("--out", required=True, metavar="FILE", help="output .csv/.parquet/.jsonl")
     imp.add_argument(
@@ -146,9 +158,25 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--id-column", metavar="NAME", help="row identifier (left as it is)")
     imp.add_argument(
         "--method",
+        "--impute",
+        dest="method",
         choices=["auto", "mean", "median", "most_frequent", "knn", "iterative"],
         default="auto",
-        help="imputer",
+        help="imputer, as train's --impute (default: auto)",
+    )
+    imp.add_argument(
+        "--max-categories",
+        type=int,
+        default=30,
+        metavar="N",
+        help="text columns with more distinct values are not categories (as train)",
+    )
+    imp.add_argument(
+        "--max-missing",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="columns with a larger share of missing values are left as they are (as train)",
     )
     imp.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     imp.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
@@ -196,19 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.INFO
-    logging.basicConfig(
-        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "urllib3", "alembic", "sentence_transformers", "mlflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "DEBUG" if debug else "INFO")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
 def _train_config(args: argparse.Namespace):
     from pydantic import ValidationError
 
@@ -250,12 +265,9 @@ def preflight(data: str, **columns) -> None:
     The same checks run again inside the flow; here they make the common mistakes (wrong path,
     format, encoding, delimiter, a misspelled column) fail at once with one line on stderr.
     """
-    from clusterflow.io import read_header
-    from clusterflow.schema import check_named_columns
+    from clusterflow_cli.preflight import check_file
 
-    header = read_header(data)
-    if header:
-        check_named_columns(header, source=Path(data).name, **columns)
+    check_file(data, **columns)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -267,22 +279,26 @@ def cmd_train(args: argparse.Namespace) -> int:
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,
     )
-    from flows.training import training_flow
+    from clusterflow_cli.console import say, stage_bars
+    from clusterflow_cli.server import prefect_api
 
-    flow = training_flow
-    if args.dask_address:
-        from deployments.runners import task_runner_from_env, training_flow_on
+    with prefect_api(config.workspace, echo=say) as api_url:
+        from flows.training import training_flow
 
-        runner = task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": args.dask_address})
-        flow = training_flow_on(runner)
-    with _stdout_to_stderr(args.json):
-        state = flow(config=config, register_model=not args.no_register, return_state=True)
-        summary = state.result()
+        flow = training_flow
+        if args.dask_address:
+            from deployments.runners import task_runner_from_env, training_flow_on
+
+            runner = task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": args.dask_address})
+            flow = training_flow_on(runner)
+        with _stdout_to_stderr(args.json), stage_bars():
+            state = flow(config=config, register_model=not args.no_register, return_state=True)
+            summary = state.result()
     if args.json:
         print(json.dumps(summary))
     else:
         _print_train_summary(summary, config)
-    _print_run_links(summary, state, sys.stderr if args.json else sys.stdout)
+    _print_run_links(summary, state, api_url, sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -300,12 +316,19 @@ def _stdout_to_stderr(active: bool):
         yield
 
 
-def _print_run_links(summary: dict, state, stream) -> None:
-    """End a run with links to its Prefect flow run, MLflow run and model version."""
+def _print_run_links(summary: dict, state, api_url: str | None, stream) -> None:
+    """End a run with links to its Prefect flow run, MLflow run and model version.
+
+    ``api_url`` is the Prefect API the run reported to (a kept or stack server set through
+    Prefect's settings, not the environment), so the flow-run link points at its UI.
+    """
     from clusterflow_cli.links import run_link_lines
 
+    environ = dict(os.environ)
+    if api_url and not environ.get("PREFECT_API_URL"):
+        environ["PREFECT_API_URL"] = api_url
     flow_run_id = getattr(state.state_details, "flow_run_id", None)
-    lines = run_link_lines(summary, str(flow_run_id) if flow_run_id else None)
+    lines = run_link_lines(summary, str(flow_run_id) if flow_run_id else None, environ)
     if lines:
         print("  look around:", file=stream)
         for line in lines:
@@ -320,12 +343,40 @@ def _print_train_summary(summary: dict, config) -> None:
         f"{summary['rows_quarantined']} quarantined (imputer: {summary['imputer']})"
     )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
+    for line in cluster_lines(summary):
+        print(line)
+    if summary.get("stages"):
+        print("  " + stage_line(summary["stages"]))
     if summary.get("metrics_disagree"):
         print(f"  note: {summary['metrics_disagree']}")
     if summary.get("model_uri"):
         state = "promoted to @champion" if summary["promoted"] else "not promoted"
         print(f"  model {summary['model_uri']} ({state}: {summary.get('promotion_reason', '')})")
     print(f"  outputs: {out}/ (assignments.csv, quarantine.csv, summary.json, artifacts/)")
+
+
+def cluster_lines(summary: dict, limit: int = 12) -> list[str]:
+    """One line per cluster: id, size and its short label (from the cluster cards)."""
+    lines = []
+    clusters = summary.get("clusters") or []
+    for card in clusters[:limit]:
+        name = "noise" if card["cluster"] < 0 else f"cluster {card['cluster']}"
+        label = card.get("label") or "-"
+        note = f"  ({card['note']})" if card.get("note") else ""
+        lines.append(f"    {name:>10}: {card['size']:>6} rows  {label}{note}")
+    if len(clusters) > limit:
+        lines.append(f"    ... {len(clusters) - limit} more in summary.json")
+    return lines
+
+
+def stage_line(stages: dict) -> str:
+    """Seconds per stage on one line (``read 0.2s, validate 0.1s, ...``)."""
+    parts = [
+        f"{name} {info['seconds']:.1f}s{' (reused)' if info.get('reused') else ''}"
+        for name, info in stages.items()
+        if info.get("seconds") is not None
+    ]
+    return "stages: " + ", ".join(parts)
 
 
 def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:
@@ -341,9 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False)
-    _configure_logging(debug)
-    # The ephemeral Prefect server's telemetry races its own SQLite and logs a traceback.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from clusterflow_cli import console
+
+    verbose = getattr(args, "verbose", False)
+    level = console.DEBUG if debug else console.VERBOSE if verbose else console.QUIET
+    console.configure(level)
+    if level == console.QUIET:
+        console.quiet_prefect_console()
     if not debug:
         # Prefect logs a failed run with its traceback; for a user error the one line below says
         # it all (the run's state keeps the message, and --debug prints the traceback).
@@ -362,7 +417,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         pass
     try:
-        return commands[args.command](args)
+        with console.muffled(level == console.QUIET):
+            return commands[args.command](args)
     except ClusterflowError as err:
         if debug:
             raise
@@ -371,6 +427,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # a bug or an unforeseen failure: still one line, --debug for more
+        if debug:
+            raise
+        text = " ".join(str(err).split())[:300] or type(err).__name__
+        print(
+            f"{PROG}: error: unexpected {type(err).__name__}: {text}; rerun with --debug for "
+            "the traceback and report it",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ categories) inside the impute stage. Imputation and embedding are independent an
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, runtime
 
 from clusterflow.config import TrainConfig
+from clusterflow.progress import report
 from tasks.embed import embed_task
 from tasks.impute import impute_task
 from tasks.ingest import ingest_task
@@ -42,17 +44,56 @@ def training_flow(config: TrainConfig, register_model: bool = True) -> dict:
     """
     run_id = run_id_now()
     out_dir = config.out_dir or str(Path("clusterflow-runs") / run_id)
+    stages: dict[str, dict] = {}
+    clock = time.perf_counter()
     snapshot = ingest_task(config.data, config.workspace)
+    clock = _stage(stages, "read", clock, snapshot.n_rows, snapshot.n_rows, snapshot.reused)
     validated = validate_task(snapshot, config)
+    clock = _stage(stages, "validate", clock, snapshot.n_rows, validated.n_valid, validated.reused)
+    finished: dict[str, float] = {}
     imputed_future = impute_task.submit(validated, config)
+    imputed_future.add_done_callback(lambda _f: finished.setdefault("impute", time.perf_counter()))
     embedded_future = embed_task.submit(validated, config)
+    embedded_future.add_done_callback(lambda _f: finished.setdefault("embed", time.perf_counter()))
     imputed, embedded = imputed_future.result(), embedded_future.result()
+    now = time.perf_counter()
+    _stage(stages, "impute", clock, validated.n_valid, validated.n_valid, imputed.reused,
+           end=finished.get("impute", now))
+    if embedded is not None:
+        _stage(stages, "embed", clock, validated.n_valid, embedded.n_texts, embedded.reused,
+               end=finished.get("embed", now))
+    clock = now
     swept = sweep_task(validated, imputed, embedded, config)
-    registration = (
-        register_task(config, snapshot, validated, imputed, embedded, swept)
-        if register_model
-        else None
-    )
+    clock = _stage(stages, "sweep", clock, validated.n_valid, validated.n_valid, swept.reused)
+    registration = None
+    if register_model:
+        report("register", 0, 1, "steps")
+        registration = register_task(config, snapshot, validated, imputed, embedded, swept)
+        report("register", 1, 1, "steps")
+        clock = _stage(stages, "register", clock, validated.n_valid, validated.n_valid, False)
     return outputs_task(
-        out_dir, run_id, snapshot, validated, imputed, embedded, swept, registration
+        out_dir, run_id, snapshot, validated, imputed, embedded, swept, registration, stages
     )
+
+
+def _stage(
+    stages: dict,
+    name: str,
+    started: float,
+    rows_in: int,
+    rows_out: int,
+    reused: bool,
+    *,
+    end: float | None = None,
+) -> float:
+    """Record a stage's wall time and rows (for summary.json and the bars); return the end time."""
+    end = time.perf_counter() if end is None else end
+    stages[name] = {
+        "seconds": round(end - started, 3),
+        "rows_in": int(rows_in),
+        "rows_out": int(rows_out),
+        "reused": bool(reused),
+    }
+    if name in ("read", "validate", "impute"):
+        report(name, rows_out, rows_out, "rows")
+    return end

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 
 from prefect import get_run_logger, task
@@ -10,20 +9,8 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 from clusterflow import pipeline
 from clusterflow.config import TrainConfig
+from clusterflow.progress import report
 from tasks.common import stage_store
-
-
-def terminal_bar(done: int, total: int, rate: float, width: int = 30) -> None:
-    """Draw a progress bar on stderr when it is a terminal (logs carry the same numbers)."""
-    if not sys.stderr.isatty():
-        return
-    filled = int(width * done / max(total, 1))
-    eta = (total - done) / rate if rate > 0 else 0
-    sys.stderr.write(f"\r  embedding [{'#' * filled}{'.' * (width - filled)}] {done}/{total} "
-                     f"{rate:.0f}/s eta {eta:.0f}s ")
-    if done >= total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
 
 
 @task(name="embed")
@@ -43,10 +30,11 @@ def embed_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.E
         update_progress_artifact(artifact_id, share)
         rate = done / max(time.perf_counter() - started, 1e-9)
         log.info("embedded %d/%d new texts (%.0f%%, %.0f texts/s)", done, total, share, rate)
-        terminal_bar(done, total, rate)
+        report("embed", done, total, "texts")  # the terminal's bar (rate, ETA) listens
 
     embedded = pipeline.embed(validated, config, stage_store(config.workspace), progress=progress)
     update_progress_artifact(artifact_id, 100.0)
+    report("embed", embedded.n_texts, embedded.n_texts, "texts")
     log.info(
         "%d texts (%d distinct) embedded with %s%s",
         embedded.n_texts,

@@ -34,7 +34,32 @@ def summary_markdown(summary: dict) -> str:
         lines.insert(5, f"- metrics disagree: {summary['metrics_disagree']}")
     if summary["stages_reused"]:
         lines.append(f"- reused finished stages: {', '.join(summary['stages_reused'])}")
+    lines.extend(_clusters_markdown(summary.get("clusters") or []))
+    lines.extend(_stages_markdown(summary.get("stages") or {}))
     return "\n".join(lines)
+
+
+def _clusters_markdown(clusters: list[dict]) -> list[str]:
+    if not clusters:
+        return []
+    lines = ["", "## Clusters", "", "| cluster | rows | label | note |", "|---|---|---|---|"]
+    for card in clusters:
+        label = str(card.get("label") or "").replace("|", "\\|")
+        lines.append(f"| {card['cluster']} | {card['size']} | {label} | {card.get('note') or ''} |")
+    return lines
+
+
+def _stages_markdown(stages: dict) -> list[str]:
+    if not stages:
+        return []
+    lines = ["", "## Stages", "", "| stage | seconds | rows in | rows out | reused |"]
+    lines.append("|---|---|---|---|---|")
+    for name, info in stages.items():
+        lines.append(
+            f"| {name} | {info['seconds']:.2f} | {info['rows_in']} | {info['rows_out']} | "
+            f"{'yes' if info.get('reused') else ''} |"
+        )
+    return lines
 
 
 @task(name="write-outputs")
@@ -47,6 +72,7 @@ def outputs_task(
     embedded: pipeline.Embedded | None,
     swept: pipeline.Swept,
     registration: Registration | None,
+    stages: dict | None = None,
 ) -> dict:
     """Write assignments.csv, quarantine.csv and summary.json; publish the summary."""
     summary = write_run_outputs(
@@ -58,6 +84,7 @@ def outputs_task(
         swept=swept,
         registration=asdict(registration) if registration else None,
         run_id=run_id,
+        stages=stages,
     )
     create_markdown_artifact(
         summary_markdown(summary), key="run-summary", description="What this training run found"

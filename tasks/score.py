@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 from prefect import get_run_logger, task
 
 from clusterflow.config import ScoreConfig
-from clusterflow.io import read_table, write_csv
-from clusterflow.monitoring import assignment_ids, score_frame
+from clusterflow.io import read_table
 from clusterflow.registry import connect, load_cluster_model
+from clusterflow.scoring import score_table
 from tasks.common import retry_transient
 
 
@@ -38,25 +36,16 @@ def score_task(
     Goes through the unwrapped :class:`ClusterModel`, so integer columns of the batch are
     accepted as they are (the served pyfunc's signature declares numeric inputs as double).
     """
-    embedder = (
-        model.embedder.build(Path(config.workspace) / "embeddings.sqlite")
-        if model.embedder
-        else None
+    result = score_table(
+        model,
+        frame,
+        out=config.out,
+        model_uri=config.model_uri,
+        workspace=config.workspace,
+        id_column=config.id_column,
+        details=config.details,
     )
-    _, assigned = score_frame(model, frame, embedder=embedder)
-    id_name, ids = assignment_ids(model, frame, config.id_column)
-    out = pd.DataFrame({id_name: ids, "cluster": assigned["cluster"].to_numpy()})
-    if config.details:
-        out["distance"] = assigned["distance"].to_numpy()
-        out["novel"] = assigned["novel"].to_numpy()
-    write_csv(out, config.out)
-    sizes = out["cluster"].value_counts().sort_index()
-    get_run_logger().info("scored %d rows with %s into %s", len(out), config.model_uri, config.out)
-    return {
-        "rows": len(out),
-        "out": config.out,
-        "model_uri": config.model_uri,
-        "model_run_id": model_run_id,
-        "novel": int(assigned["novel"].sum()),
-        "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
-    }
+    get_run_logger().info(
+        "scored %d rows with %s into %s", result["rows"], config.model_uri, config.out
+    )
+    return {**result, "model_run_id": model_run_id}

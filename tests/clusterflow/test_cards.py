@@ -35,7 +35,9 @@ def records() -> tuple[pd.DataFrame, list[str], np.ndarray, np.ndarray]:
 
 def test_cards_describe_each_cluster(records) -> None:
     table, texts, labels, features = records
-    cards = cluster_cards(table, labels, texts=texts, features=features, examples=2, top_terms=3)
+    cards = cluster_cards(
+        table, labels, texts=texts, features=features, examples=2, top_terms=3, min_support=2
+    )
     assert [c["cluster"] for c in cards] == [0, 1]
     first, second = cards
     assert first["size"] == 3 and first["share"] == pytest.approx(0.5)
@@ -96,3 +98,64 @@ def test_representatives_are_rows_with_text():
     cards = cluster_cards(table, np.array([0, 0, 0, 1, 1]), texts=texts, features=features)
     assert cards[0]["example_texts"] == ["a goose hit the engine"]
     assert cards[1]["example_texts"] == ["deer on runway"]
+
+
+def _strikes(seed: int = 0) -> tuple[pd.DataFrame, list[str], np.ndarray]:
+    """Three groups of reports that all share the same common words, each with its own topic."""
+    rng = np.random.default_rng(seed)
+    topics = [
+        ["engine", "ingested", "fan", "blade"],
+        ["windshield", "cracked", "cockpit", "glass"],
+        ["wing", "leading", "edge", "dent"],
+    ]
+    texts, labels, phase = [], [], []
+    for label, words in enumerate(topics):
+        for i in range(40):
+            chosen = rng.choice(words, size=2, replace=False)
+            # "bird", "struck" and "damage" are in every report of every group
+            texts.append(f"bird struck aircraft damage reported {chosen[0]} {chosen[1]} flt {i}")
+            labels.append(label)
+            phase.append("Landing" if label == 2 and i % 4 else ["Climb", "Approach"][i % 2])
+    phase[0] = "Parked"  # one record of a rare level: no real lift, no support
+    table = pd.DataFrame({"phase_of_flt": phase, "height": rng.normal(size=120)})
+    return table, texts, np.array(labels)
+
+
+def test_terms_tell_clusters_apart_and_skip_corpus_frequent_words() -> None:
+    table, texts, labels = _strikes()
+    cards = cluster_cards(table, labels, texts=texts, top_terms=4)
+    shared = {"bird", "struck", "aircraft", "damage", "reported", "flt"}
+    topics = [{"engine", "ingested", "fan", "blade"}, {"windshield", "cracked", "cockpit", "glass"},
+              {"wing", "leading", "edge", "dent"}]
+    for card, topic in zip(cards, topics, strict=True):
+        assert card["terms"], card
+        assert set(card["terms"]) <= topic, card["terms"]
+        assert not shared & set(card["terms"])
+        assert card["label"] == " / ".join(card["terms"][:3])
+    firsts = [card["terms"][0] for card in cards]
+    assert len(set(firsts)) == 3
+
+
+def test_over_represented_levels_need_lift_and_support() -> None:
+    table, texts, labels = _strikes()
+    cards = cluster_cards(table, labels, texts=texts)
+    for card in cards:
+        for column, level in card["categorical"].items():
+            assert level["lift"] >= 1.5 and level["count"] >= 3, (column, level)
+            assert level["value"] != "Parked"
+    assert cards[2]["categorical"]["phase_of_flt"]["value"] == "Landing"
+
+
+def test_tiny_cluster_gets_a_note_and_tabular_label() -> None:
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(
+        {"mass": np.r_[rng.normal(0, 1, 150), rng.normal(6, 1, 150), [30.0]]}
+    )
+    labels = np.r_[np.zeros(150, int), np.ones(150, int), [2]]
+    cards = cluster_cards(table, labels)
+    assert cards[0]["label"] == "mass low" and cards[1]["label"] == "mass high"
+    assert "note" not in cards[0] and "note" not in cards[1]
+    assert cards[2]["note"].startswith("too small to matter: 1 rows")
+    text = cards_markdown(cards)
+    assert "### cluster 1: 150 rows (49.8%) - mass high" in text
+    assert "_Note: too small to matter" in text
