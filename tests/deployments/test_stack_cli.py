@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 from clusterflow_cli import stack
 from clusterflow_cli.main import main
@@ -84,6 +85,11 @@ def test_status_tells_a_server_whose_port_is_served_by_another_process(tmp_path)
     stack.stack_dir(ws).mkdir(parents=True)
     _, entry, _ = stack._start("mlflow-server", ["sleep", "300"], os.environ, ws, tmp_path, "300")
     stack._write_state(ws, {"env": {}, "processes": [entry]})
+    # Popen can return before the child's /proc cmdline shows the new program (seen on a loaded
+    # machine): wait for it, as `up` waits for its servers' health checks.
+    deadline = time.monotonic() + 30
+    while not stack._alive(entry) and time.monotonic() < deadline:
+        time.sleep(0.05)
     try:
         with socket.socket() as squatter:
             squatter.bind(("127.0.0.1", 0))
