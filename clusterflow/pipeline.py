@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
-from clusterflow.embed import embed_column
+from clusterflow.embed import embed_column, model_identity
 from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.io import fingerprint, read_table, write_parquet
 from clusterflow.model import (
@@ -348,7 +348,9 @@ def embed(
     embedder = spec.build(
         cache_path=Path(config.workspace) / "embeddings.sqlite", progress=progress
     )
-    key = store.key("embed", validated.key, embedder.model_id, spec.max_chars)
+    key = store.key(
+        "embed", validated.key, embedder.model_id, model_identity(spec.model), spec.max_chars
+    )
     folder = store.path("embed", key)
     if store.done("embed", key):
         meta = json.loads((folder / "meta.json").read_text())
