@@ -28,7 +28,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 
 from clusterflow.errors import ClusterflowError
 from clusterflow.model import ClusterModel
@@ -158,14 +158,24 @@ def compare(
     challenger_labels = np.asarray(challenger_labels, dtype=int)
     champion_labels = np.asarray(champion_labels, dtype=int)
     n = len(X)
+    if score is provisional_labeling_score:
+        # The same numbers as calling the score on each resample, from one distance matrix
+        # (a resample is a vector of row multiplicities): ~100x faster.
+        distances = pairwise_distances(X).astype(np.float32)
+
+        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
+            return _weighted_silhouette(distances, labels, weights)
+    else:
+
+        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
+            pick = np.repeat(np.arange(n), weights)
+            return float(score(X[pick], labels[pick], random_state=random_state))
+
     rng = np.random.default_rng(random_state)
     diffs = np.empty(resamples)
     for b in range(resamples):
-        pick = rng.integers(0, n, size=n)
-        Xb = X[pick]
-        diffs[b] = score(Xb, challenger_labels[pick], random_state=random_state) - score(
-            Xb, champion_labels[pick], random_state=random_state
-        )
+        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        diffs[b] = on_sample(challenger_labels, weights) - on_sample(champion_labels, weights)
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])
     return Comparison(
@@ -177,6 +187,37 @@ def compare(
         rows=n,
         resamples=resamples,
     )
+
+
+def _weighted_silhouette(distances: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
+    """Silhouette of the sample holding row ``i`` ``weights[i]`` times (noise left out).
+
+    Equal to :func:`sklearn.metrics.silhouette_score` on the rows repeated by ``weights``: a
+    copy's own-cluster mean counts the other copies (at distance 0) and excludes itself.
+    """
+    weights = np.where(labels >= 0, weights, 0).astype(float)
+    ids, codes = np.unique(np.where(labels >= 0, labels, -1), return_inverse=True)
+    real = ids >= 0
+    onehot = np.zeros((len(labels), len(ids)))
+    onehot[np.arange(len(labels)), codes] = 1.0
+    onehot = onehot[:, real]
+    codes = codes - (~real).sum()
+    counts = weights @ onehot
+    present = counts > 0
+    if present.sum() < 2 or weights.sum() <= present.sum():
+        return -1.0
+    totals = distances @ (onehot * weights[:, None])
+    rows = np.flatnonzero(weights > 0)
+    own = codes[rows]
+    own_count = counts[own]
+    a = np.where(own_count > 1, totals[rows, own] / np.maximum(own_count - 1, 1), 0.0)
+    means = np.where(present, totals[rows] / np.where(present, counts, 1), np.inf)
+    means[np.arange(len(rows)), own] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(own_count > 1, (b - a) / np.maximum(a, b), 0.0)
+    s = np.nan_to_num(s)
+    return float(np.sum(s * weights[rows]) / weights[rows].sum())
 
 
 @dataclass(frozen=True)

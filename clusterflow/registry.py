@@ -247,10 +247,13 @@ def clean_orphans(name: str, *, before_ms: int) -> list[str]:
     except MlflowException:
         return []
     removed = []
-    for found in versions:
-        if found.tags.get(STATE_TAG) != "pending":
-            continue
-        if found.aliases:
+    pending = [v for v in versions if v.tags.get(STATE_TAG) == "pending"]
+    if not pending:
+        return removed
+    # search results carry no aliases: read them from the registered model
+    aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
+    for found in pending:
+        if str(found.version) in aliased:
             set_version_tag(name, found.version, STATE_TAG, "complete")
             continue
         created = int(found.creation_timestamp or 0)

@@ -222,3 +222,23 @@ def test_too_few_held_out_rows_keep_the_champion(blobs):
     decision = decide(_model(_true_centres(X)), _model(_true_centres(X, k=2)),
                       frame.head(MIN_HOLDOUT - 1), champion_version="1", **GATE)
     assert not decision.promote and decision.outcome == Outcome.NO_EVIDENCE
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
+    from clusterflow.gate import provisional_labeling_score
+
+    _, X = blobs
+    labels = np.repeat([0, 1, 2], 50)
+    other = np.repeat([0, 1, 1], 50)
+    if noise:
+        labels[::7] = -1
+    fast = compare(X, labels, other, resamples=30, random_state=3)
+
+    def slow(X, labels, *, random_state=0):  # the same score, not recognised as the fast one
+        return provisional_labeling_score(X, labels, random_state=random_state)
+
+    reference = compare(X, labels, other, resamples=30, random_state=3, score=slow)
+    assert fast.low == pytest.approx(reference.low, abs=1e-5)
+    assert fast.high == pytest.approx(reference.high, abs=1e-5)
+    assert fast.challenger == reference.challenger

@@ -237,3 +237,38 @@ def test_process_killed_before_alias_move_leaves_champion(mlflow_uri, workspace,
     assert sorted(versions) == ["1", "3"]
     assert all(v.tags["clusterflow.state"] == "complete" for v in versions.values())
     assert mlflow.get_run(orphan.run_id).info.status == "KILLED"
+
+
+def test_orphans_of_dead_registrations_are_removed_nothing_else(mlflow_uri, workspace):
+    """Pending versions: a dead owner's goes, a live owner's and an aliased one stay."""
+    import socket
+    import sys
+    import time
+
+    from clusterflow.registry import OWNER_TAG, STATE_TAG, clean_orphans, connect, owner
+
+    connect(workspace)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    client = MlflowClient()
+    client.create_registered_model(NAME)
+
+    def version(state: str, who: str) -> str:
+        run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
+        return str(client.create_model_version(
+            NAME, "file:///nowhere", run_id=run.info.run_id,
+            tags={STATE_TAG: state, OWNER_TAG: who},
+        ).version)
+
+    orphan = version("pending", f"{socket.gethostname()}:{dead}")
+    live = version("pending", owner())
+    moved = version("pending", f"{socket.gethostname()}:{dead}")
+    client.set_registered_model_alias(NAME, CHAMPION, moved)  # killed right after the move
+    done = version("complete", f"{socket.gethostname()}:{dead}")
+    later = int(time.time() * 1000) + 1000
+    assert clean_orphans(NAME, before_ms=0) == []  # only versions older than the run
+    assert clean_orphans(NAME, before_ms=later) == [orphan]
+    left = {str(v.version) for v in client.search_model_versions(f"name='{NAME}'")}
+    assert left == {live, moved, done}
+    assert client.get_model_version(NAME, moved).tags[STATE_TAG] == "complete"
+    assert client.get_model_version(NAME, live).tags[STATE_TAG] == "pending"

@@ -68,9 +68,11 @@ def _registry(tmp_path: Path) -> list:
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
-        return list(client.search_model_versions("name='clusterflow'"))
+        found = client.search_model_versions("name='clusterflow'")
     except Exception:  # no registry tables yet: nothing registered
         return []
+    # search results carry no aliases: read each version
+    return [client.get_model_version("clusterflow", v.version) for v in found]
 
 
 def _versions(tmp_path: Path) -> list[str]:
