@@ -242,3 +242,40 @@ def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
     assert fast.low == pytest.approx(reference.low, abs=1e-5)
     assert fast.high == pytest.approx(reference.high, abs=1e-5)
     assert fast.challenger == reference.challenger
+
+
+def test_the_sweep_never_sees_the_held_out_rows(tmp_path, monkeypatch):
+    from clusterflow import pipeline
+    from clusterflow.config import TrainConfig
+    from clusterflow.store import StageStore
+    from clusterflow.sweep import ClusterSweep
+
+    X, _ = make_blobs(n_samples=400, centers=3, random_state=0)
+    frame = pd.DataFrame(X, columns=["x", "y"])
+    frame["when"] = pd.date_range("2024-01-01", periods=400, freq="h")[::-1].astype(str)
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    config = TrainConfig(
+        data=str(path),
+        time_column="when",
+        workspace=str(tmp_path),
+        sweep={"algorithms": ["kmeans"], "k_min": 2, "k_max": 4, "stability_resamples": 0},
+    )
+    fitted_on: list[np.ndarray] = []
+    real_fit = ClusterSweep.fit
+
+    def recording_fit(self, X, y=None):
+        fitted_on.append(np.asarray(X))
+        return real_fit(self, X, y)
+
+    monkeypatch.setattr(ClusterSweep, "fit", recording_fit)
+    store = StageStore(tmp_path / "stages")
+    val = pipeline.validate(pipeline.ingest(path, store), config, store)
+    assert "when" not in val.column_roles.features  # the time column is never a feature
+    swept = pipeline.sweep(val, pipeline.impute(val, config, store), None, config, store)
+    held = swept.holdout()
+    assert swept.n_holdout == len(held) == 60
+    np.testing.assert_array_equal(held, np.arange(60))  # the most recent hours come first
+    (seen,) = fitted_on
+    assert len(seen) == 340  # the clusterer saw only the other rows
+    assert len(np.load(swept.labels_path)) == 400  # every row is still assigned
