@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -282,6 +282,7 @@ def register_training(
     )
     with mlflow.start_run(run_id=run.info.run_id):
         version: str | None = None
+        committed = False
         try:
             # 1. log the run's record
             _log_run_record(config, snapshot, validated, imputed, swept, valid)
@@ -318,9 +319,11 @@ def register_training(
                 )
                 record = _log_gate(decision, promote, reason, version)
                 set_alias(name, CHAMPION if promote else CHALLENGER, version)
+                committed = True
+            # bookkeeping: if this fails, the next registration re-tags the aliased version
             set_version_tag(name, version, STATE_TAG, "complete")
         except BaseException:
-            if version is not None:
+            if version is not None and not committed:
                 logger.error("registration of %s failed; deleting version %s", name, version)
                 delete_version(name, version)
             raise
@@ -346,8 +349,3 @@ def register_training(
         gate=record,
         orphans_removed=orphans,
     )
-
-
-def registration_dict(reg: Registration) -> dict:
-    """Return a JSON-safe view."""
-    return asdict(reg)
