@@ -163,17 +163,27 @@ class RegistryConfig(_Frozen):
     promote: bool = Field(
         True, description="Move the 'champion' alias when the challenger gate is passed."
     )
-    tolerance: float = Field(
-        0.02,
-        ge=0,
-        le=1,
-        description="A challenger is promoted when its gate score is at least the champion's minus "
-        "this tolerance.",
-    )
     eval_sample: int = Field(
         2000,
         ge=50,
-        description="Rows of the fixed evaluation sample the gate scores both models on.",
+        description="Most training rows held out for the gate (the challenger never sees them).",
+    )
+    holdout_share: float = Field(
+        0.15,
+        ge=0,
+        le=0.5,
+        description="Share of the valid rows held out for the gate (capped by eval_sample).",
+    )
+    bootstrap: int = Field(
+        200,
+        ge=20,
+        le=5000,
+        description="Bootstrap resamples of the held-out rows behind the gate's 95% interval.",
+    )
+    replace_incompatible: bool = Field(
+        False,
+        description="Replace a champion that cannot score the new data (other columns); "
+        "otherwise the new version becomes 'challenger'. The drift-retrain trigger sets it.",
     )
 
 
@@ -191,6 +201,10 @@ class TrainConfig(_Frozen):
     )
     exclude_columns: tuple[str, ...] = Field(
         (), description="Columns never used as features (labels, free ids, timestamps)."
+    )
+    time_column: str | None = Field(
+        None,
+        description="Time of each row: the gate holds out the most recent rows (never a feature).",
     )
     out_dir: str | None = Field(
         None, description="Where this run's outputs go (None: ./clusterflow-runs/<run id>)."
@@ -210,12 +224,13 @@ class TrainConfig(_Frozen):
 
     @model_validator(mode="after")
     def _columns_disjoint(self) -> TrainConfig:
-        special = {c for c in (self.text_column, self.id_column) if c}
+        special = {c for c in (self.text_column, self.id_column, self.time_column) if c}
         clash = special & set(self.exclude_columns)
         if clash:
             raise ValueError(f"columns {sorted(clash)} are both used and excluded")
-        if self.text_column and self.text_column == self.id_column:
-            raise ValueError("the text column and the id column must differ")
+        named = [c for c in (self.text_column, self.id_column, self.time_column) if c]
+        if len(named) != len(set(named)):
+            raise ValueError("the text, id and time columns must differ")
         return self
 
 

@@ -76,6 +76,22 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
+def model_identity(model: str) -> str:
+    """Identify the weights behind ``model``: its folder's files (names, sizes, small configs).
+
+    Goes into the embed stage's key, so a new release of the model package or a changed local
+    model folder recomputes the vectors even when the model's name stays the same.
+    """
+    folder = resolve_model_path(model)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        digest.update(str(path.stat().st_size).encode())
+        if path.suffix in (".json", ".txt") and path.stat().st_size < 1_000_000:
+            digest.update(path.read_bytes())
+    return f"{Path(model).name}:{digest.hexdigest()[:16]}"
+
+
 def text_key(model_id: str, text: str) -> str:
     """Cache key of one text under one model: a hash, so no text is stored twice or in clear."""
     return hashlib.blake2b(f"{model_id}\x00{text}".encode(), digest_size=20).hexdigest()

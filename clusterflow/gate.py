@@ -1,120 +1,275 @@
-"""The challenger gate and the cluster-id alignment between successive champions.
+"""The champion gate, and the cluster-id alignment between successive champions.
 
 Gate
 ----
-Both models assign the same fixed evaluation sample (a seeded sample of the challenger's training
-rows, :func:`evaluation_sample`). Each assignment is scored by the silhouette in that model's own
-feature space (cosine when the sweep chose it, else Euclidean): :data:`GATE_METRIC`. The challenger
-is promoted when ``challenger >= champion - tolerance``. A champion that cannot read the
-evaluation sample (other columns: a different data set) does not block the challenger; the reason
-says so.
+A seeded share of the valid training rows is held out before the sweep (:func:`holdout_positions`;
+the most recent rows when the data has a time column): neither the feature builder nor the
+clusterer of the challenger sees them. Both models assign those rows, and both assignments are
+scored in *one* feature space, the challenger's, by :data:`labeling_score`, the evidence the
+selection rule uses to choose k. The difference (challenger - champion) is bootstrapped over the
+held-out rows; the challenger is promoted only when the lower end of its 95% interval is above
+zero. A tie keeps the champion (no churn). A champion that cannot score the new data (other
+columns) is replaced only when the run asks for it (``registry.replace_incompatible``).
 
 Alignment
 ---------
 When a model follows a champion, its clusters are matched to the champion's by the Hungarian
 assignment (:func:`scipy.optimize.linear_sum_assignment`) on the co-assignment table of the
-evaluation sample, and renumbered, so cluster 3 still means the same group after a retrain.
+held-out rows, and renumbered, so cluster 3 still means the same group after a retrain.
 Clusters without a partner get ids never used by the champion.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import silhouette_score
+from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 
 from clusterflow.errors import ClusterflowError
 from clusterflow.model import ClusterModel
 
-GATE_METRIC = "silhouette of the model's own assignment of the evaluation sample"
+MIN_HOLDOUT = 30
+"""Fewer held-out rows than this give no gate evidence: a 95% bootstrap interval of a score over
+fewer rows is too wide to decide anything, so nothing is held out and a champion stays."""
+
+CONFIDENCE = 0.95
+"""Two-sided level of the bootstrap interval of (challenger - champion)."""
+
+
+class ScoreFn(Protocol):
+    """How well ``labels`` group the rows of ``X`` (higher is better, comparable across k)."""
+
+    def __call__(self, X: np.ndarray, labels: np.ndarray, *, random_state: int = 0) -> float:
+        """Return the score of ``labels`` on the rows of ``X``."""
+        ...
+
+
+def provisional_labeling_score(
+    X: np.ndarray, labels: np.ndarray, *, random_state: int = 0
+) -> float:
+    """Silhouette of ``labels`` in ``X`` (noise rows left out; -1 below two clusters).
+
+    PROVISIONAL: stands in for the selection rule's evidence until
+    ``clusterflow.cluster.evidence.labeling_score`` exists (see :data:`labeling_score`).
+    """
+    labels = np.asarray(labels, dtype=int)
+    keep = labels >= 0
+    n_clusters = len(np.unique(labels[keep]))
+    if n_clusters < 2 or keep.sum() <= n_clusters:
+        return -1.0
+    return float(silhouette_score(X[keep], labels[keep]))
+
+
+# PROVISIONAL (merge point): the gate must score by the evidence the selection rule uses to choose
+# k. When `clusterflow/cluster/evidence.py` lands, replace this one line with
+#     from clusterflow.cluster.evidence import labeling_score
+labeling_score: ScoreFn = provisional_labeling_score
+
+
+def score_name(score: ScoreFn) -> str:
+    """Qualified name of a score function (recorded in gate.json)."""
+    return f"{getattr(score, '__module__', '?')}.{getattr(score, '__qualname__', repr(score))}"
+
+
+class Outcome(StrEnum):
+    """How the gate decided."""
+
+    FIRST = "first"  # no champion yet: promoted
+    BETTER = "better"  # interval of (challenger - champion) above zero: promoted
+    TIE = "tie"  # interval contains zero: the champion stays
+    WORSE = "worse"  # interval below zero: the champion stays
+    INCOMPATIBLE = "incompatible"  # champion cannot score the data: replaced only when asked
+    UNLOADABLE = "unloadable"  # champion cannot be loaded: replaced
+    NO_EVIDENCE = "no-evidence"  # too few held-out rows to compare: the champion stays
+
+
+def holdout_positions(
+    n_rows: int,
+    *,
+    share: float,
+    max_rows: int,
+    random_state: int,
+    times: pd.Series | None = None,
+) -> np.ndarray:
+    """Return the sorted positions of the rows held out for the gate.
+
+    ``round(share * n_rows)`` rows, at most ``max_rows``; none when that is below
+    :data:`MIN_HOLDOUT`. With ``times`` (one value per row) the most recent rows are held out
+    (rows without a readable time count as oldest), otherwise a seeded random sample.
+    """
+    n_hold = min(int(max_rows), int(round(share * n_rows)))
+    if n_hold < MIN_HOLDOUT or n_hold >= n_rows:
+        return np.empty(0, dtype=int)
+    if times is None:
+        rng = np.random.default_rng(random_state)
+        return np.sort(rng.choice(n_rows, size=n_hold, replace=False))
+    key = _time_key(times)
+    order = np.argsort(key, kind="stable")
+    return np.sort(order[-n_hold:])
+
+
+def _time_key(times: pd.Series) -> np.ndarray:
+    if pd.api.types.is_numeric_dtype(times) and not pd.api.types.is_bool_dtype(times):
+        key = pd.to_numeric(times, errors="coerce").to_numpy(dtype=float)
+    else:
+        stamps = pd.to_datetime(times, errors="coerce", utc=True, format="mixed")
+        key = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=float)
+    return np.where(np.isnan(key), -np.inf, key)
 
 
 @dataclass(frozen=True)
-class SampleAssignment:
-    """One model's view of the evaluation sample.
+class Comparison:
+    """Both scores on the held-out rows and the bootstrap interval of their difference."""
 
-    Attributes
-    ----------
-    labels : ndarray of int
-        Cluster ids as the model reports them (its ``cluster_map`` applied; -1 = noise).
-    raw : ndarray of int
-        Cluster ids before the model's ``cluster_map`` (the clusterer's own numbering).
-    score : float
-        The gate metric (:data:`GATE_METRIC`), -1 when fewer than two clusters are used.
+    challenger: float
+    champion: float
+    low: float
+    high: float
+    agreement: float
+    rows: int
+    resamples: int
+
+    @property
+    def difference(self) -> float:
+        """Challenger minus champion on all held-out rows."""
+        return self.challenger - self.champion
+
+
+def compare(
+    X: np.ndarray,
+    challenger_labels: np.ndarray,
+    champion_labels: np.ndarray,
+    *,
+    resamples: int,
+    random_state: int,
+    score: ScoreFn | None = None,
+) -> Comparison:
+    """Score two assignments of the same rows in ``X`` and bootstrap their difference.
+
+    Each resample draws the rows with replacement and scores both assignments on the same draw
+    (a paired bootstrap), so what the two share cancels out of the difference.
     """
+    score = score or labeling_score
+    challenger_labels = np.asarray(challenger_labels, dtype=int)
+    champion_labels = np.asarray(champion_labels, dtype=int)
+    n = len(X)
+    if score is provisional_labeling_score:
+        # The same numbers as calling the score on each resample, from one distance matrix
+        # (a resample is a vector of row multiplicities): ~100x faster.
+        distances = pairwise_distances(X).astype(np.float32)
 
-    labels: np.ndarray
-    raw: np.ndarray
-    score: float
+        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
+            return _weighted_silhouette(distances, labels, weights)
+    else:
+
+        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
+            pick = np.repeat(np.arange(n), weights)
+            return float(score(X[pick], labels[pick], random_state=random_state))
+
+    rng = np.random.default_rng(random_state)
+    diffs = np.empty(resamples)
+    for b in range(resamples):
+        weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        diffs[b] = on_sample(challenger_labels, weights) - on_sample(champion_labels, weights)
+    tail = (1 - CONFIDENCE) / 2
+    low, high = np.quantile(diffs, [tail, 1 - tail])
+    return Comparison(
+        challenger=float(score(X, challenger_labels, random_state=random_state)),
+        champion=float(score(X, champion_labels, random_state=random_state)),
+        low=float(low),
+        high=float(high),
+        agreement=float(adjusted_rand_score(champion_labels, challenger_labels)),
+        rows=n,
+        resamples=resamples,
+    )
+
+
+def _weighted_silhouette(distances: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
+    """Silhouette of the sample holding row ``i`` ``weights[i]`` times (noise left out).
+
+    Equal to :func:`sklearn.metrics.silhouette_score` on the rows repeated by ``weights``: a
+    copy's own-cluster mean counts the other copies (at distance 0) and excludes itself.
+    """
+    weights = np.where(labels >= 0, weights, 0).astype(float)
+    ids, codes = np.unique(np.where(labels >= 0, labels, -1), return_inverse=True)
+    real = ids >= 0
+    onehot = np.zeros((len(labels), len(ids)))
+    onehot[np.arange(len(labels)), codes] = 1.0
+    onehot = onehot[:, real]
+    codes = codes - (~real).sum()
+    counts = weights @ onehot
+    present = counts > 0
+    if present.sum() < 2 or weights.sum() <= present.sum():
+        return -1.0
+    totals = distances @ (onehot * weights[:, None])
+    rows = np.flatnonzero(weights > 0)
+    own = codes[rows]
+    own_count = counts[own]
+    a = np.where(own_count > 1, totals[rows, own] / np.maximum(own_count - 1, 1), 0.0)
+    means = np.where(present, totals[rows] / np.where(present, counts, 1), np.inf)
+    means[np.arange(len(rows)), own] = np.inf
+    b = means.min(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s = np.where(own_count > 1, (b - a) / np.maximum(a, b), 0.0)
+    s = np.nan_to_num(s)
+    return float(np.sum(s * weights[rows]) / weights[rows].sum())
 
 
 @dataclass(frozen=True)
 class GateDecision:
-    """Whether the challenger replaces the champion, and why (logged as ``gate.json``)."""
+    """Whether the challenger replaces the champion, and the evidence (logged as ``gate.json``)."""
 
     promote: bool
+    outcome: Outcome
     reason: str
-    challenger_score: float
+    challenger_score: float | None
     champion_score: float | None
+    interval: tuple[float, float] | None = None
+    agreement: float | None = None
+    rows: int = 0
+    resamples: int = 0
     champion_version: str | None = None
     cluster_map: dict[int, int] = field(default_factory=dict)
     matched_share: float | None = None
+    metric: str = ""
 
     def to_dict(self) -> dict:
         """JSON-safe view (cluster map keys as strings)."""
         return {
             "promote": self.promote,
+            "outcome": str(self.outcome),
             "reason": self.reason,
-            "metric": GATE_METRIC,
+            "metric": self.metric,
             "challenger_score": self.challenger_score,
             "champion_score": self.champion_score,
+            "difference": None
+            if self.challenger_score is None or self.champion_score is None
+            else self.challenger_score - self.champion_score,
+            "interval": None if self.interval is None else list(self.interval),
+            "confidence": CONFIDENCE,
+            "agreement_ari": self.agreement,
+            "rows": self.rows,
+            "resamples": self.resamples,
             "champion_version": self.champion_version,
             "cluster_map": {str(k): int(v) for k, v in self.cluster_map.items()},
             "matched_share": self.matched_share,
         }
 
+    def again(self, other: GateDecision, note: str) -> GateDecision:
+        """Return ``other`` (a later decision) with this one's cluster map and a noted reason."""
+        from dataclasses import replace
 
-def evaluation_sample(frame: pd.DataFrame, n: int, random_state: int) -> pd.DataFrame:
-    """Return a seeded sample of ``n`` rows of ``frame`` (all rows when fewer), in index order."""
-    if len(frame) <= n:
-        return frame
-    return frame.sample(n=n, random_state=random_state).sort_index()
-
-
-def assign_sample(
-    model: ClusterModel, frame: pd.DataFrame, *, embeddings: np.ndarray | None = None
-) -> SampleAssignment:
-    """Assign ``frame`` with ``model`` and score the assignment by the gate metric.
-
-    Raises
-    ------
-    ValidationFailed
-        If ``frame`` lacks a column the model reads.
-    """
-    model.check_columns(frame)
-    _, _, X = model.feature_matrix(frame, embeddings=embeddings)
-    raw = np.asarray(model.clusterer.predict(X), dtype=int)
-    labels = model.relabel(raw)
-    return SampleAssignment(labels=labels, raw=raw, score=_silhouette(model, X, labels))
-
-
-def _silhouette(model: ClusterModel, X: np.ndarray, labels: np.ndarray) -> float:
-    keep = labels >= 0
-    n_clusters = len(np.unique(labels[keep]))
-    if n_clusters < 2 or keep.sum() <= n_clusters:
-        return -1.0
-    metric = getattr(model.clusterer, "metric_", None) or "euclidean"
-    if metric not in ("cosine", "euclidean"):
-        metric = "euclidean"
-    return float(silhouette_score(X[keep], labels[keep], metric=metric))
-
-
-def gate_score(model: ClusterModel, frame: pd.DataFrame, *, embeddings=None) -> float:
-    """Return the gate metric of ``model`` on ``frame`` (-1 when fewer than two clusters)."""
-    return assign_sample(model, frame, embeddings=embeddings).score
+        return replace(
+            other,
+            reason=f"{other.reason} ({note})",
+            cluster_map=self.cluster_map,
+            matched_share=self.matched_share,
+        )
 
 
 def match_clusters(
@@ -173,26 +328,37 @@ def match_clusters(
 def decide(
     challenger: ClusterModel,
     champion: ClusterModel | None,
-    frame: pd.DataFrame,
+    holdout: pd.DataFrame,
     *,
-    tolerance: float,
+    resamples: int,
+    random_state: int,
+    replace_incompatible: bool = False,
     challenger_embeddings: np.ndarray | None = None,
     champion_version: str | None = None,
+    score: ScoreFn | None = None,
 ) -> GateDecision:
-    """Compare challenger and champion on ``frame`` and align the challenger's cluster ids.
+    """Compare challenger and champion on the held-out rows and align the challenger's ids.
 
     Parameters
     ----------
     challenger, champion : ClusterModel
-        The new model and the current champion (None when there is none).
-    frame : DataFrame
-        The fixed evaluation sample (raw rows).
-    tolerance : float
-        The challenger is promoted when its score is at least the champion's minus this.
+        The new model and the current champion (None when there is none, or when the version
+        ``champion_version`` cannot be loaded).
+    holdout : DataFrame
+        The held-out raw rows (the challenger never saw them).
+    resamples : int
+        Bootstrap resamples of the held-out rows.
+    random_state : int
+        Seed of the bootstrap (and of the score).
+    replace_incompatible : bool
+        Promote over a champion that cannot score these rows (other columns).
     challenger_embeddings : ndarray, optional
-        Precomputed text vectors of ``frame`` (reused for the champion when it embeds the same way).
+        Precomputed text vectors of ``holdout`` (reused for the champion when it embeds the
+        same way).
     champion_version : str, optional
         Recorded in the decision.
+    score : callable, optional
+        ``score(X, labels, *, random_state) -> float``; default :data:`labeling_score`.
 
     Returns
     -------
@@ -200,40 +366,96 @@ def decide(
         With ``cluster_map``: the challenger's raw ids -> ids aligned to the champion's (identity
         when there is no comparable champion).
     """
-    new = assign_sample(challenger, frame, embeddings=challenger_embeddings)
-    identity = {int(c): int(c) for c in np.unique(new.raw[new.raw >= 0])}
+    score = score or labeling_score
+    metric = score_name(score)
+    rows = len(holdout)
+    raw = np.empty(0, dtype=int)
+    X = None
+    if rows:
+        challenger.check_columns(holdout)
+        _, _, X = challenger.feature_matrix(holdout, embeddings=challenger_embeddings)
+        raw = np.asarray(challenger.clusterer.predict(X), dtype=int)
+    identity = {int(c): int(c) for c in np.unique(raw[raw >= 0])}
+    own = float(score(X, raw, random_state=random_state)) if rows else None
+    common = {"rows": rows, "champion_version": champion_version, "metric": metric}
+
     if champion is None:
-        reason = (
-            "no champion yet"
-            if champion_version is None
-            else f"the champion (version {champion_version}) cannot be loaded; replaced"
-        )
-        return GateDecision(True, reason, new.score, None, champion_version, identity)
-    try:
-        same_text = champion.embedder is not None and champion.embedder == challenger.embedder
-        old = assign_sample(
-            champion, frame, embeddings=challenger_embeddings if same_text else None
-        )
-    except ClusterflowError as err:
+        if champion_version is None:
+            return GateDecision(
+                True, Outcome.FIRST, "no champion yet", own, None, cluster_map=identity, **common
+            )
         return GateDecision(
             True,
-            f"the champion (version {champion_version}) cannot score this data "
-            f"({err.message}); replaced",
-            new.score,
+            Outcome.UNLOADABLE,
+            f"the champion (version {champion_version}) cannot be loaded; replaced",
+            own,
             None,
-            champion_version,
-            identity,
+            cluster_map=identity,
+            **common,
         )
-    mapping, share = match_clusters(new.raw, old.labels, reserved=champion.published_ids())
-    promote = new.score >= old.score - tolerance
-    verdict = "beats or ties" if promote else "loses to"
+    try:
+        same_text = champion.embedder is not None and champion.embedder == challenger.embedder
+        old = champion.predict(
+            holdout, embeddings=challenger_embeddings if same_text else None
+        )["cluster"].to_numpy(dtype=int)
+    except (ClusterflowError, KeyError, ValueError, TypeError) as err:
+        why = err.message if isinstance(err, ClusterflowError) else f"{type(err).__name__}: {err}"
+        if replace_incompatible:
+            verdict = "replaced (replace_incompatible was asked)"
+        else:
+            verdict = (
+                "kept; the new version is 'challenger' (replace it with --replace-incompatible)"
+            )
+        return GateDecision(
+            replace_incompatible,
+            Outcome.INCOMPATIBLE,
+            f"the champion (version {champion_version}) cannot score this data ({why}): {verdict}",
+            own,
+            None,
+            cluster_map=identity,
+            **common,
+        )
+    if rows < MIN_HOLDOUT:
+        return GateDecision(
+            False,
+            Outcome.NO_EVIDENCE,
+            f"only {rows} held-out rows (fewer than {MIN_HOLDOUT}): no evidence against champion "
+            f"version {champion_version}, which stays",
+            own,
+            None,
+            cluster_map=identity,
+            **common,
+        )
+    mapping, share = match_clusters(raw, old, reserved=champion.published_ids())
+    found = compare(X, raw, old, resamples=resamples, random_state=random_state, score=score)
+    interval = f"95% interval of the difference [{found.low:+.4f}, {found.high:+.4f}]"
+    scores = (
+        f"challenger {found.challenger:.4f} vs champion version {champion_version} "
+        f"{found.champion:.4f} on {rows} held-out rows"
+    )
+    if found.low > 0:
+        outcome, reason = Outcome.BETTER, f"{scores}: challenger better, {interval} above zero"
+    elif found.high < 0:
+        outcome, reason = (
+            Outcome.WORSE,
+            f"challenger {found.challenger:.4f} loses to champion version {champion_version} "
+            f"{found.champion:.4f} on {rows} held-out rows: {interval} below zero",
+        )
+    else:
+        outcome, reason = (
+            Outcome.TIE,
+            f"{scores}: a tie, {interval} contains zero; the champion stays",
+        )
     return GateDecision(
-        promote,
-        f"challenger {new.score:.4f} {verdict} champion version {champion_version} "
-        f"{old.score:.4f} (tolerance {tolerance}; metric: {GATE_METRIC})",
-        new.score,
-        old.score,
-        champion_version,
-        mapping,
-        share,
+        outcome == Outcome.BETTER,
+        outcome,
+        reason,
+        found.challenger,
+        found.champion,
+        interval=(found.low, found.high),
+        agreement=found.agreement,
+        resamples=found.resamples,
+        cluster_map=mapping,
+        matched_share=share,
+        **common,
     )

@@ -5,8 +5,9 @@ builder, a *reference* to the text embedder (model id and settings: the weights 
 installed package, not copied into every model version) and the fitted clusterer. ``predict`` on a
 raw frame returns the cluster, the distance to the cluster's centre and a novelty flag.
 
-Scikit-learn parts are saved with skops (no pickle) when skops can represent them; the few objects
-it cannot (some HDBSCAN internals) fall back to joblib, and the saved spec says which was used.
+Every fitted part is saved with skops (no pickle, no joblib). Loading refuses any type that skops
+does not trust by itself unless it is one of :func:`allowed_types`: exactly the clusterflow and
+library types a clusterflow model holds.
 """
 
 from __future__ import annotations
@@ -29,17 +30,42 @@ logger = logging.getLogger(__name__)
 NOVELTY_QUANTILE = 0.99
 """A row is novel when it is farther from its centre than this quantile of training rows."""
 
-_TRUSTED_PREFIXES = (
-    "clusterflow.",
-    "sklearn.",
-    "numpy.",
-    "scipy.",
-    "hdbscan.",
-    "builtins.",
-    "collections.",
-    "pandas.",
-    "joblib.",
+_ALLOWED_LIBRARY_TYPES = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.impute._iterative.IterativeImputer",
+        "sklearn.impute._iterative._ImputerTriplet",
+    }
 )
+"""Library types a model holds that skops does not trust by default."""
+
+
+def allowed_types() -> frozenset[str]:
+    """Return the types a saved model may hold beyond skops' defaults, by qualified name.
+
+    The clusterflow classes are named through the classes themselves, so the list follows a
+    module that moves.
+    """
+    from clusterflow.features import FeatureBuilder
+    from clusterflow.impute import (
+        FastKNNImputer,
+        TableImputer,
+        _ColumnStatisticImputer,
+        _IterativeTableImputer,
+    )
+    from clusterflow.sweep import ClusterSweep, _Model, _Reducer
+
+    ours = (
+        FeatureBuilder,
+        TableImputer,
+        FastKNNImputer,
+        _ColumnStatisticImputer,
+        _IterativeTableImputer,
+        ClusterSweep,
+        _Model,
+        _Reducer,
+    )
+    return _ALLOWED_LIBRARY_TYPES | {f"{c.__module__}.{c.__qualname__}" for c in ours}
 
 
 @dataclass
@@ -345,51 +371,59 @@ def _skops_io():
 
 
 def dump_component(obj: Any, stem: Path) -> str:
-    """Save ``obj`` as ``stem.skops`` (checked by reading it back), else ``stem.joblib``.
+    """Save ``obj`` as ``stem.skops`` and check that it loads back.
 
-    Returns the format used: ``"skops"``, ``"joblib"`` or ``"none"`` (``obj`` is None).
+    Returns the format used: ``"skops"``, or ``"none"`` when ``obj`` is None.
+
+    Raises
+    ------
+    ValidationFailed
+        If skops cannot represent ``obj`` or it holds a type outside :func:`allowed_types`
+        (a bug: a new component needs its types listed).
     """
     if obj is None:
         return "none"
     sio = _skops_io()
 
+    path = stem.with_suffix(".skops")
     try:
-        sio.dump(obj, stem.with_suffix(".skops"))
-        load_component(stem, "skops")  # a dump skops cannot read back is no dump
-        return "skops"
+        sio.dump(obj, path)
     except Exception as err:  # skops raises TypeError/NotImplementedError/... for unknown state
-        logger.info("skops cannot represent %s (%s); saving it with joblib", stem.name, err)
-        stem.with_suffix(".skops").unlink(missing_ok=True)
-        import joblib
-
-        joblib.dump(obj, stem.with_suffix(".joblib"))
-        return "joblib"
+        path.unlink(missing_ok=True)
+        raise ValidationFailed(
+            f"cannot save {stem.name} ({type(obj).__name__}) with skops: {err}",
+            hint="report this as a bug: every fitted part must be representable by skops",
+        ) from err
+    load_component(stem, "skops")  # a dump that does not load back is no dump
+    return "skops"
 
 
 def load_component(stem: Path, fmt: str) -> Any:
-    """Read a component written by :func:`dump_component` in format ``fmt``.
-
-    skops files may only contain types from clusterflow, scikit-learn and their dependencies.
+    """Read a component written by :func:`dump_component`.
 
     Raises
     ------
     ValidationFailed
-        If a skops file holds a type outside that list.
+        If the file holds a type outside skops' defaults and :func:`allowed_types`, or the
+        format is not skops (older models saved with joblib are not loaded).
     """
     if fmt == "none":
         return None
-    if fmt == "skops":
-        sio = _skops_io()
+    if fmt != "skops":
+        raise ValidationFailed(
+            f"{stem}: saved as {fmt!r}; only skops files are loaded (no pickle, no joblib)",
+            hint="retrain the model with this version of clusterflow",
+        )
+    sio = _skops_io()
 
-        path = stem.with_suffix(".skops")
-        untrusted = sio.get_untrusted_types(file=path)
-        unknown = [t for t in untrusted if not t.startswith(_TRUSTED_PREFIXES)]
-        if unknown:
-            raise ValidationFailed(
-                f"{path}: refuses to load types outside clusterflow/scikit-learn: {unknown}",
-                hint="only load models that clusterflow wrote",
-            )
-        return sio.load(path, trusted=untrusted)
-    import joblib
-
-    return joblib.load(stem.with_suffix(".joblib"))
+    path = stem.with_suffix(".skops")
+    untrusted = sio.get_untrusted_types(file=path)
+    refused = sorted(set(untrusted) - allowed_types())
+    if refused:
+        raise ValidationFailed(
+            f"{path}: refuses to load type(s) {refused}: not among the types a clusterflow "
+            "model holds",
+            hint="only load models that clusterflow wrote; the allowed types are listed in the "
+            "README (Registry)",
+        )
+    return sio.load(path, trusted=list(untrusted))

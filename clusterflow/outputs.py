@@ -141,24 +141,37 @@ def write_run_outputs(
                 "promotion_reason": registration["reason"],
                 "mlflow_run_id": registration["run_id"],
                 "tracking_uri": registration["tracking_uri"],
-                "gate": {
-                    "metric": registration.get("gate_metric"),
-                    "challenger_score": registration.get("challenger_score"),
-                    "champion_score": registration.get("champion_score"),
-                    "previous_champion": registration.get("previous_champion"),
-                },
+                "gate": _gate_summary(registration),
                 "cluster_map": {
                     str(k): v for k, v in (registration.get("cluster_map") or {}).items()
                 },
                 "matched_share": registration.get("matched_share"),
             }
         )
+    if registration and registration.get("gate"):
+        write_json(registration["gate"], out / "gate.json")
+        summary["outputs"]["gate"] = str(out / "gate.json")
     summary["clusters"] = _cluster_labels(swept, (registration or {}).get("cluster_map") or {})
     summary["stages"] = stages or {}
     write_json(summary, out / "summary.json")
     return summary
 
 
+def _gate_summary(registration: dict) -> dict:
+    """Return the gate's evidence as summary.json states it (gate.json has the whole record)."""
+    record = registration.get("gate") or {}
+    return {
+        "outcome": record.get("outcome"),
+        "metric": registration.get("gate_metric"),
+        "challenger_score": registration.get("challenger_score"),
+        "champion_score": registration.get("champion_score"),
+        "difference": record.get("difference"),
+        "interval": record.get("interval"),
+        "agreement_ari": record.get("agreement_ari"),
+        "rows": record.get("rows"),
+        "resamples": record.get("resamples"),
+        "previous_champion": registration.get("previous_champion"),
+    }
 def _cluster_labels(swept: Swept, cluster_map: dict) -> list[dict]:
     """Each cluster's published id, size, short label and note, from the sweep's cluster cards."""
     if not swept.cards_path:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
-from clusterflow.embed import embed_column
+from clusterflow.embed import embed_column, model_identity
 from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.io import fingerprint, read_table, write_parquet
 from clusterflow.model import (
@@ -122,9 +122,17 @@ class Swept:
     rule: str
     disagreement: str
     noise_share: float
+    holdout_path: str = ""
+    n_holdout: int = 0
     plots: dict = field(default_factory=dict)
     cards_path: str | None = None
     reused: bool = False
+
+    def holdout(self) -> np.ndarray:
+        """Positions (among the valid rows) of the rows held out for the gate."""
+        if not self.holdout_path:
+            return np.empty(0, dtype=int)
+        return np.load(self.holdout_path)
 
 
 def _sanitise_for_parquet(frame: pd.DataFrame) -> pd.DataFrame:
@@ -164,6 +172,12 @@ def ingest(data: str | Path, store: StageStore) -> Snapshot:
     )
 
 
+def _excluded(config: TrainConfig) -> tuple[str, ...]:
+    """Columns never used as features: the excluded ones and the time column."""
+    time = (config.time_column,) if config.time_column else ()
+    return tuple(dict.fromkeys((*config.exclude_columns, *time)))
+
+
 def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Validated:
     """Infer column roles and validate lazily; quarantine failing rows with their reasons.
 
@@ -173,7 +187,7 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
     settings = {
         "text": config.text_column,
         "id": config.id_column,
-        "exclude": config.exclude_columns,
+        "exclude": _excluded(config),
         "max_categories": config.features.max_categories,
         "max_missing": config.features.max_missing,
         "drop": config.impute.method == "drop",
@@ -191,7 +205,7 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
         frame,
         text_column=config.text_column,
         id_column=config.id_column,
-        exclude_columns=config.exclude_columns,
+        exclude_columns=_excluded(config),
         max_categories=config.features.max_categories,
         max_missing=config.features.max_missing,
         source=source,
@@ -334,7 +348,9 @@ def embed(
     embedder = spec.build(
         cache_path=Path(config.workspace) / "embeddings.sqlite", progress=progress
     )
-    key = store.key("embed", validated.key, embedder.model_id, spec.max_chars)
+    key = store.key(
+        "embed", validated.key, embedder.model_id, model_identity(spec.model), spec.max_chars
+    )
     folder = store.path("embed", key)
     if store.done("embed", key):
         meta = json.loads((folder / "meta.json").read_text())
@@ -372,6 +388,7 @@ def sweep(
         "features": config.features.model_dump(mode="json"),
         "sweep": config.sweep.model_dump(mode="json"),
         "seed": config.random_state,
+        "holdout": _holdout_settings(config),
     }
     key = store.key("sweep", imputed.key, embedded.key if embedded else None, settings)
     folder = store.path("sweep", key)
@@ -396,15 +413,22 @@ def sweep(
         )
         if v is not None
     }
+    # The gate's held-out rows are assigned like new data: the features and the clusterer are
+    # fitted without them.
+    held = holdout_rows(validated, config)
+    train = np.setdiff1d(np.arange(n_rows), held)
     builder = FeatureBuilder(
         numeric_columns=list(roles.numeric),
         categorical_columns=list(roles.categorical),
         random_state=config.random_state,
         **weights,
-    ).fit(table, embeddings=embeddings)
+    ).fit(
+        table.iloc[train] if len(held) else table,
+        embeddings=embeddings[train] if embeddings is not None and len(held) else embeddings,
+    )
     X = builder.transform(table, embeddings=embeddings)
     # The k range follows the size of the whole data, even when the sweep sees a sample of it.
-    k_max = min(config.sweep.k_max or default_k_max(n_rows), n_rows - 1)
+    k_max = min(config.sweep.k_max or default_k_max(n_rows), len(train) - 1)
     clusterer = ClusterSweep(
         k_min=config.sweep.k_min,
         k_max=k_max,
@@ -415,16 +439,20 @@ def sweep(
         random_state=config.random_state,
     )
     started = time.perf_counter()
-    fit_rows = sweep_rows(n_rows, config.sweep.fit_rows, config.random_state)
-    clusterer.fit(X if fit_rows is None else X[fit_rows])
+    sample = sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
+    fit_rows = train if sample is None else train[sample]
+    everything = len(fit_rows) == n_rows
+    clusterer.fit(X if everything else X[fit_rows])
     # Above fit_rows the sweep chooses on a seeded sample and every row is assigned by the chosen
-    # model's own predict, which is exactly what the registered model will do with new rows.
-    labels = np.asarray(clusterer.labels_ if fit_rows is None else clusterer.predict(X), dtype=int)
+    # model's own predict, which is exactly what the registered model will do with new rows (and
+    # what it does with the held-out rows).
+    labels = np.asarray(clusterer.labels_ if everything else clusterer.predict(X), dtype=int)
     logger.info(
-        "sweep fitted in %.1fs on %d of %d rows: %s k=%s",
+        "sweep fitted in %.1fs on %d of %d rows (%d held out for the gate): %s k=%s",
         time.perf_counter() - started,
-        n_rows if fit_rows is None else len(fit_rows),
+        len(fit_rows),
         n_rows,
+        len(held),
         clusterer.algorithm_,
         clusterer.k_,
     )
@@ -461,6 +489,7 @@ def sweep(
     with store.writing("sweep", key) as tmp:
         model.save(tmp / "model")
         np.save(tmp / "labels.npy", labels)
+        np.save(tmp / "holdout.npy", held)
         np.save(tmp / "distance.npy", distance)
         results.to_csv(tmp / "sweep.csv", index=False)
         _write_reference(tmp / "model", table, embeddings, labels, distance, model, config)
@@ -477,11 +506,41 @@ def sweep(
             "rule": str(getattr(clusterer, "rule_", "")),
             "disagreement": str(getattr(clusterer, "disagreement_", "") or ""),
             "noise_share": noise_share,
+            "holdout_path": str(folder / "holdout.npy"),
+            "n_holdout": len(held),
             "plots": {name: str(folder / Path(p).name) for name, p in plots.items()},
             "cards_path": str(folder / "cards.md") if cards_path else None,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return Swept(**meta)
+
+
+def _holdout_settings(config: TrainConfig) -> dict:
+    return {
+        "share": config.registry.holdout_share,
+        "max_rows": config.registry.eval_sample,
+        "time": config.time_column,
+    }
+
+
+def holdout_rows(validated: Validated, config: TrainConfig) -> np.ndarray:
+    """Return the positions (among the valid rows) held out for the gate.
+
+    See :func:`clusterflow.gate.holdout_positions`.
+    """
+    from clusterflow.gate import holdout_positions
+
+    times = None
+    if config.time_column:
+        times = pd.read_parquet(validated.valid_path, columns=[config.time_column])
+        times = times[config.time_column]
+    return holdout_positions(
+        validated.n_valid,
+        share=config.registry.holdout_share,
+        max_rows=config.registry.eval_sample,
+        random_state=config.random_state,
+        times=times,
+    )
 
 
 def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | None:

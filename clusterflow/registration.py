@@ -1,20 +1,30 @@
-"""Log a training run to MLflow, register its model, and move the aliases through the gate.
+"""Register a training run: log -> gate -> register pending -> re-gate and move the alias.
 
-The order makes a crash harmless: everything about the run is logged first, the model version is
-registered (tagged ``clusterflow.state=pending``), the champion is re-read and the gate re-run if
-another training moved it meanwhile, the version is tagged ``complete``, and the alias moves
-last. If anything fails after the version was registered, the version is deleted and the run is
-marked FAILED, so ``champion`` never points at a half-logged version. A process killed in
-between leaves at most a ``pending`` version without alias (never loaded by alias, safe to
-delete).
+:func:`register_training` is the whole sequence, top to bottom; the registry calls it makes live
+in :mod:`clusterflow.registry`, the gate in :mod:`clusterflow.gate`.
+
+1. **log** the run's record (params, metrics, data set, sweep table, plots, cards);
+2. **gate** the challenger against the champion as it is now, on the rows the sweep held out
+   (the cluster-id map it yields goes into the model, so this comes before registration);
+3. **register** the model as a version tagged ``clusterflow.state=pending`` (and its owner
+   process), in one registry call; ``pending`` versions that earlier killed runs left behind are
+   deleted first;
+4. under a lock on the store, **re-gate** if another training moved the champion meanwhile and
+   **move the alias** (``champion`` or ``challenger``): the commit point. The version is tagged
+   ``complete`` after it.
+
+If anything fails after the version was registered, the version is deleted and the run is marked
+FAILED, so ``champion`` never points at a half-logged version. A process killed between 3 and 4
+leaves a ``pending`` version without alias: the next registration of the model deletes it.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -28,7 +38,10 @@ from clusterflow.pipeline import Embedded, Imputed, Snapshot, Swept, Validated
 from clusterflow.registry import (
     CHALLENGER,
     CHAMPION,
+    OWNER_TAG,
+    STATE_TAG,
     champion_version,
+    clean_orphans,
     connect,
     create_run,
     delete_version,
@@ -37,7 +50,9 @@ from clusterflow.registry import (
     load_champion,
     load_version,
     log_model_version,
+    owner,
     redact,
+    registry_lock,
     set_alias,
     set_version_tag,
 )
@@ -46,8 +61,6 @@ logger = logging.getLogger(__name__)
 
 RECHECKS = 3
 """How often the champion is re-read (and the gate re-run) before the alias moves."""
-
-STATE_TAG = "clusterflow.state"
 
 
 @dataclass(frozen=True)
@@ -70,7 +83,9 @@ class Registration:
     tracking_uri: str
     cluster_map: dict[str, int] = field(default_factory=dict)
     matched_share: float | None = None
-    gate_metric: str = gate.GATE_METRIC
+    gate_metric: str = ""
+    gate: dict = field(default_factory=dict)
+    orphans_removed: list[str] = field(default_factory=list)
 
 
 def apply_cluster_map(labels: np.ndarray, cluster_map: dict) -> np.ndarray:
@@ -141,15 +156,23 @@ def _log_run_record(
     )
 
 
-def _recheck(
+def _holdout(
+    valid: pd.DataFrame, swept: Swept, embedded: Embedded | None
+) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Return the raw rows the sweep held out for the gate, and their text vectors."""
+    positions = swept.holdout()
+    embeddings = np.load(embedded.path)[positions] if embedded else None
+    return valid.iloc[positions], embeddings
+
+
+def _regate_if_moved(
     name: str,
     decision: gate.GateDecision,
-    model: ClusterModel,
-    sample: pd.DataFrame,
-    embeddings: np.ndarray | None,
-    tolerance: float,
+    challenger: ClusterModel,
+    holdout: pd.DataFrame,
+    gate_args: dict,
 ) -> gate.GateDecision:
-    """Re-run the gate if another training moved ``champion`` since ``decision`` was taken.
+    """Gate again if another training moved ``champion`` since ``decision`` was taken.
 
     The cluster map of the first decision is kept (it is already inside the logged model).
     """
@@ -166,23 +189,41 @@ def _recheck(
         )
         champion = load_version(name, current_version) if current_version else None
         again = gate.decide(
-            model,
-            champion,
-            sample,
-            tolerance=tolerance,
-            challenger_embeddings=embeddings,
-            champion_version=current_version,
+            challenger, champion, holdout, champion_version=current_version, **gate_args
         )
-        decision = gate.GateDecision(
-            again.promote,
-            f"{again.reason} (re-checked: the champion moved during this run)",
-            again.challenger_score,
-            again.champion_score,
-            current_version,
-            decision.cluster_map,
-            decision.matched_share,
-        )
+        decision = decision.again(again, "re-checked: the champion moved during this run")
     return decision
+
+
+def _log_gate(decision: gate.GateDecision, promote: bool, reason: str, version: str) -> dict:
+    """Record the gate's evidence in the run: metrics, tags and ``gate.json``; return the record."""
+    record = {**decision.to_dict(), "promoted": promote, "reason": reason, "version": version}
+    interval = decision.interval or (None, None)
+    mlflow.log_metrics(
+        {
+            k: v
+            for k, v in (
+                ("gate.challenger", decision.challenger_score),
+                ("gate.champion", decision.champion_score),
+                ("gate.interval_low", interval[0]),
+                ("gate.interval_high", interval[1]),
+                ("gate.agreement_ari", decision.agreement),
+                ("gate.rows", decision.rows),
+                ("gate.matched_share", decision.matched_share),
+            )
+            if v is not None
+        }
+    )
+    mlflow.log_dict(record, "gate.json")
+    mlflow.set_tags(
+        {
+            "clusterflow.promoted": str(promote),
+            "clusterflow.gate": reason[:500],
+            "clusterflow.gate_outcome": str(decision.outcome),
+            "clusterflow.model_version": version,
+        }
+    )
+    return record
 
 
 def register_training(
@@ -197,18 +238,21 @@ def register_training(
     run_name: str | None = None,
     start_time: datetime | None = None,
 ) -> Registration:
-    """Log the run, register the model, gate it against the champion and move one alias.
+    """Log the run, gate the model against the champion, register it and move one alias.
 
     Parameters
     ----------
     config : TrainConfig
-        The training configuration (registry name, tolerance, evaluation sample size, seed).
+        The training configuration (registry name, gate settings, seed).
     snapshot, validated, imputed, embedded, swept : stage handles
         The outputs of the training stages (:mod:`clusterflow.pipeline`).
     tags : dict, optional
         Run tags (the Prefect flow run id and URL).
-    run_name, start_time : optional
-        Name and start of the MLflow run: the Prefect flow run's, so the run spans the flow.
+    run_name : str, optional
+        Name of the MLflow run: the Prefect flow run's name, so both tools show one name.
+    start_time : datetime, optional
+        Start of the run (the flow run's start, so the MLflow run spans the flow; default: now).
+        ``pending`` versions created before it by dead processes are removed as orphans.
 
     Returns
     -------
@@ -224,28 +268,39 @@ def register_training(
     uri = connect(config.workspace)
     experiment_id = ensure_experiment(config.registry.experiment, config.workspace)
     name = config.registry.model_name
-    model = ClusterModel.load(swept.model_dir)
-
+    started = int(
+        start_time.timestamp() * 1000 if start_time is not None else time.time() * 1000
+    )
+    challenger = ClusterModel.load(swept.model_dir)
     valid = pd.read_parquet(validated.valid_path)
-    embeddings = np.load(embedded.path) if embedded else None
-    sample = gate.evaluation_sample(valid, config.registry.eval_sample, config.random_state)
-    positions = valid.index.get_indexer(sample.index)
-    sample_embeddings = embeddings[positions] if embeddings is not None else None
-
-    run_id = create_run(experiment_id, run_name=run_name, start_time=start_time, tags=tags)
-    with mlflow.start_run(run_id=run_id) as run:
+    holdout, holdout_embeddings = _holdout(valid, swept, embedded)
+    gate_args = {
+        "resamples": config.registry.bootstrap,
+        "random_state": config.random_state,
+        "replace_incompatible": config.registry.replace_incompatible,
+        "challenger_embeddings": holdout_embeddings,
+    }
+    run_id = create_run(
+        experiment_id,
+        run_name=run_name,
+        start_time=datetime.fromtimestamp(started / 1000, tz=UTC),
+        tags=tags,
+    )
+    with mlflow.start_run(run_id=run_id):
         version: str | None = None
+        committed = False
         try:
+            # 1. log the run's record
             _log_run_record(config, snapshot, validated, imputed, swept, valid)
+
+            # 2. gate against the champion as it is now
+            orphans = clean_orphans(name, before_ms=started)
             champion, previous = load_champion(name)
             decision = gate.decide(
-                model,
-                champion,
-                sample,
-                tolerance=config.registry.tolerance,
-                challenger_embeddings=sample_embeddings,
-                champion_version=previous,
+                challenger, champion, holdout, champion_version=previous, **gate_args
             )
+
+            # 3. register the model, with the cluster ids aligned to the champion's, as pending
             mlflow.log_dict(
                 {str(k): v for k, v in decision.cluster_map.items()}, "cluster_map.json"
             )
@@ -258,40 +313,23 @@ def register_training(
                     name=name,
                     input_example=_input_example(validated),
                     tags={"fingerprint": snapshot.fingerprint[:16]},
+                    version_tags={STATE_TAG: "pending", OWNER_TAG: owner()},
                 )
-            set_version_tag(name, version, STATE_TAG, "pending")
 
-            decision = _recheck(
-                name, decision, model, sample, sample_embeddings, config.registry.tolerance
-            )
-            promote = decision.promote and config.registry.promote
-            reason = decision.reason if config.registry.promote else "promotion disabled in config"
-            mlflow.log_metrics(
-                {
-                    k: v
-                    for k, v in (
-                        ("gate.challenger", decision.challenger_score),
-                        ("gate.champion", decision.champion_score),
-                        ("gate.matched_share", decision.matched_share),
-                    )
-                    if v is not None
-                }
-            )
-            mlflow.log_dict(
-                {**decision.to_dict(), "promoted": promote, "version": version}, "gate.json"
-            )
-            mlflow.set_tags(
-                {
-                    "clusterflow.promoted": str(promote),
-                    "clusterflow.gate": reason[:500],
-                    "clusterflow.model_version": version,
-                }
-            )
+            # 4. re-gate if the champion moved, then move the alias: one step per store
+            with registry_lock(uri):
+                decision = _regate_if_moved(name, decision, challenger, holdout, gate_args)
+                promote = decision.promote and config.registry.promote
+                reason = (
+                    decision.reason if config.registry.promote else "promotion disabled in config"
+                )
+                record = _log_gate(decision, promote, reason, version)
+                set_alias(name, CHAMPION if promote else CHALLENGER, version)
+                committed = True
+            # bookkeeping: if this fails, the next registration re-tags the aliased version
             set_version_tag(name, version, STATE_TAG, "complete")
-            # Last step: a failure before this line leaves the aliases where they were.
-            set_alias(name, CHAMPION if promote else CHALLENGER, version)
         except BaseException:
-            if version is not None:
+            if version is not None and not committed:
                 logger.error("registration of %s failed; deleting version %s", name, version)
                 delete_version(name, version)
             raise
@@ -302,20 +340,18 @@ def register_training(
         "promoted to champion" if promote else f"not promoted: {reason}",
     )
     return Registration(
-        run_id=run.info.run_id,
+        run_id=run_id,
         model_uri=model_uri,
         model_version=version,
         promoted=promote,
         reason=reason,
         challenger_score=decision.challenger_score,
         champion_score=decision.champion_score,
-        previous_champion=previous,
+        previous_champion=decision.champion_version,
         tracking_uri=redact(uri),
         cluster_map={str(k): int(v) for k, v in decision.cluster_map.items()},
         matched_share=decision.matched_share,
+        gate_metric=decision.metric,
+        gate=record,
+        orphans_removed=orphans,
     )
-
-
-def registration_dict(reg: Registration) -> dict:
-    """Return a JSON-safe view."""
-    return asdict(reg)

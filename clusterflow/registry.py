@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -155,8 +158,12 @@ def log_model_version(
     name: str,
     input_example: pd.DataFrame,
     tags: dict | None = None,
+    version_tags: dict | None = None,
 ) -> tuple[str, str]:
     """Log the pyfunc in the active run and register it; return (model_uri, version).
+
+    The version is created together with ``version_tags`` (one registry call), so no process
+    can die between the version's creation and its ``pending`` tag.
 
     The pyfunc is logged as "models from code" (a script, no cloudpickle), with the saved
     :class:`~clusterflow.model.ClusterModel` folder as its only artifact, a signature inferred from
@@ -204,20 +211,14 @@ def log_model_version(
                 signature=signature,
                 input_example=example,
                 pip_requirements=pip_requirements(),
-                registered_model_name=name,
                 tags=tags,
             )
+        registered = mlflow.register_model(info.model_uri, name, tags=version_tags).version
     except MlflowException as err:
         raise RegistryError(
             f"could not log or register model {name!r}: {redact(str(err))}",
             hint="check MLFLOW_TRACKING_URI and that the tracking server is reachable",
         ) from err
-    registered = info.registered_model_version
-    if registered is None:
-        raise RegistryError(
-            f"model {name!r} was logged but not registered",
-            hint="use a tracking store with a model registry (SQLite, PostgreSQL or a server)",
-        )
     return f"models:/{name}/{registered}", str(registered)
 
 
@@ -229,6 +230,104 @@ def set_alias(name: str, alias: str, version: str) -> None:
 def set_version_tag(name: str, version: str, key: str, value: str) -> None:
     """Tag one model version."""
     MlflowClient().set_model_version_tag(name, str(version), key, value)
+
+
+STATE_TAG = "clusterflow.state"
+"""``pending`` from the version's creation until its alias moved, then ``complete``."""
+OWNER_TAG = "clusterflow.owner"
+"""``<host>:<pid>`` of the process that registered the version."""
+STALE_PENDING_S = 3600
+"""A pending version whose owner cannot be checked (another host) is abandoned after this long:
+registration takes seconds to minutes."""
+
+
+def owner() -> str:
+    """Return this process as a registry owner tag."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(tag: str | None) -> bool | None:
+    """Return True if the owner process is dead, False if alive, None if it cannot be checked."""
+    host, _, pid = (tag or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def clean_orphans(name: str, *, before_ms: int) -> list[str]:
+    """Delete the ``pending`` versions that a dead registration left behind; return them.
+
+    A version still ``pending`` and without alias, created before ``before_ms`` (this run's start)
+    by a process that is gone (or, on another host, more than :data:`STALE_PENDING_S` earlier),
+    is an orphan of a registration killed between version creation and alias move; its MLflow
+    run is marked KILLED. A ``pending`` version that holds an alias was killed right after the
+    alias moved: it is only re-tagged ``complete``.
+    """
+    client = MlflowClient()
+    try:
+        versions = client.search_model_versions(f"name='{name}'")
+    except MlflowException:
+        return []
+    removed = []
+    pending = [v for v in versions if v.tags.get(STATE_TAG) == "pending"]
+    if not pending:
+        return removed
+    # search results carry no aliases: read them from the registered model
+    aliased = {str(v) for v in client.get_registered_model(name).aliases.values()}
+    for found in pending:
+        if str(found.version) in aliased:
+            set_version_tag(name, found.version, STATE_TAG, "complete")
+            continue
+        created = int(found.creation_timestamp or 0)
+        if created >= before_ms:
+            continue
+        gone = _owner_gone(found.tags.get(OWNER_TAG))
+        if gone is False or (gone is None and before_ms - created < STALE_PENDING_S * 1000):
+            continue
+        logger.warning("deleting orphan %s version %s (left pending by a killed run)",
+                       name, found.version)
+        if delete_version(name, found.version):
+            removed.append(str(found.version))
+            _mark_killed(client, found.run_id)
+    return removed
+
+
+def _mark_killed(client: MlflowClient, run_id: str | None) -> None:
+    if not run_id:
+        return
+    try:
+        if client.get_run(run_id).info.status == "RUNNING":
+            client.set_terminated(run_id, status="KILLED")
+    except MlflowException as err:
+        logger.warning("could not mark run %s killed: %s", run_id, redact(str(err)))
+
+
+@contextmanager
+def registry_lock(uri: str) -> Iterator[None]:
+    """Serialise the gate re-check and the alias move between trainings on one SQLite store.
+
+    MLflow has no compare-and-set for aliases; on a SQLite store (one machine) an exclusive lock
+    beside the database makes "read the champion, decide, move the alias" one step. Other
+    stores get no lock (the re-check narrows the race there, see the README).
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    with open(db.with_name(db.name + ".gate.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def delete_version(name: str, version: str) -> bool:

@@ -119,6 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     train.add_argument(
+        "--time-column",
+        metavar="NAME",
+        help="time of each row: the champion gate holds out the most recent rows (never a feature)",
+    )
+    train.add_argument(
+        "--replace-incompatible",
+        action="store_true",
+        help="replace a champion that cannot score this data (other columns); otherwise the new "
+        "model becomes 'challenger'",
+    )
+    train.add_argument(
         "--model-name",
         default="clusterflow",
         metavar="NAME",
@@ -239,6 +250,7 @@ def _train_config(args: argparse.Namespace):
             text_column=args.text_column,
             id_column=args.id_column,
             exclude_columns=args.exclude_columns,
+            time_column=args.time_column,
             out_dir=args.out,
             workspace=args.workspace,
             random_state=args.seed,
@@ -249,7 +261,10 @@ def _train_config(args: argparse.Namespace):
                 "max_missing": args.max_missing,
             },
             sweep=sweep,
-            registry={"model_name": args.model_name},
+            registry={
+                "model_name": args.model_name,
+                "replace_incompatible": args.replace_incompatible,
+            },
         )
     except ValidationError as err:
         first = err.errors()[0]

@@ -1,4 +1,22 @@
-"""What every task shares: the stage store of a workspace, retry rules, artifact helpers."""
+"""What every task shares: the stage store of a workspace, retry rules, artifact helpers.
+
+Which tasks retry, and why
+--------------------------
+Only the tasks that read from outside the process retry, and only on ``OSError``
+(:func:`retry_transient`): a network filesystem or a tracking server that hiccups recovers, a
+wrong file or a missing model does not.
+
+- ``ingest`` (training) and ``read-batch`` (scoring, monitoring): read the input file; 3 retries
+  after 1, 2 and 5 s.
+- ``load-model`` (scoring, monitoring): loads the model from the tracking server; 2 retries after
+  2 and 5 s.
+
+Everything else never retries. The compute stages (validate, impute, embed, sweep) are
+deterministic: the same input fails the same way again, and a finished stage is reused from the
+store anyway. ``register`` is not retried blindly either: it creates a model version, and a
+failure after that deletes the version and marks the run failed; rerunning the flow is the retry
+(a version a killed run left ``pending`` is removed then).
+"""
 
 from __future__ import annotations
 

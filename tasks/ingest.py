@@ -1,4 +1,7 @@
-"""Ingest: read the input file into a content-addressed snapshot (the only task that retries)."""
+"""Ingest: read the input file into a content-addressed snapshot (retried on I/O errors only).
+
+See :mod:`tasks.common` for which tasks retry and why.
+"""
 
 from __future__ import annotations
 

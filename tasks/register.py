@@ -59,20 +59,27 @@ def register_task(
 
 
 def gate_markdown(reg: Registration) -> str:
-    """Return the gate decision and the cluster-id map as a short markdown note."""
+    """Return the gate decision, its evidence and the cluster-id map as a short markdown note."""
 
-    def fmt(value: float | None) -> str:
-        return "-" if value is None else f"{value:.4f}"
+    def fmt(value: float | None, spec: str = ".4f") -> str:
+        return "-" if value is None else format(value, spec)
 
+    record = reg.gate
+    interval = record.get("interval") or [None, None]
     mapping = ", ".join(f"{k} -> {v}" for k, v in reg.cluster_map.items()) or "-"
     return "\n".join(
         [
             f"# Gate: `{reg.model_uri}` {'promoted to champion' if reg.promoted else 'challenger'}",
-            f"- metric: {reg.gate_metric}",
+            f"- outcome: **{record.get('outcome', '-')}**; reason: {reg.reason}",
+            f"- score: {reg.gate_metric}",
             f"- challenger {fmt(reg.challenger_score)}, champion {fmt(reg.champion_score)} "
             f"(version {reg.previous_champion or '-'})",
-            f"- reason: {reg.reason}",
-            f"- cluster ids (sweep -> published): {mapping}; rows keeping their id on the "
-            f"evaluation sample: {fmt(reg.matched_share)}",
+            f"- challenger - champion: {fmt(record.get('difference'), '+.4f')}, 95% interval "
+            f"[{fmt(interval[0], '+.4f')}, {fmt(interval[1], '+.4f')}] "
+            f"({record.get('resamples', 0)} bootstrap resamples)",
+            f"- rows used: {record.get('rows', 0)} held out from training; agreement of the two "
+            f"assignments (ARI): {fmt(record.get('agreement_ari'))}",
+            f"- cluster ids (sweep -> published): {mapping}; held-out rows keeping their id: "
+            f"{fmt(reg.matched_share)}",
         ]
     )

@@ -14,7 +14,7 @@ from tasks.common import retry_transient
 
 @task(name="load-model", retries=2, retry_delay_seconds=[2, 5], retry_condition_fn=retry_transient)
 def load_model_task(model_uri: str, workspace: str):
-    """Load a model from the configured registry (retried on I/O errors only)."""
+    """Load a model from the configured registry (retried on I/O errors: a server hiccup)."""
     connect(workspace)
     return load_cluster_model(model_uri)
 
@@ -23,7 +23,7 @@ def load_model_task(model_uri: str, workspace: str):
     name="read-batch", retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=retry_transient
 )
 def read_batch_task(data: str) -> pd.DataFrame:
-    """Read a batch to score or monitor."""
+    """Read a batch to score or monitor (retried on I/O errors, like ingest)."""
     return read_table(data)
 
 

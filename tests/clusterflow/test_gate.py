@@ -1,4 +1,4 @@
-"""The gate's cluster matching (pure) and decision on tiny fitted models."""
+"""The gate on tiny fitted models: held-out rows, every outcome, and the cluster matching."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_blobs
 
-from clusterflow.gate import decide, evaluation_sample, match_clusters
+from clusterflow.gate import (
+    MIN_HOLDOUT,
+    Outcome,
+    compare,
+    decide,
+    holdout_positions,
+    match_clusters,
+)
 from clusterflow.model import ClusterModel
 from clusterflow.schema import ColumnRoles
 
@@ -35,12 +42,32 @@ def test_match_rejects_misaligned_arrays():
         match_clusters(np.zeros(3, dtype=int), np.zeros(4, dtype=int))
 
 
-def test_evaluation_sample_is_seeded_and_bounded():
-    frame = pd.DataFrame({"a": range(100)})
-    first = evaluation_sample(frame, 10, 0)
-    assert len(first) == 10 and first.index.is_monotonic_increasing
-    assert first.index.equals(evaluation_sample(frame, 10, 0).index)
-    assert len(evaluation_sample(frame, 500, 0)) == 100
+def test_holdout_is_seeded_bounded_and_skipped_when_too_small():
+    first = holdout_positions(1000, share=0.15, max_rows=2000, random_state=0)
+    assert len(first) == 150 and np.all(np.diff(first) > 0)
+    np.testing.assert_array_equal(
+        first, holdout_positions(1000, share=0.15, max_rows=2000, random_state=0)
+    )
+    assert not np.array_equal(first, holdout_positions(1000, share=0.15, max_rows=2000,
+                                                       random_state=1))
+    assert len(holdout_positions(100_000, share=0.15, max_rows=2000, random_state=0)) == 2000
+    too_few = round(MIN_HOLDOUT / 0.15) - 10
+    assert len(holdout_positions(too_few, share=0.15, max_rows=2000, random_state=0)) == 0
+
+
+def test_holdout_takes_the_most_recent_rows_when_times_are_given():
+    rng = np.random.default_rng(0)
+    days = pd.Series(pd.date_range("2024-01-01", periods=200, freq="D").astype(str))
+    shuffled = days.iloc[rng.permutation(200)].reset_index(drop=True)
+    shuffled.iloc[5] = "not a date"  # unreadable times count as oldest
+    held = holdout_positions(200, share=0.2, max_rows=2000, random_state=0, times=shuffled)
+    assert len(held) == 40
+    assert set(shuffled.iloc[held]) == set(days.iloc[-40:])
+    numeric = pd.Series(np.arange(200)[::-1])  # a year or an epoch works the same way
+    np.testing.assert_array_equal(
+        holdout_positions(200, share=0.2, max_rows=2000, random_state=0, times=numeric),
+        np.arange(40),
+    )
 
 
 class _Identity:
@@ -81,13 +108,37 @@ def _true_centres(X, k=3):
     return KMeans(n_clusters=k, n_init=3, random_state=0).fit(X).cluster_centers_
 
 
-def test_decide_promotes_an_equal_model_and_aligns_its_ids(blobs):
+GATE = {"resamples": 100, "random_state": 0}
+
+
+def test_first_model_is_promoted(blobs):
+    frame, X = blobs
+    decision = decide(_model(_true_centres(X)), None, frame, **GATE)
+    assert decision.promote and decision.outcome == Outcome.FIRST
+    assert decision.champion_score is None and decision.rows == 150
+
+
+def test_better_challenger_is_promoted_beyond_the_noise(blobs):
+    frame, X = blobs
+    champion = _model(_true_centres(X, k=2))  # two of the three blobs merged
+    decision = decide(_model(_true_centres(X)), champion, frame, champion_version="1", **GATE)
+    assert decision.promote and decision.outcome == Outcome.BETTER
+    low, high = decision.interval
+    assert 0 < low <= decision.challenger_score - decision.champion_score <= high
+    assert "above zero" in decision.reason
+    assert 0 < decision.agreement < 1  # related but different assignments
+    assert decision.to_dict()["rows"] == 150 and decision.to_dict()["resamples"] == 100
+
+
+def test_a_tie_keeps_the_champion_and_aligns_the_ids(blobs):
     frame, X = blobs
     centres = _true_centres(X)
     champion = _model(centres)
     challenger = _model(centres[[2, 0, 1]])  # same clusters, rotated numbering
-    decision = decide(challenger, champion, frame, tolerance=0.0, champion_version="1")
-    assert decision.promote and "beats or ties" in decision.reason
+    decision = decide(challenger, champion, frame, champion_version="1", **GATE)
+    assert not decision.promote and decision.outcome == Outcome.TIE
+    assert decision.interval == (0.0, 0.0) and decision.agreement == 1.0
+    assert "the champion stays" in decision.reason
     assert decision.cluster_map == {0: 2, 1: 0, 2: 1}
     assert decision.matched_share == 1.0
     challenger.cluster_map = decision.cluster_map
@@ -96,25 +147,135 @@ def test_decide_promotes_an_equal_model_and_aligns_its_ids(blobs):
     )
 
 
-def test_decide_keeps_a_better_champion(blobs):
+def test_a_nearly_equal_challenger_is_a_tie(blobs):
+    frame, X = blobs
+    centres = _true_centres(X)
+    nudged = centres + np.array([0.05, -0.05])  # a retrain with another seed, say
+    decision = decide(_model(nudged), _model(centres), frame, champion_version="1", **GATE)
+    assert decision.outcome == Outcome.TIE and not decision.promote
+    assert decision.interval[0] <= 0 <= decision.interval[1]
+
+
+def test_worse_challenger_is_rejected(blobs):
     frame, X = blobs
     champion = _model(_true_centres(X))
     worse = _model(_true_centres(X, k=6))
-    decision = decide(worse, champion, frame, tolerance=0.02, champion_version="3")
-    assert not decision.promote
+    decision = decide(worse, champion, frame, champion_version="3", **GATE)
+    assert not decision.promote and decision.outcome == Outcome.WORSE
     assert "loses to champion version 3" in decision.reason
-    assert decision.champion_score > decision.challenger_score + 0.02
+    assert decision.interval[1] < 0
 
 
-def test_champion_that_cannot_read_the_data_does_not_block(blobs):
+def test_the_score_is_a_parameter(blobs):
     frame, X = blobs
-    other = ClusterModel(
+
+    def more_clusters_score(X, labels, *, random_state=0):
+        return float(len(np.unique(labels)))
+
+    champion = _model(_true_centres(X))
+    finer = _model(_true_centres(X, k=6))
+    decision = decide(finer, champion, frame, score=more_clusters_score, **GATE)
+    assert decision.promote and decision.challenger_score == 6 and decision.champion_score == 3
+    assert decision.metric.endswith("more_clusters_score")
+
+
+def test_both_models_are_scored_in_the_challengers_feature_space(blobs):
+    frame, X = blobs
+    labels_a = np.repeat([0, 1, 2], 50)
+    labels_b = labels_a.copy()
+    labels_b[:10] = 1
+    found = compare(X, labels_a, labels_b, resamples=50, random_state=0)
+    assert found.rows == 150 and found.resamples == 50
+    assert found.low <= found.difference <= found.high
+
+
+def _other_columns() -> ClusterModel:
+    return ClusterModel(
         roles=ColumnRoles(id_column=None, text_column=None, numeric=("z",), categorical=()),
         imputer=None,
         features=_Identity(),
         clusterer=_Centres([[0.0]]),
         embedder=None,
     )
-    decision = decide(_model(_true_centres(X)), other, frame, tolerance=0.0, champion_version="2")
-    assert decision.promote and "cannot score this data" in decision.reason
+
+
+def test_incompatible_champion_stays_unless_asked(blobs):
+    frame, X = blobs
+    decision = decide(_model(_true_centres(X)), _other_columns(), frame, champion_version="2",
+                      **GATE)
+    assert not decision.promote and decision.outcome == Outcome.INCOMPATIBLE
+    assert "cannot score this data" in decision.reason
+    assert "--replace-incompatible" in decision.reason
     assert decision.champion_score is None
+
+
+def test_incompatible_champion_is_replaced_when_asked(blobs):
+    frame, X = blobs
+    decision = decide(_model(_true_centres(X)), _other_columns(), frame, champion_version="2",
+                      replace_incompatible=True, **GATE)
+    assert decision.promote and decision.outcome == Outcome.INCOMPATIBLE
+    assert "replace_incompatible was asked" in decision.reason
+
+
+def test_too_few_held_out_rows_keep_the_champion(blobs):
+    frame, X = blobs
+    decision = decide(_model(_true_centres(X)), _model(_true_centres(X, k=2)),
+                      frame.head(MIN_HOLDOUT - 1), champion_version="1", **GATE)
+    assert not decision.promote and decision.outcome == Outcome.NO_EVIDENCE
+
+
+@pytest.mark.parametrize("noise", [False, True])
+def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
+    from clusterflow.gate import provisional_labeling_score
+
+    _, X = blobs
+    labels = np.repeat([0, 1, 2], 50)
+    other = np.repeat([0, 1, 1], 50)
+    if noise:
+        labels[::7] = -1
+    fast = compare(X, labels, other, resamples=30, random_state=3)
+
+    def slow(X, labels, *, random_state=0):  # the same score, not recognised as the fast one
+        return provisional_labeling_score(X, labels, random_state=random_state)
+
+    reference = compare(X, labels, other, resamples=30, random_state=3, score=slow)
+    assert fast.low == pytest.approx(reference.low, abs=1e-5)
+    assert fast.high == pytest.approx(reference.high, abs=1e-5)
+    assert fast.challenger == reference.challenger
+
+
+def test_the_sweep_never_sees_the_held_out_rows(tmp_path, monkeypatch):
+    from clusterflow import pipeline
+    from clusterflow.config import TrainConfig
+    from clusterflow.store import StageStore
+    from clusterflow.sweep import ClusterSweep
+
+    X, _ = make_blobs(n_samples=400, centers=3, random_state=0)
+    frame = pd.DataFrame(X, columns=["x", "y"])
+    frame["when"] = pd.date_range("2024-01-01", periods=400, freq="h")[::-1].astype(str)
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    config = TrainConfig(
+        data=str(path),
+        time_column="when",
+        workspace=str(tmp_path),
+        sweep={"algorithms": ["kmeans"], "k_min": 2, "k_max": 4, "stability_resamples": 0},
+    )
+    fitted_on: list[np.ndarray] = []
+    real_fit = ClusterSweep.fit
+
+    def recording_fit(self, X, y=None):
+        fitted_on.append(np.asarray(X))
+        return real_fit(self, X, y)
+
+    monkeypatch.setattr(ClusterSweep, "fit", recording_fit)
+    store = StageStore(tmp_path / "stages")
+    val = pipeline.validate(pipeline.ingest(path, store), config, store)
+    assert "when" not in val.column_roles.features  # the time column is never a feature
+    swept = pipeline.sweep(val, pipeline.impute(val, config, store), None, config, store)
+    held = swept.holdout()
+    assert swept.n_holdout == len(held) == 60
+    np.testing.assert_array_equal(held, np.arange(60))  # the most recent hours come first
+    (seen,) = fitted_on
+    assert len(seen) == 340  # the clusterer saw only the other rows
+    assert len(np.load(swept.labels_path)) == 400  # every row is still assigned

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import textwrap
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -62,11 +63,14 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
     assert run.info.status == "FINISHED"
     assert run.inputs.dataset_inputs[0].dataset.digest
     gate = json.loads(
-        open(
+        Path(
             mlflow.artifacts.download_artifacts(run_id=reg.run_id, artifact_path="gate.json")
-        ).read()
+        ).read_text()
     )
-    assert gate["promoted"] is True and gate["metric"].startswith("silhouette")
+    assert gate["promoted"] is True and gate["outcome"] == "first"
+    assert gate["metric"].endswith("labeling_score")
+    # 15% of faithful's 272 rows were held out of the sweep and scored here
+    assert gate["rows"] == len(np.load(swept.holdout_path)) == round(0.15 * 272)
     # the registered pyfunc reproduces the training labels
     # numeric inputs are declared double: integer columns are cast by the caller, like the
     # logged input example shows (MLflow refuses int64 -> float64 as unsafe)
@@ -88,27 +92,46 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
 
 def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     first, _ = train(bundled("faithful.csv"), workspace, k_min=2, k_max=4)
-    second, _ = train(bundled("faithful.csv"), workspace, k_min=6, k_max=8)
+    second, swept = train(bundled("faithful.csv"), workspace, k_min=6, k_max=8)
     assert first.promoted
-    assert not second.promoted
+    assert not second.promoted and second.gate["outcome"] == "worse"
     assert "loses to" in second.reason and second.previous_champion == "1"
     assert second.champion_score > second.challenger_score
+    assert second.gate["interval"][1] < 0 and 0 <= second.gate["agreement_ari"] < 1
     assert alias_version(CHAMPION) == "1"
     assert alias_version(CHALLENGER) == "2"
     assert mlflow.get_run(second.run_id).data.tags["clusterflow.promoted"] == "False"
 
     # a concurrent training moved the champion after this model was gated: the re-check right
     # before the alias move gates again against the new champion
-    from clusterflow import gate
-    from clusterflow.registration import _recheck
+    from dataclasses import replace
+
+    from clusterflow.registration import _regate_if_moved
 
     MlflowClient().set_registered_model_alias(NAME, CHAMPION, "2")
     better, _ = load_cluster_model(first.model_uri)
-    stale = gate.GateDecision(False, "stale", 0.0, 1.0, "1", {0: 0, 1: 1}, 1.0)
-    sample = pd.read_csv(bundled("faithful.csv")).astype(float)
-    again = _recheck(NAME, stale, better, sample, None, 0.02)
-    assert again.champion_version == "2" and again.promote
+    stale = replace(second_decision(second), champion_version="1", cluster_map={0: 0, 1: 1})
+    holdout = pd.read_csv(bundled("faithful.csv")).astype(float).iloc[np.load(swept.holdout_path)]
+    again = _regate_if_moved(
+        NAME, stale, better, holdout, {"resamples": 50, "random_state": 0}
+    )
+    assert again.champion_version == "2" and again.promote and again.outcome == "better"
     assert "re-checked" in again.reason and again.cluster_map == {0: 0, 1: 1}
+
+
+def second_decision(reg):
+    """The gate decision a registration recorded, rebuilt from its gate.json record."""
+    from clusterflow.gate import GateDecision, Outcome
+
+    record = reg.gate
+    return GateDecision(
+        record["promote"],
+        Outcome(record["outcome"]),
+        record["reason"],
+        record["challenger_score"],
+        record["champion_score"],
+        champion_version=record["champion_version"],
+    )
 
 
 def test_failure_before_alias_move_rolls_back(mlflow_uri, workspace, monkeypatch):
@@ -140,7 +163,8 @@ def test_retrain_on_resample_keeps_cluster_ids(mlflow_uri, workspace, tmp_path):
     resampled.to_csv(path, index=False)
     # another seed as well: the new clusterer numbers its clusters the other way round
     second, swept = train(path, workspace, k_min=2, k_max=2, seed=7)
-    assert second.promoted, second.reason
+    # the same k=2 grouping again: a tie, the champion stays; the ids are aligned all the same
+    assert not second.promoted and second.gate["outcome"] == "tie", second.reason
     assert second.cluster_map == {"0": 1, "1": 0}
     old = mlflow.pyfunc.load_model(first.model_uri).predict(frame)["cluster"].to_numpy()
     served = mlflow.pyfunc.load_model(second.model_uri)
@@ -203,6 +227,48 @@ def test_process_killed_before_alias_move_leaves_champion(mlflow_uri, workspace,
     client = MlflowClient()
     assert alias_version(CHAMPION) == "1"
     orphan = client.get_model_version(NAME, "2")
-    assert orphan.tags["clusterflow.state"] == "complete" and not orphan.aliases
+    assert orphan.tags["clusterflow.state"] == "pending" and not orphan.aliases
     model, _ = load_cluster_model(f"models:/{NAME}@{CHAMPION}")
     assert len(model.predict(pd.read_csv(bundled("faithful.csv")))) == 272
+    # the next registration removes the orphan: one new version, nothing left pending
+    rerun, _ = train(bundled("faithful.csv"), workspace, seed=1)
+    assert rerun.orphans_removed == ["2"] and rerun.model_version == "3"
+    versions = {str(v.version): v for v in client.search_model_versions(f"name='{NAME}'")}
+    assert sorted(versions) == ["1", "3"]
+    assert all(v.tags["clusterflow.state"] == "complete" for v in versions.values())
+    assert mlflow.get_run(orphan.run_id).info.status == "KILLED"
+
+
+def test_orphans_of_dead_registrations_are_removed_nothing_else(mlflow_uri, workspace):
+    """Pending versions: a dead owner's goes, a live owner's and an aliased one stay."""
+    import socket
+    import sys
+    import time
+
+    from clusterflow.registry import OWNER_TAG, STATE_TAG, clean_orphans, connect, owner
+
+    connect(workspace)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    client = MlflowClient()
+    client.create_registered_model(NAME)
+
+    def version(state: str, who: str) -> str:
+        run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
+        return str(client.create_model_version(
+            NAME, "file:///nowhere", run_id=run.info.run_id,
+            tags={STATE_TAG: state, OWNER_TAG: who},
+        ).version)
+
+    orphan = version("pending", f"{socket.gethostname()}:{dead}")
+    live = version("pending", owner())
+    moved = version("pending", f"{socket.gethostname()}:{dead}")
+    client.set_registered_model_alias(NAME, CHAMPION, moved)  # killed right after the move
+    done = version("complete", f"{socket.gethostname()}:{dead}")
+    later = int(time.time() * 1000) + 1000
+    assert clean_orphans(NAME, before_ms=0) == []  # only versions older than the run
+    assert clean_orphans(NAME, before_ms=later) == [orphan]
+    left = {str(v.version) for v in client.search_model_versions(f"name='{NAME}'")}
+    assert left == {live, moved, done}
+    assert client.get_model_version(NAME, moved).tags[STATE_TAG] == "complete"
+    assert client.get_model_version(NAME, live).tags[STATE_TAG] == "pending"

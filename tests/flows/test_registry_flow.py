@@ -33,6 +33,15 @@ def test_worse_retrain_keeps_champion_and_says_why(
     assert "loses to champion version 1" in second["promotion_reason"]
     on_disk = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert on_disk["promoted"] is False and on_disk["promotion_reason"]
+    # the gate's evidence: both scores, the interval, the agreement and the rows used
+    gate = on_disk["gate"]
+    assert gate["outcome"] == "worse" and gate["previous_champion"] == "1"
+    assert gate["challenger_score"] < gate["champion_score"]
+    assert gate["interval"][0] <= gate["difference"] <= gate["interval"][1] < 0
+    assert 0 <= gate["agreement_ari"] <= 1 and gate["rows"] == round(0.15 * 272)
+    record = json.loads((tmp_path / "b" / "gate.json").read_text())
+    assert record["version"] == "2" and record["promoted"] is False
+    assert record["interval"] == gate["interval"]
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("geyser", "champion").version) == "1"
     assert str(client.get_model_version_by_alias("geyser", "challenger").version) == "2"

@@ -1,5 +1,8 @@
 """Row accounting under fuzzing: every input row is clustered or quarantined with a reason.
 
+The check compares sets of row numbers: input = clustered + quarantined, disjoint; a whole-file
+error writes nothing (and, through the flow, registers nothing).
+
 Generated frames mix gaps, numbers written as text, words in number columns, infinities,
 overflowing numbers, repeated ids, empty texts and whole empty rows. The pure stages run
 (ingest -> validate -> impute -> a cheap k-means sweep -> write_run_outputs), so 200 examples fit
@@ -18,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clusterflow import outputs, pipeline
-from clusterflow.config import TrainConfig
+from clusterflow.config import RegistryConfig, TrainConfig
 from clusterflow.errors import ClusterflowError
 from clusterflow.store import StageStore
 
@@ -62,7 +65,9 @@ def _config(path: Path, workspace: Path, with_id: bool) -> TrainConfig:
     )
 
 
-def _run_stages(frame: pd.DataFrame, with_id: bool, folder: Path) -> dict | None:
+def _run_stages(
+    frame: pd.DataFrame, with_id: bool, folder: Path
+) -> tuple[dict, pipeline.Validated] | None:
     path = folder / "data.csv"
     frame.to_csv(path, index=False)
     config = _config(path, folder / "ws", with_id)
@@ -73,10 +78,12 @@ def _run_stages(frame: pd.DataFrame, with_id: bool, folder: Path) -> dict | None
         imputed = pipeline.impute(validated, config, store)
         swept = pipeline.sweep(validated, imputed, None, config, store)
     except ClusterflowError as err:
-        # A whole-file verdict is allowed only with a message naming the file.
+        # A whole-file verdict is allowed only with a message naming the file, and nothing is
+        # written.
         assert path.name in err.one_line()
+        assert not (folder / "out").exists()
         return None
-    return outputs.write_run_outputs(
+    summary = outputs.write_run_outputs(
         folder / "out",
         snapshot=snapshot,
         validated=validated,
@@ -86,32 +93,45 @@ def _run_stages(frame: pd.DataFrame, with_id: bool, folder: Path) -> dict | None
         registration=None,
         run_id="fuzz",
     )
+    return summary, validated
 
 
-def _check_accounting(frame: pd.DataFrame, summary: dict, folder: Path, with_id: bool) -> None:
+def _check_accounting(
+    frame: pd.DataFrame, summary: dict, folder: Path, with_id: bool, validated
+) -> None:
+    """Input rows = clustered rows + quarantined rows, as sets of row numbers, disjoint."""
     n = len(frame)
     assert summary["rows_in"] == n
     assert summary["rows_clustered"] + summary["rows_quarantined"] == n
     assignments = pd.read_csv(folder / "out" / "assignments.csv", dtype=str)
     quarantine = pd.read_csv(folder / "out" / "quarantine.csv", dtype=str, keep_default_na=False)
-    assert len(assignments) == summary["rows_clustered"]
-    assert len(quarantine) == summary["rows_quarantined"]
+    clustered = pd.read_parquet(validated.valid_path, columns=[]).index.astype(int).tolist()
+    quarantined = pd.read_parquet(validated.quarantine_path)["row"].astype(int).tolist()
+    assert len(set(clustered)) == len(clustered) == len(assignments) == summary["rows_clustered"]
+    assert len(set(quarantined)) == len(quarantined) == len(quarantine)
+    assert not set(clustered) & set(quarantined)
+    assert set(clustered) | set(quarantined) == set(range(n))
+    # the files name exactly those rows: assignments by row number or id, the quarantine with
+    # each row's cells as written in the input and a reason
+    raw = pd.read_csv(folder / "data.csv", dtype=str, keep_default_na=False)
+    if with_id:
+        assert assignments["id"].tolist() == raw["id"].iloc[clustered].tolist()
+    else:
+        assert assignments["row"].astype(int).tolist() == clustered
+    cells = quarantine.drop(columns="reason").values.tolist()
+    assert cells == raw.iloc[quarantined].values.tolist()
     assert (quarantine["reason"].str.len() > 0).all()
     assert assignments["cluster"].notna().all()
-    if not with_id:
-        # exactly the row numbers not quarantined were clustered: no row lost, none twice
-        assert assignments["row"].astype(int).is_unique
-    else:
-        assert assignments["id"].is_unique
 
 
 def _fuzz_once(case) -> None:
     frame, with_id = case
     folder = Path(tempfile.mkdtemp(prefix="cf-fuzz-"))
     try:
-        summary = _run_stages(frame, with_id, folder)
-        if summary is not None:
-            _check_accounting(frame, summary, folder, with_id)
+        done = _run_stages(frame, with_id, folder)
+        if done is not None:
+            summary, validated = done
+            _check_accounting(frame, summary, folder, with_id, validated)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -134,25 +154,42 @@ def test_every_row_is_clustered_or_quarantined_200(case):
     _fuzz_once(case)
 
 
+def _versions(name: str) -> int:
+    from mlflow import MlflowClient
+
+    try:
+        return len(MlflowClient().search_model_versions(f"name='{name}'"))
+    except Exception:  # no registry tables yet: nothing registered
+        return 0
+
+
 @pytest.mark.slow
 @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
 @given(case=messy_frames())
-def test_accounting_through_the_training_flow(case, prefect_harness):
+def test_accounting_through_the_training_flow(case, prefect_harness, mlflow_uri):
     from flows.training import training_flow
 
     frame, with_id = case
     folder = Path(tempfile.mkdtemp(prefix="cf-fuzz-flow-"))
+    before = _versions("fuzz")
     try:
         path = folder / "data.csv"
         frame.to_csv(path, index=False)
         config = _config(path, folder / "ws", with_id).model_copy(
-            update={"out_dir": str(folder / "out")}
+            update={"out_dir": str(folder / "out"), "registry": RegistryConfig(model_name="fuzz")}
         )
         try:
-            summary = training_flow(config=config, register_model=False)
+            summary = training_flow(config=config, register_model=True)
         except ClusterflowError as err:
+            # a whole-file error: nothing written, nothing registered
             assert path.name in err.one_line()
+            assert not (folder / "out").exists()
+            assert _versions("fuzz") == before
             return
-        _check_accounting(frame, summary, folder, with_id)
+        store = StageStore(folder / "ws" / "stages")
+        validated = pipeline.validate(pipeline.ingest(path, store), config, store)
+        assert validated.reused
+        _check_accounting(frame, summary, folder, with_id, validated)
+        assert _versions("fuzz") == before + 1 and summary["model_version"]
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -76,3 +76,55 @@ def test_summary_redacts_a_secret_tracking_uri(monkeypatch):
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://ml:hunter2@db/mlflow")
     assert "hunter2" not in redact(resolve_tracking_uri())
+
+
+class SneakyEstimator:
+    """A type no clusterflow model holds (it could run anything when rebuilt)."""
+
+    def __init__(self) -> None:
+        self.payload = "x"
+
+
+@pytest.mark.parametrize(
+    ("crafted", "named"),
+    [
+        (lambda: SneakyEstimator(), "SneakyEstimator"),
+        (lambda: {"run": os.system}, "system"),
+    ],
+    ids=["foreign-class", "os.system"],
+)
+def test_a_model_file_with_a_disallowed_type_is_refused(tmp_path, crafted, named):
+    import skops.io as sio
+
+    from clusterflow.errors import ValidationFailed
+    from clusterflow.model import ClusterModel, allowed_types
+    from clusterflow.schema import ColumnRoles
+
+    roles = ColumnRoles(id_column=None, text_column=None, numeric=("x",), categorical=())
+    folder = ClusterModel(
+        roles=roles, imputer=None, features=None, clusterer=None, embedder=None
+    ).save(tmp_path / "model")
+    sio.dump(crafted(), folder / "clusterer.skops")
+    spec = json.loads((folder / "spec.json").read_text())
+    spec["formats"]["clusterer"] = "skops"
+    (folder / "spec.json").write_text(json.dumps(spec))
+    assert not any(named in t for t in allowed_types())
+    with pytest.raises(ValidationFailed, match=rf"refuses to load type\(s\) \[.*{named}"):
+        ClusterModel.load(folder)
+
+
+def test_joblib_models_are_not_loaded(tmp_path):
+    from clusterflow.errors import ValidationFailed
+    from clusterflow.model import load_component
+
+    (tmp_path / "clusterer.joblib").write_bytes(b"anything")
+    with pytest.raises(ValidationFailed, match="only skops files are loaded"):
+        load_component(tmp_path / "clusterer", "joblib")
+
+
+def test_the_allow_list_is_exactly_what_the_readme_states():
+    from clusterflow.model import allowed_types
+
+    readme = (bundled("faithful.csv").parents[1] / "README.md").read_text()
+    for name in allowed_types():
+        assert f"`{name}`" in readme, f"{name} missing from the README's allow-list"
