@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from clusterflow.config import ImputeMethod
 from clusterflow.errors import ClusterflowError
 
 PROG = "clusterflow"
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--impute",
-        choices=["auto", "mean", "median", "most_frequent", "knn", "iterative", "drop"],
+        choices=[m.value for m in ImputeMethod],
         default="auto",
         help="imputer; 'auto' scores them on masked known values (default)",
     )
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--id-column", metavar="NAME", help="row identifier (left as it is)")
     imp.add_argument(
         "--method",
-        choices=["auto", "mean", "median", "most_frequent", "knn", "iterative"],
+        choices=[m.value for m in ImputeMethod if m is not ImputeMethod.drop],
         default="auto",
         help="imputer",
     )
