@@ -20,12 +20,12 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from clusterflow.impute._base import _single_threaded_blas
 
 # Bounds of the tree variant, so that its cost stays flat on large tables: the chained trees
-# are fitted on at most this many rows, with few shallow-leaved trees and fewer rounds (trees
-# do not converge the way posterior means do; rounds beyond 5 changed little in the benchmark).
+# are fitted on at most this many rows, with few trees and fewer rounds (trees
+# do not converge the way posterior means do).
 _TREE_FIT_ROWS = 2000
-_TREE_COUNT = 30
+_TREE_COUNT = 20
 _TREE_MIN_LEAF = 2
-_TREE_MAX_ITER = 5
+_TREE_MAX_ITER = 3
 
 
 class _IterativeTableImputer(TransformerMixin, BaseEstimator):
@@ -46,7 +46,7 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
     With ``estimator="linear"`` the chained models are Bayesian ridge regressions (posterior
     means) and the block models ridge regressions: MICE. With ``estimator="trees"`` both are
     extra-trees ensembles (MissForest-style): nonlinear relations and interactions, at a cost
-    bounded by fitting on a sample of at most 2,000 rows, 30 trees and 5 rounds.
+    bounded by fitting on a sample of at most 2,000 rows, 20 trees and 3 rounds.
 
     Parameters
     ----------
@@ -54,7 +54,7 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
         ``(start, stop)`` column ranges of the one-hot blocks; columns before the first block
         are numeric.
     max_iter : int
-        Rounds of ``IterativeImputer`` (at most 5 with trees).
+        Rounds of ``IterativeImputer`` (at most 3 with trees).
     random_state : int
         Seed of ``IterativeImputer``, of the trees and of the fitting sample.
     estimator : {"linear", "trees"}
@@ -68,6 +68,10 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
         One fitted model or None per numeric column and categorical block.
     block_means_ : list of ndarray
         Category frequencies of each block, its pre-fill.
+    n_iter_ : int
+        Rounds ``IterativeImputer`` ran.
+    n_fit_rows_ : int
+        Rows the models were fitted on (a sample of at most 2,000 with trees).
     n_features_in_ : int
         Number of columns seen in ``fit``.
     """
@@ -143,6 +147,7 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
         if self.estimator == "trees" and X.shape[0] > _TREE_FIT_ROWS:
             rng = np.random.default_rng(self.random_state)
             X = X[np.sort(rng.choice(X.shape[0], size=_TREE_FIT_ROWS, replace=False))]
+        self.n_fit_rows_ = X.shape[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing block: mean 0
             self.block_means_ = [
@@ -154,11 +159,13 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
             # imputation, and mask-and-score measures its quality directly.
             warnings.simplefilter("ignore", ConvergenceWarning)
             completed = self.iterative_.fit_transform(self._prefill_blocks(X))
+        self.n_iter_ = self.iterative_.n_iter_
         self.group_models_ = []
         for start, stop, is_block in self._groups(X.shape[1]):
             known = ~np.isnan(X[:, start])
-            if (not is_block and not known.all()) or known.sum() < 2:
-                # Numerics with gaps in fit are IterativeImputer's job.
+            if (not is_block and not known.all()) or known.sum() < 2 or stop - start == X.shape[1]:
+                # Numerics with gaps in fit are IterativeImputer's job; a lone column has no
+                # other column to be predicted from (its later gaps get the column mean).
                 self.group_models_.append(None)
                 continue
             others = np.delete(completed[known], np.s_[start:stop], axis=1)

@@ -151,13 +151,14 @@ class _Tally:
             )
         return out
 
-    def column_records(self, chosen: str) -> list[dict[str, Any]]:
+    def column_records(self, numeric_method: str, categorical_method: str) -> list[dict[str, Any]]:
         """One record per imputed column: the chosen method's error against the mean's."""
         out = []
         names = [*self.layout.numeric, *self.layout.categorical]
         for g, name in enumerate(names):
             n = int(self.cells[g])
             numeric = g < len(self.layout.numeric)
+            chosen = numeric_method if numeric else categorical_method
             if n == 0:
                 error = baseline = math.nan
             elif numeric:
