@@ -24,6 +24,7 @@ class ImputeMethod(StrEnum):
     most_frequent = "most_frequent"
     knn = "knn"
     iterative = "iterative"
+    forest = "forest"
     drop = "drop"
 
 

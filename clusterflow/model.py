@@ -47,12 +47,9 @@ def allowed_types() -> frozenset[str]:
     module that moves.
     """
     from clusterflow.features import FeatureBuilder
-    from clusterflow.impute import (
-        FastKNNImputer,
-        TableImputer,
-        _ColumnStatisticImputer,
-        _IterativeTableImputer,
-    )
+    from clusterflow.impute import FastKNNImputer, TableImputer
+    from clusterflow.impute._iterative import _IterativeTableImputer
+    from clusterflow.impute._simple import _ColumnStatisticImputer
     from clusterflow.sweep import ClusterSweep, _Model, _Reducer
 
     ours = (

@@ -93,6 +93,7 @@ class Imputed:
     profile: dict = field(default_factory=dict)
     plot_path: str | None = None
     reused: bool = False
+    column_scores: list[dict] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
     scores: list[dict] = []
+    column_scores: list[dict] = []
     profile: dict = {}
     with store.writing("impute", key) as tmp:
         plot_path = None
@@ -297,6 +299,7 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
                 if hasattr(imputer, "scores_") and imputer.scores_ is not None
                 else []
             )
+            column_scores = json.loads(imputer.column_scores_.to_json(orient="records"))
             categories = getattr(imputer, "categories_", None)
             post_impute_schema(roles, categories).validate(filled, lazy=True)
         else:
@@ -310,6 +313,7 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
             "imputer_format": dump_component(imputer, tmp / "imputer"),
             "method": method,
             "scores": scores,
+            "column_scores": column_scores,
             "missing_cells": missing_cells,
             "profile": profile,
             "plot_path": plot_path,

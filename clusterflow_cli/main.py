@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from clusterflow.config import ImputeMethod
 from clusterflow.errors import ClusterflowError
 
 PROG = "clusterflow"
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--impute",
-        choices=["auto", "mean", "median", "most_frequent", "knn", "iterative", "drop"],
+        choices=[m.value for m in ImputeMethod],
         default="auto",
         help="imputer; 'auto' scores them on masked known values (default)",
     )
@@ -171,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         "--impute",
         dest="method",
-        choices=["auto", "mean", "median", "most_frequent", "knn", "iterative"],
+        choices=[m.value for m in ImputeMethod if m is not ImputeMethod.drop],
         default="auto",
         help="imputer, as train's --impute (default: auto)",
     )

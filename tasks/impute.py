@@ -26,6 +26,20 @@ def impute_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.
     ]
     if imputed.scores:
         parts.append("## Mask-and-score\n\n" + markdown_table(pd.DataFrame(imputed.scores)))
+    if imputed.column_scores:
+        parts.append(
+            "## Per column (chosen method vs the column's mean or mode, same hidden cells)\n\n"
+            + markdown_table(pd.DataFrame(imputed.column_scores))
+        )
+        for record in imputed.column_scores:
+            if record["no_better_than_mean"]:
+                get_run_logger().warning(
+                    "column %r is restored no better than by its mean (%s %.3f vs %.3f)",
+                    record["column"],
+                    record["kind"],
+                    record["error"],
+                    record["mean_error"],
+                )
     if imputed.profile:
         from pathlib import Path
 

@@ -13,9 +13,9 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.errors import ConfigError
-from clusterflow.impute import CANDIDATES, IMPUTE_METHODS, FastKNNImputer, TableImputer
+from clusterflow.impute import CANDIDATES, METHODS, FastKNNImputer, TableImputer
+from tests.conftest import shared
 
-PENGUINS = Path(__file__).resolve().parents[3] / "shared" / "data" / "penguins.csv"
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
 
 
@@ -42,7 +42,7 @@ def correlated(rows: int, cols: int, seed: int) -> np.ndarray:
 # ---- tiny frames: the estimator contract ------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", IMPUTE_METHODS)
+@pytest.mark.parametrize("method", METHODS)
 def test_every_method_fills_every_gap_with_valid_values(tiny: pd.DataFrame, method: str) -> None:
     imputer = TableImputer(
         method=method, numeric_columns=["a", "b"], categorical_columns=["colour"]
@@ -95,7 +95,7 @@ def test_entirely_missing_column_raises_config_error(tiny: pd.DataFrame) -> None
 
 
 def test_unknown_method_and_column_raise_config_error(tiny: pd.DataFrame) -> None:
-    with pytest.raises(ConfigError, match="unknown imputation method 'magic'"):
+    with pytest.raises(ConfigError, match="'method' parameter.*'magic'"):
         TableImputer(method="magic").fit(tiny)
     with pytest.raises(ConfigError, match="not in the data"):
         TableImputer(numeric_columns=["nope"]).fit(tiny)
@@ -127,7 +127,8 @@ def test_auto_records_one_score_per_candidate_and_is_deterministic(tiny: pd.Data
     scores = first.scores_
     assert list(scores["method"]) == list(CANDIDATES)
     assert {"numeric_rmse", "categorical_error", "score", "seconds"} <= set(scores.columns)
-    assert first.method_ == scores.loc[scores["score"].idxmin(), "method"]
+    assert first.method_ == scores.loc[scores["numeric_rmse"].idxmin(), "method"]
+    assert first.categorical_method_ == scores.loc[scores["categorical_error"].idxmin(), "method"]
     pd.testing.assert_frame_equal(
         scores.drop(columns="seconds"), second.scores_.drop(columns="seconds")
     )
@@ -194,7 +195,7 @@ def test_fast_knn_uses_only_donors_that_observe_the_column() -> None:
 @pytest.fixture(scope="module")
 def penguins() -> pd.DataFrame:
     # species is the label: the pipeline excludes it from features, so does this test.
-    return pd.read_csv(PENGUINS).drop(columns="species")
+    return pd.read_csv(shared("penguins.csv")).drop(columns="species")
 
 
 def test_chosen_imputer_beats_sklearn_baselines_on_penguins(penguins: pd.DataFrame) -> None:

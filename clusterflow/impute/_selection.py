@@ -1,0 +1,235 @@
+"""Mask-and-score: hide known cells, impute them with every candidate, score against the truth."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from clusterflow.impute._iterative import _IterativeTableImputer
+from clusterflow.impute._knn import FastKNNImputer
+from clusterflow.impute._simple import _ColumnStatisticImputer
+
+CANDIDATES = ("mean", "median", "most_frequent", "knn", "iterative", "forest")
+"""Methods ``method="auto"`` compares, in order of preference when scores tie."""
+
+# Mask-and-score repeats the masking (with fresh cells) until about this many cells were scored,
+# so that selection on a small table is not decided by a handful of cells.
+_MIN_SCORED_CELLS = 2000
+_MAX_SCORE_ROUNDS = 5
+# A column whose hidden cells the chosen method restores with an error at least this share of the
+# mean's (numerics) or the mode's (categoricals) is reported as filled no better than its mean.
+_NO_BETTER_THAN_MEAN = 1.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each imputed column sits in the encoded matrix.
+
+    Parameters
+    ----------
+    numeric : list of str
+        Numeric columns, one encoded column each, first.
+    blocks : list of (int, int)
+        ``(start, stop)`` of each categorical's one-hot block, after the numerics.
+    categorical : list of str
+        Categorical columns, in block order.
+    codes : list of ndarray
+        The one-hot encoded categories of each categorical (object arrays).
+    """
+
+    numeric: list[str]
+    blocks: list[tuple[int, int]]
+    categorical: list[str] = field(default_factory=list)
+    codes: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def groups(self) -> list[slice]:
+        """Encoded columns of each imputed column: one per numeric, a block per categorical."""
+        numeric = [slice(i, i + 1) for i in range(len(self.numeric))]
+        return numeric + [slice(a, b) for a, b in self.blocks]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Parameters of the candidates and of the masking."""
+
+    n_neighbors: int = 5
+    max_iter: int = 10
+    mask_fraction: float = 0.1
+    score_sample: int = 5000
+    seed: int = 0
+
+
+def make_backend(method: str, layout: Layout, settings: Settings) -> Any:
+    """Return an unfitted imputer of the encoded matrix for ``method``."""
+    if method in ("mean", "median", "most_frequent"):
+        return _ColumnStatisticImputer(strategy=method, n_numeric=len(layout.numeric))
+    if method == "knn":
+        return FastKNNImputer(n_neighbors=settings.n_neighbors)
+    if method not in ("iterative", "forest"):
+        raise ValueError(f"unknown imputation method {method!r}; choose one of {CANDIDATES}")
+    return _IterativeTableImputer(
+        blocks=list(layout.blocks),
+        max_iter=settings.max_iter,
+        random_state=settings.seed,
+        estimator="linear" if method == "iterative" else "trees",
+    )
+
+
+class _Tally:
+    """Squared errors, mismatches and seconds per candidate and per imputed column."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        n = len(layout.groups)
+        self.total = {
+            m: {"sq": 0.0, "n_num": 0, "err": 0, "n_cat": 0, "sec": 0.0} for m in CANDIDATES
+        }
+        self.loss = {m: np.zeros(n) for m in CANDIDATES}
+        self.cells = np.zeros(n, dtype=np.int64)
+
+    def add(
+        self,
+        method: str,
+        filled: np.ndarray,
+        truth: np.ndarray,
+        hide: np.ndarray,
+        truth_codes: list[np.ndarray],
+    ) -> None:
+        """Score one candidate's ``filled`` sample against the hidden ``(row, column)`` cells."""
+        n_num = len(self.layout.numeric)
+        t = self.total[method]
+        num_rows, num_cols = hide[hide[:, 1] < n_num].T
+        error = filled[num_rows, num_cols] - truth[num_rows, num_cols]
+        # One dot product in the masking's order keeps the candidates' totals bit for bit.
+        t["sq"] += float(error @ error)
+        t["n_num"] += len(num_rows)
+        self.loss[method][:n_num] += np.bincount(num_cols, weights=error**2, minlength=n_num)
+        hidden = [hide[hide[:, 1] == g, 0] for g in range(len(self.layout.groups))]
+        for g, ((start, stop), codes, true) in enumerate(
+            zip(self.layout.blocks, self.layout.codes, truth_codes, strict=True), start=n_num
+        ):
+            # Compare categories, not codes: a rare true category has no code of its own.
+            rows = hidden[g]
+            guess = codes[np.argmax(filled[rows, start:stop], axis=1)]
+            wrong = int((guess != true[rows]).sum())
+            t["err"] += wrong
+            t["n_cat"] += len(rows)
+            self.loss[method][g] += wrong
+
+    def count(self, hidden: list[np.ndarray]) -> None:
+        """Add one round's hidden cells per column."""
+        self.cells += np.array([len(rows) for rows in hidden], dtype=np.int64)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record per candidate: RMSE, error rate, their cell-weighted mean, seconds."""
+        out = []
+        for method in CANDIDATES:
+            t = self.total[method]
+            rmse = math.sqrt(t["sq"] / t["n_num"]) if t["n_num"] else math.nan
+            err = t["err"] / t["n_cat"] if t["n_cat"] else math.nan
+            cells = t["n_num"] + t["n_cat"]
+            score = math.nan
+            if cells:
+                score = (
+                    (rmse * t["n_num"] if t["n_num"] else 0.0)
+                    + (err * t["n_cat"] if t["n_cat"] else 0.0)
+                ) / cells
+            out.append(
+                {
+                    "method": method,
+                    "numeric_rmse": float(rmse),
+                    "categorical_error": float(err),
+                    "score": float(score),
+                    "seconds": float(t["sec"]),
+                }
+            )
+        return out
+
+    def column_records(self, numeric_method: str, categorical_method: str) -> list[dict[str, Any]]:
+        """One record per imputed column: the chosen method's error against the mean's."""
+        out = []
+        names = [*self.layout.numeric, *self.layout.categorical]
+        for g, name in enumerate(names):
+            n = int(self.cells[g])
+            numeric = g < len(self.layout.numeric)
+            chosen = numeric_method if numeric else categorical_method
+            if n == 0:
+                error = baseline = math.nan
+            elif numeric:
+                error = math.sqrt(self.loss[chosen][g] / n)
+                baseline = math.sqrt(self.loss["mean"][g] / n)
+            else:
+                error, baseline = self.loss[chosen][g] / n, self.loss["mean"][g] / n
+            out.append(
+                {
+                    "column": name,
+                    "kind": "numeric_rmse" if numeric else "categorical_error",
+                    "hidden_cells": n,
+                    "method": chosen,
+                    "error": float(error),
+                    "mean_error": float(baseline),
+                    "no_better_than_mean": bool(n and error >= _NO_BETTER_THAN_MEAN * baseline),
+                }
+            )
+        return out
+
+
+def mask_and_score(
+    encoded: np.ndarray,
+    truth_codes: Sequence[np.ndarray],
+    layout: Layout,
+    settings: Settings,
+) -> _Tally:
+    """Hide known cells of a sample of rows, impute them with every candidate, tally the errors.
+
+    Parameters
+    ----------
+    encoded : ndarray of shape (n_rows, n_encoded)
+        The encoded table (standardised numerics, one-hot blocks), NaN where missing.
+    truth_codes : sequence of ndarray
+        The original values of each categorical (object arrays), to compare categories.
+    layout : Layout
+        Where each column sits in ``encoded``.
+    settings : Settings
+        Candidates' parameters, share of cells hidden, sample size and seed.
+
+    Returns
+    -------
+    _Tally
+        Errors and seconds per candidate and per column.
+    """
+    rng = np.random.default_rng(settings.seed)
+    groups = layout.groups
+    n_rows = encoded.shape[0]
+    observed = np.zeros((n_rows, len(groups)), dtype=bool)
+    for g, columns in enumerate(groups):
+        observed[:, g] = ~np.isnan(encoded[:, columns.start])
+    sample = np.sort(rng.choice(n_rows, size=min(settings.score_sample, n_rows), replace=False))
+    known = np.argwhere(observed[sample])
+    per_round = int(round(settings.mask_fraction * len(known)))
+    rounds = 0 if per_round == 0 else min(_MAX_SCORE_ROUNDS, -(-_MIN_SCORED_CELLS // per_round))
+    tally = _Tally(layout)
+    truth = encoded[sample]
+    sample_codes = [np.asarray(codes, dtype=object)[sample] for codes in truth_codes]
+    for _ in range(rounds):
+        hide = known[rng.choice(len(known), size=per_round, replace=False)]
+        masked = encoded.copy()
+        hidden = [hide[hide[:, 1] == g, 0] for g in range(len(groups))]
+        for g, rows in enumerate(hidden):
+            masked[np.ix_(sample[rows], np.arange(groups[g].start, groups[g].stop))] = np.nan
+        tally.count(hidden)
+        for method in CANDIDATES:
+            backend = make_backend(method, layout, settings)
+            # KNN's fit only stores rows: it uses every row as donor, as it will at full scale.
+            fit_rows = masked if method == "knn" else masked[sample]
+            tic = time.perf_counter()
+            filled = backend.fit(fit_rows).transform(masked[sample])
+            tally.total[method]["sec"] += time.perf_counter() - tic
+            tally.add(method, filled, truth, hide, sample_codes)
+    return tally

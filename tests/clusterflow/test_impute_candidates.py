@@ -1,0 +1,190 @@
+"""Each candidate of the table imputer on tiny frames, the per-kind choice and the column scores."""
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from clusterflow.config import ImputeMethod
+from clusterflow.impute import CANDIDATES, METHODS, TableImputer
+from clusterflow.impute._iterative import _IterativeTableImputer
+from clusterflow.impute._simple import _ColumnStatisticImputer
+from clusterflow_cli.main import build_parser
+
+
+@pytest.fixture
+def mixed() -> pd.DataFrame:
+    """40 rows: y follows x, the colour follows the sign of x; gaps in every column."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    frame = pd.DataFrame(
+        {
+            "x": x,
+            "y": 2.0 * x + 0.1 * rng.normal(size=40),
+            "colour": np.where(x > 0, "red", "blue").astype(object),
+        }
+    )
+    frame.loc[[1, 7, 13], "x"] = np.nan
+    frame.loc[[2, 8, 21], "y"] = np.nan
+    frame.loc[[3, 9, 30], "colour"] = None
+    return frame
+
+
+@pytest.mark.parametrize("method", CANDIDATES)
+def test_each_candidate_fills_numerics_and_returns_seen_categories(
+    mixed: pd.DataFrame, method: str
+) -> None:
+    out = TableImputer(method=method).fit(mixed).transform(mixed)
+    assert not out.isna().any().any()
+    assert set(out.loc[[3, 9, 30], "colour"]) <= {"red", "blue"}
+    for column in mixed:
+        known = mixed[column].notna()
+        assert (out.loc[known, column] == mixed.loc[known, column]).all()
+
+
+@pytest.mark.parametrize("method", ["iterative", "forest", "knn"])
+def test_model_based_candidates_use_the_relations_between_columns(
+    mixed: pd.DataFrame, method: str
+) -> None:
+    out = TableImputer(method=method).fit(mixed).transform(mixed)
+    truth_y = 2.0 * out.loc[[2, 8, 21], "x"]
+    assert np.abs(out.loc[[2, 8, 21], "y"] - truth_y).max() < 1.0
+    expected = np.where(out.loc[[3, 9, 30], "x"] > 0, "red", "blue")
+    assert (out.loc[[3, 9, 30], "colour"].to_numpy() == expected).all()
+
+
+def test_forest_learns_a_relation_a_linear_model_cannot() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-2, 2, size=300)
+    frame = pd.DataFrame({"x": x, "y": x**2 + 0.05 * rng.normal(size=300)})
+    hidden = np.arange(0, 300, 10)
+    masked = frame.copy()
+    masked.loc[hidden, "y"] = np.nan
+
+    def error(method: str) -> float:
+        out = TableImputer(method=method).fit(masked).transform(masked)
+        return float(np.sqrt(np.mean((out.loc[hidden, "y"] - frame.loc[hidden, "y"]) ** 2)))
+
+    assert error("forest") < 0.5 * error("iterative")
+
+
+def test_forest_fits_on_a_bounded_sample() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(2500, 3))
+    X[rng.random(X.shape) < 0.05] = np.nan
+    imputer = _IterativeTableImputer(estimator="trees").fit(X)
+    assert imputer.n_fit_rows_ == 2000
+    assert not np.isnan(imputer.transform(X)).any()
+    assert _IterativeTableImputer(estimator="linear").fit(X).n_fit_rows_ == 2500
+
+
+def test_auto_chooses_each_kind_on_its_own_cells(mixed: pd.DataFrame) -> None:
+    imputer = TableImputer(random_state=0).fit(mixed)
+    scores = imputer.scores_.set_index("method")
+    assert imputer.method_ == scores["numeric_rmse"].idxmin()
+    assert imputer.categorical_method_ == scores["categorical_error"].idxmin()
+    columns = imputer.column_scores_.set_index("column")
+    assert list(columns.index) == ["x", "y", "colour"]
+    assert columns.loc["x", "method"] == imputer.method_
+    assert columns.loc["colour", "method"] == imputer.categorical_method_
+    assert (columns["hidden_cells"] > 0).all()
+    # y is restored from x far better than by its mean.
+    assert columns.loc["y", "error"] < 0.5 * columns.loc["y", "mean_error"]
+    assert not columns.loc["y", "no_better_than_mean"]
+
+
+def test_a_column_restored_no_better_than_its_mean_is_flagged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "noise": rng.normal(size=200)})
+    frame["b"] = frame["a"] + 0.1 * rng.normal(size=200)
+    with caplog.at_level(logging.WARNING, logger="clusterflow.impute"):
+        imputer = TableImputer(random_state=0).fit(frame)
+    columns = imputer.column_scores_.set_index("column")
+    # Pure noise cannot be restored from the other columns: the chosen method only matches its mean.
+    assert columns.loc["noise", "no_better_than_mean"]
+    assert "column 'noise'" in caplog.text and "no better than the column's mean" in caplog.text
+    assert not columns.loc[["a", "b"], "no_better_than_mean"].any()
+    assert "'a'" not in caplog.text and "'b'" not in caplog.text
+
+
+def test_imputer_names_come_from_the_config_enum() -> None:
+    assert set(METHODS) == {m.value for m in ImputeMethod} - {"drop"}
+    assert set(CANDIDATES) == set(METHODS) - {"auto"}
+    parser = build_parser()
+    args = parser.parse_args(["train", "data.csv", "--impute", "forest"])
+    assert args.impute == "forest"
+    args = parser.parse_args(["impute", "data.csv", "--out", "o.csv", "--method", "forest"])
+    assert args.method == "forest"
+
+
+# TableImputer takes only DataFrames on purpose (column names and dtypes decide the encoding);
+# the checks that feed it numpy arrays or lists are expected to fail.
+_FRAME_ONLY = "TableImputer accepts pandas DataFrames only (columns decide the encoding)"
+
+
+def _expected_failures(estimator: object) -> dict[str, str]:
+    if not isinstance(estimator, TableImputer):
+        return {}
+    return {
+        name: _FRAME_ONLY
+        for name in (
+            "check_estimators_dtypes",
+            "check_fit_score_takes_y",
+            "check_estimators_fit_returns_self",
+            "check_pipeline_consistency",
+            "check_estimators_overwrite_params",
+            "check_estimators_pickle",
+            "check_f_contiguous_array_estimator",
+            "check_transformer_data_not_an_array",
+            "check_transformer_general",
+            "check_transformer_preserves_dtypes",
+            "check_methods_sample_order_invariance",
+            "check_methods_subset_invariance",
+            "check_fit2d_1sample",
+            "check_fit2d_1feature",
+            "check_fit1d",
+            "check_dict_unchanged",
+            "check_dont_overwrite_parameters",
+            "check_fit_idempotent",
+            "check_fit_check_is_fitted",
+            "check_n_features_in",
+            "check_fit2d_predict1d",
+            "check_complex_data",
+            "check_dtype_object",
+            "check_estimators_empty_data",
+            "check_estimators_nan_inf",
+            "check_estimator_sparse_array",
+            "check_estimator_sparse_matrix",
+            "check_estimator_sparse_tag",
+            "check_readonly_memmap_input",
+            "check_n_features_in_after_fitting",
+            "check_positive_only_tag_during_fit",
+            "check_set_output_transform",
+            "check_global_output_transform_pandas",
+            "check_set_output_transform_pandas",
+            "check_global_set_output_transform_polars",
+            "check_set_output_transform_polars",
+            "check_requires_y_none",
+            "check_estimators_empty_data_messages",
+            "check_transformer_preserve_dtypes",
+            "check_transformer_n_iter",
+        )
+    }
+
+
+@parametrize_with_checks(
+    [
+        _ColumnStatisticImputer(),
+        _ColumnStatisticImputer(strategy="median", n_numeric=1),
+        _IterativeTableImputer(),
+        _IterativeTableImputer(estimator="trees", max_iter=1),
+        TableImputer(method="mean"),
+    ],
+    expected_failed_checks=_expected_failures,
+)
+def test_our_estimators_pass_sklearn_estimator_checks(estimator, check) -> None:
+    check(estimator)

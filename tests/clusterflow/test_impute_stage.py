@@ -1,0 +1,39 @@
+"""The impute stage records the per-column scores next to the candidates' scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clusterflow import pipeline
+from clusterflow.config import TrainConfig
+from clusterflow.store import StageStore
+from tests.conftest import bundled
+
+
+# The stage runs the missingness profile and plot too: 150 s on the loaded 2-core machine.
+@pytest.mark.slow
+def test_impute_stage_keeps_per_column_scores(workspace: Path) -> None:
+    config = TrainConfig(
+        data=str(bundled("penguins.csv")),
+        workspace=str(workspace),
+        exclude_columns=["species"],
+        impute={"score_sample": 100},
+    )
+    store = StageStore(workspace / "store")
+    snapshot = pipeline.ingest(config.data, store)
+    validated = pipeline.validate(snapshot, config, store)
+    imputed = pipeline.impute(validated, config, store)
+    by_column = {record["column"]: record for record in imputed.column_scores}
+    assert set(by_column) == set(validated.column_roles.features)
+    assert by_column["sex"]["kind"] == "categorical_error"
+    assert by_column["body_mass_g"]["error"] < by_column["body_mass_g"]["mean_error"]
+    methods = {record["method"] for record in imputed.scores}
+    assert {record["method"] for record in imputed.column_scores} <= methods
+    # The cached stage gives the same records back.
+    again = pipeline.impute(validated, config, store)
+    assert again.reused and again.column_scores == imputed.column_scores
+    meta = json.loads((Path(imputed.path).parent / "meta.json").read_text())
+    assert meta["column_scores"] == imputed.column_scores
