@@ -35,6 +35,7 @@ _ALLOWED_LIBRARY_TYPES = frozenset(
         "numpy.dtype",
         "sklearn.impute._iterative.IterativeImputer",
         "sklearn.impute._iterative._ImputerTriplet",
+        "sklearn.tree._tree.Tree",  # the trees of the 'forest' imputer's ExtraTreesRegressor
     }
 )
 """Library types a model holds that skops does not trust by default."""
