@@ -78,6 +78,8 @@ RESULT_COLUMNS = [
     "inertia",
     "bic",
     "stability",
+    "prediction_strength",
+    "min_share",
     "noise_share",
     "seconds",
     "viable",
@@ -128,6 +130,38 @@ def k_grid(k_min: int, k_max: int, dense_until: int = 20, step: float = 1.1) -> 
         ks.append(min(int(round(k)), k_max))
     ks.append(k_max)
     return sorted(set(ks))
+
+
+def prediction_strength(reference: np.ndarray, other: np.ndarray) -> float:
+    """Tibshirani and Walther's prediction strength of ``reference`` given ``other``.
+
+    For each reference cluster, the share of its pairs of rows that ``other`` also puts
+    together; the result is the smallest share (the worst-reproduced cluster). Noise (-1) in
+    ``reference`` is ignored. 1.0 means every cluster is reproduced whole.
+
+    Parameters
+    ----------
+    reference, other : ndarray of int of shape (n_rows,)
+        Two labelings of the same rows.
+
+    Returns
+    -------
+    float
+        Prediction strength in [0, 1].
+    """
+    keep = reference >= 0
+    ref, oth = reference[keep], other[keep]
+    if len(ref) == 0:
+        return 0.0
+    _, ref = np.unique(ref, return_inverse=True)
+    _, oth = np.unique(oth, return_inverse=True)
+    table = np.zeros((ref.max() + 1, oth.max() + 1))
+    np.add.at(table, (ref, oth), 1.0)
+    sizes = table.sum(axis=1)
+    pairs = sizes * (sizes - 1) / 2
+    together = (table * (table - 1) / 2).sum(axis=1)
+    ok = pairs > 0
+    return float((together[ok] / pairs[ok]).min()) if ok.any() else 0.0
 
 
 def _nearest(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -581,7 +615,10 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         if model.gmm is not None:
             Z = model.reducer.transform(Xw) if model.reducer is not None else Xw
             row["bic"] = float(model.gmm.bic(Z.astype(np.float64)))
-        row["stability"] = self._stability(refit, Xw, stab_idx, labels[stab_idx], ctx)
+        row["min_share"] = float(np.bincount(lab_a).min() / len(labels))
+        row["stability"], row["prediction_strength"] = self._stability(
+            refit, Xw, stab_idx, labels[stab_idx], ctx
+        )
         row["usable"] = bool(noise <= self.max_noise and np.isfinite(row["silhouette"]))
         row["viable"] = bool(row["usable"] and not (row["stability"] < self.min_stability))
         row["seconds"] = time.perf_counter() - t0
@@ -594,14 +631,14 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         idx: np.ndarray,
         reference: np.ndarray,
         ctx: dict[str, Any],
-    ) -> float:
-        """Mean ARI between the candidate and refits on 80 % subsamples of ``idx``."""
+    ) -> tuple[float, float]:
+        """Mean ARI and prediction strength of the candidate against refits on 80 % subsamples."""
         if self.stability_resamples <= 0:
-            return float("nan")
+            return float("nan"), float("nan")
         algorithm, param = refit
         rows = Xw[idx]
         rng = np.random.default_rng(self.random_state + 7919)
-        scores = []
+        scores, strengths = [], []
         for b in range(self.stability_resamples):
             sub = np.sort(rng.choice(len(rows), int(0.8 * len(rows)), replace=False))
             seed = self.random_state + 1 + b
@@ -629,10 +666,12 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 raw = self._hdbscan(Zp, mcs)
                 if (raw >= 0).sum() == 0:
                     scores.append(0.0)
+                    strengths.append(0.0)
                     continue
                 labels, _ = _nearest(rows, _centers_of(part, raw)[0])
             scores.append(adjusted_rand_score(reference, labels))
-        return float(np.mean(scores))
+            strengths.append(prediction_strength(reference, labels))
+        return float(np.mean(scores)), float(np.mean(strengths))
 
     # ------------------------------------------------------------------ selection
     def _select(self, results: pd.DataFrame, models: list[_Model]) -> None:

@@ -1,0 +1,192 @@
+"""Run the sweep and the reference clusterings on one data set; cache everything on disk.
+
+Per data set this computes, once (cached under ``~/.cache/clusterflow-bench/quality/``):
+
+- the feature matrices: ``new`` (clusterflow's FeatureBuilder defaults), ``today`` (no tail
+  transform, categorical weight 0.2: the builder before issue 11), ``plain`` (the references'
+  features: MiniLM vectors, standardised numerics with heavy tails log-scaled, one-hot
+  categoricals, each block at equal total variance);
+- the full candidate table of ``ClusterSweep`` on ``new`` and on ``today``, with the ARI and NMI
+  of every candidate against the labels (so selection rules are evaluated offline, the same
+  candidates for every rule);
+- the references on ``plain``: KMeans told the true k, the silhouette-max KMeans sweep, HDBSCAN;
+- KMeans told the true k under alternative block weights (for the weight constants' LODO).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+from benchmarks.quality.datasets import Dataset
+from clusterflow.features import FeatureBuilder
+from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
+
+CACHE = Path(os.environ.get("CLUSTERFLOW_BENCH_CACHE", Path.home() / ".cache/clusterflow-bench"))
+VERSION = "v4"
+WEIGHT_GRID = {"categorical_weight": [0.2, 0.5, 1.0], "text_share": [0.25, 0.5, 0.75]}
+
+
+class RecordingSweep(ClusterSweep):
+    """A ClusterSweep that keeps every candidate model (for the per-candidate ARI)."""
+
+    def _select(self, results: pd.DataFrame, models: list) -> None:  # noqa: D102
+        self.candidates_ = list(models)
+        super()._select(results, models)
+
+
+def scores(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """ARI and NMI; noise (-1) counts as one more cluster."""
+    return (
+        float(adjusted_rand_score(labels, pred)),
+        float(normalized_mutual_info_score(labels, pred)),
+    )
+
+
+def embeddings(ds: Dataset) -> np.ndarray | None:
+    if ds.text is None:
+        return None
+    from clusterflow.embed import MiniLMEmbedder, embed_column
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    embedder = MiniLMEmbedder(cache_path=CACHE / "embeddings.sqlite", precision="fp32")
+    vectors, _ = embed_column(embedder, ds.table[ds.text].tolist())
+    return vectors
+
+
+def imputed(ds: Dataset) -> pd.DataFrame:
+    cols = ds.numeric + ds.categorical
+    if not cols or not ds.table[cols].isna().any().any():
+        return ds.table
+    from clusterflow.impute import TableImputer
+
+    imp = TableImputer(numeric_columns=ds.numeric, categorical_columns=ds.categorical)
+    return imp.fit_transform(ds.table)
+
+
+def features(ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None, **kw: object) -> np.ndarray:
+    builder = FeatureBuilder(numeric_columns=ds.numeric, categorical_columns=ds.categorical, **kw)
+    return builder.fit_transform(table, embeddings=emb)
+
+
+def plain_kwargs(ds: Dataset, text_share: float = 0.5, categorical_weight: float = 1.0) -> dict:
+    """Block weights for the references: equal variance per block (text_share of the total)."""
+    kw: dict = {"tails": "auto", "numeric_weight": 1.0, "categorical_weight": categorical_weight}
+    if ds.text is not None:
+        tabular = (1.0 if ds.numeric else 0.0) + (categorical_weight if ds.categorical else 0.0)
+        kw["text_weight"] = text_share / (1 - text_share) * tabular if tabular else 1.0
+    return kw
+
+
+def candidate_table(X: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[pd.DataFrame, float]:
+    t0 = time.perf_counter()
+    sweep = RecordingSweep(random_state=seed).fit(X)
+    seconds = time.perf_counter() - t0
+    Xw = sweep._working(X)
+    table = sweep.results_.copy()
+    aris, nmis = [], []
+    for model in sweep.candidates_:
+        try:
+            pred = model.predict(Xw)
+            a, m = scores(labels, pred)
+        except Exception:  # a degenerate candidate (no centres) has no labeling
+            a, m = float("nan"), float("nan")
+        aris.append(a)
+        nmis.append(m)
+    table["ari"] = aris
+    table["nmi"] = nmis
+    table["k_max"] = sweep.k_max_
+    table["metric"] = sweep.metric_
+    return table, seconds
+
+
+def references(X: np.ndarray, labels: np.ndarray, metric: str, true_k: int) -> dict:
+    out: dict = {}
+    t0 = time.perf_counter()
+    pred = KMeans(n_clusters=true_k, n_init=4, random_state=0).fit_predict(X)
+    out["true_k"] = {"k": true_k, "ari": scores(labels, pred)[0], "nmi": scores(labels, pred)[1]}
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(X), min(len(X), 2000), replace=False)
+    best = (-2.0, None, None)
+    for k in k_grid(2, min(default_k_max(len(X)), len(X) - 1)):
+        pred = KMeans(n_clusters=k, n_init=2, random_state=0).fit_predict(X)
+        sil = silhouette_score(X[idx], pred[idx], metric=metric)
+        if sil > best[0]:
+            best = (sil, k, pred)
+    a, m = scores(labels, best[2])
+    out["silmax"] = {"k": best[1], "ari": a, "nmi": m, "silhouette": float(best[0])}
+    import hdbscan
+    from sklearn.decomposition import PCA
+
+    Z = PCA(n_components=min(16, X.shape[1]), random_state=0).fit_transform(X)
+    pred = hdbscan.HDBSCAN(min_cluster_size=max(5, len(X) // 100), min_samples=5).fit_predict(Z)
+    a, m = scores(labels, pred)
+    out["hdbscan"] = {
+        "k": int(len(set(pred[pred >= 0]))),
+        "ari": a,
+        "nmi": m,
+        "noise": float((pred < 0).mean()),
+    }
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def weight_variants(ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None) -> dict:
+    """ARI of KMeans told the true k under each block weighting (multi-block sets only)."""
+    out: dict = {}
+    blocks = sum([ds.text is not None, bool(ds.numeric), bool(ds.categorical)])
+    if blocks < 2:
+        return out
+    for cw in WEIGHT_GRID["categorical_weight"] if ds.categorical else [1.0]:
+        for ts in WEIGHT_GRID["text_share"] if ds.text is not None else [0.5]:
+            for tails in ("auto", "none"):
+                kw = plain_kwargs(ds, ts, cw) | {"tails": tails}
+                X = features(ds, table, emb, **kw)
+                pred = KMeans(n_clusters=ds.true_k, n_init=4, random_state=0).fit_predict(X)
+                out[f"cw={cw}|ts={ts}|tails={tails}"] = scores(ds.labels, pred)[0]
+    return out
+
+
+def collect(ds: Dataset) -> dict:
+    """Everything the tables need for one data set (cached by name, shape and VERSION)."""
+    digest = hashlib.sha1(
+        f"{VERSION}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode()
+    ).hexdigest()[:10]
+    folder = CACHE / "quality" / f"{ds.name}-{digest}"
+    if (folder / "meta.json").exists():
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["new"] = pd.read_csv(folder / "new.csv")
+        meta["today"] = pd.read_csv(folder / "today.csv")
+        return meta
+    folder.mkdir(parents=True, exist_ok=True)
+    emb = embeddings(ds)
+    table = imputed(ds)
+    X_new = features(ds, table, emb)
+    X_today = features(ds, table, emb, tails="none", categorical_weight=0.2)
+    X_plain = features(ds, table, emb, **plain_kwargs(ds))
+    new, sec_new = candidate_table(X_new, ds.labels)
+    today, sec_today = candidate_table(X_today, ds.labels)
+    metric = str(new["metric"].iloc[0])
+    meta = {
+        "name": ds.name,
+        "shape": ds.shape,
+        "rows": len(ds.table),
+        "true_k": ds.true_k,
+        "seconds_new": sec_new,
+        "seconds_today": sec_today,
+        "refs": references(X_plain, ds.labels, metric, ds.true_k),
+        "weights": weight_variants(ds, table, emb),
+    }
+    new.to_csv(folder / "new.csv", index=False)
+    today.to_csv(folder / "today.csv", index=False)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    meta["new"], meta["today"] = new, today
+    return meta
