@@ -405,8 +405,11 @@ def sweep(
     X = builder.transform(table, embeddings=embeddings)
     # The k range follows the size of the whole data, even when the sweep sees a sample of it.
     k_max = min(config.sweep.k_max or default_k_max(n_rows), n_rows - 1)
+    k_min = config.sweep.k_min
+    if config.sweep.k is not None:
+        k_min = k_max = config.sweep.k
     clusterer = ClusterSweep(
-        k_min=config.sweep.k_min,
+        k_min=k_min,
         k_max=k_max,
         algorithms=[a.value for a in config.sweep.algorithms],
         noise=config.sweep.noise.value,

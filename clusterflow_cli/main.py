@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--k-min", type=int, default=2, metavar="N", help="smallest k (default: 2)")
     train.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pin the number of clusters (the sweep only chooses the algorithm)",
+    )
+    train.add_argument(
         "--k-max",
         type=int,
         default=None,
@@ -214,7 +221,7 @@ def _train_config(args: argparse.Namespace):
     from clusterflow.config import TrainConfig
     from clusterflow.errors import ConfigError
 
-    sweep = {"k_min": args.k_min, "k_max": args.k_max, "noise": args.noise}
+    sweep = {"k_min": args.k_min, "k_max": args.k_max, "k": args.k, "noise": args.noise}
     if args.algorithms:
         sweep["algorithms"] = args.algorithms
     try:

@@ -31,8 +31,10 @@ from clusterflow.features import FeatureBuilder
 from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
 
 CACHE = Path(os.environ.get("CLUSTERFLOW_BENCH_CACHE", Path.home() / ".cache/clusterflow-bench"))
-VERSION = "v4"
+VERSION = "v5"
+WEIGHTS_VERSION = "w1"
 WEIGHT_GRID = {"categorical_weight": [0.2, 0.5, 1.0], "text_share": [0.25, 0.5, 0.75]}
+TAIL_GRID = [1.0, 2.0, 4.0]
 
 
 class RecordingSweep(ClusterSweep):
@@ -86,26 +88,31 @@ def plain_kwargs(ds: Dataset, text_share: float = 0.5, categorical_weight: float
     return kw
 
 
-def candidate_table(X: np.ndarray, labels: np.ndarray, seed: int = 0) -> tuple[pd.DataFrame, float]:
+def candidate_table(
+    X: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> tuple[pd.DataFrame, float, np.ndarray]:
+    """The sweep's candidate table with ARI/NMI per candidate, its runtime and all labelings."""
     t0 = time.perf_counter()
     sweep = RecordingSweep(random_state=seed).fit(X)
     seconds = time.perf_counter() - t0
     Xw = sweep._working(X)
     table = sweep.results_.copy()
-    aris, nmis = [], []
+    aris, nmis, preds = [], [], []
     for model in sweep.candidates_:
         try:
             pred = model.predict(Xw)
             a, m = scores(labels, pred)
         except Exception:  # a degenerate candidate (no centres) has no labeling
+            pred = np.full(len(X), -2)
             a, m = float("nan"), float("nan")
         aris.append(a)
         nmis.append(m)
+        preds.append(pred.astype(np.int16))
     table["ari"] = aris
     table["nmi"] = nmis
     table["k_max"] = sweep.k_max_
     table["metric"] = sweep.metric_
-    return table, seconds
+    return table, seconds, np.vstack(preds)
 
 
 def references(X: np.ndarray, labels: np.ndarray, metric: str, true_k: int) -> dict:
@@ -139,19 +146,31 @@ def references(X: np.ndarray, labels: np.ndarray, metric: str, true_k: int) -> d
     return out
 
 
-def weight_variants(ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None) -> dict:
-    """ARI of KMeans told the true k under each block weighting (multi-block sets only)."""
+def weight_variants(ds: Dataset) -> dict:
+    """ARI of KMeans told the true k under each block weighting and tail rule (cached).
+
+    Keys read ``cw=<categorical weight>|ts=<text share>|tails=<none or skew threshold>``; only
+    the constants a set can inform vary (no categorical block: cw stays 1.0, and so on).
+    """
+    path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}-{ds.name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    table, emb = imputed(ds), embeddings(ds)
+    skewed = ds.numeric and any(
+        abs(float(table[c].astype(float).skew())) > min(TAIL_GRID) for c in ds.numeric
+    )
     out: dict = {}
-    blocks = sum([ds.text is not None, bool(ds.numeric), bool(ds.categorical)])
-    if blocks < 2:
-        return out
     for cw in WEIGHT_GRID["categorical_weight"] if ds.categorical else [1.0]:
-        for ts in WEIGHT_GRID["text_share"] if ds.text is not None else [0.5]:
-            for tails in ("auto", "none"):
-                kw = plain_kwargs(ds, ts, cw) | {"tails": tails}
+        text_shares = WEIGHT_GRID["text_share"] if ds.text is not None and ds.numeric else [0.5]
+        for ts in text_shares:
+            for tails in ["none", *TAIL_GRID] if skewed else ["none"]:
+                kw = plain_kwargs(ds, ts, cw)
+                kw |= {"tails": "none"} if tails == "none" else {"skew_threshold": tails}
                 X = features(ds, table, emb, **kw)
                 pred = KMeans(n_clusters=ds.true_k, n_init=4, random_state=0).fit_predict(X)
                 out[f"cw={cw}|ts={ts}|tails={tails}"] = scores(ds.labels, pred)[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
     return out
 
 
@@ -172,8 +191,10 @@ def collect(ds: Dataset) -> dict:
     X_new = features(ds, table, emb)
     X_today = features(ds, table, emb, tails="none", categorical_weight=0.2)
     X_plain = features(ds, table, emb, **plain_kwargs(ds))
-    new, sec_new = candidate_table(X_new, ds.labels)
-    today, sec_today = candidate_table(X_today, ds.labels)
+    new, sec_new, labels_new = candidate_table(X_new, ds.labels)
+    today, sec_today, _ = candidate_table(X_today, ds.labels)
+    np.save(folder / "labels_new.npy", labels_new)
+    np.save(folder / "X_new.npy", X_new)
     metric = str(new["metric"].iloc[0])
     meta = {
         "name": ds.name,
@@ -183,7 +204,6 @@ def collect(ds: Dataset) -> dict:
         "seconds_new": sec_new,
         "seconds_today": sec_today,
         "refs": references(X_plain, ds.labels, metric, ds.true_k),
-        "weights": weight_variants(ds, table, emb),
     }
     new.to_csv(folder / "new.csv", index=False)
     today.to_csv(folder / "today.csv", index=False)

@@ -101,7 +101,10 @@ def cars() -> Dataset:
         "Acceleration",
     ]
     return Dataset(
-        "cars", "tabular, real gaps, 3 origins", frame[numeric], frame["Origin"].to_numpy(),
+        "cars",
+        "tabular, real gaps, 3 origins",
+        frame[numeric],
+        frame["Origin"].to_numpy(),
         numeric=numeric,
     )
 
@@ -137,7 +140,10 @@ def stackoverflow(n_topics: int = 20, rows: int = 3000) -> Dataset:
 def banking77(rows: int = 3000) -> Dataset:
     frame = _sample(pd.read_csv(SHARED / "banking77.csv"), rows)
     return Dataset(
-        "banking77", "short text, 77 intents", frame[["text"]], frame["category"].to_numpy(),
+        "banking77",
+        "short text, 77 intents",
+        frame[["text"]],
+        frame["category"].to_numpy(),
         text="text",
     )
 
