@@ -130,6 +130,11 @@ def _viable(
     return results[sized], notes
 
 
+def _side(guarded: pd.DataFrame, viable: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    inside = guarded[mask.loc[guarded.index]]
+    return inside if len(inside) else viable[mask]
+
+
 def _best(frame: pd.DataFrame) -> int:
     order = frame.sort_values(
         ["evidence", "silhouette", "k"], ascending=[False, False, True], kind="mergesort"
@@ -185,8 +190,10 @@ def select(
             f"k={rejected.k} had more evidence but silhouette {rejected.silhouette:.3f})"
         )
     pick = _alt(results, chosen)
-    coarser = viable[viable["k"] < pick.k]
-    finer = viable[viable["k"] > pick.k]
+    # Runner-ups obey the same guard as the choice, when any candidate on that side does.
+    guarded = viable[viable["silhouette"] >= floor]
+    coarser = _side(guarded, viable, viable["k"] < pick.k)
+    finer = _side(guarded, viable, viable["k"] > pick.k)
     at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
     if at_edge and pick.k == k_max:
         notes.append(f"k={pick.k} is the top of the range: a larger k_max may fit better")
