@@ -123,6 +123,7 @@ class Swept:
     disagreement: str
     noise_share: float
     plots: dict = field(default_factory=dict)
+    runner_ups: list = field(default_factory=list)
     cards_path: str | None = None
     reused: bool = False
 
@@ -479,6 +480,7 @@ def sweep(
             "metrics": metrics,
             "rule": str(getattr(clusterer, "rule_", "")),
             "disagreement": str(getattr(clusterer, "disagreement_", "") or ""),
+            "runner_ups": clusterer.selection_.runner_ups(),
             "noise_share": noise_share,
             "plots": {name: str(folder / Path(p).name) for name, p in plots.items()},
             "cards_path": str(folder / "cards.md") if cards_path else None,

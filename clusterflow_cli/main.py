@@ -297,6 +297,12 @@ def _print_train_summary(summary: dict, config) -> None:
         f"{summary['rows_quarantined']} quarantined (imputer: {summary['imputer']})"
     )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
+    for alt in summary.get("runner_ups") or []:
+        print(
+            f"  runner-up ({alt['role']}): k={alt['k']} with {alt['algorithm']} "
+            f"(evidence {alt['evidence']:.3f}, silhouette {alt['silhouette']:.3f}; "
+            f"pin it with --k {alt['k']})"
+        )
     if summary.get("metrics_disagree"):
         print(f"  note: {summary['metrics_disagree']}")
     if summary.get("model_uri"):

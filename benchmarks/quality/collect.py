@@ -192,7 +192,10 @@ def collect(ds: Dataset) -> dict:
     X_today = features(ds, table, emb, tails="none", categorical_weight=0.2)
     X_plain = features(ds, table, emb, **plain_kwargs(ds))
     new, sec_new, labels_new = candidate_table(X_new, ds.labels)
-    today, sec_today, _ = candidate_table(X_today, ds.labels)
+    if np.array_equal(X_new, X_today):  # text only, or no skewed/categorical column: same sweep
+        today, sec_today = new.copy(), sec_new
+    else:
+        today, sec_today, _ = candidate_table(X_today, ds.labels)
     np.save(folder / "labels_new.npy", labels_new)
     np.save(folder / "X_new.npy", X_new)
     metric = str(new["metric"].iloc[0])
