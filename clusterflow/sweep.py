@@ -81,6 +81,7 @@ RESULT_COLUMNS = [
     "stability",
     "prediction_strength",
     "evidence",
+    "evidence_share",
     "min_share",
     "noise_share",
     "seconds",
@@ -568,6 +569,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             row["bic"] = float(model.gmm.bic(Z.astype(np.float64)))
         row["min_share"] = float(np.bincount(lab_a).min() / len(labels))
         row["evidence"] = score_reduced(ctx["Z"], labels)
+        row["evidence_share"] = ctx["reducer"].explained
         row["stability"], row["prediction_strength"] = self._stability(
             refit, Xw, stab_idx, labels[stab_idx], ctx
         )

@@ -27,6 +27,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from benchmarks.quality.datasets import Dataset
+from clusterflow.cluster.evidence import Reducer
 from clusterflow.features import FeatureBuilder
 from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
 
@@ -174,6 +175,16 @@ def weight_variants(ds: Dataset) -> dict:
     return out
 
 
+def evidence_share(X: np.ndarray) -> float:
+    """Share of the variance the sweep's reduced space holds (as the sweep computes it)."""
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1)
+    nz = norms[norms > 1e-12]
+    if len(nz) and nz.std() <= 0.05 * nz.mean():  # the sweep's "auto" metric: cosine
+        X = X / np.where(norms > 1e-12, norms, 1.0)[:, None]
+    return Reducer(X, random_state=0).explained
+
+
 def collect(ds: Dataset) -> dict:
     """Everything the tables need for one data set (cached by name, shape and VERSION)."""
     digest = hashlib.sha1(
@@ -184,6 +195,8 @@ def collect(ds: Dataset) -> dict:
         meta = json.loads((folder / "meta.json").read_text())
         meta["new"] = pd.read_csv(folder / "new.csv")
         meta["today"] = pd.read_csv(folder / "today.csv")
+        if "evidence_share" not in meta["new"]:  # tables cached before the column existed
+            meta["new"]["evidence_share"] = evidence_share(np.load(folder / "X_new.npy"))
         return meta
     folder.mkdir(parents=True, exist_ok=True)
     emb = embeddings(ds)

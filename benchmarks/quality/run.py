@@ -45,6 +45,8 @@ RULE_GRID: dict[str, list[float]] = {
     "silhouette_ratio": [0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0],
     "min_share": [0.0, 0.005, 0.01, 0.02, 0.05],
     "min_stability": [0.0, 0.3, 0.5, 0.7],
+    "min_explained": [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01],
+    "algorithm_by": ["silhouette", "evidence"],
     "k_max_factor": [0.5, 0.75, 1.0],
 }
 FEATURE_DEFAULTS = {"categorical_weight": 0.2, "text_share": 0.5, "tails": SKEW_THRESHOLD}

@@ -18,10 +18,19 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
 
-__all__ = ["Reducer", "labeling_score", "labeling_loglik", "prediction_strength"]
+__all__ = [
+    "MIN_EXPLAINED",
+    "Reducer",
+    "labeling_loglik",
+    "labeling_score",
+    "prediction_strength",
+    "score_reduced",
+]
 
 MAX_DIMS = 16
+MIN_EXPLAINED = 0.7
 FULL_COVARIANCE_DIMS = 8
 _REG = 1e-4
 
@@ -41,9 +50,15 @@ class Reducer:
         cols = np.flatnonzero(distinct > 5)
         self.cols = cols if len(cols) else np.arange(X.shape[1])
         self.pca: PCA | None = None
+        kept = float(rows[:, self.cols].var(axis=0).sum())
         if len(self.cols) > max_dims:
             self.pca = PCA(n_components=max_dims, random_state=random_state)
             self.pca.fit(rows[:, self.cols])
+            kept = float(self.pca.explained_variance_.sum())
+        total = float(rows.var(axis=0).sum())
+        # Share of the data's variance the Gaussian model sees: how far its likelihood speaks
+        # for the whole feature space.
+        self.explained = kept / total if total > 0 else 1.0
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return the reduced continuous columns of ``X``."""
@@ -98,6 +113,13 @@ def labeling_loglik(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, int]
 def labeling_score(X: np.ndarray, labels: np.ndarray, *, random_state: int = 0) -> float:
     """Classification BIC of a labeling per row (higher is better; comparable across k).
 
+    This is the quantity the selection rule maximises (:mod:`clusterflow.cluster.selection`),
+    including its switch: when the reduced space holds less than ``MIN_EXPLAINED`` of the
+    variance of ``X`` (text embeddings), the score is the silhouette of the labeling instead
+    (cosine when the rows lie on a sphere), as the rule then proposes by silhouette. The
+    switch depends on ``X`` only, so two labelings of the same rows are always compared by
+    the same measure.
+
     Parameters
     ----------
     X : ndarray of shape (n_rows, n_features)
@@ -111,11 +133,19 @@ def labeling_score(X: np.ndarray, labels: np.ndarray, *, random_state: int = 0) 
     -------
     float
         ``(2 * log-likelihood - n_params * log(n)) / (2 * n)``: the mean log-likelihood of a row
-        under its own cluster minus the BIC penalty per row.
+        under its own cluster minus the BIC penalty per row (or the silhouette, see above;
+        -1.0 for a labeling with one cluster or one row per cluster).
     """
     X = np.asarray(X, dtype=np.float64)
-    Z = Reducer(X, random_state=random_state).transform(X)
-    return score_reduced(Z, labels)
+    labels = np.asarray(labels)
+    reducer = Reducer(X, random_state=random_state)
+    if reducer.explained >= MIN_EXPLAINED:
+        return score_reduced(reducer.transform(X), labels)
+    if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(labels):
+        return -1.0
+    norms = np.linalg.norm(X, axis=1)
+    on_sphere = norms.std() <= 0.05 * norms.mean()
+    return float(silhouette_score(X, labels, metric="cosine" if on_sphere else "euclidean"))
 
 
 def score_reduced(Z: np.ndarray, labels: np.ndarray) -> float:

@@ -10,7 +10,12 @@ The rule (copied into the README; its constants are evaluated leave-one-dataset-
    the rule says so).
 2. Evidence proposes: the candidate with the highest *evidence*, the classification
    likelihood of its labeling penalised like BIC (:func:`clusterflow.cluster.evidence.
-   labeling_score`), which pays for every extra cluster and for overlapping clusters.
+   labeling_score`), which pays for every extra cluster and for overlapping clusters. The
+   likelihood is computed in a reduced space (at most 16 PCA components of the continuous
+   columns); when that space holds less than ``min_explained`` of the feature variance
+   (text embeddings: about a third) the likelihood speaks for too little of the data and the
+   silhouette proposes instead.
+   At the proposed k, the algorithm with the highest silhouette is kept (``algorithm_by``).
 3. Geometry guards: the proposal stands only if its silhouette reaches
    ``silhouette_ratio`` of the best silhouette among the viable candidates; otherwise the
    best-evidence candidate among those that reach it is chosen.
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from clusterflow.cluster.evidence import MIN_EXPLAINED
 from clusterflow.errors import NoViableClustering
 
 __all__ = ["Alternative", "Selection", "SelectionParams", "select"]
@@ -39,6 +45,8 @@ class SelectionParams:
     min_stability: float = 0.5
     min_share: float = 0.01
     silhouette_ratio: float = 0.8
+    min_explained: float = MIN_EXPLAINED
+    algorithm_by: str = "silhouette"
 
 
 @dataclass(frozen=True)
@@ -135,10 +143,9 @@ def _side(guarded: pd.DataFrame, viable: pd.DataFrame, mask: pd.Series) -> pd.Da
     return inside if len(inside) else viable[mask]
 
 
-def _best(frame: pd.DataFrame) -> int:
-    order = frame.sort_values(
-        ["evidence", "silhouette", "k"], ascending=[False, False, True], kind="mergesort"
-    )
+def _best(frame: pd.DataFrame, score: str = "evidence") -> int:
+    other = "silhouette" if score == "evidence" else "evidence"
+    order = frame.sort_values([score, other, "k"], ascending=[False, False, True], kind="mergesort")
     return int(order.index[0])
 
 
@@ -175,10 +182,18 @@ def select(
         If no candidate has two clusters and acceptable noise.
     """
     viable, notes = _viable(results, params, pinned)
+    share = float(results["evidence_share"].iloc[0]) if "evidence_share" in results else 1.0
+    score = "evidence" if share >= params.min_explained else "silhouette"
     best_sil = float(viable["silhouette"].max())
-    proposal = _best(viable)
-    floor = params.silhouette_ratio * best_sil
-    if viable.loc[proposal, "silhouette"] >= floor:
+    proposal = _best(viable, score)
+    floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
+    if score == "silhouette":
+        chosen = proposal
+        why = (
+            f"the highest silhouette (the likelihood's reduced view holds only "
+            f"{share:.0%} of the variance, under {params.min_explained:.0%})"
+        )
+    elif viable.loc[proposal, "silhouette"] >= floor:
         chosen = proposal
         why = "the highest evidence"
     else:
@@ -189,9 +204,13 @@ def select(
             f"{params.silhouette_ratio:.0%} of the best {best_sil:.3f} ({rejected.algorithm} "
             f"k={rejected.k} had more evidence but silhouette {rejected.silhouette:.3f})"
         )
+    if params.algorithm_by == "silhouette" and score == "evidence":
+        at_k = viable[(viable["k"] == viable.loc[chosen, "k"]) & (viable["silhouette"] >= floor)]
+        chosen = _best(at_k, "silhouette")
+        why += "; at that k, the algorithm with the highest silhouette"
     pick = _alt(results, chosen)
     # Runner-ups obey the same guard as the choice, when any candidate on that side does.
-    guarded = viable[viable["silhouette"] >= floor]
+    guarded = viable[viable["silhouette"] >= min(floor, params.silhouette_ratio * best_sil)]
     coarser = _side(guarded, viable, viable["k"] < pick.k)
     finer = _side(guarded, viable, viable["k"] > pick.k)
     at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
@@ -209,8 +228,8 @@ def select(
     )
     return Selection(
         chosen=pick,
-        coarser=_alt(results, _best(coarser)) if len(coarser) else None,
-        finer=_alt(results, _best(finer)) if len(finer) else None,
+        coarser=_alt(results, _best(coarser, score)) if len(coarser) else None,
+        finer=_alt(results, _best(finer, score)) if len(finer) else None,
         rule=rule,
         notes=tuple(notes),
         at_edge=at_edge,
