@@ -7,7 +7,12 @@ The rule (copied into the README; its constants are evaluated leave-one-dataset-
    at least ``min_stability`` (when no candidate is stable, the usable ones, said so), and a
    smallest cluster holding at least ``min_share`` of the rows (a split that peels off a
    handful of rows is not a grouping; when no candidate passes, the check is dropped and
-   the rule says so).
+   the rule says so). Where the evidence proposes (step 2), every cluster must also be
+   reproduced: prediction strength (Tibshirani and Walther 2005: of each cluster's pairs of
+   rows, the share that refits on subsamples keep together; the worst cluster counts) at least
+   ``min_strength``. It guards the likelihood against splits that do not replicate; on
+   topical text, where the silhouette proposes, prediction strength falls with k whatever the
+   true number of topics and is not used.
 2. Evidence proposes: the candidate with the highest *evidence*, the classification
    likelihood of its labeling penalised like BIC (:func:`clusterflow.cluster.evidence.
    labeling_score`), which pays for every extra cluster and for overlapping clusters. The
@@ -43,6 +48,7 @@ class SelectionParams:
 
     max_noise: float = 0.10
     min_stability: float = 0.5
+    min_strength: float = 0.8
     min_share: float = 0.01
     silhouette_ratio: float = 0.8
     min_explained: float = MIN_EXPLAINED
@@ -110,7 +116,7 @@ def _alt(results: pd.DataFrame, idx: int) -> Alternative:
 
 
 def _viable(
-    results: pd.DataFrame, params: SelectionParams, pinned: int | None
+    results: pd.DataFrame, params: SelectionParams, pinned: int | None, evidence: bool
 ) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     usable = (
@@ -131,6 +137,12 @@ def _viable(
     if not stable.any():
         notes.append(f"no candidate reached stability {params.min_stability}")
         stable = usable
+    if evidence and "prediction_strength" in results:
+        strong = stable & ~(results["prediction_strength"] < params.min_strength)
+        if strong.any():
+            stable = strong
+        else:
+            notes.append(f"no candidate reached prediction strength {params.min_strength}")
     sized = stable & (results["min_share"] >= params.min_share)
     if not sized.any():
         notes.append(f"every candidate has a cluster under {params.min_share:.1%} of the rows")
@@ -181,9 +193,9 @@ def select(
     NoViableClustering
         If no candidate has two clusters and acceptable noise.
     """
-    viable, notes = _viable(results, params, pinned)
     share = float(results["evidence_share"].iloc[0]) if "evidence_share" in results else 1.0
     score = "evidence" if share >= params.min_explained else "silhouette"
+    viable, notes = _viable(results, params, pinned, evidence=score == "evidence")
     best_sil = float(viable["silhouette"].max())
     proposal = _best(viable, score)
     floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
@@ -222,7 +234,8 @@ def select(
         why = f"k pinned to {pinned}; at that k, {why}"
     rule = (
         f"{pick.algorithm} k={pick.k} from {why} among {len(viable)} viable candidates "
-        f"(noise <= {params.max_noise:.0%}, stability >= {params.min_stability}, smallest "
+        f"(noise <= {params.max_noise:.0%}, stability >= {params.min_stability}, prediction "
+        f"strength >= {params.min_strength}, smallest "
         f"cluster >= {params.min_share:.0%} of rows): evidence {pick.evidence:.3f}, "
         f"silhouette {pick.silhouette:.3f}, stability {pick.stability:.3f}"
     )
