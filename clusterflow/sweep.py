@@ -68,6 +68,9 @@ from clusterflow.errors import ConfigError
 
 __all__ = ["ClusterSweep", "default_k_max", "k_grid"]
 
+# Models saved before the reducer moved to clusterflow.cluster.evidence refer to this name.
+_Reducer = Reducer
+
 ALGORITHMS = ("kmeans", "agglomerative", "hdbscan", "gmm")
 RESULT_COLUMNS = [
     "algorithm",

@@ -48,9 +48,9 @@ class SelectionParams:
 
     max_noise: float = 0.10
     min_stability: float = 0.5
-    min_strength: float = 0.8
+    min_strength: float = 0.85
     min_share: float = 0.01
-    silhouette_ratio: float = 0.8
+    silhouette_ratio: float = 0.7
     min_explained: float = MIN_EXPLAINED
     algorithm_by: str = "silhouette"
 
