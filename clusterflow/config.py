@@ -125,6 +125,12 @@ class SweepConfig(_Frozen):
         ge=2,
         description="Largest cluster count tried (None: grows with the rows, see README).",
     )
+    k: int | None = Field(
+        None,
+        ge=2,
+        description="Pin the cluster count (the sweep then only chooses the algorithm); "
+        "overrides k_min/k_max.",
+    )
     algorithms: tuple[Algorithm, ...] = Field(
         (Algorithm.kmeans, Algorithm.agglomerative, Algorithm.hdbscan, Algorithm.gmm),
         min_length=1,

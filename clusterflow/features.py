@@ -8,7 +8,14 @@ equals the block's weight. A block therefore counts by its weight, never by its 
 ten numeric columns weigh as much as one, and a 384-dimensional embedding weighs as much as the
 numeric block when ``text_weight == numeric_weight``.
 
-- Numeric columns are standardised (``StandardScaler``, or ``RobustScaler`` with
+- Heavy tails are tamed per column, by evidence (``tails="auto"``): a column whose sample
+  skewness exceeds ``skew_threshold`` in absolute value is replaced by ``log1p`` (non-negative
+  columns: counts, sizes) or a Yeo-Johnson transform (columns with negative values), and the
+  transform is kept only if it at least halves the absolute skewness. Without it, a count that
+  spans five orders of magnitude owns the standardised block: a handful of viral rows sit
+  dozens of standard deviations out and every other row collapses near zero.
+  ``transforms_`` records the decision and the skewness before and after, per column.
+- Numeric columns are then standardised (``StandardScaler``, or ``RobustScaler`` with
   ``scaling="robust"``), then the block is divided by ``sqrt(n_numeric)``.
 - Categorical columns are one-hot encoded; the one-hot block is divided by the square root of
   its total variance. The default ``categorical_weight`` (0.2) is deliberately low: categories
@@ -30,9 +37,10 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import skew
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
-from sklearn.preprocessing import OneHotEncoder, RobustScaler, StandardScaler
+from sklearn.preprocessing import OneHotEncoder, PowerTransformer, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from clusterflow.errors import ConfigError, ValidationFailed
@@ -40,6 +48,44 @@ from clusterflow.errors import ConfigError, ValidationFailed
 __all__ = ["FeatureBuilder"]
 
 _EPS = 1e-12
+SKEW_THRESHOLD = 2.0
+
+
+def _abs_skew(values: np.ndarray) -> float:
+    if np.ptp(values) <= _EPS:
+        return 0.0
+    return float(abs(skew(values, bias=True)))
+
+
+def decide_tail(
+    values: np.ndarray, *, threshold: float = SKEW_THRESHOLD
+) -> tuple[str, float, float]:
+    """Choose the transform of one numeric column by its skewness.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_rows,)
+        The column (no NaN).
+    threshold : float, default=SKEW_THRESHOLD
+        Absolute skewness above which a transform is considered.
+
+    Returns
+    -------
+    tuple of (str, float, float)
+        ``("none" | "log1p" | "yeo-johnson", |skew| before, |skew| after)``.
+    """
+    before = _abs_skew(values)
+    if before <= threshold:
+        return "none", before, before
+    if values.min() >= 0:
+        kind, after = "log1p", _abs_skew(np.log1p(values))
+    else:
+        pt = PowerTransformer(method="yeo-johnson", standardize=False)
+        kind, after = "yeo-johnson", _abs_skew(pt.fit_transform(values[:, None])[:, 0])
+    # A transform that does not at least halve the skewness is not worth its distortion.
+    if after > 0.5 * before:
+        return "none", before, before
+    return kind, before, after
 
 
 class FeatureBuilder(TransformerMixin, BaseEstimator):
@@ -59,6 +105,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         Total variance given to the categorical block.
     scaling : {"standard", "robust"}, default="standard"
         Scaler of the numeric columns.
+    tails : {"auto", "none"}, default="auto"
+        ``"auto"`` log1p / Yeo-Johnson transforms heavy-tailed numeric columns (see the module
+        docstring); ``"none"`` standardises the raw values.
+    skew_threshold : float, default=SKEW_THRESHOLD
+        Absolute skewness above which a column's transform is considered.
     n_components : int or None, default=None
         If set, reduce the weighted matrix to this many PCA components.
     random_state : int, default=0
@@ -79,6 +130,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         Number of output columns.
     pca_ : PCA or None
         The fitted reduction when ``n_components`` is set.
+    transforms_ : dict of str to dict
+        Per numeric column: ``{"transform", "skew_before", "skew_after"}``.
     """
 
     def __init__(
@@ -90,6 +143,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         numeric_weight: float = 1.0,
         categorical_weight: float = 0.2,
         scaling: str = "standard",
+        tails: str = "auto",
+        skew_threshold: float = SKEW_THRESHOLD,
         n_components: int | None = None,
         random_state: int = 0,
     ) -> None:
@@ -99,6 +154,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.numeric_weight = numeric_weight
         self.categorical_weight = categorical_weight
         self.scaling = scaling
+        self.tails = tails
+        self.skew_threshold = skew_threshold
         self.n_components = n_components
         self.random_state = random_state
 
@@ -148,7 +205,34 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
                 f"numeric columns {list(self.numeric_columns)} hold non-numeric values",
                 hint="declare such columns as categorical or clean them",
             ) from err
+        for j, column in enumerate(self.numeric_columns):
+            kind = self.transforms_[column]["transform"]
+            if kind == "log1p":
+                # New rows may hold values below the training minimum: clip at 0 (log1p's domain).
+                values[:, j] = np.log1p(np.maximum(values[:, j], 0.0))
+            elif kind == "yeo-johnson":
+                values[:, j] = self.power_[column].transform(values[:, j : j + 1])[:, 0]
         return values
+
+    def _fit_tails(self, X: pd.DataFrame) -> None:
+        self.transforms_: dict[str, dict[str, float | str]] = {}
+        self.power_: dict[str, PowerTransformer] = {}
+        for column in self.numeric_columns:
+            try:
+                values = X[column].to_numpy(dtype=np.float64)
+            except (TypeError, ValueError):
+                values = np.zeros(len(X))  # _numeric_block reports it
+            kind, before, after = "none", _abs_skew(values), _abs_skew(values)
+            if self.tails == "auto":
+                kind, before, after = decide_tail(values, threshold=self.skew_threshold)
+            if kind == "yeo-johnson":
+                pt = PowerTransformer(method="yeo-johnson", standardize=False)
+                self.power_[column] = pt.fit(values[:, None])
+            self.transforms_[column] = {
+                "transform": kind,
+                "skew_before": round(before, 3),
+                "skew_after": round(after, 3),
+            }
 
     # ------------------------------------------------------------------ API
     def fit(
@@ -177,6 +261,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.scaling not in ("standard", "robust"):
             raise ConfigError(f"scaling must be 'standard' or 'robust', got {self.scaling!r}")
+        if self.tails not in ("auto", "none"):
+            raise ConfigError(f"tails must be 'auto' or 'none', got {self.tails!r}")
         if emb is None and not self.numeric_columns and not self.categorical_columns:
             raise ConfigError(
                 "no features: no numeric or categorical columns and no embeddings",
@@ -201,6 +287,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             names += [f"text_{i}" for i in range(emb.shape[1])]
             start += emb.shape[1]
 
+        self._fit_tails(X)
         if self.numeric_columns:
             self.scaler_ = StandardScaler() if self.scaling == "standard" else RobustScaler()
             scaled = self.scaler_.fit_transform(self._numeric_block(X))

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, pairwise_distances, silhouette_score
 
+from clusterflow.cluster.evidence import labeling_score as _selection_evidence
 from clusterflow.errors import ClusterflowError
 from clusterflow.model import ClusterModel
 
@@ -65,10 +66,9 @@ def provisional_labeling_score(
     return float(silhouette_score(X[keep], labels[keep]))
 
 
-# PROVISIONAL (merge point): the gate must score by the evidence the selection rule uses to choose
-# k. When `clusterflow/cluster/evidence.py` lands, replace this one line with
-#     from clusterflow.cluster.evidence import labeling_score
-labeling_score: ScoreFn = provisional_labeling_score
+# The gate scores by the evidence the selection rule uses to choose k (one quantity for both, so
+# the sweep and the gate cannot disagree about which labeling is better).
+labeling_score: ScoreFn = _selection_evidence
 
 
 def score_name(score: ScoreFn) -> str:

@@ -100,6 +100,7 @@ def write_run_outputs(
         "metrics": swept.metrics,
         "selection_rule": swept.rule,
         "metrics_disagree": swept.disagreement,
+        "runner_ups": swept.runner_ups,
         "cluster_sizes": {str(k): int(v) for k, v in counts.items()},
         "imputer": imputed.method,
         "columns": {

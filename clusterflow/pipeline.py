@@ -126,6 +126,7 @@ class Swept:
     holdout_path: str = ""
     n_holdout: int = 0
     plots: dict = field(default_factory=dict)
+    runner_ups: list = field(default_factory=list)
     cards_path: str | None = None
     reused: bool = False
 
@@ -433,8 +434,11 @@ def sweep(
     X = builder.transform(table, embeddings=embeddings)
     # The k range follows the size of the whole data, even when the sweep sees a sample of it.
     k_max = min(config.sweep.k_max or default_k_max(n_rows), len(train) - 1)
+    k_min = config.sweep.k_min
+    if config.sweep.k is not None:
+        k_min = k_max = config.sweep.k
     clusterer = ClusterSweep(
-        k_min=config.sweep.k_min,
+        k_min=k_min,
         k_max=k_max,
         algorithms=[a.value for a in config.sweep.algorithms],
         noise=config.sweep.noise.value,
@@ -509,6 +513,7 @@ def sweep(
             "metrics": metrics,
             "rule": str(getattr(clusterer, "rule_", "")),
             "disagreement": str(getattr(clusterer, "disagreement_", "") or ""),
+            "runner_ups": clusterer.selection_.runner_ups(),
             "noise_share": noise_share,
             "holdout_path": str(folder / "holdout.npy"),
             "n_holdout": len(held),

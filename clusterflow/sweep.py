@@ -51,7 +51,6 @@ import pandas as pd
 from scipy.cluster.hierarchy import fcluster, linkage
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.decomposition import PCA
 from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
@@ -63,10 +62,15 @@ from sklearn.mixture import GaussianMixture
 from sklearn.utils.validation import check_array, check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from clusterflow.errors import ConfigError, NoViableClustering
+from clusterflow.cluster.evidence import Reducer, prediction_strength, score_reduced
+from clusterflow.cluster.selection import SelectionParams, select
+from clusterflow.errors import ConfigError
 from clusterflow.progress import report
 
 __all__ = ["ClusterSweep", "default_k_max", "k_grid"]
+
+# Models saved before the reducer moved to clusterflow.cluster.evidence refer to this name.
+_Reducer = Reducer
 
 ALGORITHMS = ("kmeans", "agglomerative", "hdbscan", "gmm")
 RESULT_COLUMNS = [
@@ -79,6 +83,10 @@ RESULT_COLUMNS = [
     "inertia",
     "bic",
     "stability",
+    "prediction_strength",
+    "evidence",
+    "evidence_share",
+    "min_share",
     "noise_share",
     "seconds",
     "viable",
@@ -156,30 +164,6 @@ def _centers_of(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return centers, ids
 
 
-class _Reducer:
-    """Continuous columns, reduced by PCA to at most ``max_dims`` (for GMM and HDBSCAN).
-
-    Columns with at most 5 distinct values (one-hot indicators) are left out: a Gaussian on a
-    two-valued column rewards splitting along it without limit, so BIC would carve the data
-    by category levels instead of by shape. If every column is discrete, all are kept.
-    """
-
-    def __init__(self, X: np.ndarray, *, max_dims: int, random_state: int) -> None:
-        rng = np.random.default_rng(random_state)
-        rows = X[np.sort(rng.choice(len(X), min(len(X), 10000), replace=False))]
-        distinct = np.array([len(np.unique(rows[:, j])) for j in range(X.shape[1])])
-        cols = np.flatnonzero(distinct > 5)
-        self.cols = cols if len(cols) else np.arange(X.shape[1])
-        self.pca: PCA | None = None
-        if len(self.cols) > max_dims:
-            self.pca = PCA(n_components=max_dims, random_state=random_state)
-            self.pca.fit(rows[:, self.cols])
-
-    def transform(self, X: np.ndarray) -> np.ndarray:
-        Z = X[:, self.cols]
-        return self.pca.transform(Z) if self.pca is not None else Z
-
-
 class _Model:
     """One fitted candidate: enough state to assign points. Picklable (no closures)."""
 
@@ -190,7 +174,7 @@ class _Model:
         *,
         radius: np.ndarray | None = None,
         gmm: GaussianMixture | None = None,
-        reducer: _Reducer | None = None,
+        reducer: Reducer | None = None,
     ) -> None:
         self.algorithm = algorithm
         self.centers = centers
@@ -249,9 +233,11 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         Largest HDBSCAN noise share of a viable candidate.
     min_stability : float, default=0.5
         Smallest stability of a viable candidate.
-    bic_silhouette_ratio : float, default=0.75
-        BIC's k is kept only if its best silhouette reaches this share of the best
-        silhouette of the sweep; otherwise the silhouette's k is used.
+    min_share : float, default=SelectionParams.min_share
+        Smallest share of the rows the smallest cluster of a viable candidate holds.
+    silhouette_ratio : float, default=SelectionParams.silhouette_ratio
+        The most-evidence candidate is kept only if its silhouette reaches this share of the
+        best silhouette (see :func:`clusterflow.cluster.selection.select`).
     random_state : int, default=0
         Seed of every random step.
 
@@ -277,6 +263,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         The metric used (``"cosine"`` or ``"euclidean"``).
     params_ : dict
         The grid and the seed.
+    selection_ : Selection
+        The rule's outcome: chosen candidate, coarser and finer runner-ups, notes.
     """
 
     def __init__(
@@ -296,7 +284,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         reduce_dims: int = 16,
         max_noise: float = 0.10,
         min_stability: float = 0.5,
-        bic_silhouette_ratio: float = 0.75,
+        min_share: float = SelectionParams.min_share,
+        silhouette_ratio: float = SelectionParams.silhouette_ratio,
         random_state: int = 0,
     ) -> None:
         self.k_min = k_min
@@ -313,7 +302,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         self.reduce_dims = reduce_dims
         self.max_noise = max_noise
         self.min_stability = min_stability
-        self.bic_silhouette_ratio = bic_silhouette_ratio
+        self.min_share = min_share
+        self.silhouette_ratio = silhouette_ratio
         self.random_state = random_state
 
     # ------------------------------------------------------------------ validation
@@ -461,9 +451,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         np.fill_diagonal(D_sil, 0.0)
         stab_idx = np.sort(rng.choice(n, min(n, self.stability_sample), replace=False))
 
-        ctx: dict[str, Any] = {"reducer": None}
-        if "gmm" in self.algorithms or "hdbscan" in self.algorithms:
-            ctx["reducer"] = _Reducer(Xw, max_dims=self.reduce_dims, random_state=self.random_state)
+        reducer = Reducer(Xw, max_dims=self.reduce_dims, random_state=self.random_state)
+        ctx: dict[str, Any] = {"reducer": reducer, "Z": reducer.transform(Xw)}
 
         rows: list[dict[str, Any]] = []
         models: list[_Model] = []
@@ -588,7 +577,12 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         if model.gmm is not None:
             Z = model.reducer.transform(Xw) if model.reducer is not None else Xw
             row["bic"] = float(model.gmm.bic(Z.astype(np.float64)))
-        row["stability"] = self._stability(refit, Xw, stab_idx, labels[stab_idx], ctx)
+        row["min_share"] = float(np.bincount(lab_a).min() / len(labels))
+        row["evidence"] = score_reduced(ctx["Z"], labels)
+        row["evidence_share"] = ctx["reducer"].explained
+        row["stability"], row["prediction_strength"] = self._stability(
+            refit, Xw, stab_idx, labels[stab_idx], ctx
+        )
         row["usable"] = bool(noise <= self.max_noise and np.isfinite(row["silhouette"]))
         row["viable"] = bool(row["usable"] and not (row["stability"] < self.min_stability))
         row["seconds"] = time.perf_counter() - t0
@@ -601,14 +595,14 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         idx: np.ndarray,
         reference: np.ndarray,
         ctx: dict[str, Any],
-    ) -> float:
-        """Mean ARI between the candidate and refits on 80 % subsamples of ``idx``."""
+    ) -> tuple[float, float]:
+        """Mean ARI and prediction strength of the candidate against refits on 80 % subsamples."""
         if self.stability_resamples <= 0:
-            return float("nan")
+            return float("nan"), float("nan")
         algorithm, param = refit
         rows = Xw[idx]
         rng = np.random.default_rng(self.random_state + 7919)
-        scores = []
+        scores, strengths = [], []
         for b in range(self.stability_resamples):
             sub = np.sort(rng.choice(len(rows), int(0.8 * len(rows)), replace=False))
             seed = self.random_state + 1 + b
@@ -636,89 +630,41 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
                 raw = self._hdbscan(Zp, mcs)
                 if (raw >= 0).sum() == 0:
                     scores.append(0.0)
+                    strengths.append(0.0)
                     continue
                 labels, _ = _nearest(rows, _centers_of(part, raw)[0])
             scores.append(adjusted_rand_score(reference, labels))
-        return float(np.mean(scores))
+            strengths.append(prediction_strength(reference, labels))
+        return float(np.mean(scores)), float(np.mean(strengths))
 
     # ------------------------------------------------------------------ selection
     def _select(self, results: pd.DataFrame, models: list[_Model]) -> None:
-        usable = results["usable"].eq(True) if "usable" in results else None
         results = results.reindex(columns=RESULT_COLUMNS)
-        self._unstable_fallback = False
-        if not results["viable"].eq(True).any() and usable is not None:
-            # Every usable candidate is unstable (e.g. the k range stops below the real
-            # count, so merges are arbitrary): choose among them and say so.
-            results["viable"] = usable
-            self._unstable_fallback = bool(usable.any())
-        viable = results[results["viable"].eq(True)]
-        if viable.empty:
-            why = "every candidate had fewer than two clusters or too much noise"
-            raise NoViableClustering(
-                f"no viable clustering among {len(results)} candidates: {why}",
-                hint="widen --k-min/--k-max, add features, or check that rows differ",
-            )
-        gmm_viable = viable[(viable["algorithm"] == "gmm") & viable["bic"].notna()]
-        best_sil = float(viable["silhouette"].max())
-        k_star, k_source = (
-            int(viable.loc[viable["silhouette"].idxmax(), "k"]),
-            ("the highest silhouette"),
+        params = SelectionParams(
+            max_noise=self.max_noise,
+            min_stability=self.min_stability,
+            min_share=self.min_share,
+            silhouette_ratio=self.silhouette_ratio,
         )
-        if not gmm_viable.empty:
-            k_bic = int(gmm_viable.loc[gmm_viable["bic"].idxmin(), "k"])
-            sil_bic = float(viable.loc[viable["k"] == k_bic, "silhouette"].max())
-            # BIC judges density, silhouette judges geometry: BIC's k stands unless its
-            # clusters are far less separated than the best the sweep found.
-            if sil_bic >= self.bic_silhouette_ratio * best_sil:
-                k_star, k_source = k_bic, "the lowest BIC of the Gaussian mixtures"
-            else:
-                k_source = (
-                    f"the highest silhouette (BIC's k={k_bic} has silhouette {sil_bic:.3f}, "
-                    f"under {self.bic_silhouette_ratio:.0%} of the best {best_sil:.3f})"
-                )
-        at_k = viable[viable["k"] == k_star]
-        order = pd.DataFrame(
-            {"sil": -at_k["silhouette"], "stab": -at_k["stability"].fillna(0)}
-        ).sort_values(["sil", "stab"], kind="mergesort")
-        best = int(order.index[0])
+        pinned = self.k_min if self.k_min == self.k_max_ else None
+        selection = select(
+            results, k_min=int(self.k_min), k_max=int(self.k_max_), params=params, pinned=pinned
+        )
+        best = selection.chosen.index
         results["selected"] = False
         results.loc[best, "selected"] = True
-        chosen = results.loc[best]
+        viable = results[results["viable"].eq(True)]
+        self.selection_ = selection
         self.results_ = results
-        self.algorithm_ = str(chosen["algorithm"])
-        self.k_ = int(chosen["k"])
+        self.algorithm_ = selection.chosen.algorithm
+        self.k_ = selection.chosen.k
         self._final = models[best]
         self.knee_k_ = self._knee(results, self.algorithm_)
-
-        favourites = {
-            "silhouette": viable["silhouette"].idxmax(),
-            "davies_bouldin": viable["davies_bouldin"].idxmin(),
-            "calinski_harabasz": viable["calinski_harabasz"].idxmax(),
-        }
-        if viable["stability"].notna().any():
-            favourites["stability"] = viable["stability"].idxmax()
-        gmm_rows = viable[viable["algorithm"] == "gmm"]
-        if gmm_rows["bic"].notna().any():
-            favourites["bic"] = gmm_rows["bic"].idxmin()
-        notes = []
-        for metric, idx in favourites.items():
-            fav = results.loc[idx]
-            if int(fav["k"]) != self.k_:
-                notes.append(f"{metric} prefers {fav['algorithm']} k={int(fav['k'])}")
-        if self.knee_k_ is not None and self.knee_k_ != self.k_:
-            notes.append(f"the inertia knee of {self.algorithm_} is at k={self.knee_k_}")
-        if self._unstable_fallback:
-            notes.append(f"no candidate reached stability {self.min_stability}")
-        if self.k_ >= self.k_max_ and self.k_ > self.k_min:
-            notes.append(f"k={self.k_} is the top of the range: a larger k_max may fit better")
-        self.disagreement_ = "; ".join(notes)
+        scored = viable if len(viable) else results[results["silhouette"].notna()]
+        self.disagreement_ = "; ".join([*self._favourites(scored), *selection.notes])
         self.rule_ = (
-            f"k={self.k_} from {k_source} among {len(viable)} viable candidates "
-            f"(noise <= {self.max_noise:.0%}, stability >= {self.min_stability}); at that k, "
-            f"{self.algorithm_} has the highest silhouette ({chosen['silhouette']:.3f}, "
-            f"{self.metric_}); Davies-Bouldin {chosen['davies_bouldin']:.3f}, "
-            f"Calinski-Harabasz {chosen['calinski_harabasz']:.1f}, "
-            f"stability {chosen['stability']:.3f}"
+            f"{selection.rule}; Davies-Bouldin {results.loc[best, 'davies_bouldin']:.3f}, "
+            f"Calinski-Harabasz {results.loc[best, 'calinski_harabasz']:.1f} ({self.metric_})"
         )
         self.params_ = {
             "k_min": int(self.k_min),
@@ -730,6 +676,27 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             "metric": self.metric_,
             "random_state": int(self.random_state),
         }
+
+    def _favourites(self, viable: pd.DataFrame) -> list[str]:
+        """Metrics whose own favourite k differs from the chosen one, and the inertia knee."""
+        favourites = {
+            "silhouette": viable["silhouette"].idxmax(),
+            "davies_bouldin": viable["davies_bouldin"].idxmin(),
+            "calinski_harabasz": viable["calinski_harabasz"].idxmax(),
+        }
+        if viable["stability"].notna().any():
+            favourites["stability"] = viable["stability"].idxmax()
+        gmm_rows = viable[viable["algorithm"] == "gmm"]
+        if gmm_rows["bic"].notna().any():
+            favourites["bic"] = gmm_rows["bic"].idxmin()
+        notes = [
+            f"{metric} prefers {viable.loc[idx, 'algorithm']} k={int(viable.loc[idx, 'k'])}"
+            for metric, idx in favourites.items()
+            if int(viable.loc[idx, "k"]) != self.k_
+        ]
+        if self.knee_k_ is not None and self.knee_k_ != self.k_:
+            notes.append(f"the inertia knee of {self.algorithm_} is at k={self.knee_k_}")
+        return notes
 
     def _finalise(self, Xw: np.ndarray) -> None:
         """Fix the label numbering and centres of the chosen model; labels_ comes from predict."""

@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--k-min", type=int, default=2, metavar="N", help="smallest k (default: 2)")
     train.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        metavar="N",
+        help="pin the number of clusters (the sweep only chooses the algorithm)",
+    )
+    train.add_argument(
         "--k-max",
         type=int,
         default=None,
@@ -242,7 +249,7 @@ def _train_config(args: argparse.Namespace):
     from clusterflow.config import TrainConfig
     from clusterflow.errors import ConfigError
 
-    sweep = {"k_min": args.k_min, "k_max": args.k_max, "noise": args.noise}
+    sweep = {"k_min": args.k_min, "k_max": args.k_max, "k": args.k, "noise": args.noise}
     if args.algorithms:
         sweep["algorithms"] = args.algorithms
     try:
@@ -359,6 +366,12 @@ def _print_train_summary(summary: dict, config) -> None:
         f"{summary['rows_quarantined']} quarantined (imputer: {summary['imputer']})"
     )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
+    for alt in summary.get("runner_ups") or []:
+        print(
+            f"  runner-up ({alt['role']}): k={alt['k']} with {alt['algorithm']} "
+            f"(evidence {alt['evidence']:.3f}, silhouette {alt['silhouette']:.3f}; "
+            f"pin it with --k {alt['k']})"
+        )
     for line in cluster_lines(summary):
         print(line)
     if summary.get("stages"):

@@ -12,6 +12,15 @@ from clusterflow.outputs import write_run_outputs
 from clusterflow.registration import Registration
 
 
+def runner_ups_text(runner_ups: list[dict]) -> str:
+    """One line: the coarser and finer alternatives with their evidence."""
+    return "; ".join(
+        f"{r['role']} {r['algorithm']} k={r['k']} (evidence {r['evidence']:.3f}, "
+        f"silhouette {r['silhouette']:.3f})"
+        for r in runner_ups
+    )
+
+
 def summary_markdown(summary: dict) -> str:
     """Render a short human summary of a run."""
     sizes = ", ".join(f"{k}: {v}" for k, v in summary["cluster_sizes"].items())
@@ -32,6 +41,8 @@ def summary_markdown(summary: dict) -> str:
     ]
     if summary.get("metrics_disagree"):
         lines.insert(5, f"- metrics disagree: {summary['metrics_disagree']}")
+    if summary.get("runner_ups"):
+        lines.insert(5, f"- runner-ups: {runner_ups_text(summary['runner_ups'])}")
     if summary["stages_reused"]:
         lines.append(f"- reused finished stages: {', '.join(summary['stages_reused'])}")
     lines.extend(_clusters_markdown(summary.get("clusters") or []))

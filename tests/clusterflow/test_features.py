@@ -118,3 +118,36 @@ def test_low_categorical_weight_keeps_penguin_species_together() -> None:
 
     default = FeatureBuilder().categorical_weight
     assert ari(default) > ari(1.0)
+
+
+def test_heavy_tailed_counts_are_log_scaled_and_do_not_own_the_distance() -> None:
+    """Issue 11's tweets case: counts spanning five orders of magnitude, a source that matters."""
+    rng = np.random.default_rng(0)
+    n = 400
+    source = rng.choice(["android", "iphone"], size=n)
+    counts = np.round(10 ** rng.uniform(0, 5, size=n) * rng.pareto(1.5, size=n)) + 1
+    table = pd.DataFrame({"retweets": counts, "length": rng.normal(100, 10, n), "source": source})
+    auto = FeatureBuilder(
+        numeric_columns=["retweets", "length"], categorical_columns=["source"]
+    ).fit(table)
+    assert auto.transforms_["retweets"]["transform"] == "log1p"
+    assert auto.transforms_["retweets"]["skew_after"] < auto.transforms_["retweets"]["skew_before"]
+    assert auto.transforms_["length"]["transform"] == "none"
+    raw = FeatureBuilder(
+        numeric_columns=["retweets", "length"], categorical_columns=["source"], tails="none"
+    ).fit(table)
+
+    def top_share(builder: FeatureBuilder) -> float:
+        # Share of the numeric block's squared distance carried by the 1 % most extreme rows.
+        block = builder.transform(table)[:, builder.blocks_["numeric"]]
+        d2 = ((block - block.mean(axis=0)) ** 2).sum(axis=1)
+        return float(np.sort(d2)[-n // 100 :].sum() / d2.sum())
+
+    assert top_share(auto) < 0.5 * top_share(raw)
+    # Negative heavy tails take Yeo-Johnson; unknown options are refused.
+    table["debt"] = -counts
+    yj = FeatureBuilder(numeric_columns=["debt"]).fit(table)
+    assert yj.transforms_["debt"]["transform"] == "yeo-johnson"
+    assert np.isfinite(yj.transform(table)).all()
+    with pytest.raises(ConfigError, match="tails must be"):
+        FeatureBuilder(numeric_columns=["length"], tails="log").fit(table)

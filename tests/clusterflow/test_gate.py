@@ -233,7 +233,9 @@ def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
     other = np.repeat([0, 1, 1], 50)
     if noise:
         labels[::7] = -1
-    fast = compare(X, labels, other, resamples=30, random_state=3)
+    fast = compare(
+        X, labels, other, resamples=30, random_state=3, score=provisional_labeling_score
+    )
 
     def slow(X, labels, *, random_state=0):  # the same score, not recognised as the fast one
         return provisional_labeling_score(X, labels, random_state=random_state)

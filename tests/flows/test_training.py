@@ -80,6 +80,23 @@ def test_penguins_contract_and_quality(prefect_harness, mlflow_uri, workspace, t
     truth = pd.read_csv(shared("penguins.csv"))["species"]
     assert adjusted_rand_score(truth.iloc[assignments["row"]], assignments["cluster"]) >= 0.85
     assert summary["model_uri"] is None and summary["promoted"] is False
+    # Runner-ups: a coarser and a finer alternative with their evidence (issue 11).
+    roles = {r["role"]: r for r in summary["runner_ups"]}
+    assert set(roles) == {"coarser", "finer"}
+    assert roles["coarser"]["k"] < summary["k"] < roles["finer"]["k"]
+    assert all(isinstance(r["evidence"], float) for r in roles.values())
+
+
+def test_pinned_k_chooses_only_the_algorithm(prefect_harness, workspace, tmp_path):
+    out = tmp_path / "pinned"
+    config = TrainConfig(
+        data=str(bundled("faithful.csv")), out_dir=str(out), workspace=str(workspace),
+        sweep={"k": 4, "k_min": 2, "k_max": 8},
+    )
+    summary = training_flow(config=config, register_model=False)
+    assignments, _, _ = contract_files(out)
+    assert summary["k"] == 4 == assignments["cluster"].nunique()
+    assert "pinned to 4" in summary["selection_rule"]
 
 
 def test_user_errors_surface_as_typed_errors(prefect_harness, workspace, tmp_path):

@@ -1,0 +1,228 @@
+"""Run the sweep and the reference clusterings on one data set; cache everything on disk.
+
+Per data set this computes, once (cached under ``~/.cache/clusterflow-bench/quality/``):
+
+- the feature matrices: ``new`` (clusterflow's FeatureBuilder defaults), ``today`` (no tail
+  transform, categorical weight 0.2: the builder before issue 11), ``plain`` (the references'
+  features: MiniLM vectors, standardised numerics with heavy tails log-scaled, one-hot
+  categoricals, each block at equal total variance);
+- the full candidate table of ``ClusterSweep`` on ``new`` and on ``today``, with the ARI and NMI
+  of every candidate against the labels (so selection rules are evaluated offline, the same
+  candidates for every rule);
+- the references on ``plain``: KMeans told the true k, the silhouette-max KMeans sweep, HDBSCAN;
+- KMeans told the true k under alternative block weights (for the weight constants' LODO).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+from benchmarks.quality.datasets import Dataset
+from clusterflow.cluster.evidence import Reducer
+from clusterflow.features import FeatureBuilder
+from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
+
+CACHE = Path(os.environ.get("CLUSTERFLOW_BENCH_CACHE", Path.home() / ".cache/clusterflow-bench"))
+VERSION = "v5"
+WEIGHTS_VERSION = "w1"
+WEIGHT_GRID = {"categorical_weight": [0.2, 0.5, 1.0], "text_share": [0.25, 0.5, 0.75]}
+TAIL_GRID = [1.0, 2.0, 4.0]
+
+
+class RecordingSweep(ClusterSweep):
+    """A ClusterSweep that keeps every candidate model (for the per-candidate ARI)."""
+
+    def _select(self, results: pd.DataFrame, models: list) -> None:  # noqa: D102
+        self.candidates_ = list(models)
+        super()._select(results, models)
+
+
+def scores(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """ARI and NMI; noise (-1) counts as one more cluster."""
+    return (
+        float(adjusted_rand_score(labels, pred)),
+        float(normalized_mutual_info_score(labels, pred)),
+    )
+
+
+def embeddings(ds: Dataset) -> np.ndarray | None:
+    if ds.text is None:
+        return None
+    from clusterflow.embed import MiniLMEmbedder, embed_column
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    embedder = MiniLMEmbedder(cache_path=CACHE / "embeddings.sqlite", precision="fp32")
+    vectors, _ = embed_column(embedder, ds.table[ds.text].tolist())
+    return vectors
+
+
+def imputed(ds: Dataset) -> pd.DataFrame:
+    cols = ds.numeric + ds.categorical
+    if not cols or not ds.table[cols].isna().any().any():
+        return ds.table
+    from clusterflow.impute import TableImputer
+
+    imp = TableImputer(numeric_columns=ds.numeric, categorical_columns=ds.categorical)
+    return imp.fit_transform(ds.table)
+
+
+def features(ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None, **kw: object) -> np.ndarray:
+    builder = FeatureBuilder(numeric_columns=ds.numeric, categorical_columns=ds.categorical, **kw)
+    return builder.fit_transform(table, embeddings=emb)
+
+
+def plain_kwargs(ds: Dataset, text_share: float = 0.5, categorical_weight: float = 1.0) -> dict:
+    """Block weights for the references: equal variance per block (text_share of the total)."""
+    kw: dict = {"tails": "auto", "numeric_weight": 1.0, "categorical_weight": categorical_weight}
+    if ds.text is not None:
+        tabular = (1.0 if ds.numeric else 0.0) + (categorical_weight if ds.categorical else 0.0)
+        kw["text_weight"] = text_share / (1 - text_share) * tabular if tabular else 1.0
+    return kw
+
+
+def candidate_table(
+    X: np.ndarray, labels: np.ndarray, seed: int = 0
+) -> tuple[pd.DataFrame, float, np.ndarray]:
+    """The sweep's candidate table with ARI/NMI per candidate, its runtime and all labelings."""
+    t0 = time.perf_counter()
+    sweep = RecordingSweep(random_state=seed).fit(X)
+    seconds = time.perf_counter() - t0
+    Xw = sweep._working(X)
+    table = sweep.results_.copy()
+    aris, nmis, preds = [], [], []
+    for model in sweep.candidates_:
+        try:
+            pred = model.predict(Xw)
+            a, m = scores(labels, pred)
+        except Exception:  # a degenerate candidate (no centres) has no labeling
+            pred = np.full(len(X), -2)
+            a, m = float("nan"), float("nan")
+        aris.append(a)
+        nmis.append(m)
+        preds.append(pred.astype(np.int16))
+    table["ari"] = aris
+    table["nmi"] = nmis
+    table["k_max"] = sweep.k_max_
+    table["metric"] = sweep.metric_
+    return table, seconds, np.vstack(preds)
+
+
+def references(X: np.ndarray, labels: np.ndarray, metric: str, true_k: int) -> dict:
+    out: dict = {}
+    t0 = time.perf_counter()
+    pred = KMeans(n_clusters=true_k, n_init=4, random_state=0).fit_predict(X)
+    out["true_k"] = {"k": true_k, "ari": scores(labels, pred)[0], "nmi": scores(labels, pred)[1]}
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(X), min(len(X), 2000), replace=False)
+    best = (-2.0, None, None)
+    for k in k_grid(2, min(default_k_max(len(X)), len(X) - 1)):
+        pred = KMeans(n_clusters=k, n_init=2, random_state=0).fit_predict(X)
+        sil = silhouette_score(X[idx], pred[idx], metric=metric)
+        if sil > best[0]:
+            best = (sil, k, pred)
+    a, m = scores(labels, best[2])
+    out["silmax"] = {"k": best[1], "ari": a, "nmi": m, "silhouette": float(best[0])}
+    import hdbscan
+    from sklearn.decomposition import PCA
+
+    Z = PCA(n_components=min(16, X.shape[1]), random_state=0).fit_transform(X)
+    pred = hdbscan.HDBSCAN(min_cluster_size=max(5, len(X) // 100), min_samples=5).fit_predict(Z)
+    a, m = scores(labels, pred)
+    out["hdbscan"] = {
+        "k": int(len(set(pred[pred >= 0]))),
+        "ari": a,
+        "nmi": m,
+        "noise": float((pred < 0).mean()),
+    }
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def weight_variants(ds: Dataset) -> dict:
+    """ARI of KMeans told the true k under each block weighting and tail rule (cached).
+
+    Keys read ``cw=<categorical weight>|ts=<text share>|tails=<none or skew threshold>``; only
+    the constants a set can inform vary (no categorical block: cw stays 1.0, and so on).
+    """
+    path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}-{ds.name}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    table, emb = imputed(ds), embeddings(ds)
+    skewed = ds.numeric and any(
+        abs(float(table[c].astype(float).skew())) > min(TAIL_GRID) for c in ds.numeric
+    )
+    out: dict = {}
+    for cw in WEIGHT_GRID["categorical_weight"] if ds.categorical else [1.0]:
+        text_shares = WEIGHT_GRID["text_share"] if ds.text is not None and ds.numeric else [0.5]
+        for ts in text_shares:
+            for tails in ["none", *TAIL_GRID] if skewed else ["none"]:
+                kw = plain_kwargs(ds, ts, cw)
+                kw |= {"tails": "none"} if tails == "none" else {"skew_threshold": tails}
+                X = features(ds, table, emb, **kw)
+                pred = KMeans(n_clusters=ds.true_k, n_init=4, random_state=0).fit_predict(X)
+                out[f"cw={cw}|ts={ts}|tails={tails}"] = scores(ds.labels, pred)[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def evidence_share(X: np.ndarray) -> float:
+    """Share of the variance the sweep's reduced space holds (as the sweep computes it)."""
+    X = np.asarray(X, dtype=np.float32)
+    norms = np.linalg.norm(X, axis=1)
+    nz = norms[norms > 1e-12]
+    if len(nz) and nz.std() <= 0.05 * nz.mean():  # the sweep's "auto" metric: cosine
+        X = X / np.where(norms > 1e-12, norms, 1.0)[:, None]
+    return Reducer(X, random_state=0).explained
+
+
+def collect(ds: Dataset) -> dict:
+    """Everything the tables need for one data set (cached by name, shape and VERSION)."""
+    digest = hashlib.sha1(
+        f"{VERSION}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode()
+    ).hexdigest()[:10]
+    folder = CACHE / "quality" / f"{ds.name}-{digest}"
+    if (folder / "meta.json").exists():
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["new"] = pd.read_csv(folder / "new.csv")
+        meta["today"] = pd.read_csv(folder / "today.csv")
+        if "evidence_share" not in meta["new"]:  # tables cached before the column existed
+            meta["new"]["evidence_share"] = evidence_share(np.load(folder / "X_new.npy"))
+        return meta
+    folder.mkdir(parents=True, exist_ok=True)
+    emb = embeddings(ds)
+    table = imputed(ds)
+    X_new = features(ds, table, emb)
+    X_today = features(ds, table, emb, tails="none", categorical_weight=0.2)
+    X_plain = features(ds, table, emb, **plain_kwargs(ds))
+    new, sec_new, labels_new = candidate_table(X_new, ds.labels)
+    if np.array_equal(X_new, X_today):  # text only, or no skewed/categorical column: same sweep
+        today, sec_today = new.copy(), sec_new
+    else:
+        today, sec_today, _ = candidate_table(X_today, ds.labels)
+    np.save(folder / "labels_new.npy", labels_new)
+    np.save(folder / "X_new.npy", X_new)
+    metric = str(new["metric"].iloc[0])
+    meta = {
+        "name": ds.name,
+        "shape": ds.shape,
+        "rows": len(ds.table),
+        "true_k": ds.true_k,
+        "seconds_new": sec_new,
+        "seconds_today": sec_today,
+        "refs": references(X_plain, ds.labels, metric, ds.true_k),
+    }
+    new.to_csv(folder / "new.csv", index=False)
+    today.to_csv(folder / "today.csv", index=False)
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+    meta["new"], meta["today"] = new, today
+    return meta

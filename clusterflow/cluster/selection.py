@@ -1,0 +1,249 @@
+"""The selection rule: a pure function from the sweep's candidate table to a frozen ``Selection``.
+
+The rule (copied into the README; its constants are evaluated leave-one-dataset-out by
+``benchmarks/quality/run.py``):
+
+1. Viable candidates: at least two clusters, HDBSCAN noise at most ``max_noise``, stability
+   at least ``min_stability`` (when no candidate is stable, the usable ones, said so), and a
+   smallest cluster holding at least ``min_share`` of the rows (a split that peels off a
+   handful of rows is not a grouping; when no candidate passes, the check is dropped and
+   the rule says so). Where the evidence proposes (step 2), every cluster must also be
+   reproduced: prediction strength (Tibshirani and Walther 2005: of each cluster's pairs of
+   rows, the share that refits on subsamples keep together; the worst cluster counts) at least
+   ``min_strength``. It guards the likelihood against splits that do not replicate; on
+   topical text, where the silhouette proposes, prediction strength falls with k whatever the
+   true number of topics and is not used.
+2. Evidence proposes: the candidate with the highest *evidence*, the classification
+   likelihood of its labeling penalised like BIC (:func:`clusterflow.cluster.evidence.
+   labeling_score`), which pays for every extra cluster and for overlapping clusters. The
+   likelihood is computed in a reduced space (at most 16 PCA components of the continuous
+   columns); when that space holds less than ``min_explained`` of the feature variance
+   (text embeddings: about a third) the likelihood speaks for too little of the data and the
+   silhouette proposes instead.
+   At the proposed k, the algorithm with the highest silhouette is kept (``algorithm_by``).
+3. Geometry guards: the proposal stands only if its silhouette reaches
+   ``silhouette_ratio`` of the best silhouette among the viable candidates; otherwise the
+   best-evidence candidate among those that reach it is chosen.
+4. Runner-ups: the best candidate (same order) with a smaller k (coarser) and with a larger
+   k (finer), when they exist, with their evidence. A choice at an edge of the k range is
+   stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from clusterflow.cluster.evidence import MIN_EXPLAINED
+from clusterflow.errors import NoViableClustering
+
+__all__ = ["Alternative", "Selection", "SelectionParams", "select"]
+
+
+@dataclass(frozen=True)
+class SelectionParams:
+    """The constants of the rule (defaults chosen on the quality benchmark, see README)."""
+
+    max_noise: float = 0.10
+    min_stability: float = 0.5
+    min_strength: float = 0.85
+    min_share: float = 0.01
+    silhouette_ratio: float = 0.7
+    min_explained: float = MIN_EXPLAINED
+    algorithm_by: str = "silhouette"
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """One candidate with the evidence that ranked it."""
+
+    index: int
+    algorithm: str
+    k: int
+    evidence: float
+    silhouette: float
+    stability: float
+
+    def describe(self) -> str:
+        """One line: algorithm, k and the figures."""
+        return (
+            f"{self.algorithm} k={self.k} (evidence {self.evidence:.3f}, silhouette "
+            f"{self.silhouette:.3f}, stability {self.stability:.3f})"
+        )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the rule chose, why, and the nearest alternatives."""
+
+    chosen: Alternative
+    coarser: Alternative | None
+    finer: Alternative | None
+    rule: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    at_edge: bool = False
+
+    def runner_ups(self) -> list[dict]:
+        """Return the coarser and finer alternatives as plain records (for summary.json)."""
+        out = []
+        for role, alt in (("coarser", self.coarser), ("finer", self.finer)):
+            if alt is not None:
+                out.append(
+                    {
+                        "role": role,
+                        "algorithm": alt.algorithm,
+                        "k": alt.k,
+                        "evidence": round(alt.evidence, 4),
+                        "silhouette": round(alt.silhouette, 4),
+                        "stability": None if np.isnan(alt.stability) else round(alt.stability, 4),
+                    }
+                )
+        return out
+
+
+def _alt(results: pd.DataFrame, idx: int) -> Alternative:
+    row = results.loc[idx]
+    return Alternative(
+        index=int(idx),
+        algorithm=str(row["algorithm"]),
+        k=int(row["k"]),
+        evidence=float(row["evidence"]),
+        silhouette=float(row["silhouette"]),
+        stability=float(row["stability"]),
+    )
+
+
+def _viable(
+    results: pd.DataFrame, params: SelectionParams, pinned: int | None, evidence: bool
+) -> tuple[pd.DataFrame, list[str]]:
+    notes: list[str] = []
+    usable = (
+        results["silhouette"].notna()
+        & results["evidence"].notna()
+        & (results["noise_share"].fillna(0) <= params.max_noise)
+        & (results["k"] >= 2)
+    )
+    if pinned is not None and (usable & (results["k"] == pinned)).any():
+        usable &= results["k"] == pinned
+    if not usable.any():
+        raise NoViableClustering(
+            f"no viable clustering among {len(results)} candidates: every candidate had fewer "
+            "than two clusters or too much noise",
+            hint="widen --k-min/--k-max, add features, or check that rows differ",
+        )
+    stable = usable & ~(results["stability"] < params.min_stability)
+    if not stable.any():
+        notes.append(f"no candidate reached stability {params.min_stability}")
+        stable = usable
+    if evidence and "prediction_strength" in results:
+        strong = stable & ~(results["prediction_strength"] < params.min_strength)
+        if strong.any():
+            stable = strong
+        else:
+            notes.append(f"no candidate reached prediction strength {params.min_strength}")
+    sized = stable & (results["min_share"] >= params.min_share)
+    if not sized.any():
+        notes.append(f"every candidate has a cluster under {params.min_share:.1%} of the rows")
+        sized = stable
+    return results[sized], notes
+
+
+def _side(guarded: pd.DataFrame, viable: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
+    inside = guarded[mask.loc[guarded.index]]
+    return inside if len(inside) else viable[mask]
+
+
+def _best(frame: pd.DataFrame, score: str = "evidence") -> int:
+    other = "silhouette" if score == "evidence" else "evidence"
+    order = frame.sort_values([score, other, "k"], ascending=[False, False, True], kind="mergesort")
+    return int(order.index[0])
+
+
+def select(
+    results: pd.DataFrame,
+    *,
+    k_min: int,
+    k_max: int,
+    params: SelectionParams = SelectionParams(),
+    pinned: int | None = None,
+) -> Selection:
+    """Choose one candidate of the sweep table by the rule of the module docstring.
+
+    Parameters
+    ----------
+    results : DataFrame
+        One row per candidate with at least ``algorithm``, ``k``, ``silhouette``,
+        ``evidence``, ``stability``, ``noise_share`` and ``min_share``.
+    k_min, k_max : int
+        The k range that was swept (to flag a choice at its edge).
+    params : SelectionParams
+        The rule's constants.
+    pinned : int, optional
+        A k fixed by the user: only candidates with that k are considered (when any exist).
+
+    Returns
+    -------
+    Selection
+        The chosen candidate, the runner-ups, the rule in words and the caveats.
+
+    Raises
+    ------
+    NoViableClustering
+        If no candidate has two clusters and acceptable noise.
+    """
+    share = float(results["evidence_share"].iloc[0]) if "evidence_share" in results else 1.0
+    score = "evidence" if share >= params.min_explained else "silhouette"
+    viable, notes = _viable(results, params, pinned, evidence=score == "evidence")
+    best_sil = float(viable["silhouette"].max())
+    proposal = _best(viable, score)
+    floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
+    if score == "silhouette":
+        chosen = proposal
+        why = (
+            f"the highest silhouette (the likelihood's reduced view holds only "
+            f"{share:.0%} of the variance, under {params.min_explained:.0%})"
+        )
+    elif viable.loc[proposal, "silhouette"] >= floor:
+        chosen = proposal
+        why = "the highest evidence"
+    else:
+        chosen = _best(viable[viable["silhouette"] >= floor])
+        rejected = _alt(results, proposal)
+        why = (
+            f"the highest evidence among candidates whose silhouette reaches "
+            f"{params.silhouette_ratio:.0%} of the best {best_sil:.3f} ({rejected.algorithm} "
+            f"k={rejected.k} had more evidence but silhouette {rejected.silhouette:.3f})"
+        )
+    if params.algorithm_by == "silhouette" and score == "evidence":
+        at_k = viable[(viable["k"] == viable.loc[chosen, "k"]) & (viable["silhouette"] >= floor)]
+        chosen = _best(at_k, "silhouette")
+        why += "; at that k, the algorithm with the highest silhouette"
+    pick = _alt(results, chosen)
+    # Runner-ups obey the same guard as the choice, when any candidate on that side does.
+    guarded = viable[viable["silhouette"] >= min(floor, params.silhouette_ratio * best_sil)]
+    coarser = _side(guarded, viable, viable["k"] < pick.k)
+    finer = _side(guarded, viable, viable["k"] > pick.k)
+    at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
+    if at_edge and pick.k == k_max:
+        notes.append(f"k={pick.k} is the top of the range: a larger k_max may fit better")
+    elif at_edge:
+        notes.append(f"k={pick.k} is the bottom of the range k_min={k_min}")
+    if pinned is not None:
+        why = f"k pinned to {pinned}; at that k, {why}"
+    rule = (
+        f"{pick.algorithm} k={pick.k} from {why} among {len(viable)} viable candidates "
+        f"(noise <= {params.max_noise:.0%}, stability >= {params.min_stability}, prediction "
+        f"strength >= {params.min_strength}, smallest "
+        f"cluster >= {params.min_share:.0%} of rows): evidence {pick.evidence:.3f}, "
+        f"silhouette {pick.silhouette:.3f}, stability {pick.stability:.3f}"
+    )
+    return Selection(
+        chosen=pick,
+        coarser=_alt(results, _best(coarser, score)) if len(coarser) else None,
+        finer=_alt(results, _best(finer, score)) if len(finer) else None,
+        rule=rule,
+        notes=tuple(notes),
+        at_edge=at_edge,
+    )
