@@ -47,6 +47,7 @@ def allowed_types() -> frozenset[str]:
     The clusterflow classes are named through the classes themselves, so the list follows a
     module that moves.
     """
+    from clusterflow.cluster.selection import Alternative, Selection
     from clusterflow.features import FeatureBuilder
     from clusterflow.impute import FastKNNImputer, TableImputer
     from clusterflow.impute._iterative import _IterativeTableImputer
@@ -62,6 +63,8 @@ def allowed_types() -> frozenset[str]:
         ClusterSweep,
         _Model,
         _Reducer,
+        Selection,
+        Alternative,
     )
     return _ALLOWED_LIBRARY_TYPES | {f"{c.__module__}.{c.__qualname__}" for c in ours}
 
