@@ -116,7 +116,11 @@ def _alt(results: pd.DataFrame, idx: int) -> Alternative:
 
 
 def _viable(
-    results: pd.DataFrame, params: SelectionParams, pinned: int | None, evidence: bool
+    results: pd.DataFrame,
+    params: SelectionParams,
+    pinned: int | None,
+    evidence: bool,
+    k_range: tuple[int, int],
 ) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
     usable = (
@@ -125,6 +129,11 @@ def _viable(
         & (results["noise_share"].fillna(0) <= params.max_noise)
         & (results["k"] >= 2)
     )
+    # HDBSCAN finds its own k: outside the range the user asked for it only stands when nothing
+    # inside the range is usable (asked for k 9..10, a density split into 2 is not an answer).
+    inside = usable & results["k"].between(*k_range)
+    if inside.any():
+        usable = inside
     if pinned is not None and (usable & (results["k"] == pinned)).any():
         usable &= results["k"] == pinned
     if not usable.any():
@@ -195,7 +204,9 @@ def select(
     """
     share = float(results["evidence_share"].iloc[0]) if "evidence_share" in results else 1.0
     score = "evidence" if share >= params.min_explained else "silhouette"
-    viable, notes = _viable(results, params, pinned, evidence=score == "evidence")
+    viable, notes = _viable(
+        results, params, pinned, evidence=score == "evidence", k_range=(k_min, k_max)
+    )
     best_sil = float(viable["silhouette"].max())
     proposal = _best(viable, score)
     floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
