@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
-from clusterflow.embed import embed_column
+from clusterflow.embed import embed_column, resolve_backend
 from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.io import fingerprint, read_table, write_parquet
 from clusterflow.model import (
@@ -47,6 +47,11 @@ SUMMARY_METRICS = (
 
 REFERENCE_ROWS = 5000
 """Rows of the training data kept with the model as the drift reference."""
+
+FIT_ROWS = 100_000
+"""Above this many valid rows the imputer and the feature builder fit on a seeded sample of this
+size (then transform every row). Below it they see every row. A Dask run gathers exactly this
+sample to its driver, so both ways give the same model (see :mod:`clusterflow.partitioned`)."""
 
 
 @dataclass(frozen=True)
@@ -275,7 +280,9 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
                 mask_fraction=config.impute.mask_fraction,
                 score_sample=config.impute.score_sample,
                 random_state=config.random_state,
-            ).fit(table)
+            )
+            fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
+            imputer.fit(table if fit_on is None else table.iloc[fit_on])
             filled = imputer.transform(table)
             method = imputer.method_
             scores = (
@@ -316,6 +323,7 @@ def embedder_spec(config: TrainConfig) -> EmbedderSpec:
         precision=config.embed.precision.value,
         max_chars=config.embed.max_chars,
         batch_size=config.embed.batch_size,
+        backend=resolve_backend(config.embed.backend.value),
     )
 
 
@@ -401,7 +409,14 @@ def sweep(
         categorical_columns=list(roles.categorical),
         random_state=config.random_state,
         **weights,
-    ).fit(table, embeddings=embeddings)
+    )
+    fit_on = fit_sample(n_rows, FIT_ROWS, config.random_state)
+    if fit_on is None:
+        builder.fit(table, embeddings=embeddings)
+    else:
+        builder.fit(
+            table.iloc[fit_on], embeddings=None if embeddings is None else embeddings[fit_on]
+        )
     X = builder.transform(table, embeddings=embeddings)
     # The k range follows the size of the whole data, even when the sweep sees a sample of it.
     k_max = min(config.sweep.k_max or default_k_max(n_rows), n_rows - 1)
@@ -484,12 +499,17 @@ def sweep(
     return Swept(**meta)
 
 
-def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | None:
-    """Return the sorted positions of a seeded sample of ``fit_rows`` rows, or None for all rows."""
-    if n_rows <= fit_rows:
+def fit_sample(n_rows: int, limit: int, random_state: int) -> np.ndarray | None:
+    """Return the sorted positions of a seeded sample of ``limit`` rows, or None for all rows."""
+    if n_rows <= limit:
         return None
     rng = np.random.default_rng(random_state)
-    return np.sort(rng.choice(n_rows, size=fit_rows, replace=False))
+    return np.sort(rng.choice(n_rows, size=limit, replace=False))
+
+
+def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | None:
+    """Return the sorted positions the sweep fits on, or None for all rows."""
+    return fit_sample(n_rows, fit_rows, random_state)
 
 
 def _write_reference(

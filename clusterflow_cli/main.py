@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dask-address",
         metavar="ADDR",
-        help="run the tasks on a dask.distributed cluster (tcp://host:8786, or "
-        "'local' / 'local:N' for a temporary LocalCluster)",
+        help="run the data stages partitioned on a dask.distributed cluster (tcp://host:8786, "
+        "or 'local' / 'local:N' for a temporary LocalCluster of N worker processes)",
     )
 
     imp = sub.add_parser("impute", help="fill gaps the way training would; writes the full table")
@@ -266,15 +266,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,
     )
-    from flows.training import training_flow
-
-    flow = training_flow
     if args.dask_address:
-        from deployments.runners import task_runner_from_env, training_flow_on
+        from clusterflow.distributed import parse_dask_address
+        from flows.partitioned import partitioned_training_flow
 
-        runner = task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": args.dask_address})
-        flow = training_flow_on(runner)
-    summary = flow(config=config, register_model=not args.no_register)
+        parse_dask_address(args.dask_address)  # a bad address fails before Prefect starts
+        summary = partitioned_training_flow(
+            config=config, dask_address=args.dask_address, register_model=not args.no_register
+        )
+    else:
+        from flows.training import training_flow
+
+        summary = training_flow(config=config, register_model=not args.no_register)
     if args.json:
         print(json.dumps(summary))
     else:
