@@ -171,7 +171,8 @@ class MiniLMEmbedder:
         ``openvino`` runs an IR converted once from the same weights (cached under
         ``model_cache_dir``); ``auto`` takes it where the package is installed, else torch.
     model_cache_dir : str or Path, optional
-        Where converted encoders are kept (default: beside ``cache_path``, or the user cache).
+        Where converted encoders are kept, one folder per model identity (default:
+        ``$CLUSTERFLOW_ENCODER_CACHE`` or ``~/.cache/clusterflow/encoders``, shared by workspaces).
     threads : int, optional
         CPU threads of the OpenVINO encoder (None: every core).
     """
@@ -198,9 +199,7 @@ class MiniLMEmbedder:
         self.progress = progress
         self.chunk_size = chunk_size
         self.backend = resolve_backend(backend)
-        self.model_cache_dir = model_cache_dir or (
-            Path(cache_path).parent / "encoders" if cache_path else None
-        )
+        self.model_cache_dir = model_cache_dir
         self.threads = threads
         self._model = None
         self._cache = EmbeddingCache(cache_path) if cache_path else None

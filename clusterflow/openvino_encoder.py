@@ -26,7 +26,10 @@ from clusterflow.errors import EmbeddingError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CACHE = Path.home() / ".cache" / "clusterflow" / "encoders"
+def default_cache() -> Path:
+    """Where converted encoders live: ``$CLUSTERFLOW_ENCODER_CACHE`` or the user's cache."""
+    env = os.environ.get("CLUSTERFLOW_ENCODER_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "clusterflow" / "encoders"
 
 
 @cache
@@ -140,7 +143,7 @@ class OpenVINOEncoder:
 
         self.model_dir = Path(model_dir)
         self.precision = precision
-        cache_dir = Path(cache_dir) if cache_dir else DEFAULT_CACHE
+        cache_dir = Path(cache_dir) if cache_dir else default_cache()
         target = cache_dir / f"{self.model_dir.name}-{model_identity(self.model_dir)}"
         if not (target / "model.xml").exists():
             convert(self.model_dir, target)
