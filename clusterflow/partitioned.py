@@ -42,7 +42,7 @@ from clusterflow import pipeline
 from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import ConfigError, InputError, NoViableClustering, ValidationFailed
 from clusterflow.io import file_format, fingerprint
-from clusterflow.model import ClusterModel, dump_component, load_component
+from clusterflow.model import ClusterModel, dump_component
 from clusterflow.schema import ColumnRoles, infer_roles, validate_records
 from clusterflow.store import StageStore
 
@@ -296,8 +296,7 @@ def _transform_partition(
     index: int,
     folder: str,
     roles: dict,
-    imputer_path: str,
-    imputer_format: str,
+    imputer,
     spec_fields: tuple | None,
     cache_path: str,
 ) -> dict:
@@ -311,7 +310,6 @@ def _transform_partition(
     table = pd.read_parquet(valid_path, columns=list(column_roles.features))
     table = table.astype({c: float for c in column_roles.numeric})
     missing = int(table.isna().sum().sum())
-    imputer = load_component(Path(imputer_path), imputer_format)
     filled = imputer.transform(table) if imputer is not None else table
     filled.to_parquet(Path(folder, "imputed", f"{name}.parquet"), index=True)
     seconds["impute"] = time.perf_counter() - started
@@ -329,10 +327,9 @@ def _transform_partition(
     return out
 
 
-def _assign_partition(index: int, folder: str, model_dir: str, has_text: bool) -> dict:
+def _assign_partition(index: int, folder: str, model: ClusterModel, has_text: bool) -> dict:
     started = time.perf_counter()
     name = f"part-{index:05d}"
-    model = ClusterModel.load(model_dir)
     table = pd.read_parquet(Path(folder, "imputed", f"{name}.parquet"))
     emb = np.load(Path(folder, "embeddings", f"{name}.npy")) if has_text else None
     if len(table):
@@ -545,9 +542,11 @@ def train_partitioned(
     # The imputer fits on the valid rows the in-process stage would fit on.
     fit_pos = pipeline.fit_sample(n_valid, FIT_ROWS, config.random_state)
     fit_pos = np.arange(n_valid) if fit_pos is None else fit_pos
-    imputed_meta = _fit_imputer(
+    imputed_meta, imputer = _fit_imputer(
         client, config, roles, valid_paths, valid_offsets, fit_pos, folder
     )
+    # Shipped to every worker once, as an object (no per-partition deserialising from disk).
+    imputer_on_workers = client.scatter(imputer, broadcast=True) if imputer is not None else None
     lap("impute_fit")
 
     spec = pipeline.embedder_spec(config) if roles.text_column else None
@@ -562,8 +561,7 @@ def train_partitioned(
                 i,
                 str(folder),
                 roles.to_dict(),
-                imputed_meta["imputer_path"],
-                imputed_meta["imputer_format"],
+                imputer_on_workers,
                 spec_fields,
                 cache_path,
                 pure=False,
@@ -595,7 +593,7 @@ def train_partitioned(
     if spec:
         worker_seconds["embed"] = [round(o["seconds"]["embed"], 3) for o in out]
 
-    swept = _sweep_on_sample(
+    swept, model = _sweep_on_sample(
         client,
         config,
         store,
@@ -607,21 +605,22 @@ def train_partitioned(
         emb_paths if spec else None,
         valid_offsets,
         folder,
-        imputed.imputer_format,
+        imputer,
     )
     lap("sweep")
+    model_on_workers = client.scatter(model, broadcast=True)
     assigned = _gather(
         client,
         [
             client.submit(
-                _assign_partition, i, str(folder), swept.model_dir, bool(spec), pure=False
+                _assign_partition, i, str(folder), model_on_workers, bool(spec), pure=False
             )
             for i in range(len(parts))
         ],
     )
     worker_seconds["assign"] = [round(a["seconds"], 3) for a in assigned]
-    swept = _finish_model(config, folder, names, swept, validated, roles, n_valid, client,
-                          imputed_paths, emb_paths if spec else None, valid_offsets)
+    swept = _finish_model(config, folder, names, swept, model, validated, roles, n_valid,
+                          client, imputed_paths, emb_paths if spec else None, valid_offsets)
     lap("assign")
 
     snapshot = pipeline.Snapshot(
@@ -644,7 +643,7 @@ def train_partitioned(
     return PartitionedRun(snapshot, validated, imputed, embedded, swept, dask_info)
 
 
-def _fit_imputer(client, config, roles, valid_paths, valid_offsets, fit_pos, folder) -> dict:
+def _fit_imputer(client, config, roles, valid_paths, valid_offsets, fit_pos, folder) -> tuple:
     from clusterflow.impute import TableImputer
 
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
@@ -687,13 +686,13 @@ def _fit_imputer(client, config, roles, valid_paths, valid_offsets, fit_pos, fol
         "missing_cells": 0,
         "profile": profile,
         "plot_path": plot_path,
-    }
+    }, imputer
 
 
 def _sweep_on_sample(
     client, config, store, key, validated, roles, n_valid, imputed_paths, emb_paths,
-    valid_offsets, folder, imputer_format,
-) -> pipeline.Swept:
+    valid_offsets, folder, imputer,
+) -> tuple[pipeline.Swept, ClusterModel]:
     """Fit the feature builder and the sweep exactly as in-process, on gathered samples."""
     from clusterflow.features import FeatureBuilder
     from clusterflow.sweep import ClusterSweep, default_k_max
@@ -745,7 +744,7 @@ def _sweep_on_sample(
     clusterer.fit(X_sweep)
     model = ClusterModel(
         roles=roles,
-        imputer=load_component(folder / "imputer", imputer_format),
+        imputer=imputer,
         features=builder,
         clusterer=clusterer,
         embedder=pipeline.embedder_spec(config) if emb_paths else None,
@@ -757,7 +756,6 @@ def _sweep_on_sample(
         for k in pipeline.SUMMARY_METRICS
         if k in chosen and isinstance(chosen[k], (int, float, np.number))
     }
-    model.save(folder / "model")
     results.to_csv(folder / "sweep.csv", index=False)
     plots = pipeline._plots(
         folder, results, X_sweep, np.asarray(clusterer.predict(X_sweep), dtype=int), config
@@ -775,12 +773,12 @@ def _sweep_on_sample(
         noise_share=0.0,
         plots={name: str(folder / Path(p).name) for name, p in plots.items()},
         cards_path=None,
-    )
+    ), model
 
 
 def _finish_model(
-    config, folder, names, swept, validated, roles, n_valid, client, imputed_paths, emb_paths,
-    valid_offsets,
+    config, folder, names, swept, model, validated, roles, n_valid, client, imputed_paths,
+    emb_paths, valid_offsets,
 ) -> pipeline.Swept:
     """Concatenate labels, set the novelty threshold, keep the drift reference and the cards."""
     from dataclasses import replace
@@ -799,7 +797,6 @@ def _finish_model(
             "the chosen clustering put every row in noise",
             hint="use --noise assign or other algorithms",
         )
-    model = ClusterModel.load(folder / "model")
     model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
     model.save(folder / "model")
     np.save(folder / "labels.npy", labels)
