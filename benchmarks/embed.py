@@ -6,7 +6,15 @@ Prints ratios measured in one run (the machine is noisy; compare ratios, not sec
 - a rerun on unchanged data (must encode nothing);
 - bf16 autocast and torch dynamic int8 quantisation against fp32: speed and cosine similarity.
 
+With ``--backends``: the encoder matrix that chose the default backend (issue 17). Every backend
+(torch fp32, torch bf16 autocast, OpenVINO fp32 / bf16, and batch / thread variants) encodes the
+same distinct texts of two real columns in interleaved 250-text chunks, so noise from the shared
+machine hits them alike; then the same again with one core taken by a busy-loop process. Agreement
+with torch fp32: the minimum cosine, and the adjusted Rand index between KMeans (n_init=50) on
+fp32 vectors and on the backend's vectors (beside fp32 against itself with another seed).
+
     python benchmarks/embed.py --rows 4000
+    nice -n 5 python benchmarks/embed.py --backends --rows 2000
 """
 
 from __future__ import annotations
@@ -35,7 +43,12 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "birds.csv"))
     parser.add_argument("--column", default="remarks")
     parser.add_argument("--rows", type=int, default=4000)
+    parser.add_argument("--backends", action="store_true", help="the backend matrix (issue 17)")
+    parser.add_argument("--chunk", type=int, default=250)
     args = parser.parse_args()
+    if args.backends:
+        backend_matrix(args)
+        return
 
     import torch
     from sentence_transformers import SentenceTransformer
@@ -90,6 +103,115 @@ def main() -> None:
     cos_q = np.sum(q * base, axis=1)
     print(f"dynamic int8: {t_fp32 / t_q:.2f}x fp32 speed, cosine min {cos_q.min():.4f} "
           f"mean {cos_q.mean():.4f} (offered only if >= 0.99 and faster)")
+
+
+BACKENDS = {
+    # name: MiniLMEmbedder settings
+    "torch fp32": {"backend": "torch", "precision": "fp32"},
+    "torch bf16": {"backend": "torch", "precision": "bf16"},
+    "openvino fp32": {"backend": "openvino", "precision": "fp32"},
+    "openvino bf16": {"backend": "openvino", "precision": "bf16"},
+    "openvino bf16 batch 16": {"backend": "openvino", "precision": "bf16", "batch_size": 16},
+    "openvino bf16 batch 256": {"backend": "openvino", "precision": "bf16", "batch_size": 256},
+    "openvino bf16 1 thread": {"backend": "openvino", "precision": "bf16", "threads": 1},
+}
+SETS = {
+    "birds remarks": ("birds.csv", "remarks"),
+    "stackoverflow titles": ("stackoverflow_titles.csv", "title"),
+}
+
+
+def _busy_loop() -> None:
+    while True:
+        pass
+
+
+def backend_matrix(args) -> None:
+    import multiprocessing as mp
+
+    import torch
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from clusterflow.embed import MiniLMEmbedder
+
+    shared = ROOT.parent / "shared" / "data"
+    sets = {}
+    for label, (name, column) in SETS.items():
+        frame = pd.read_csv(shared / name)
+        column = column if column in frame else frame.columns[1]
+        texts = list(dict.fromkeys(frame[column].dropna().astype(str).tolist()))
+        rng = np.random.default_rng(0)
+        sets[label] = [texts[i] for i in rng.permutation(len(texts))[: args.rows]]
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; "
+          f"{os.cpu_count()} cores, shared with other work (compare within a column)")
+    embedders = {}
+    for name, settings in BACKENDS.items():
+        emb = MiniLMEmbedder(cache_path=None, chunk_size=10**9, **settings)
+        emb.encode(["warm up the encoder", "and its tokenizer"])
+        embedders[name] = emb
+
+    def run(texts):
+        seconds = dict.fromkeys(embedders, 0.0)
+        vectors = {name: [] for name in embedders}
+        for start in range(0, len(texts), args.chunk):
+            chunk = texts[start : start + args.chunk]
+            for name, emb in embedders.items():
+                vecs, t = timed(lambda e=emb, c=chunk: e.encode(c))
+                seconds[name] += t
+                vectors[name].append(vecs)
+        return seconds, {k: np.concatenate(v) for k, v in vectors.items()}
+
+    rates: dict[tuple[str, str], float] = {}
+    agreement: dict[tuple[str, str], tuple[float, float]] = {}
+    for condition in ("idle", "one core busy"):
+        busy = None
+        if condition != "idle":
+            busy = mp.get_context("spawn").Process(target=_busy_loop, daemon=True)
+            busy.start()
+        try:
+            for label, texts in sets.items():
+                seconds, vectors = run(texts)
+                for name in embedders:
+                    rates[(condition, label, name)] = len(texts) / seconds[name]
+                if condition == "idle":
+                    ref = vectors["torch fp32"]
+                    k = 20
+                    base = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(ref)
+                    floor = KMeans(n_clusters=k, n_init=50, random_state=1).fit_predict(ref)
+                    agreement[(label, "fp32 vs itself, other seed")] = (
+                        1.0, adjusted_rand_score(base, floor)
+                    )
+                    for name, vecs in vectors.items():
+                        cos = float(np.min(np.sum(vecs * ref, axis=1)))
+                        labels = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(vecs)
+                        agreement[(label, name)] = (cos, adjusted_rand_score(base, labels))
+        finally:
+            if busy is not None:
+                busy.terminate()
+                busy.join()
+
+    labels = list(sets)
+    print("\ntexts/s (distinct texts, interleaved chunks)")
+    head = " | ".join(f"{c}: {lab}" for c in ("idle", "one core busy") for lab in labels)
+    print(f"| backend | {head} |")
+    print("|---|" + "---|" * (2 * len(labels)))
+    for name in embedders:
+        cells = " | ".join(
+            f"{rates[(c, lab, name)]:.0f}" for c in ("idle", "one core busy") for lab in labels
+        )
+        print(f"| {name} | {cells} |")
+    print("\nagreement with torch fp32 (min cosine; ARI of KMeans k=20, n_init=50)")
+    print("| backend | " + " | ".join(f"{lab} min cos | {lab} ARI" for lab in labels) + " |")
+    print("|---|" + "---|---|" * len(labels))
+    for name in [*embedders, "fp32 vs itself, other seed"]:
+        cells = " | ".join(
+            f"{agreement[(lab, name)][0]:.5f} | {agreement[(lab, name)][1]:.4f}" for lab in labels
+        )
+        print(f"| {name} | {cells} |")
+    ok = [n for n in embedders if all(agreement[(lab, n)][0] >= 0.99 for lab in labels)]
+    best = max(ok, key=lambda n: sum(rates[("idle", lab, n)] for lab in labels))
+    print(f"\nfastest idle path with min cosine >= 0.99 on both sets: {best}")
 
 
 if __name__ == "__main__":

@@ -52,6 +52,14 @@ class Precision(StrEnum):
     bf16 = "bf16"
 
 
+class EmbedBackend(StrEnum):
+    """Which runtime computes the text vectors on the CPU."""
+
+    auto = "auto"
+    torch = "torch"
+    openvino = "openvino"
+
+
 class ImputeConfig(_Frozen):
     """How missing values are filled."""
 
@@ -81,6 +89,11 @@ class EmbedConfig(_Frozen):
         Precision.auto,
         description="'auto' uses bfloat16 where the CPU supports it natively (about 1.5x faster, "
         "cosine to fp32 above 0.9999), else fp32.",
+    )
+    backend: EmbedBackend = Field(
+        EmbedBackend.auto,
+        description="'auto' uses OpenVINO where it is installed (faster, and steadier when other "
+        "processes share the cores; converted once from the bundled weights), else torch.",
     )
     max_chars: int = Field(
         4000,

@@ -7,6 +7,7 @@ precomputed vectors) can hand in any object with ``model_id``, ``dim`` and ``enc
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import sqlite3
@@ -47,6 +48,24 @@ def cpu_supports_bf16() -> bool:
     except OSError:
         return False
     return any(flag in flags for flag in ("avx512_bf16", "amx_bf16"))
+
+
+BACKENDS = ("auto", "torch", "openvino")
+DEFAULT_BACKEND = "openvino"
+"""What ``auto`` means when OpenVINO is installed: chosen by ``benchmarks/embed.py`` (README)."""
+
+
+def resolve_backend(backend: str) -> str:
+    """Return the concrete encoder backend: ``auto`` is OpenVINO where installed, else torch."""
+    if backend not in BACKENDS:
+        raise EmbeddingError(
+            f"unknown embedding backend {backend!r}", hint=f"use one of {', '.join(BACKENDS)}"
+        )
+    if backend != "auto":
+        return backend
+    from clusterflow.openvino_encoder import openvino_available
+
+    return DEFAULT_BACKEND if openvino_available() else "torch"
 
 
 def resolve_model_path(model: str) -> Path:
@@ -166,6 +185,14 @@ class MiniLMEmbedder:
         Called as ``progress(done, total)`` after each chunk of new texts.
     chunk_size : int
         Texts encoded between progress reports and cache writes.
+    backend : {"auto", "torch", "openvino"}
+        ``openvino`` runs an IR converted once from the same weights (cached under
+        ``model_cache_dir``); ``auto`` takes it where the package is installed, else torch.
+    model_cache_dir : str or Path, optional
+        Where converted encoders are kept, one folder per model identity (default:
+        ``$CLUSTERFLOW_ENCODER_CACHE`` or ``~/.cache/clusterflow/encoders``, shared by workspaces).
+    threads : int, optional
+        CPU threads of the OpenVINO encoder (None: every core).
     """
 
     def __init__(
@@ -178,6 +205,9 @@ class MiniLMEmbedder:
         cache_path: str | Path | None = None,
         progress: ProgressFn | None = None,
         chunk_size: int = 2048,
+        backend: str = "auto",
+        model_cache_dir: str | Path | None = None,
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.batch_size = batch_size
@@ -186,6 +216,9 @@ class MiniLMEmbedder:
         self.cache_path = cache_path
         self.progress = progress
         self.chunk_size = chunk_size
+        self.backend = resolve_backend(backend)
+        self.model_cache_dir = model_cache_dir
+        self.threads = threads
         self._model = None
         self._cache = EmbeddingCache(cache_path) if cache_path else None
         self.last_stats: dict[str, int] = {}
@@ -200,11 +233,16 @@ class MiniLMEmbedder:
     @property
     def model_id(self) -> str:
         """Identifies the vectors: model name and precision (they differ in the last digits)."""
+        if self.backend == "openvino":
+            return f"{Path(self.model).name}@openvino-{self.effective_precision}"
         return f"{Path(self.model).name}@{self.effective_precision}"
 
     @property
     def dim(self) -> int:
         """Width of the vectors."""
+        if self.backend == "openvino":
+            config = resolve_model_path(self.model) / "config.json"
+            return int(json.loads(config.read_text())["hidden_size"])
         model = self._load()
         getter = (
             getattr(model, "get_embedding_dimension", None)
@@ -228,7 +266,23 @@ class MiniLMEmbedder:
                 ) from err
         return self._model
 
+    def _load_openvino(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from clusterflow.openvino_encoder import OpenVINOEncoder
+
+            self._model = OpenVINOEncoder(
+                resolve_model_path(self.model),
+                precision=self.effective_precision,
+                cache_dir=self.model_cache_dir,
+                threads=self.threads,
+            )
+        return self._model
+
     def _encode_new(self, texts: list[str]) -> np.ndarray:
+        if self.backend == "openvino":
+            return self._load_openvino().encode(texts, batch_size=self.batch_size)
         import torch
 
         model = self._load()

@@ -348,6 +348,12 @@ def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
     ``3`` is not shown as ``3.0`` and blanks stay blank.
     """
     path = Path(path)
+    if path.is_dir() or any(ch in str(path) for ch in "*?["):
+        # A folder or glob of Parquet files (a partitioned run): rows are numbered across them.
+        from clusterflow.partitioned import input_files
+
+        raw = pd.concat([read_table(p) for p in input_files(path)], ignore_index=True)
+        return raw.iloc[rows]
     if file_format(path) == "csv":
         sep = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
         raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")

@@ -77,9 +77,16 @@ class EmbedderSpec:
     precision: str
     max_chars: int
     batch_size: int = 64
+    backend: str = "torch"  # models saved before the OpenVINO backend existed used torch
 
     def build(self, cache_path: str | Path | None = None, progress=None) -> MiniLMEmbedder:
-        """Return an embedder with these settings."""
+        """Return an embedder with these settings (torch if OpenVINO is not installed here)."""
+        from clusterflow.openvino_encoder import openvino_available
+
+        backend = self.backend
+        if backend == "openvino" and not openvino_available():
+            logger.warning("the model was trained with OpenVINO vectors; encoding with torch here")
+            backend = "torch"
         return MiniLMEmbedder(
             model=self.model,
             precision=self.precision,
@@ -87,6 +94,7 @@ class EmbedderSpec:
             batch_size=self.batch_size,
             cache_path=cache_path,
             progress=progress,
+            backend=backend,
         )
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
-from clusterflow.embed import embed_column, model_identity
+from clusterflow.embed import embed_column, model_identity, resolve_backend
 from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.io import fingerprint, read_table, write_parquet
 from clusterflow.model import (
@@ -47,6 +47,11 @@ SUMMARY_METRICS = (
 
 REFERENCE_ROWS = 5000
 """Rows of the training data kept with the model as the drift reference."""
+
+FIT_ROWS = 100_000
+"""Above this many valid rows the imputer and the feature builder fit on a seeded sample of this
+size (then transform every row). Below it they see every row. A Dask run gathers exactly this
+sample to its driver, so both ways give the same model (see :mod:`clusterflow.partitioned`)."""
 
 
 @dataclass(frozen=True)
@@ -292,7 +297,9 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
                 mask_fraction=config.impute.mask_fraction,
                 score_sample=config.impute.score_sample,
                 random_state=config.random_state,
-            ).fit(table)
+            )
+            fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
+            imputer.fit(table if fit_on is None else table.iloc[fit_on])
             filled = imputer.transform(table)
             method = imputer.method_
             scores = (
@@ -335,6 +342,7 @@ def embedder_spec(config: TrainConfig) -> EmbedderSpec:
         precision=config.embed.precision.value,
         max_chars=config.embed.max_chars,
         batch_size=config.embed.batch_size,
+        backend=resolve_backend(config.embed.backend.value),
     )
 
 
@@ -422,14 +430,16 @@ def sweep(
     # fitted without them.
     held = holdout_rows(validated, config)
     train = np.setdiff1d(np.arange(n_rows), held)
+    fit_on = features_fit_rows(train, n_rows, config.random_state)
     builder = FeatureBuilder(
         numeric_columns=list(roles.numeric),
         categorical_columns=list(roles.categorical),
         random_state=config.random_state,
         **weights,
-    ).fit(
-        table.iloc[train] if len(held) else table,
-        embeddings=embeddings[train] if embeddings is not None and len(held) else embeddings,
+    )
+    builder.fit(
+        table.iloc[fit_on] if fit_on is not None else table,
+        embeddings=None if embeddings is None or fit_on is None else embeddings[fit_on],
     )
     X = builder.transform(table, embeddings=embeddings)
     # The k range follows the size of the whole data, even when the sweep sees a sample of it.
@@ -552,12 +562,28 @@ def holdout_rows(validated: Validated, config: TrainConfig) -> np.ndarray:
     )
 
 
-def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | None:
-    """Return the sorted positions of a seeded sample of ``fit_rows`` rows, or None for all rows."""
-    if n_rows <= fit_rows:
+def features_fit_rows(train: np.ndarray, n_rows: int, random_state: int) -> np.ndarray | None:
+    """Return the rows the feature builder is fitted on (None: every row).
+
+    The training rows (every row but the gate's held-out ones), down to a seeded sample of
+    :data:`FIT_ROWS` of them; the partitioned path gathers the same rows.
+    """
+    sample = fit_sample(len(train), FIT_ROWS, random_state)
+    rows = train if sample is None else train[sample]
+    return None if len(rows) == n_rows else rows
+
+
+def fit_sample(n_rows: int, limit: int, random_state: int) -> np.ndarray | None:
+    """Return the sorted positions of a seeded sample of ``limit`` rows, or None for all rows."""
+    if n_rows <= limit:
         return None
     rng = np.random.default_rng(random_state)
-    return np.sort(rng.choice(n_rows, size=fit_rows, replace=False))
+    return np.sort(rng.choice(n_rows, size=limit, replace=False))
+
+
+def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | None:
+    """Return the sorted positions the sweep fits on, or None for all rows."""
+    return fit_sample(n_rows, fit_rows, random_state)
 
 
 def _write_reference(

@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dask-address",
         metavar="ADDR",
-        help="run the tasks on a dask.distributed cluster (tcp://host:8786, or "
-        "'local' / 'local:N' for a temporary LocalCluster)",
+        help="run the data stages partitioned on a dask.distributed cluster (tcp://host:8786, "
+        "or 'local' / 'local:N' for a temporary LocalCluster of N worker processes)",
     )
 
     imp = sub.add_parser(
@@ -305,15 +305,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from clusterflow_cli.console import say, stage_bars
     from clusterflow_cli.server import prefect_api
 
+    if args.dask_address:
+        from clusterflow.distributed import parse_dask_address
+
+        parse_dask_address(args.dask_address)  # a bad address fails before Prefect starts
     with prefect_api(config.workspace, echo=say) as api_url:
-        from flows.training import training_flow
-
-        flow = training_flow
         if args.dask_address:
-            from deployments.runners import task_runner_from_env, training_flow_on
+            from functools import partial
 
-            runner = task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": args.dask_address})
-            flow = training_flow_on(runner)
+            from flows.partitioned import partitioned_training_flow
+
+            flow = partial(partitioned_training_flow, dask_address=args.dask_address)
+        else:
+            from flows.training import training_flow
+
+            flow = training_flow
         with _stdout_to_stderr(args.json), stage_bars():
             state = flow(config=config, register_model=not args.no_register, return_state=True)
             summary = state.result()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from clusterflow.distributed import parse_dask_address
+
 DASK_ADDRESS_ENV = "CLUSTERFLOW_DASK_ADDRESS"
 
 
@@ -50,15 +52,19 @@ def dask_task_runner(address: str | None = None, *, n_workers: int = 2, processe
 def task_runner_from_env(environ: dict[str, str] | None = None) -> Any | None:
     """Return the Dask runner named by ``CLUSTERFLOW_DASK_ADDRESS``, or None for the default.
 
-    ``local`` (or ``local:N``) starts a LocalCluster with N workers (default 2).
+    ``local`` (or ``local:N``) starts a LocalCluster with N workers (default 2); the address is
+    parsed by :func:`clusterflow.distributed.parse_dask_address`, as everywhere else.
     """
     value = (environ if environ is not None else os.environ).get(DASK_ADDRESS_ENV, "").strip()
     if not value:
         return None
-    if value == "local" or value.startswith("local:"):
-        n = int(value.split(":", 1)[1]) if ":" in value else 2
-        return dask_task_runner(None, n_workers=n)
-    return dask_task_runner(value)
+    return task_runner_for(value)
+
+
+def task_runner_for(value: str):
+    """Return the Dask runner for a ``--dask-address`` (see :func:`parse_dask_address`)."""
+    parsed = parse_dask_address(value)
+    return dask_task_runner(parsed.address, n_workers=parsed.n_workers)
 
 
 def training_flow_on(task_runner=None):

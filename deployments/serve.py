@@ -230,9 +230,9 @@ def serve_deployments(
 
     task_runner = None
     if dask_address:
-        from deployments.runners import dask_task_runner
+        from deployments.runners import task_runner_for
 
-        task_runner = dask_task_runner(None if dask_address == "local" else dask_address)
+        task_runner = task_runner_for(dask_address)
     deployments = build_deployments(
         load_specs(prefect_file, env),
         schedules=schedules,
@@ -260,7 +260,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dask-address",
         metavar="ADDR",
-        help="run training tasks on this Dask scheduler ('local': a LocalCluster)",
+        help="run training tasks on this Dask scheduler ('local' / 'local:N': a LocalCluster "
+        "of N workers)",
     )
     parser.add_argument(
         "--limit", type=int, default=None, metavar="N", help="concurrent flow runs at most"

@@ -63,4 +63,7 @@ def test_minilm_offline_dedup_and_cache(minilm):
 
 def test_precision_is_part_of_the_model_id(minilm):
     assert minilm.model_id.startswith("all-MiniLM-L6-v2@")
-    assert MiniLMEmbedder(precision="fp32").model_id == "all-MiniLM-L6-v2@fp32"
+    assert MiniLMEmbedder(precision="fp32", backend="torch").model_id == "all-MiniLM-L6-v2@fp32"
+    assert MiniLMEmbedder(precision="fp32", backend="openvino").model_id == (
+        "all-MiniLM-L6-v2@openvino-fp32"
+    )

@@ -1,0 +1,144 @@
+"""Partitioned stages: the same rows and the same answer as the in-process stages.
+
+The default-suite test runs a threaded 2-worker cluster on small data cut into several
+partitions (cheap); the process cluster with text runs in tests/flows/test_partitioned_flow.py
+under the slow marker.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterflow import pipeline
+from clusterflow.config import TrainConfig
+from clusterflow.distributed import DaskAddress, parse_dask_address
+from clusterflow.errors import ConfigError, InputError
+from clusterflow.io import read_table
+from clusterflow.partitioned import input_files, plan_partitions, read_partition, train_partitioned
+from clusterflow.store import StageStore
+from tests.conftest import bundled
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("local", DaskAddress(None, 2)),
+        ("local:3", DaskAddress(None, 3)),
+        (" tcp://10.0.0.5:8786 ", DaskAddress("tcp://10.0.0.5:8786")),
+    ],
+)
+def test_one_address_parser(value, expected):
+    assert parse_dask_address(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "local:0", "local:x"])
+def test_bad_address_says_how_to_write_it(value):
+    with pytest.raises(ConfigError, match="Dask address"):
+        parse_dask_address(value)
+
+
+def test_serve_and_cli_runner_agree_on_local_n():
+    from deployments.runners import task_runner_for, task_runner_from_env
+
+    for runner in (
+        task_runner_for("local:3"),
+        task_runner_from_env({"CLUSTERFLOW_DASK_ADDRESS": "local:3"}),
+    ):
+        assert runner.cluster_kwargs["n_workers"] == 3
+
+
+def _tricky_csv(path):
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(300),
+            "x": np.linspace(0, 1, 300).round(3),
+            # quoted newlines and commas: a byte cut at a newline would split these records
+            "note": [f'one\ntwo "q", row {i}' if i % 7 == 0 else f"n{i}" for i in range(300)],
+            "code": ["007" if i % 2 else "abc" for i in range(300)],
+        }
+    )
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def test_csv_partitions_cut_at_record_boundaries(tmp_path):
+    path = tmp_path / "tricky.csv"
+    _tricky_csv(path)
+    parts = plan_partitions(path, partition_bytes=1000)
+    assert len(parts) > 5
+    kinds = {"code": "text", "note": "text"}
+    joined = pd.concat([read_partition(p, kinds) for p in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, read_table(path))
+
+
+def test_parquet_folder_is_one_data_set(tmp_path):
+    frame = read_table(bundled("penguins.csv"))
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for i, start in enumerate(range(0, len(frame), 100)):
+        frame.iloc[start : start + 100].to_parquet(folder / f"p{i}.parquet", index=False)
+    parts = plan_partitions(folder)
+    assert len(parts) == len(input_files(folder)) == 4
+    joined = pd.concat([read_partition(p) for p in parts], ignore_index=True)
+    expected = pd.concat([read_table(f) for f in input_files(folder)], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, expected)
+    assert len(joined) == len(frame)
+    assert len(input_files(str(folder / "p*.parquet"))) == 4
+    with pytest.raises(InputError, match="no Parquet files"):
+        input_files(str(tmp_path / "nothing*.parquet"))
+
+
+@pytest.fixture(scope="module")
+def threaded_client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_partitions_give_the_in_process_answer(tmp_path, threaded_client):
+    raw = read_table(bundled("penguins.csv"))
+    raw["bill_length_mm"] = raw["bill_length_mm"].astype(object)
+    raw.loc[[5, 77, 200], "bill_length_mm"] = "not a number"  # quarantined in both runs
+    data = tmp_path / "penguins.csv"
+    raw.to_csv(data, index=False)
+    config = TrainConfig(
+        data=str(data),
+        exclude_columns=("species",),
+        workspace=str(tmp_path / "ws"),
+        impute={"method": "knn"},  # donors from the fit sample: a real test of the gathered fit
+        sweep={"algorithms": ["kmeans", "gmm"], "k_max": 5, "stability_resamples": 0},
+    )
+    store = StageStore(tmp_path / "ws" / "stages")
+    snap = pipeline.ingest(data, store)
+    validated = pipeline.validate(snap, config, store)
+    imputed = pipeline.impute(validated, config, store)
+    swept = pipeline.sweep(validated, imputed, None, config, store)
+
+    run = train_partitioned(config, store, threaded_client, partition_bytes=4000)
+    assert run.dask["partitions"] >= 4
+    assert run.dask["workers"] == 2
+    assert set(run.dask["seconds"]) >= {"ingest", "validate", "transform", "sweep", "assign"}
+    assert (run.snapshot.n_rows, run.validated.n_valid, run.validated.n_quarantined) == (
+        snap.n_rows,
+        validated.n_valid,
+        validated.n_quarantined,
+    )
+    assert run.validated.n_valid + run.validated.n_quarantined == len(raw)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(run.validated.quarantine_path).reset_index(drop=True),
+        pd.read_parquet(validated.quarantine_path).reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert (run.swept.algorithm, run.swept.k) == (swept.algorithm, swept.k)
+    np.testing.assert_array_equal(np.load(run.swept.labels_path), np.load(swept.labels_path))
+    assert pd.read_parquet(run.validated.valid_path).index.tolist() == (
+        pd.read_parquet(validated.valid_path).index.tolist()
+    )
