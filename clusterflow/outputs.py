@@ -29,6 +29,17 @@ def _link_or_copy(src: str | Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def quarantined_rows(snapshot: Snapshot, validated: Validated) -> pd.DataFrame:
+    """Return the quarantined rows exactly as they are in the input, plus their ``reason``."""
+    quarantine = pd.read_parquet(validated.quarantine_path)
+    rows = quarantine["row"].astype(int).tolist()
+    if not rows:
+        return pd.DataFrame(columns=[*snapshot.columns, "reason"])
+    raw = read_raw_rows(snapshot.source, rows).copy()
+    raw["reason"] = quarantine["reason"].tolist()
+    return raw
+
+
 def write_run_outputs(
     out_dir: str | Path,
     *,
@@ -65,13 +76,7 @@ def write_run_outputs(
     assignments = pd.DataFrame({id_name: ids, "cluster": labels.astype(int)})
     write_csv(assignments, out / "assignments.csv")
 
-    quarantine = pd.read_parquet(validated.quarantine_path)
-    rows = quarantine["row"].astype(int).tolist()
-    if rows:
-        raw = read_raw_rows(snapshot.source, rows).copy()
-        raw["reason"] = quarantine["reason"].tolist()
-    else:
-        raw = pd.DataFrame(columns=[*snapshot.columns, "reason"])
+    raw = quarantined_rows(snapshot, validated)
     write_csv(raw, out / "quarantine.csv")
 
     if len(assignments) + len(raw) != snapshot.n_rows:

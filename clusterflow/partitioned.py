@@ -644,7 +644,6 @@ def train_partitioned(
 
 
 def _fit_imputer(client, config, roles, valid_paths, valid_offsets, fit_pos, folder) -> tuple:
-    from clusterflow.impute import TableImputer
 
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
@@ -664,15 +663,7 @@ def _fit_imputer(client, config, roles, valid_paths, valid_offsets, fit_pos, fol
             (folder / "missingness.md").write_text(prof.to_markdown())
             plot_missingness(table, folder / "missingness.png")
             plot_path = str(folder / "missingness.png")
-        imputer = TableImputer(
-            method=method,
-            numeric_columns=list(roles.numeric),
-            categorical_columns=list(roles.categorical),
-            n_neighbors=config.impute.n_neighbors,
-            mask_fraction=config.impute.mask_fraction,
-            score_sample=config.impute.score_sample,
-            random_state=config.random_state,
-        ).fit(table)
+        imputer = pipeline.make_imputer(method, roles, config).fit(table)
         method = imputer.method_
         if getattr(imputer, "scores_", None) is not None:
             scores = json.loads(imputer.scores_.to_json(orient="records"))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -260,8 +261,6 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
 
 def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Imputed:
     """Fit the imputer on the valid rows (choosing it by mask-and-score) and fill every gap."""
-    from clusterflow.impute import TableImputer
-
     roles = validated.column_roles
     settings = config.impute.model_dump(mode="json")
     key = store.key("impute", validated.key, settings, config.random_state)
@@ -289,15 +288,7 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
                 (tmp / "missingness.md").write_text(prof.to_markdown())
                 plot_missingness(table, tmp / "missingness.png")
                 plot_path = str(folder / "missingness.png")
-            imputer = TableImputer(
-                method=method,
-                numeric_columns=list(roles.numeric),
-                categorical_columns=list(roles.categorical),
-                n_neighbors=config.impute.n_neighbors,
-                mask_fraction=config.impute.mask_fraction,
-                score_sample=config.impute.score_sample,
-                random_state=config.random_state,
-            )
+            imputer = make_imputer(method, roles, config)
             fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
             imputer.fit(table if fit_on is None else table.iloc[fit_on])
             filled = imputer.transform(table)
@@ -328,6 +319,21 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return Imputed(**meta)
+
+
+def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
+    """Return the unfitted imputer of a run (in-process and partitioned alike)."""
+    from clusterflow.impute import TableImputer
+
+    return TableImputer(
+        method=method,
+        numeric_columns=list(roles.numeric),
+        categorical_columns=list(roles.categorical),
+        n_neighbors=config.impute.n_neighbors,
+        mask_fraction=config.impute.mask_fraction,
+        score_sample=config.impute.score_sample,
+        random_state=config.random_state,
+    )
 
 
 def load_imputer(imputed: Imputed):

@@ -61,7 +61,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
 
     from clusterflow import pipeline
     from clusterflow.config import TrainConfig
-    from clusterflow.io import read_raw_rows
+    from clusterflow.outputs import quarantined_rows
     from clusterflow.store import StageStore
     from clusterflow_cli.main import preflight
 
@@ -96,13 +96,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
         out[column] = filled[column].to_numpy()
     _write_table(out.reset_index(drop=True), target)
 
-    quarantine = pd.read_parquet(validated.quarantine_path)
-    rows = quarantine["row"].astype(int).tolist()
-    if rows:
-        raw = read_raw_rows(snapshot.source, rows).copy()
-        raw["reason"] = quarantine["reason"].tolist()
-    else:
-        raw = pd.DataFrame(columns=[*snapshot.columns, "reason"])
+    raw = quarantined_rows(snapshot, validated)
     qpath = quarantine_path(target)
     _write_table(raw, qpath)
 
