@@ -35,8 +35,11 @@ test-server: setup
 test-long: setup
 	$(BIN)/pytest -m "slow or server"
 
+LINTED := clusterflow clusterflow_cli tasks flows deployments tests benchmarks
+
 lint: setup
-	$(BIN)/ruff check clusterflow clusterflow_cli tasks flows deployments tests benchmarks
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
 
 clean:
 	rm -rf .clusterflow clusterflow-runs

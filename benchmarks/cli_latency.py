@@ -171,8 +171,15 @@ def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures
     measure(
         "train penguins --no-register",
         lambda cli, f: [
-            str(cli), *train, "--no-register", "--workspace", str(f / "ws"),
-            "--seed", str(next(seeds)), "--out", str(f / "n"),
+            str(cli),
+            *train,
+            "--no-register",
+            "--workspace",
+            str(f / "ws"),
+            "--seed",
+            str(next(seeds)),
+            "--out",
+            str(f / "n"),
         ],
     )
     files = {n: sized(n, root) for n in (344, 1000, 10000)}
@@ -182,8 +189,15 @@ def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures
             measure(
                 f"score {n} rows{suffix}",
                 lambda cli, f, path=path, n=n: [
-                    str(cli), "score", str(path), "--model", MODEL, "--out",
-                    str(f / f"scored_{n}.csv"), "--workspace", str(f / "ws"),
+                    str(cli),
+                    "score",
+                    str(path),
+                    "--model",
+                    MODEL,
+                    "--out",
+                    str(f / f"scored_{n}.csv"),
+                    "--workspace",
+                    str(f / "ws"),
                 ],
                 bare_args=[MODEL, str(path)],
                 env_extra=env_extra,

@@ -62,8 +62,13 @@ def main() -> None:
     bare = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
 
     def bare_encode(texts, model=bare):
-        return model.encode(texts, batch_size=64, normalize_embeddings=True,
-                            convert_to_numpy=True, show_progress_bar=False)
+        return model.encode(
+            texts,
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
 
     bare_encode(distinct[:64])  # warm up
     ref, t_bare = timed(lambda: bare_encode(distinct))
@@ -72,37 +77,47 @@ def main() -> None:
         emb.encode(["warm up"])
         ours, t_ours = timed(lambda: emb.encode(distinct))
         cos = float(np.min(np.sum(ours * ref, axis=1)))
-        print(f"distinct texts  bare {len(distinct) / t_bare:7.1f}/s   clusterflow "
-              f"{len(distinct) / t_ours:7.1f}/s   ratio {t_bare / t_ours:.3f} (goal >= 0.95)  "
-              f"min cosine {cos:.6f}")
+        print(
+            f"distinct texts  bare {len(distinct) / t_bare:7.1f}/s   clusterflow "
+            f"{len(distinct) / t_ours:7.1f}/s   ratio {t_bare / t_ours:.3f} (goal >= 0.95)  "
+            f"min cosine {cos:.6f}"
+        )
         _, t_rerun = timed(lambda: emb.encode(texts_all))
-        print(f"rerun on unchanged data: encoded {emb.last_stats['encoded']} texts "
-              f"(cached {emb.last_stats['cached']}) in {t_rerun:.2f}s = "
-              f"{t_rerun / t_ours:.3f} of the cold time")
+        print(
+            f"rerun on unchanged data: encoded {emb.last_stats['encoded']} texts "
+            f"(cached {emb.last_stats['cached']}) in {t_rerun:.2f}s = "
+            f"{t_rerun / t_ours:.3f} of the cold time"
+        )
 
     _, t_bare_raw = timed(lambda: bare_encode(texts_all))
     with tempfile.TemporaryDirectory() as tmp:
         emb = MiniLMEmbedder(precision="fp32", cache_path=Path(tmp) / "c.sqlite")
         emb.encode(["warm up"])
         _, t_raw = timed(lambda: emb.encode(texts_all))
-    print(f"raw column with duplicates: bare {t_bare_raw:.1f}s, clusterflow {t_raw:.1f}s, "
-          f"speed-up {t_bare_raw / t_raw:.2f}x")
+    print(
+        f"raw column with duplicates: bare {t_bare_raw:.1f}s, clusterflow {t_raw:.1f}s, "
+        f"speed-up {t_bare_raw / t_raw:.2f}x"
+    )
 
     sample = distinct[: min(1500, len(distinct))]
     base, t_fp32 = timed(lambda: bare_encode(sample))
     if cpu_supports_bf16():
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
             bf, t_bf = timed(lambda: bare_encode(sample))
-        print(f"bf16 autocast: {t_fp32 / t_bf:.2f}x fp32 speed, min cosine "
-              f"{float(np.min(np.sum(bf * base, axis=1))):.6f}")
+        print(
+            f"bf16 autocast: {t_fp32 / t_bf:.2f}x fp32 speed, min cosine "
+            f"{float(np.min(np.sum(bf * base, axis=1))):.6f}"
+        )
     else:
         print("bf16 autocast: this CPU has no native bf16 (skipped; clusterflow uses fp32 here)")
     quant = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
     quant = torch.ao.quantization.quantize_dynamic(quant, {torch.nn.Linear}, dtype=torch.qint8)
     q, t_q = timed(lambda: bare_encode(sample, quant))
     cos_q = np.sum(q * base, axis=1)
-    print(f"dynamic int8: {t_fp32 / t_q:.2f}x fp32 speed, cosine min {cos_q.min():.4f} "
-          f"mean {cos_q.mean():.4f} (offered only if >= 0.99 and faster)")
+    print(
+        f"dynamic int8: {t_fp32 / t_q:.2f}x fp32 speed, cosine min {cos_q.min():.4f} "
+        f"mean {cos_q.mean():.4f} (offered only if >= 0.99 and faster)"
+    )
 
 
 BACKENDS = {
@@ -143,8 +158,10 @@ def backend_matrix(args) -> None:
         texts = list(dict.fromkeys(frame[column].dropna().astype(str).tolist()))
         rng = np.random.default_rng(0)
         sets[label] = [texts[i] for i in rng.permutation(len(texts))[: args.rows]]
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; "
-          f"{os.cpu_count()} cores, shared with other work (compare within a column)")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}; "
+        f"{os.cpu_count()} cores, shared with other work (compare within a column)"
+    )
     embedders = {}
     for name, settings in BACKENDS.items():
         emb = MiniLMEmbedder(cache_path=None, chunk_size=10**9, **settings)
@@ -180,7 +197,8 @@ def backend_matrix(args) -> None:
                     base = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(ref)
                     floor = KMeans(n_clusters=k, n_init=50, random_state=1).fit_predict(ref)
                     agreement[(label, "fp32 vs itself, other seed")] = (
-                        1.0, adjusted_rand_score(base, floor)
+                        1.0,
+                        adjusted_rand_score(base, floor),
                     )
                     for name, vecs in vectors.items():
                         cos = float(np.min(np.sum(vecs * ref, axis=1)))

@@ -156,8 +156,18 @@ def run_mode(mode: str, data: Path, workspace: Path, text: bool, workers: int, l
 
 
 def measure(mode, data, workspace, text, args, limit=None) -> dict:
-    cmd = [sys.executable, __file__, "--child", mode, "--data", str(data), "--workspace",
-           str(workspace), "--workers", str(args.workers)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--data",
+        str(data),
+        "--workspace",
+        str(workspace),
+        "--workers",
+        str(args.workers),
+    ]
     if text:
         cmd.append("--text")
     if limit:
@@ -168,7 +178,7 @@ def measure(mode, data, workspace, text, args, limit=None) -> dict:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         sys.exit(f"{mode} on {data.name} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     result["wall"] = round(wall, 1)
     return result
 
@@ -188,8 +198,14 @@ def main() -> None:
     parser.add_argument("--memory-limit", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        run_mode(args.child, Path(args.data), Path(args.workspace), args.text, args.workers,
-                 args.memory_limit)
+        run_mode(
+            args.child,
+            Path(args.data),
+            Path(args.workspace),
+            args.text,
+            args.workers,
+            args.memory_limit,
+        )
         return
 
     import tempfile
@@ -203,10 +219,14 @@ def main() -> None:
         if kind == "bounded":
             frame_mb = pd.read_csv(data).memory_usage(deep=True).sum() / 2**20
             res = measure("dask", data, base / f"{kind}-dask", text, args, args.bounded_limit)
-            print(f"\n== {kind}: {res['rows']} rows, {data.stat().st_size / 2**20:.0f} MiB CSV, "
-                  f"{frame_mb:.0f} MiB as one pandas frame; worker limit {args.bounded_limit}")
-            print(f"dask: wall {res['wall']} s, {res['partitions']} partitions, peak MiB "
-                  f"{res['peak_mb']}, stages {res['stages']}")
+            print(
+                f"\n== {kind}: {res['rows']} rows, {data.stat().st_size / 2**20:.0f} MiB CSV, "
+                f"{frame_mb:.0f} MiB as one pandas frame; worker limit {args.bounded_limit}"
+            )
+            print(
+                f"dask: wall {res['wall']} s, {res['partitions']} partitions, peak MiB "
+                f"{res['peak_mb']}, stages {res['stages']}"
+            )
             continue
         a = measure("inprocess", data, base / f"{kind}-in", text, args)
         b = measure("dask", data, base / f"{kind}-dask", text, args)
@@ -216,8 +236,10 @@ def main() -> None:
         print("| mode | wall s | peak MiB per process | stages (s) |")
         print("|---|---|---|---|")
         print(f"| in-process | {a['wall']} | {a['peak_mb']} | {a['stages']} |")
-        print(f"| dask {args.workers} processes, {b['partitions']} partitions | {b['wall']} | "
-              f"{b['peak_mb']} | {b['stages']} |")
+        print(
+            f"| dask {args.workers} processes, {b['partitions']} partitions | {b['wall']} | "
+            f"{b['peak_mb']} | {b['stages']} |"
+        )
         equal = int((la == lb).sum()) if la.shape == lb.shape else 0
         print(f"identical assignments: {same} ({equal} of {len(la)} rows equal)")
         print(f"per-partition worker seconds: {b['worker_seconds']}")

@@ -39,16 +39,30 @@ def main() -> None:
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cf-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
-    cmd = [sys.executable, "-m", "clusterflow_cli.main", "train", str(Path(args.data).resolve()),
-           "--text-column", "remarks", "--workspace", str(work / "ws"), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "clusterflow_cli.main",
+        "train",
+        str(Path(args.data).resolve()),
+        "--text-column",
+        "remarks",
+        "--workspace",
+        str(work / "ws"),
+        "--json",
+    ]
     cold, first = run([*cmd, "--out", str(work / "cold")], env, work)
     warm, second = run([*cmd, "--out", str(work / "rerun")], env, work)
-    print(f"rows {first['rows_in']}: clustered {first['rows_clustered']}, quarantined "
-          f"{first['rows_quarantined']}; {first['algorithm']} k={first['k']}; "
-          f"imputer {first['imputer']}")
+    print(
+        f"rows {first['rows_in']}: clustered {first['rows_clustered']}, quarantined "
+        f"{first['rows_quarantined']}; {first['algorithm']} k={first['k']}; "
+        f"imputer {first['imputer']}"
+    )
     print(f"cold  {cold:7.1f} s   (goal < 180 s)")
-    print(f"rerun {warm:7.1f} s   = {warm / cold:.3f} of cold (goal <= 0.25); reused "
-          f"{', '.join(second['stages_reused'])}")
+    print(
+        f"rerun {warm:7.1f} s   = {warm / cold:.3f} of cold (goal <= 0.25); reused "
+        f"{', '.join(second['stages_reused'])}"
+    )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
 

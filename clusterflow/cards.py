@@ -38,9 +38,7 @@ SMALL_CLUSTER = 0.01
 """Clusters under this share of the rows (or under ``MIN_SUPPORT`` rows) get a note."""
 
 
-def _class_tfidf(
-    texts: Sequence[str], labels: np.ndarray, clusters: np.ndarray, top: int
-) -> dict:
+def _class_tfidf(texts: Sequence[str], labels: np.ndarray, clusters: np.ndarray, top: int) -> dict:
     """Distinctive terms per cluster: c-TF-IDF over the words that are not corpus-frequent.
 
     Each cluster's texts form one document; ``ctfidf(t, c) = tf(t, c) * log(1 + A / f(t))`` with
@@ -231,9 +229,7 @@ def cluster_cards(
                 "lift": round(float(real.iloc[0]), 3),
                 "count": int(inside_counts[value]),
             }
-        card["categorical"] = dict(
-            sorted(cats.items(), key=lambda item: -item[1]["lift"])
-        )
+        card["categorical"] = dict(sorted(cats.items(), key=lambda item: -item[1]["lift"]))
         card["label"] = "noise" if c < 0 else cluster_label(card)
         if c >= 0 and (card["size"] < MIN_SUPPORT or card["share"] < SMALL_CLUSTER):
             card["note"] = (

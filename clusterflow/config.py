@@ -119,7 +119,6 @@ class FeatureConfig(_Frozen):
         "category (it looks like an id or free text) and is reported as excluded.",
     )
 
-
     max_missing: float = Field(
         0.5,
         ge=0,

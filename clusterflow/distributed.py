@@ -40,9 +40,7 @@ def parse_dask_address(value: str) -> DaskAddress:
     """
     text = (value or "").strip()
     if not text:
-        raise ConfigError(
-            "the Dask address is empty", hint="use local, local:N or tcp://host:8786"
-        )
+        raise ConfigError("the Dask address is empty", hint="use local, local:N or tcp://host:8786")
     if text == "local":
         return DaskAddress(None)
     if text.startswith("local:"):

@@ -433,9 +433,9 @@ def decide(
         )
     try:
         same_text = champion.embedder is not None and champion.embedder == challenger.embedder
-        old = champion.predict(
-            holdout, embeddings=challenger_embeddings if same_text else None
-        )["cluster"].to_numpy(dtype=int)
+        old = champion.predict(holdout, embeddings=challenger_embeddings if same_text else None)[
+            "cluster"
+        ].to_numpy(dtype=int)
     except (ClusterflowError, KeyError, ValueError, TypeError) as err:
         why = err.message if isinstance(err, ClusterflowError) else f"{type(err).__name__}: {err}"
         if replace_incompatible:

@@ -26,6 +26,7 @@ from clusterflow.errors import EmbeddingError
 
 logger = logging.getLogger(__name__)
 
+
 def default_cache() -> Path:
     """Where converted encoders live: ``$CLUSTERFLOW_ENCODER_CACHE`` or the user's cache."""
     env = os.environ.get("CLUSTERFLOW_ENCODER_CACHE")

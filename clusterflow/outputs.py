@@ -178,6 +178,8 @@ def _gate_summary(registration: dict) -> dict:
         "resamples": record.get("resamples"),
         "previous_champion": registration.get("previous_champion"),
     }
+
+
 def _cluster_labels(swept: Swept, cluster_map: dict) -> list[dict]:
     """Each cluster's published id, size, short label and note, from the sweep's cluster cards."""
     if not swept.cards_path:

@@ -619,8 +619,20 @@ def train_partitioned(
         ],
     )
     worker_seconds["assign"] = [round(a["seconds"], 3) for a in assigned]
-    swept = _finish_model(config, folder, names, swept, model, validated, roles, n_valid,
-                          client, imputed_paths, emb_paths if spec else None, valid_offsets)
+    swept = _finish_model(
+        config,
+        folder,
+        names,
+        swept,
+        model,
+        validated,
+        roles,
+        n_valid,
+        client,
+        imputed_paths,
+        emb_paths if spec else None,
+        valid_offsets,
+    )
     lap("assign")
 
     snapshot = pipeline.Snapshot(
@@ -681,8 +693,18 @@ def _fit_imputer(client, config, roles, valid_paths, valid_offsets, fit_pos, fol
 
 
 def _sweep_on_sample(
-    client, config, store, key, validated, roles, n_valid, imputed_paths, emb_paths,
-    valid_offsets, folder, imputer,
+    client,
+    config,
+    store,
+    key,
+    validated,
+    roles,
+    n_valid,
+    imputed_paths,
+    emb_paths,
+    valid_offsets,
+    folder,
+    imputer,
 ) -> tuple[pipeline.Swept, ClusterModel]:
     """Fit the feature builder and the sweep exactly as in-process, on gathered samples."""
     from clusterflow.features import FeatureBuilder
@@ -734,9 +756,7 @@ def _sweep_on_sample(
         sweep_table, sweep_emb = table, emb  # the builder's rows are the sweep's rows
     else:
         sweep_table = _gather_rows(client, imputed_paths, valid_offsets, sweep_pos)
-        sweep_emb = (
-            _gather_rows(client, emb_paths, valid_offsets, sweep_pos) if emb_paths else None
-        )
+        sweep_emb = _gather_rows(client, emb_paths, valid_offsets, sweep_pos) if emb_paths else None
     X_sweep = builder.transform(sweep_table, embeddings=sweep_emb)
     clusterer.fit(X_sweep)
     model = ClusterModel(
@@ -778,8 +798,18 @@ def _sweep_on_sample(
 
 
 def _finish_model(
-    config, folder, names, swept, model, validated, roles, n_valid, client, imputed_paths,
-    emb_paths, valid_offsets,
+    config,
+    folder,
+    names,
+    swept,
+    model,
+    validated,
+    roles,
+    n_valid,
+    client,
+    imputed_paths,
+    emb_paths,
+    valid_offsets,
 ) -> pipeline.Swept:
     """Concatenate labels, set the novelty threshold, keep the drift reference and the cards."""
     from dataclasses import replace

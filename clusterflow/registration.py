@@ -268,9 +268,7 @@ def register_training(
     uri = connect(config.workspace)
     experiment_id = ensure_experiment(config.registry.experiment, config.workspace)
     name = config.registry.model_name
-    started = int(
-        start_time.timestamp() * 1000 if start_time is not None else time.time() * 1000
-    )
+    started = int(start_time.timestamp() * 1000 if start_time is not None else time.time() * 1000)
     challenger = ClusterModel.load(swept.model_dir)
     valid = pd.read_parquet(validated.valid_path)
     holdout, holdout_embeddings = _holdout(valid, swept, embedded)

@@ -290,8 +290,9 @@ def clean_orphans(name: str, *, before_ms: int) -> list[str]:
         gone = _owner_gone(found.tags.get(OWNER_TAG))
         if gone is False or (gone is None and before_ms - created < STALE_PENDING_S * 1000):
             continue
-        logger.warning("deleting orphan %s version %s (left pending by a killed run)",
-                       name, found.version)
+        logger.warning(
+            "deleting orphan %s version %s (left pending by a killed run)", name, found.version
+        )
         if delete_version(name, found.version):
             removed.append(str(found.version))
             _mark_killed(client, found.run_id)

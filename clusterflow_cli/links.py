@@ -127,8 +127,10 @@ def automations_reacting(automations: Iterable[Mapping], model_uri: str) -> list
         if not automation.get("enabled", True):
             continue
         expect = set(trigger.get("expect") or ())
-        if expect and DRIFT_EVENT not in expect and not any(
-            fnmatch.fnmatchcase(DRIFT_EVENT, e) for e in expect
+        if (
+            expect
+            and DRIFT_EVENT not in expect
+            and not any(fnmatch.fnmatchcase(DRIFT_EVENT, e) for e in expect)
         ):
             continue
         if any(fnmatch.fnmatchcase(resource, p) for p in _patterns(trigger.get("match"))):

@@ -44,8 +44,10 @@ def running_local_api(workspace: str | Path) -> dict | None:
     """Return the recorded env of a live local server under ``workspace``, or None."""
     state = stack.read_state(workspace)
     servers = [p for p in state.get("processes", []) if p.get("name") == "prefect-server"]
-    if servers and all(stack._alive(p) for p in servers) and state.get("env", {}).get(
-        "PREFECT_API_URL"
+    if (
+        servers
+        and all(stack._alive(p) for p in servers)
+        and state.get("env", {}).get("PREFECT_API_URL")
     ):
         return state["env"]
     return None

@@ -377,9 +377,7 @@ def up(
     return state
 
 
-def _wait_ours(
-    url: str, port: int, timeout: float, proc: subprocess.Popen, log: Path
-) -> None:
+def _wait_ours(url: str, port: int, timeout: float, proc: subprocess.Popen, log: Path) -> None:
     """Wait for ``url``, then make sure it is our process that answered, not a squatter."""
     wait_http(url, timeout, proc, log)
     if not _answered_by_us(port, proc):

@@ -126,7 +126,5 @@ def resolve_document(
             d["entrypoint"] = f"{(root / path).resolve()}:{function}"
         deployments.append(d)
     out["deployments"] = deployments
-    out["pull"] = [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(workdir)}}
-    ]
+    out["pull"] = [{"prefect.deployments.steps.set_working_directory": {"directory": str(workdir)}}]
     return out

@@ -57,11 +57,25 @@ def training_flow(config: TrainConfig, register_model: bool = True) -> dict:
     embedded_future.add_done_callback(lambda _f: finished.setdefault("embed", time.perf_counter()))
     imputed, embedded = imputed_future.result(), embedded_future.result()
     now = time.perf_counter()
-    _stage(stages, "impute", clock, validated.n_valid, validated.n_valid, imputed.reused,
-           end=finished.get("impute", now))
+    _stage(
+        stages,
+        "impute",
+        clock,
+        validated.n_valid,
+        validated.n_valid,
+        imputed.reused,
+        end=finished.get("impute", now),
+    )
     if embedded is not None:
-        _stage(stages, "embed", clock, validated.n_valid, embedded.n_texts, embedded.reused,
-               end=finished.get("embed", now))
+        _stage(
+            stages,
+            "embed",
+            clock,
+            validated.n_valid,
+            embedded.n_texts,
+            embedded.reused,
+            end=finished.get("embed", now),
+        )
     clock = now
     swept = sweep_task(validated, imputed, embedded, config)
     clock = _stage(stages, "sweep", clock, validated.n_valid, validated.n_valid, swept.reused)

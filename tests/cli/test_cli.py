@@ -31,8 +31,9 @@ def test_help_lists_every_command():
 def test_bad_input_gives_exactly_one_line_on_stderr(tmp_path, content, args, words):
     path = tmp_path / "semi.csv"
     path.write_text(content)
-    proc = subprocess.run([*CLI, "train", str(path), *args], capture_output=True, text=True,
-                          cwd=tmp_path)
+    proc = subprocess.run(
+        [*CLI, "train", str(path), *args], capture_output=True, text=True, cwd=tmp_path
+    )
     assert proc.returncode == 2
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr

@@ -51,8 +51,12 @@ def shared_ws(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("voice")
     yield tmp
     done = subprocess.run(
-        [*CLI, "down", "--workspace", str(tmp / "ws")], capture_output=True, text=True,
-        env=_env(tmp), cwd=tmp, timeout=120,
+        [*CLI, "down", "--workspace", str(tmp / "ws")],
+        capture_output=True,
+        text=True,
+        env=_env(tmp),
+        cwd=tmp,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
 
@@ -78,8 +82,15 @@ def test_every_bad_input_is_one_stderr_line(case, shared_ws, tmp_path):
         if flag not in options:
             options += [flag, value]
     proc = _run(
-        ["train", str(path), "--workspace", str(shared_ws / "ws"), "--out", str(tmp_path / "o"),
-         *options],
+        [
+            "train",
+            str(path),
+            "--workspace",
+            str(shared_ws / "ws"),
+            "--out",
+            str(tmp_path / "o"),
+            *options,
+        ],
         shared_ws,
     )
     lines = proc.stderr.splitlines()
@@ -97,8 +108,9 @@ def test_every_bad_input_is_one_stderr_line(case, shared_ws, tmp_path):
 def test_every_command_checks_the_file_first(command, tmp_path):
     missing = tmp_path / "nope.csv"
     out = str(tmp_path / ("o.csv" if command != "monitor" else "o"))
-    proc = _run([command, str(missing), "--out", out, "--workspace", str(tmp_path / "ws")],
-                tmp_path)
+    proc = _run(
+        [command, str(missing), "--out", out, "--workspace", str(tmp_path / "ws")], tmp_path
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "nope.csv" in proc.stderr, proc.stderr
     assert not (tmp_path / "ws" / "stack").exists()  # no server, no flow run
@@ -109,8 +121,16 @@ def test_unknown_model_is_one_line_without_double_punctuation(command, tmp_path)
     data = bundled("penguins.csv")
     out = str(tmp_path / ("o.csv" if command == "score" else "o"))
     proc = _run(
-        [command, str(data), "--out", out, "--model", "models:/nothing@champion",
-         "--workspace", str(tmp_path / "ws")],
+        [
+            command,
+            str(data),
+            "--out",
+            out,
+            "--model",
+            "models:/nothing@champion",
+            "--workspace",
+            str(tmp_path / "ws"),
+        ],
         tmp_path,
     )
     assert proc.returncode == 2
@@ -178,8 +198,15 @@ def _pty_run(args: list[str], tmp: Path, timeout: float = 600) -> tuple[int, str
     """Run the CLI with a pseudo-terminal as stdout and stderr; return (code, everything)."""
     main, child = pty.openpty()
     env = {**_env(tmp), "TERM": "xterm", "COLUMNS": "120"}
-    proc = subprocess.Popen([*CLI, *args], stdin=subprocess.DEVNULL, stdout=child, stderr=child,
-                            cwd=tmp, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [*CLI, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=child,
+        stderr=child,
+        cwd=tmp,
+        env=env,
+        close_fds=True,
+    )
     os.close(child)
     chunks, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -202,8 +229,18 @@ def _pty_run(args: list[str], tmp: Path, timeout: float = 600) -> tuple[int, str
 def test_terminal_shows_progress_and_no_prefect_lines(shared_ws, tmp_path):
     path = _text_file(tmp_path)
     code, text = _pty_run(
-        ["train", str(path), "--text-column", "remarks", "--workspace", str(shared_ws / "ws"),
-         "--out", str(tmp_path / "out"), "--no-register", *FAST],
+        [
+            "train",
+            str(path),
+            "--text-column",
+            "remarks",
+            "--workspace",
+            str(shared_ws / "ws"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-register",
+            *FAST,
+        ],
         shared_ws,
     )
     assert code == 0, text
@@ -222,8 +259,9 @@ def test_terminal_shows_progress_and_no_prefect_lines(shared_ws, tmp_path):
 @pytest.mark.slow
 def test_verbose_shows_prefect_lines(shared_ws, tmp_path):
     path = write_case(next(c for c in CATALOGUE if c.name == "every_row_infinite"), tmp_path)
-    proc = _run(["train", str(path), "--workspace", str(shared_ws / "ws"), "--verbose", *FAST],
-                shared_ws)
+    proc = _run(
+        ["train", str(path), "--workspace", str(shared_ws / "ws"), "--verbose", *FAST], shared_ws
+    )
     assert proc.returncode != 0
     assert "Flow run" in proc.stderr or "| INFO" in proc.stderr, proc.stderr
     assert proc.stderr.count("clusterflow: error:") == 1
@@ -243,8 +281,18 @@ def trained(shared_ws):
     path = shared_ws / "gappy.csv"
     frame.to_csv(path, index=False)
     proc = _run(
-        ["train", str(path), "--workspace", str(shared_ws / "ws"), "--out", str(shared_ws / "run"),
-         "--model-name", "gappy", "--json", *FAST],
+        [
+            "train",
+            str(path),
+            "--workspace",
+            str(shared_ws / "ws"),
+            "--out",
+            str(shared_ws / "run"),
+            "--model-name",
+            "gappy",
+            "--json",
+            *FAST,
+        ],
         shared_ws,
     )
     assert proc.returncode == 0, proc.stderr
@@ -255,8 +303,17 @@ def test_impute_is_the_training_path(trained, shared_ws, tmp_path):
     path, summary = trained
     out = tmp_path / "filled.csv"
     proc = _run(
-        ["impute", str(path), "--out", str(out), "--method", "mean", "--workspace",
-         str(tmp_path / "other-ws"), "--json"],
+        [
+            "impute",
+            str(path),
+            "--out",
+            str(out),
+            "--method",
+            "mean",
+            "--workspace",
+            str(tmp_path / "other-ws"),
+            "--json",
+        ],
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -277,8 +334,9 @@ def test_impute_is_the_training_path(trained, shared_ws, tmp_path):
     )
     assert filled["mostly_empty"].isna().sum() == 39 - 5  # left as it is
     quarantine = pd.read_csv(Path(result["quarantine"]), dtype=str, keep_default_na=False)
-    trained_q = pd.read_csv(Path(summary["outputs"]["quarantine"]), dtype=str,
-                            keep_default_na=False)
+    trained_q = pd.read_csv(
+        Path(summary["outputs"]["quarantine"]), dtype=str, keep_default_na=False
+    )
     pd.testing.assert_frame_equal(quarantine, trained_q)
 
 
@@ -292,8 +350,14 @@ def test_score_of_a_tabular_model_imports_no_torch(trained, shared_ws, tmp_path)
         "print(json.dumps({'rc': rc, 'loaded': sorted(m for m in ('torch', "
         "'sentence_transformers', 'transformers', 'prefect') if m in sys.modules)}))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=shared_ws, env=_env(shared_ws), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=shared_ws,
+        env=_env(shared_ws),
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"rc": 0, "loaded": []}, proc.stdout
@@ -310,8 +374,17 @@ def test_birds_training_shows_embedding_progress_on_a_terminal(shared_ws, tmp_pa
 
     birds = shared("birds.csv")
     code, text = _pty_run(
-        ["train", str(birds), "--text-column", "remarks", "--workspace", str(shared_ws / "ws"),
-         "--out", str(tmp_path / "out"), "--no-register"],
+        [
+            "train",
+            str(birds),
+            "--text-column",
+            "remarks",
+            "--workspace",
+            str(shared_ws / "ws"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-register",
+        ],
         shared_ws,
         timeout=1800,
     )

@@ -125,8 +125,11 @@ def test_terms_tell_clusters_apart_and_skip_corpus_frequent_words() -> None:
     table, texts, labels = _strikes()
     cards = cluster_cards(table, labels, texts=texts, top_terms=4)
     shared = {"bird", "struck", "aircraft", "damage", "reported", "flt"}
-    topics = [{"engine", "ingested", "fan", "blade"}, {"windshield", "cracked", "cockpit", "glass"},
-              {"wing", "leading", "edge", "dent"}]
+    topics = [
+        {"engine", "ingested", "fan", "blade"},
+        {"windshield", "cracked", "cockpit", "glass"},
+        {"wing", "leading", "edge", "dent"},
+    ]
     for card, topic in zip(cards, topics, strict=True):
         assert card["terms"], card
         assert set(card["terms"]) <= topic, card["terms"]
@@ -148,9 +151,7 @@ def test_over_represented_levels_need_lift_and_support() -> None:
 
 def test_tiny_cluster_gets_a_note_and_tabular_label() -> None:
     rng = np.random.default_rng(0)
-    table = pd.DataFrame(
-        {"mass": np.r_[rng.normal(0, 1, 150), rng.normal(6, 1, 150), [30.0]]}
-    )
+    table = pd.DataFrame({"mass": np.r_[rng.normal(0, 1, 150), rng.normal(6, 1, 150), [30.0]]})
     labels = np.r_[np.zeros(150, int), np.ones(150, int), [2]]
     cards = cluster_cards(table, labels)
     assert cards[0]["label"] == "mass low" and cards[1]["label"] == "mass high"

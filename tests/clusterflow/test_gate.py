@@ -48,8 +48,9 @@ def test_holdout_is_seeded_bounded_and_skipped_when_too_small():
     np.testing.assert_array_equal(
         first, holdout_positions(1000, share=0.15, max_rows=2000, random_state=0)
     )
-    assert not np.array_equal(first, holdout_positions(1000, share=0.15, max_rows=2000,
-                                                       random_state=1))
+    assert not np.array_equal(
+        first, holdout_positions(1000, share=0.15, max_rows=2000, random_state=1)
+    )
     assert len(holdout_positions(100_000, share=0.15, max_rows=2000, random_state=0)) == 2000
     too_few = round(MIN_HOLDOUT / 0.15) - 10
     assert len(holdout_positions(too_few, share=0.15, max_rows=2000, random_state=0)) == 0
@@ -201,8 +202,9 @@ def _other_columns() -> ClusterModel:
 
 def test_incompatible_champion_stays_unless_asked(blobs):
     frame, X = blobs
-    decision = decide(_model(_true_centres(X)), _other_columns(), frame, champion_version="2",
-                      **GATE)
+    decision = decide(
+        _model(_true_centres(X)), _other_columns(), frame, champion_version="2", **GATE
+    )
     assert not decision.promote and decision.outcome == Outcome.INCOMPATIBLE
     assert "cannot score this data" in decision.reason
     assert "--replace-incompatible" in decision.reason
@@ -211,16 +213,27 @@ def test_incompatible_champion_stays_unless_asked(blobs):
 
 def test_incompatible_champion_is_replaced_when_asked(blobs):
     frame, X = blobs
-    decision = decide(_model(_true_centres(X)), _other_columns(), frame, champion_version="2",
-                      replace_incompatible=True, **GATE)
+    decision = decide(
+        _model(_true_centres(X)),
+        _other_columns(),
+        frame,
+        champion_version="2",
+        replace_incompatible=True,
+        **GATE,
+    )
     assert decision.promote and decision.outcome == Outcome.INCOMPATIBLE
     assert "replace_incompatible was asked" in decision.reason
 
 
 def test_too_few_held_out_rows_keep_the_champion(blobs):
     frame, X = blobs
-    decision = decide(_model(_true_centres(X)), _model(_true_centres(X, k=2)),
-                      frame.head(MIN_HOLDOUT - 1), champion_version="1", **GATE)
+    decision = decide(
+        _model(_true_centres(X)),
+        _model(_true_centres(X, k=2)),
+        frame.head(MIN_HOLDOUT - 1),
+        champion_version="1",
+        **GATE,
+    )
     assert not decision.promote and decision.outcome == Outcome.NO_EVIDENCE
 
 
@@ -233,9 +246,7 @@ def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
     other = np.repeat([0, 1, 1], 50)
     if noise:
         labels[::7] = -1
-    fast = compare(
-        X, labels, other, resamples=30, random_state=3, score=provisional_labeling_score
-    )
+    fast = compare(X, labels, other, resamples=30, random_state=3, score=provisional_labeling_score)
 
     def slow(X, labels, *, random_state=0):  # the same score, not recognised as the fast one
         return provisional_labeling_score(X, labels, random_state=random_state)

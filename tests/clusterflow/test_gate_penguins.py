@@ -40,8 +40,10 @@ def train(store: StageStore, workspace: Path, *, seed: int = 0, **sweep) -> Regi
     reg = register_training(
         config=config, snapshot=snap, validated=val, imputed=imp, embedded=None, swept=swept
     )
-    print(f"penguins seed={seed} {sweep or 'default'}: k={swept.k} -> v{reg.model_version} "
-          f"{reg.gate.get('outcome')} promoted={reg.promoted}: {reg.reason}")
+    print(
+        f"penguins seed={seed} {sweep or 'default'}: k={swept.k} -> v{reg.model_version} "
+        f"{reg.gate.get('outcome')} promoted={reg.promoted}: {reg.reason}"
+    )
     return reg
 
 

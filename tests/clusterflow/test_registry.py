@@ -94,9 +94,7 @@ def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     # 40% held out (109 rows): on the default 15% (41 rows) the labeling evidence's interval
     # still covers zero for k=6..8 against k=2, and the gate calls it a tie (not promoted either)
     first, _ = train(bundled("faithful.csv"), workspace, k_min=2, k_max=4, holdout_share=0.4)
-    second, swept = train(
-        bundled("faithful.csv"), workspace, k_min=6, k_max=8, holdout_share=0.4
-    )
+    second, swept = train(bundled("faithful.csv"), workspace, k_min=6, k_max=8, holdout_share=0.4)
     assert first.promoted
     assert not second.promoted and second.gate["outcome"] == "worse"
     assert "loses to" in second.reason and second.previous_champion == "1"
@@ -116,9 +114,7 @@ def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     better, _ = load_cluster_model(first.model_uri)
     stale = replace(second_decision(second), champion_version="1", cluster_map={0: 0, 1: 1})
     holdout = pd.read_csv(bundled("faithful.csv")).astype(float).iloc[np.load(swept.holdout_path)]
-    again = _regate_if_moved(
-        NAME, stale, better, holdout, {"resamples": 50, "random_state": 0}
-    )
+    again = _regate_if_moved(NAME, stale, better, holdout, {"resamples": 50, "random_state": 0})
     assert again.champion_version == "2" and again.promote and again.outcome == "better"
     assert "re-checked" in again.reason and again.cluster_map == {0: 0, 1: 1}
 
@@ -252,17 +248,25 @@ def test_orphans_of_dead_registrations_are_removed_nothing_else(mlflow_uri, work
     from clusterflow.registry import OWNER_TAG, STATE_TAG, clean_orphans, connect, owner
 
     connect(workspace)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     client = MlflowClient()
     client.create_registered_model(NAME)
 
     def version(state: str, who: str) -> str:
         run = client.create_run(client.get_experiment_by_name("Default").experiment_id)
-        return str(client.create_model_version(
-            NAME, "file:///nowhere", run_id=run.info.run_id,
-            tags={STATE_TAG: state, OWNER_TAG: who},
-        ).version)
+        return str(
+            client.create_model_version(
+                NAME,
+                "file:///nowhere",
+                run_id=run.info.run_id,
+                tags={STATE_TAG: state, OWNER_TAG: who},
+            ).version
+        )
 
     orphan = version("pending", f"{socket.gethostname()}:{dead}")
     live = version("pending", owner())

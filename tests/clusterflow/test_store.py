@@ -40,8 +40,12 @@ def _dead_pid() -> int:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)
 
 
@@ -86,7 +90,8 @@ def test_a_changed_library_version_invalidates_the_stage(tmp_path, monkeypatch):
     assert all(h.reused for h in stages())
     real = store_module.package_version
     monkeypatch.setattr(
-        store_module, "package_version",
+        store_module,
+        "package_version",
         lambda name: "99.0" if name == "scikit-learn" else real(name),
     )
     snap, val, imp = stages()

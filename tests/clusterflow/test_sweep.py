@@ -178,4 +178,3 @@ def test_stackoverflow_sample_ari(embedding_cache) -> None:
     ari = adjusted_rand_score(df["label"].to_numpy()[idx], sweep.labels_)
     assert ari >= 0.566, (ari, sweep.rule_)
     assert (sweep.labels_ == -1).mean() < 0.10
-

@@ -94,7 +94,8 @@ def test_retrain_trigger_matches_the_drift_event_and_templates_the_data(env):
         k: v for k, v in spec.parameters["config"].items() if k not in ("data", "registry")
     }
     assert config["registry"] == {
-        **spec.parameters["config"]["registry"], "replace_incompatible": True
+        **spec.parameters["config"]["registry"],
+        "replace_incompatible": True,
     }
     assert TrainConfig(**{**config, "data": "x.csv"}).registry.replace_incompatible
     model = f"clusterflow{'-dev' if env == 'dev' else ''}"

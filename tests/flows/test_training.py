@@ -37,8 +37,12 @@ def demo_sample(tmp_path):
 def test_demo_sample_end_to_end(prefect_harness, mlflow_uri, workspace, tmp_path, demo_sample):
     out = tmp_path / "run"
     config = TrainConfig(
-        data=str(demo_sample), text_column="remarks", id_column="record_id", out_dir=str(out),
-        workspace=str(workspace), sweep=CHEAP_SWEEP,
+        data=str(demo_sample),
+        text_column="remarks",
+        id_column="record_id",
+        out_dir=str(out),
+        workspace=str(workspace),
+        sweep=CHEAP_SWEEP,
     )
     summary = training_flow(config=config)
     assignments, quarantine, on_disk = contract_files(out)
@@ -69,7 +73,9 @@ def test_demo_sample_end_to_end(prefect_harness, mlflow_uri, workspace, tmp_path
 def test_penguins_contract_and_quality(prefect_harness, mlflow_uri, workspace, tmp_path):
     out = tmp_path / "penguins"
     config = TrainConfig(
-        data=str(shared("penguins.csv")), exclude_columns=("species", "year"), out_dir=str(out),
+        data=str(shared("penguins.csv")),
+        exclude_columns=("species", "year"),
+        out_dir=str(out),
         workspace=str(workspace),
     )
     summary = training_flow(config=config, register_model=False)
@@ -90,7 +96,9 @@ def test_penguins_contract_and_quality(prefect_harness, mlflow_uri, workspace, t
 def test_pinned_k_chooses_only_the_algorithm(prefect_harness, workspace, tmp_path):
     out = tmp_path / "pinned"
     config = TrainConfig(
-        data=str(bundled("faithful.csv")), out_dir=str(out), workspace=str(workspace),
+        data=str(bundled("faithful.csv")),
+        out_dir=str(out),
+        workspace=str(workspace),
         sweep={"k": 4, "k_min": 2, "k_max": 8},
     )
     summary = training_flow(config=config, register_model=False)
@@ -101,11 +109,17 @@ def test_pinned_k_chooses_only_the_algorithm(prefect_harness, workspace, tmp_pat
 
 def test_user_errors_surface_as_typed_errors(prefect_harness, workspace, tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        training_flow(config=TrainConfig(data=str(tmp_path / "nope.csv"), workspace=str(workspace)),
-                      register_model=False)
+        training_flow(
+            config=TrainConfig(data=str(tmp_path / "nope.csv"), workspace=str(workspace)),
+            register_model=False,
+        )
     with pytest.raises(ConfigError, match="--text-column 'nope'"):
-        training_flow(config=TrainConfig(data=str(bundled("faithful.csv")), text_column="nope",
-                                         workspace=str(workspace)), register_model=False)
+        training_flow(
+            config=TrainConfig(
+                data=str(bundled("faithful.csv")), text_column="nope", workspace=str(workspace)
+            ),
+            register_model=False,
+        )
 
 
 def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
@@ -114,9 +128,13 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     path = tmp_path / "so.csv"
     sample.to_csv(path, index=False)
     out = tmp_path / "so"
-    config = TrainConfig(data=str(path), text_column="text",
-                         exclude_columns=("label", "label_name"),
-                         out_dir=str(out), workspace=str(workspace))
+    config = TrainConfig(
+        data=str(path),
+        text_column="text",
+        exclude_columns=("label", "label_name"),
+        out_dir=str(out),
+        workspace=str(workspace),
+    )
     training_flow(config=config, register_model=False)
     assignments = pd.read_csv(out / "assignments.csv")
     truth = sample["label"].to_numpy()[assignments["row"]]
@@ -137,8 +155,13 @@ def test_full_text_sets_beat_kmeans_told_the_true_k(
     prefect_harness, workspace, tmp_path, name, text, label, exclude, target
 ):
     out = tmp_path / "out"
-    config = TrainConfig(data=str(shared(name)), text_column=text, exclude_columns=exclude,
-                         out_dir=str(out), workspace=str(workspace))
+    config = TrainConfig(
+        data=str(shared(name)),
+        text_column=text,
+        exclude_columns=exclude,
+        out_dir=str(out),
+        workspace=str(workspace),
+    )
     summary = training_flow(config=config, register_model=False)
     assignments = pd.read_csv(out / "assignments.csv")
     truth = pd.read_csv(shared(name))[label].to_numpy()[assignments["row"]]
@@ -151,8 +174,12 @@ def test_same_data_and_settings_give_the_same_clusters(prefect_harness, tmp_path
     # Two fresh workspaces: nothing is reused, everything is recomputed from the seed.
     runs = []
     for name in ("a", "b"):
-        config = TrainConfig(data=str(bundled("penguins.csv")), exclude_columns=("species", "year"),
-                             out_dir=str(tmp_path / name), workspace=str(tmp_path / f"ws-{name}"))
+        config = TrainConfig(
+            data=str(bundled("penguins.csv")),
+            exclude_columns=("species", "year"),
+            out_dir=str(tmp_path / name),
+            workspace=str(tmp_path / f"ws-{name}"),
+        )
         summary = training_flow(config=config, register_model=False)
         assert summary["stages_reused"] == []
         runs.append(pd.read_csv(tmp_path / name / "assignments.csv"))

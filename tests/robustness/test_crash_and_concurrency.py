@@ -29,9 +29,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _train_args(data: Path, out: Path, workspace: Path, *extra: str) -> list[str]:
-    return ["train", str(data), "--text-column", "remarks", "--id-column", "record_id",
-            "--out", str(out), "--workspace", str(workspace), "--json",
-            "--algorithms", "kmeans,gmm", "--k-max", "5", *extra]
+    return [
+        "train",
+        str(data),
+        "--text-column",
+        "remarks",
+        "--id-column",
+        "record_id",
+        "--out",
+        str(out),
+        "--workspace",
+        str(workspace),
+        "--json",
+        "--algorithms",
+        "kmeans,gmm",
+        "--k-max",
+        "5",
+        *extra,
+    ]
 
 
 def _train_cmd(data: Path, out: Path, workspace: Path, *extra: str) -> list[str]:
@@ -96,9 +111,13 @@ def _gate_record(tmp_path: Path, run_id: str) -> dict:
 def test_killed_after_each_stage_resumes(tmp_path, small_demo, stage):
     workspace = tmp_path / "ws"
     env = _env(tmp_path)
-    proc = subprocess.Popen(_train_cmd(small_demo, tmp_path / "first", workspace), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        _train_cmd(small_demo, tmp_path / "first", workspace),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 600
     while not _complete(workspace, stage):
         assert proc.poll() is None, f"training ended before stage {stage} completed"
@@ -112,8 +131,13 @@ def test_killed_after_each_stage_resumes(tmp_path, small_demo, stage):
         assert (folder / "_COMPLETE").exists(), f"incomplete stage output {folder}"
     before = _versions(tmp_path)
 
-    rerun = subprocess.run(_train_cmd(small_demo, tmp_path / "second", workspace), env=env,
-                           capture_output=True, text=True, timeout=900)
+    rerun = subprocess.run(
+        _train_cmd(small_demo, tmp_path / "second", workspace),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     summary = json.loads(rerun.stdout)
     assert set(STAGES[: STAGES.index(stage) + 1]) <= set(summary["stages_reused"])
@@ -129,7 +153,12 @@ def test_killed_inside_a_stage_or_registration_then_rerun(tmp_path, small_demo, 
     env = _env(tmp_path)
     killed = subprocess.run(
         _faulty_cmd(point, "-", _train_args(small_demo, tmp_path / "first", workspace)),
-        env=env, capture_output=True, text=True, timeout=900, cwd=ROOT, start_new_session=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+        start_new_session=True,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert not (tmp_path / "first" / "summary.json").exists()
@@ -139,8 +168,14 @@ def test_killed_inside_a_stage_or_registration_then_rerun(tmp_path, small_demo, 
     after_kill = _registry(tmp_path)
     aliased_by_kill = [v for v in after_kill if v.aliases]
 
-    rerun = subprocess.run(_train_cmd(small_demo, tmp_path / "second", workspace), env=env,
-                           capture_output=True, text=True, timeout=900, cwd=ROOT)
+    rerun = subprocess.run(
+        _train_cmd(small_demo, tmp_path / "second", workspace),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=ROOT,
+    )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     summary = json.loads(rerun.stdout)
     assert summary["rows_in"] == 250 == summary["rows_clustered"] + summary["rows_quarantined"]
@@ -155,10 +190,12 @@ def test_killed_inside_a_stage_or_registration_then_rerun(tmp_path, small_demo, 
     assert len(champion) == 1
     assert _temporaries(workspace) == []
     orphans = len(after_kill) - len(aliased_by_kill)
-    print(f"FAULTS {point}: runs=2 versions_after_kill={len(after_kill)} "
-          f"orphans_after_kill={orphans} versions_after_rerun={len(versions)} "
-          f"pending_after_rerun=0 temporaries_after_kill={left_by_kill} "
-          f"temporaries_after_rerun=0")
+    print(
+        f"FAULTS {point}: runs=2 versions_after_kill={len(after_kill)} "
+        f"orphans_after_kill={orphans} versions_after_rerun={len(versions)} "
+        f"pending_after_rerun=0 temporaries_after_kill={left_by_kill} "
+        f"temporaries_after_rerun=0"
+    )
 
 
 def _check_promotion_chain(tmp_path: Path, summaries: list[dict]) -> list[dict]:
@@ -201,9 +238,16 @@ def test_trainings_at_once_gate_against_the_champion_they_replace(tmp_path, smal
     barrier.mkdir()
     procs = [
         subprocess.Popen(
-            _faulty_cmd("-", f"{barrier}:{len(models)}",
-                        _train_args(small_demo, tmp_path / f"run{i}", tmp_path / f"ws{i}", *extra)),
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            _faulty_cmd(
+                "-",
+                f"{barrier}:{len(models)}",
+                _train_args(small_demo, tmp_path / f"run{i}", tmp_path / f"ws{i}", *extra),
+            ),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
         for i, extra in enumerate(models)
     ]
@@ -221,6 +265,11 @@ def test_trainings_at_once_gate_against_the_champion_they_replace(tmp_path, smal
     assert len(rechecked) == len(models) - 1
     assert all(r["outcome"] in {"better", "tie", "worse"} for r in rechecked)
     assert all(v.tags["clusterflow.state"] == "complete" for v in _registry(tmp_path))
-    print(f"FAULTS concurrent {len(models)}: " + "; ".join(
-        f"v{r['version']} k={s['k']} {r['outcome']} vs v{r['champion_version']} "
-        f"promoted={r['promoted']}" for r, s in zip(records, summaries, strict=True)))
+    print(
+        f"FAULTS concurrent {len(models)}: "
+        + "; ".join(
+            f"v{r['version']} k={s['k']} {r['outcome']} vs v{r['champion_version']} "
+            f"promoted={r['promoted']}"
+            for r, s in zip(records, summaries, strict=True)
+        )
+    )

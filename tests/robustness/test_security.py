@@ -19,7 +19,10 @@ from tests.conftest import bundled
 @pytest.mark.parametrize(
     ("uri", "expected"),
     [
-        ("postgresql://bob:s3cr3t@db.example:5432/mlflow", "postgresql://bob:***@db.example:5432/mlflow"),
+        (
+            "postgresql://bob:s3cr3t@db.example:5432/mlflow",
+            "postgresql://bob:***@db.example:5432/mlflow",
+        ),
         ("mysql+pymysql://u:p%40ss@h/db", "mysql+pymysql://u:***@h/db"),
         ("https://user:token123@mlflow.example/", "https://user:***@mlflow.example/"),
         ("sqlite:////tmp/mlflow.db", "sqlite:////tmp/mlflow.db"),
@@ -59,9 +62,14 @@ def test_read_only_input_and_no_secret_in_outputs(
     folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
     try:
         out = tmp_path / "out"
-        summary = training_flow(config=TrainConfig(
-            data=str(data), out_dir=str(out), workspace=str(workspace),
-            sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0}))
+        summary = training_flow(
+            config=TrainConfig(
+                data=str(data),
+                out_dir=str(out),
+                workspace=str(workspace),
+                sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0},
+            )
+        )
     finally:
         folder.chmod(stat.S_IRWXU)
         data.chmod(stat.S_IRUSR | stat.S_IWUSR)
