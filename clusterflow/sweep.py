@@ -10,23 +10,13 @@ Gaussian mixture, the share of HDBSCAN noise, and *stability*: the mean adjusted
 between the candidate's labels and refits on random 80% subsamples (subsampling, not the
 bootstrap, because repeated rows fake density).
 
-No single metric settles k (silhouette is nearly flat on topical text; the inertia knee is the
-weakest chooser), so the rule is:
-
-1. Discard candidates that are not viable: fewer than two clusters, more than ``max_noise``
-   HDBSCAN noise, or unstable (stability below ``min_stability``).
-2. Choose k. When Gaussian mixtures are in the sweep, k is the one with the lowest BIC (a
-   likelihood criterion that still separates the values of k on topical text, where
-   silhouette is nearly flat, and that finds the three penguin species where silhouette
-   prefers two). The mixtures are fitted on the continuous columns only (one-hot columns
-   would let BIC split along category levels), reduced to at most 16 PCA components. BIC's k
-   stands only if its best silhouette reaches ``bic_silhouette_ratio`` (75 %) of the best
-   silhouette of the sweep: a density criterion must not override clearly worse geometry.
-   Without mixtures (or when that check fails) k is the silhouette maximum.
-3. At that k, the algorithm with the highest silhouette wins (stability breaks ties).
-   ``disagreement_`` lists the metrics whose own favourite k differs from the winner, the
-   knee of the inertia curve, and a choice at the top of the k range, so a reader knows when
-   the metrics do not agree.
+Every candidate also gets its *evidence* (the classification likelihood of its labeling,
+penalised like BIC: :func:`clusterflow.cluster.evidence.labeling_score`), its prediction
+strength and the share of its smallest cluster. Which candidate wins is decided by the pure
+function :func:`clusterflow.cluster.selection.select` (viability, evidence or silhouette
+proposes, a silhouette guard, runner-ups, edge notes): see that module's docstring and the
+README. Candidates whose k lies outside the asked range (HDBSCAN finds its own) stand only when
+nothing inside it is usable.
 
 The upper bound of k grows with the data: ``default_k_max(n) = clip(floor(sqrt(n / 2)), 10, 100)``
 (the classic ``sqrt(n/2)`` rule of thumb, at least 10 and at most 100, never more than n - 1).

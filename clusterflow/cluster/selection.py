@@ -27,6 +27,9 @@ The rule (copied into the README; its constants are evaluated leave-one-dataset-
 4. Runner-ups: the best candidate (same order) with a smaller k (coarser) and with a larger
    k (finer), when they exist, with their evidence. A choice at an edge of the k range is
    stated.
+
+Candidates whose k lies outside the asked range ``[k_min, k_max]`` (HDBSCAN chooses its own k)
+are viable only when nothing inside the range is usable.
 """
 
 from __future__ import annotations
