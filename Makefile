@@ -40,6 +40,7 @@ LINTED := clusterflow clusterflow_cli tasks flows deployments tests benchmarks
 lint: setup
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 
 clean:
 	rm -rf .clusterflow clusterflow-runs

@@ -304,7 +304,9 @@ def compare(
         columns[col] = _numeric_column(reference.table[col], batch.table[col])
     for col in categorical_columns:
         columns[col] = _categorical_column(reference.table[col], batch.table[col])
-    adjusted = holm([info["p_value"] for info in columns.values()]) if columns else []
+    adjusted: Sequence[float] | np.ndarray = (
+        holm([info["p_value"] for info in columns.values()]) if columns else []
+    )
     for info, p_adj in zip(columns.values(), adjusted, strict=True):
         info["p_value_adjusted"] = float(p_adj)
         info["drifted"] = bool(

@@ -32,8 +32,15 @@ ProgressFn = Callable[[int, int], None]
 class Embedder(Protocol):
     """Anything that turns texts into L2-normalised vectors of a fixed width."""
 
-    model_id: str
-    dim: int
+    @property
+    def model_id(self) -> str:
+        """Identity of the vectors (model, precision, backend): part of every cache key."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Width of the vectors."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Return an array of shape ``(len(texts), dim)``."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -408,14 +408,14 @@ def decide(
     metric = score_name(score)
     rows = len(holdout)
     raw = np.empty(0, dtype=int)
-    X = None
+    X = np.empty((0, 0))
     if rows:
         challenger.check_columns(holdout)
         _, _, X = challenger.feature_matrix(holdout, embeddings=challenger_embeddings)
         raw = np.asarray(challenger.clusterer.predict(X), dtype=int)
     identity = {int(c): int(c) for c in np.unique(raw[raw >= 0])}
     own = float(score(X, raw, random_state=random_state)) if rows else None
-    common = {"rows": rows, "champion_version": champion_version, "metric": metric}
+    common: dict[str, Any] = {"rows": rows, "champion_version": champion_version, "metric": metric}
 
     if champion is None:
         if champion_version is None:

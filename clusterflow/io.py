@@ -176,7 +176,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def _guess_delimiter(line: str) -> str | None:
     counts = {d: line.count(d) for d in (";", "\t", "|")}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=lambda d: counts[d])
     return best if counts[best] > 0 else None
 
 

@@ -170,7 +170,8 @@ class ClusterModel:
         if embedder is None:
             if self.embedder is None:
                 raise ValidationFailed("the model has a text column but no embedder spec")
-            embedder = self.embedder.build()
+            built: Embedder = self.embedder.build()
+            embedder = built
         vectors, _ = embed_column(embedder, frame[self.roles.text_column].tolist())
         return vectors
 

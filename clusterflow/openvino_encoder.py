@@ -17,8 +17,9 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ def model_identity(model_dir: Path) -> str:
             continue
         digest.update(f"{rel}\x00{path.stat().st_size}\n".encode())
         with open(path, "rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+            for block in iter(partial(handle.read, 1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()[:20]
 
@@ -154,7 +155,9 @@ class OpenVINOEncoder:
             self.tokenizer = AutoTokenizer.from_pretrained(
                 str(self.model_dir), local_files_only=True
             )
-            settings = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+            settings: dict[str, Any] = {
+                "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"
+            }
             if threads:
                 settings["INFERENCE_NUM_THREADS"] = int(threads)
             self.compiled = ov.Core().compile_model(str(self.ir_path), "CPU", settings)

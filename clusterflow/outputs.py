@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,7 +93,7 @@ def write_run_outputs(
             _link_or_copy(src, artifacts / Path(src).name)
 
     counts = assignments["cluster"].value_counts().sort_index()
-    summary = {
+    summary: dict[str, Any] = {
         "run_id": run_id,
         "data": snapshot.source,
         "fingerprint": snapshot.fingerprint,

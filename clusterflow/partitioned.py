@@ -34,6 +34,7 @@ import logging
 import time
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -313,7 +314,7 @@ def _transform_partition(
     filled = imputer.transform(table) if imputer is not None else table
     filled.to_parquet(Path(folder, "imputed", f"{name}.parquet"), index=True)
     seconds["impute"] = time.perf_counter() - started
-    out = {"missing_cells": missing, "n_with_text": 0, "unique": 0}
+    out: dict[str, Any] = {"missing_cells": missing, "n_with_text": 0, "unique": 0}
     if spec_fields is not None:
         started = time.perf_counter()
         texts = pd.read_parquet(valid_path, columns=[column_roles.text_column])

@@ -424,7 +424,7 @@ def sweep(
             f"k_min={config.sweep.k_min}",
             hint="give more rows or lower --k-min",
         )
-    weights = {
+    weights: dict[str, Any] = {
         k: v
         for k, v in (
             ("text_weight", config.features.text_weight),

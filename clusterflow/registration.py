@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -130,7 +131,7 @@ def _log_run_record(
         }
     )
     mlflow.log_metrics(metrics)
-    dataset = mlflow.data.from_pandas(
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # lazily exported
         valid[list(roles.features) + ([roles.text_column] if roles.text_column else [])],
         source=str(Path(snapshot.source).resolve()),
         name=Path(snapshot.source).name,
@@ -272,7 +273,7 @@ def register_training(
     challenger = ClusterModel.load(swept.model_dir)
     valid = pd.read_parquet(validated.valid_path)
     holdout, holdout_embeddings = _holdout(valid, swept, embedded)
-    gate_args = {
+    gate_args: dict[str, Any] = {
         "resamples": config.registry.bootstrap,
         "random_state": config.random_state,
         "replace_incompatible": config.registry.replace_incompatible,

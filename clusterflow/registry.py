@@ -191,8 +191,10 @@ def log_model_version(
     text = [model.roles.text_column] if model.roles.text_column else []
     signature = ModelSignature(
         inputs=Schema(
-            [ColSpec("double", c, required=False) for c in model.roles.numeric]
-            + [ColSpec("string", c, required=False) for c in (*model.roles.categorical, *text)]
+            [
+                *(ColSpec("double", c, required=False) for c in model.roles.numeric),
+                *(ColSpec("string", c, required=False) for c in (*model.roles.categorical, *text)),
+            ]
         ),
         outputs=Schema(
             [
@@ -274,7 +276,7 @@ def clean_orphans(name: str, *, before_ms: int) -> list[str]:
         versions = client.search_model_versions(f"name='{name}'")
     except MlflowException:
         return []
-    removed = []
+    removed: list[str] = []
     pending = [v for v in versions if v.tags.get(STATE_TAG) == "pending"]
     if not pending:
         return removed

@@ -17,6 +17,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -347,7 +348,7 @@ class ValidationOutcome:
     reasons: dict[int, str]
 
 
-def _to_float(value: object) -> float:
+def _to_float(value: Any) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):

@@ -36,7 +36,7 @@ def write_entry_script(folder: str | Path) -> Path:
     return path
 
 
-class ClusterPyfunc(mlflow.pyfunc.PythonModel):
+class ClusterPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]  # lazy module
     """Assigns raw rows to the clusters of the wrapped model."""
 
     def load_context(self, context) -> None:

@@ -117,7 +117,7 @@ class StageStore:
         A temporary of a live process (a concurrent run) is left alone; one written on another
         host is removed after :data:`FOREIGN_TEMP_MAX_AGE_S`.
         """
-        removed = []
+        removed: list[Path] = []
         if not self.root.exists():
             return removed
         now = time.time()

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from clusterflow.config import ImputeMethod
+from clusterflow.config import EmbedBackend, EmbedConfig, ImputeMethod
 from clusterflow.errors import ClusterflowError
 
 PROG = "clusterflow"
@@ -110,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=30,
         metavar="N",
         help="text columns with more distinct values are not categories",
+    )
+    train.add_argument(
+        "--embed-backend",
+        choices=[b.value for b in EmbedBackend],
+        default=EmbedBackend.auto.value,
+        help=" ".join(EmbedConfig.model_fields["backend"].description.split()),
     )
     train.add_argument(
         "--text-weight",
@@ -263,6 +269,7 @@ def _train_config(args: argparse.Namespace):
             workspace=args.workspace,
             random_state=args.seed,
             impute={"method": args.impute},
+            embed={"backend": args.embed_backend},
             features={
                 "max_categories": args.max_categories,
                 "text_weight": args.text_weight,

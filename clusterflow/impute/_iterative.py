@@ -160,7 +160,7 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
             warnings.simplefilter("ignore", ConvergenceWarning)
             completed = self.iterative_.fit_transform(self._prefill_blocks(X))
         self.n_iter_ = self.iterative_.n_iter_
-        self.group_models_ = []
+        self.group_models_: list[Any] = []
         for start, stop, is_block in self._groups(X.shape[1]):
             known = ~np.isnan(X[:, start])
             if (not is_block and not known.all()) or known.sum() < 2 or stop - start == X.shape[1]:

@@ -291,7 +291,11 @@ default="auto"
     @_single_threaded_blas
     def _fit(self, X: pd.DataFrame) -> TableImputer:
         _require_frame(X, "with column names")
-        numeric, categorical = infer_columns(X, self.numeric_columns, self.categorical_columns)
+        numeric, categorical = infer_columns(
+            X,
+            None if self.numeric_columns is None else list(self.numeric_columns),
+            None if self.categorical_columns is None else list(self.categorical_columns),
+        )
         self._learn_encoding(X, numeric, categorical)
         encoded = self._encode(X)
         self.score_records_, self.column_score_records_ = [], []
