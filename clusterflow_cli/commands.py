@@ -171,7 +171,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     not an error: the exit status is non-zero only when monitoring itself failed.
     """
     from clusterflow.config import MonitorConfig
-    from clusterflow_cli.console import say, stage_bars
+    from clusterflow_cli.console import say, stage_bars, terminal
     from clusterflow_cli.preflight import check_file, check_model_uri
     from clusterflow_cli.server import prefect_api
 
@@ -195,7 +195,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             data = monitoring_flow(config=config)
     if args.json:
         print(json.dumps(data, default=str))
-        _print_drift_reaction(data, args.model, sys.stderr)
+        _print_drift_reaction(data, args.model, terminal())
         return 0
     rows = data.get("rows", {})
     verdict = "DRIFT DETECTED" if data["drift_detected"] else "no drift"

@@ -309,7 +309,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,
     )
-    from clusterflow_cli.console import say, stage_bars
+    from clusterflow_cli.console import say, stage_bars, terminal
     from clusterflow_cli.server import prefect_api
 
     if args.dask_address:
@@ -334,7 +334,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         _print_train_summary(summary, config)
-    _print_run_links(summary, state, api_url, sys.stderr if args.json else sys.stdout)
+    _print_run_links(summary, state, api_url, terminal() if args.json else sys.stdout)
     return 0
 
 
