@@ -51,8 +51,10 @@ class Reducer:
         self.cols = cols if len(cols) else np.arange(X.shape[1])
         self.pca: PCA | None = None
         kept = float(rows[:, self.cols].var(axis=0).sum())
-        if len(self.cols) > max_dims:
-            self.pca = PCA(n_components=max_dims, random_state=random_state)
+        # PCA cannot keep more components than rows: a tiny table keeps what it has.
+        dims = min(max_dims, len(rows))
+        if len(self.cols) > dims:
+            self.pca = PCA(n_components=dims, random_state=random_state)
             self.pca.fit(rows[:, self.cols])
             kept = float(self.pca.explained_variance_.sum())
         total = float(rows.var(axis=0).sum())

@@ -104,3 +104,13 @@ def test_select_raises_without_viable_candidates() -> None:
     table = _table([("hdbscan", 2, 0.3, -1.0, 1.0, 0.5, 0.3)])
     with pytest.raises(NoViableClustering, match="no viable clustering"):
         select(table, k_min=2, k_max=5)
+
+
+def test_reducer_on_fewer_rows_than_dimensions():
+    # found by the 200-case fuzz: 12 rows with 20 one-hot-like columns asked for 16 components
+    from clusterflow.cluster.evidence import Reducer, labeling_score
+
+    X = np.random.default_rng(0).normal(size=(12, 20))
+    reducer = Reducer(X)
+    assert reducer.transform(X).shape == (12, 12)
+    assert np.isfinite(labeling_score(X, np.repeat([0, 1], 6)))
