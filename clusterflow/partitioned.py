@@ -708,9 +708,6 @@ def _sweep_on_sample(
     imputer,
 ) -> tuple[pipeline.Swept, ClusterModel]:
     """Fit the feature builder and the sweep exactly as in-process, on gathered samples."""
-    from clusterflow.features import FeatureBuilder
-    from clusterflow.sweep import ClusterSweep, default_k_max
-
     if n_valid < config.sweep.k_min:
         raise ConfigError(
             f"{Path(str(config.data)).name}: only {n_valid} valid rows, fewer than "
@@ -724,33 +721,8 @@ def _sweep_on_sample(
     fit_pos = np.arange(n_valid) if fit_pos is None else fit_pos
     table = _gather_rows(client, imputed_paths, valid_offsets, fit_pos)
     emb = _gather_rows(client, emb_paths, valid_offsets, fit_pos) if emb_paths else None
-    weights = {
-        k: v
-        for k, v in (
-            ("text_weight", config.features.text_weight),
-            ("categorical_weight", config.features.categorical_weight),
-        )
-        if v is not None
-    }
-    builder = FeatureBuilder(
-        numeric_columns=list(roles.numeric),
-        categorical_columns=list(roles.categorical),
-        random_state=config.random_state,
-        **weights,
-    ).fit(table, embeddings=emb)
-    k_max = min(config.sweep.k_max or default_k_max(n_valid), len(train) - 1)
-    k_min = config.sweep.k_min
-    if config.sweep.k is not None:
-        k_min = k_max = config.sweep.k
-    clusterer = ClusterSweep(
-        k_min=k_min,
-        k_max=k_max,
-        algorithms=[a.value for a in config.sweep.algorithms],
-        noise=config.sweep.noise.value,
-        silhouette_sample=config.sweep.silhouette_sample,
-        stability_resamples=config.sweep.stability_resamples,
-        random_state=config.random_state,
-    )
+    builder = pipeline.make_features(roles, config).fit(table, embeddings=emb)
+    clusterer = pipeline.make_sweep(config, n_valid, len(train))
     sample = pipeline.sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
     sweep_pos = train if sample is None else train[sample]
     if np.array_equal(sweep_pos, fit_pos):

@@ -321,6 +321,49 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
     return Imputed(**meta)
 
 
+def make_features(roles: ColumnRoles, config: TrainConfig) -> Any:
+    """Return the unfitted feature builder of a run (in-process and partitioned alike)."""
+    from clusterflow.features import FeatureBuilder
+
+    weights: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("text_weight", config.features.text_weight),
+            ("categorical_weight", config.features.categorical_weight),
+        )
+        if value is not None
+    }
+    return FeatureBuilder(
+        numeric_columns=list(roles.numeric),
+        categorical_columns=list(roles.categorical),
+        random_state=config.random_state,
+        **weights,
+    )
+
+
+def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
+    """Return the unfitted sweep of a run over ``n_rows`` rows, ``n_train`` of them fitted on.
+
+    The k range follows the size of the whole data, even when the sweep sees a sample of it;
+    ``sweep.k`` pins it.
+    """
+    from clusterflow.sweep import ClusterSweep, default_k_max
+
+    k_max = min(config.sweep.k_max or default_k_max(n_rows), n_train - 1)
+    k_min = config.sweep.k_min
+    if config.sweep.k is not None:
+        k_min = k_max = config.sweep.k
+    return ClusterSweep(
+        k_min=k_min,
+        k_max=k_max,
+        algorithms=[a.value for a in config.sweep.algorithms],
+        noise=config.sweep.noise.value,
+        silhouette_sample=config.sweep.silhouette_sample,
+        stability_resamples=config.sweep.stability_resamples,
+        random_state=config.random_state,
+    )
+
+
 def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
     """Return the unfitted imputer of a run (in-process and partitioned alike)."""
     from clusterflow.impute import TableImputer
@@ -399,9 +442,6 @@ def sweep(
     store: StageStore,
 ) -> Swept:
     """Build the feature matrix, sweep algorithms and k, and assemble the servable model."""
-    from clusterflow.features import FeatureBuilder
-    from clusterflow.sweep import ClusterSweep, default_k_max
-
     roles = validated.column_roles
     settings = {
         "features": config.features.model_dump(mode="json"),
@@ -424,44 +464,18 @@ def sweep(
             f"k_min={config.sweep.k_min}",
             hint="give more rows or lower --k-min",
         )
-    weights: dict[str, Any] = {
-        k: v
-        for k, v in (
-            ("text_weight", config.features.text_weight),
-            ("categorical_weight", config.features.categorical_weight),
-        )
-        if v is not None
-    }
     # The gate's held-out rows are assigned like new data: the features and the clusterer are
     # fitted without them.
     held = holdout_rows(validated, config)
     train = np.setdiff1d(np.arange(n_rows), held)
     fit_on = features_fit_rows(train, n_rows, config.random_state)
-    builder = FeatureBuilder(
-        numeric_columns=list(roles.numeric),
-        categorical_columns=list(roles.categorical),
-        random_state=config.random_state,
-        **weights,
-    )
+    builder = make_features(roles, config)
     builder.fit(
         table.iloc[fit_on] if fit_on is not None else table,
         embeddings=None if embeddings is None or fit_on is None else embeddings[fit_on],
     )
     X = builder.transform(table, embeddings=embeddings)
-    # The k range follows the size of the whole data, even when the sweep sees a sample of it.
-    k_max = min(config.sweep.k_max or default_k_max(n_rows), len(train) - 1)
-    k_min = config.sweep.k_min
-    if config.sweep.k is not None:
-        k_min = k_max = config.sweep.k
-    clusterer = ClusterSweep(
-        k_min=k_min,
-        k_max=k_max,
-        algorithms=[a.value for a in config.sweep.algorithms],
-        noise=config.sweep.noise.value,
-        silhouette_sample=config.sweep.silhouette_sample,
-        stability_resamples=config.sweep.stability_resamples,
-        random_state=config.random_state,
-    )
+    clusterer = make_sweep(config, n_rows, len(train))
     started = time.perf_counter()
     sample = sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
     fit_rows = train if sample is None else train[sample]

@@ -18,12 +18,12 @@ def test_links_point_at_the_servers_when_there_are_servers():
     assert not any("mlflow ui" in line or "server start" in line for line in lines)
 
 
-def test_without_servers_the_links_say_which_command_serves_them():
+def test_without_servers_the_links_say_which_command_serves_them(tmp_path):
     """Item 6: on the stack the hint said `mlflow ui --backend-store-uri http://...`."""
     (prefect,) = links.flow_run_lines("abc", {})
     assert prefect.endswith("(after: prefect server start)")
     assert "http://127.0.0.1:4200/runs/flow-run/abc" in prefect
-    uri = "sqlite:////tmp/ws/mlflow.db"
+    uri = f"sqlite:///{tmp_path / 'ws' / 'mlflow.db'}"
     lines = links.mlflow_lines(uri, "1", "r1", "clusterflow", "4")
     assert lines[0].endswith("http://127.0.0.1:5000/#/experiments/1/runs/r1")
     assert lines[-1] == f"  (MLflow pages after: mlflow ui --backend-store-uri {uri})"
