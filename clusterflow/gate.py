@@ -5,11 +5,17 @@ Gate
 A seeded share of the valid training rows is held out before the sweep (:func:`holdout_positions`;
 the most recent rows when the data has a time column): neither the feature builder nor the
 clusterer of the challenger sees them. Both models assign those rows, and both assignments are
-scored in *one* feature space, the challenger's, by :data:`labeling_score`, the evidence the
-selection rule uses to choose k. The difference (challenger - champion) is bootstrapped over the
-held-out rows; the challenger is promoted only when the lower end of its 95% interval is above
-zero. A tie keeps the champion (no churn). A champion that cannot score the new data (other
-columns) is replaced only when the run asks for it (``registry.replace_incompatible``).
+scored in *one* feature space, the challenger's, by the evidence the selection rule uses to
+choose k (:data:`labeling_score`), computed out of sample: each model's clusters get their
+Gaussians from a seeded sample of the training rows (at most :data:`REFERENCE_ROWS`) as that
+model labels them, and the held-out rows are scored under them. On held-out rows no parameter
+penalty is needed, so the verdict does not depend on how many rows were held out (in sample,
+the BIC penalty per row on 52 held-out penguins preferred k=2 to k=3). The difference
+(challenger - champion) is bootstrapped over the held-out rows; the challenger is promoted only
+when the lower end of its 95% interval is above zero. A tie keeps the champion (no churn). A
+champion that cannot score the new data (other columns) is replaced only when the run asks for
+it (``registry.replace_incompatible``). For text (the silhouette regime of the evidence) the
+held-out rows' silhouette is compared.
 
 Alignment
 ---------
@@ -24,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,6 +48,9 @@ fewer rows is too wide to decide anything, so nothing is held out and a champion
 
 CONFIDENCE = 0.95
 """Two-sided level of the bootstrap interval of (challenger - champion)."""
+
+REFERENCE_ROWS = 5000
+"""Most training rows the held-out rows' Gaussians are fitted on (a seeded sample)."""
 
 
 class ScoreFn(Protocol):
@@ -87,6 +97,18 @@ class Outcome(StrEnum):
     INCOMPATIBLE = "incompatible"  # champion cannot score the data: replaced only when asked
     UNLOADABLE = "unloadable"  # champion cannot be loaded: replaced
     NO_EVIDENCE = "no-evidence"  # too few held-out rows to compare: the champion stays
+
+
+def reference_positions(n_rows: int, held: np.ndarray, *, random_state: int) -> np.ndarray:
+    """Return sorted positions of the training rows the gate fits its Gaussians on.
+
+    Every row not in ``held``, down to a seeded sample of :data:`REFERENCE_ROWS`.
+    """
+    train = np.setdiff1d(np.arange(n_rows), held)
+    if len(train) <= REFERENCE_ROWS:
+        return train
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(train, size=REFERENCE_ROWS, replace=False))
 
 
 def holdout_positions(
@@ -141,6 +163,20 @@ class Comparison:
         return self.challenger - self.champion
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """Training rows as both models label them: what the held-out rows are judged against.
+
+    With it, the evidence of a labeling is out of sample: each cluster's Gaussian is fitted on
+    these rows and the held-out rows are scored under it (see
+    :func:`clusterflow.cluster.evidence.heldout_loglik`).
+    """
+
+    X: np.ndarray
+    challenger: np.ndarray
+    champion: np.ndarray
+
+
 def compare(
     X: np.ndarray,
     challenger_labels: np.ndarray,
@@ -149,41 +185,47 @@ def compare(
     resamples: int,
     random_state: int,
     score: ScoreFn | None = None,
+    fitted: Fitted | None = None,
 ) -> Comparison:
     """Score two assignments of the same rows in ``X`` and bootstrap their difference.
 
     Each resample draws the rows with replacement and scores both assignments on the same draw
-    (a paired bootstrap), so what the two share cancels out of the difference.
+    (a paired bootstrap), so what the two share cancels out of the difference. With ``fitted``
+    (training rows labeled by both models) the selection evidence is computed out of sample.
     """
     score = score or labeling_score
     challenger_labels = np.asarray(challenger_labels, dtype=int)
     champion_labels = np.asarray(champion_labels, dtype=int)
     n = len(X)
     if score is _selection_evidence:
-        on_sample = _evidence_on_sample(X, random_state)
+        on_challenger, on_champion = _evidence_on_sample(
+            X, (challenger_labels, champion_labels), fitted, random_state
+        )
     elif score is provisional_labeling_score:
         # The same numbers as calling the score on each resample, from one distance matrix
         # (a resample is a vector of row multiplicities): ~100x faster.
         distances = pairwise_distances(X).astype(np.float32)
-
-        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
-            return _weighted_silhouette(distances, labels, weights)
+        on_challenger, on_champion = (
+            partial(_weighted_silhouette, distances, labels)
+            for labels in (challenger_labels, champion_labels)
+        )
     else:
-
-        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
-            pick = np.repeat(np.arange(n), weights)
-            return float(score(X[pick], labels[pick], random_state=random_state))
+        on_challenger, on_champion = (
+            partial(_score_repeated, score, X, labels, random_state)
+            for labels in (challenger_labels, champion_labels)
+        )
 
     rng = np.random.default_rng(random_state)
     diffs = np.empty(resamples)
     for b in range(resamples):
         weights = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        diffs[b] = on_sample(challenger_labels, weights) - on_sample(champion_labels, weights)
+        diffs[b] = on_challenger(weights) - on_champion(weights)
     tail = (1 - CONFIDENCE) / 2
     low, high = np.quantile(diffs, [tail, 1 - tail])
+    ones = np.ones(n, dtype=int)
     return Comparison(
-        challenger=float(score(X, challenger_labels, random_state=random_state)),
-        champion=float(score(X, champion_labels, random_state=random_state)),
+        challenger=on_challenger(ones),
+        champion=on_champion(ones),
         low=float(low),
         high=float(high),
         agreement=float(adjusted_rand_score(champion_labels, challenger_labels)),
@@ -192,39 +234,72 @@ def compare(
     )
 
 
-def _evidence_on_sample(
-    X: np.ndarray, random_state: int
-) -> Callable[[np.ndarray, np.ndarray], float]:
-    """Return the selection evidence of a labeling on a resample given as row multiplicities.
+OnSample = Callable[[np.ndarray], float]
+"""A labeling's score on a resample given as row multiplicities (ones: the held-out rows)."""
 
-    In the likelihood regime each row's log-likelihood under its cluster's Gaussian is computed
-    once, on all held-out rows, and a resample re-weights those terms (its BIC penalty is the
-    full sample's): with weights of one it is exactly :func:`labeling_score`. Refitting the
-    Gaussians on every resample instead would score duplicated rows of tiny clusters as
-    near-certain (a k=9 labeling of 52 rows then looks as good as k=3 on some resamples and
-    the interval spans everything). In the silhouette regime (text) the resample is the
-    weighted silhouette, also exact.
+
+def _score_repeated(
+    score: ScoreFn, X: np.ndarray, labels: np.ndarray, random_state: int, weights: np.ndarray
+) -> float:
+    pick = np.repeat(np.arange(len(X)), weights)
+    return float(score(X[pick], labels[pick], random_state=random_state))
+
+
+def _evidence_on_sample(
+    X: np.ndarray,
+    labelings: tuple[np.ndarray, np.ndarray],
+    fitted: Fitted | None,
+    random_state: int,
+) -> tuple[OnSample, OnSample]:
+    """Return the selection evidence of each labeling on a resample of the held-out rows.
+
+    In the likelihood regime each held-out row's log-likelihood under its cluster's Gaussian is
+    computed once and a resample re-weights those terms (exact at weights of one). With
+    ``fitted`` the Gaussians are fitted on the training rows and nothing is penalised (out of
+    sample, see :func:`clusterflow.cluster.evidence.heldout_loglik`); without, they are fitted on
+    the held-out rows themselves with the BIC penalty of :func:`labeling_score`, which on a few
+    dozen rows weighs so much that it prefers coarse labelings. Refitting the Gaussians on every
+    resample instead would score duplicated rows of tiny clusters as near-certain. In the
+    silhouette regime (text) the resample is the weighted silhouette of the held-out rows, also
+    exact.
     """
-    from clusterflow.cluster.evidence import MIN_EXPLAINED, Reducer, labeling_loglik
+    from clusterflow.cluster.evidence import (
+        MIN_EXPLAINED,
+        Reducer,
+        heldout_loglik,
+        labeling_loglik,
+    )
 
     n = len(X)
-    reducer = Reducer(np.asarray(X, dtype=np.float64), random_state=random_state)
+    X = np.asarray(X, dtype=np.float64)
+    basis = X if fitted is None else np.asarray(fitted.X, dtype=np.float64)
+    reducer = Reducer(basis, random_state=random_state)
     if reducer.explained >= MIN_EXPLAINED:
-        Z = reducer.transform(np.asarray(X, dtype=np.float64))
-        terms: dict[int, tuple[np.ndarray, float]] = {}
-
-        def on_sample(labels: np.ndarray, weights: np.ndarray) -> float:
-            if id(labels) not in terms:
+        Z = reducer.transform(X)
+        terms = []
+        if fitted is not None:
+            Z_fit = reducer.transform(basis)
+            for labels, fit_labels in zip(
+                labelings, (fitted.challenger, fitted.champion), strict=True
+            ):
+                terms.append((heldout_loglik(Z_fit, fit_labels, Z, labels), 0.0))
+        else:
+            for labels in labelings:
                 loglik, params = labeling_loglik(Z, labels)
-                terms[id(labels)] = (loglik, params * np.log(n) / (2 * n))
-            loglik, penalty = terms[id(labels)]
-            return float(weights @ loglik / n - penalty)
-
-        return on_sample
+                terms.append((loglik, params * np.log(n) / (2 * n)))
+        return tuple(  # type: ignore[return-value]
+            partial(_reweighted, loglik, penalty) for loglik, penalty in terms
+        )
     norms = np.linalg.norm(X, axis=1)
     metric = "cosine" if norms.std() <= 0.05 * norms.mean() else "euclidean"
     distances = pairwise_distances(X, metric=metric).astype(np.float32)
-    return lambda labels, weights: _weighted_silhouette(distances, labels, weights)
+    return tuple(  # type: ignore[return-value]
+        partial(_weighted_silhouette, distances, labels) for labels in labelings
+    )
+
+
+def _reweighted(loglik: np.ndarray, penalty: float, weights: np.ndarray) -> float:
+    return float(weights @ loglik / len(loglik) - penalty)
 
 
 def _weighted_silhouette(distances: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> float:
@@ -363,6 +438,20 @@ def match_clusters(
     return mapping, (share if share is not None else 0.0)
 
 
+def _label_reference(
+    challenger: ClusterModel,
+    champion: ClusterModel,
+    reference: pd.DataFrame,
+    embeddings: np.ndarray | None,
+) -> Fitted:
+    """Both models' clusters for the training rows, in the challenger's feature space."""
+    _, _, X = challenger.feature_matrix(reference, embeddings=embeddings)
+    mine = np.asarray(challenger.clusterer.predict(X), dtype=int)
+    same_text = champion.embedder is not None and champion.embedder == challenger.embedder
+    theirs = champion.predict(reference, embeddings=embeddings if same_text else None)["cluster"]
+    return Fitted(X=X, challenger=mine, champion=theirs.to_numpy(dtype=int))
+
+
 def decide(
     challenger: ClusterModel,
     champion: ClusterModel | None,
@@ -374,6 +463,8 @@ def decide(
     challenger_embeddings: np.ndarray | None = None,
     champion_version: str | None = None,
     score: ScoreFn | None = None,
+    reference: pd.DataFrame | None = None,
+    reference_embeddings: np.ndarray | None = None,
 ) -> GateDecision:
     """Compare challenger and champion on the held-out rows and align the challenger's ids.
 
@@ -397,6 +488,12 @@ def decide(
         Recorded in the decision.
     score : callable, optional
         ``score(X, labels, *, random_state) -> float``; default :data:`labeling_score`.
+    reference : DataFrame, optional
+        A sample of the raw training rows. With it (and the default score) both labelings are
+        judged out of sample: each cluster's Gaussian is fitted on these rows as that model
+        labels them, and the held-out rows are scored under it, unpenalised.
+    reference_embeddings : ndarray, optional
+        Precomputed text vectors of ``reference``.
 
     Returns
     -------
@@ -465,7 +562,13 @@ def decide(
             **common,
         )
     mapping, share = match_clusters(raw, old, reserved=champion.published_ids())
-    found = compare(X, raw, old, resamples=resamples, random_state=random_state, score=score)
+    fitted = None
+    if reference is not None and len(reference) >= MIN_HOLDOUT and score is labeling_score:
+        fitted = _label_reference(challenger, champion, reference, reference_embeddings)
+        common["metric"] = f"{metric} (out of sample: fitted on {len(reference)} training rows)"
+    found = compare(
+        X, raw, old, resamples=resamples, random_state=random_state, score=score, fitted=fitted
+    )
     interval = f"95% interval of the difference [{found.low:+.4f}, {found.high:+.4f}]"
     scores = (
         f"challenger {found.challenger:.4f} vs champion version {champion_version} "

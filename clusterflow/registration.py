@@ -157,20 +157,29 @@ def _log_run_record(
     )
 
 
-def _holdout(
-    valid: pd.DataFrame, swept: Swept, embedded: Embedded | None
-) -> tuple[pd.DataFrame, np.ndarray | None]:
-    """Return the raw rows the sweep held out for the gate, and their text vectors."""
-    positions = swept.holdout()
-    embeddings = np.load(embedded.path)[positions] if embedded else None
-    return valid.iloc[positions], embeddings
+def _gate_rows(
+    valid: pd.DataFrame, swept: Swept, embedded: Embedded | None, random_state: int
+) -> dict[str, Any]:
+    """Return the rows the gate judges on: the held-out rows and a sample of the training rows.
+
+    Returned as :func:`clusterflow.gate.decide` keywords (``holdout``, ``reference`` and their
+    text vectors).
+    """
+    held = swept.holdout()
+    fitted = gate.reference_positions(len(valid), held, random_state=random_state)
+    vectors = np.load(embedded.path) if embedded else None
+    return {
+        "holdout": valid.iloc[held],
+        "challenger_embeddings": None if vectors is None else vectors[held],
+        "reference": valid.iloc[fitted],
+        "reference_embeddings": None if vectors is None else vectors[fitted],
+    }
 
 
 def _regate_if_moved(
     name: str,
     decision: gate.GateDecision,
     challenger: ClusterModel,
-    holdout: pd.DataFrame,
     gate_args: dict,
 ) -> gate.GateDecision:
     """Gate again if another training moved ``champion`` since ``decision`` was taken.
@@ -189,9 +198,7 @@ def _regate_if_moved(
             current_version,
         )
         champion = load_version(name, current_version) if current_version else None
-        again = gate.decide(
-            challenger, champion, holdout, champion_version=current_version, **gate_args
-        )
+        again = gate.decide(challenger, champion, champion_version=current_version, **gate_args)
         decision = decision.again(again, "re-checked: the champion moved during this run")
     return decision
 
@@ -272,12 +279,11 @@ def register_training(
     started = int(start_time.timestamp() * 1000 if start_time is not None else time.time() * 1000)
     challenger = ClusterModel.load(swept.model_dir)
     valid = pd.read_parquet(validated.valid_path)
-    holdout, holdout_embeddings = _holdout(valid, swept, embedded)
     gate_args: dict[str, Any] = {
         "resamples": config.registry.bootstrap,
         "random_state": config.random_state,
         "replace_incompatible": config.registry.replace_incompatible,
-        "challenger_embeddings": holdout_embeddings,
+        **_gate_rows(valid, swept, embedded, config.random_state),
     }
     run_id = create_run(
         experiment_id,
@@ -295,9 +301,7 @@ def register_training(
             # 2. gate against the champion as it is now
             orphans = clean_orphans(name, before_ms=started)
             champion, previous = load_champion(name)
-            decision = gate.decide(
-                challenger, champion, holdout, champion_version=previous, **gate_args
-            )
+            decision = gate.decide(challenger, champion, champion_version=previous, **gate_args)
 
             # 3. register the model, with the cluster ids aligned to the champion's, as pending
             mlflow.log_dict(
@@ -317,7 +321,7 @@ def register_training(
 
             # 4. re-gate if the champion moved, then move the alias: one step per store
             with registry_lock(uri):
-                decision = _regate_if_moved(name, decision, challenger, holdout, gate_args)
+                decision = _regate_if_moved(name, decision, challenger, gate_args)
                 promote = decision.promote and config.registry.promote
                 reason = (
                     decision.reason if config.registry.promote else "promotion disabled in config"

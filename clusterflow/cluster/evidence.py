@@ -23,6 +23,7 @@ from sklearn.metrics import silhouette_score
 __all__ = [
     "MIN_EXPLAINED",
     "Reducer",
+    "heldout_loglik",
     "labeling_loglik",
     "labeling_score",
     "prediction_strength",
@@ -68,6 +69,40 @@ class Reducer:
         return self.pca.transform(Z) if self.pca is not None else Z
 
 
+def _cluster_gaussians(
+    Z: np.ndarray, lab: np.ndarray, k: int, floor: float
+) -> list[tuple[np.ndarray, np.ndarray, float, float]]:
+    """Per cluster: mean, inverse covariance (or inverse variances), log-determinant, log share."""
+    n, d = Z.shape
+    full = d <= FULL_COVARIANCE_DIMS
+    out = []
+    for c in range(k):
+        part = Z[lab == c]
+        mu = part.mean(axis=0)
+        diff = part - mu
+        log_pi = float(np.log(len(part) / n))
+        if full:
+            cov = diff.T @ diff / len(part) + floor * np.eye(d)
+            _, logdet = np.linalg.slogdet(cov)
+            out.append((mu, np.linalg.inv(cov), float(logdet), log_pi))
+        else:
+            var = (diff**2).mean(axis=0) + floor
+            out.append((mu, 1.0 / var, float(np.log(var).sum()), log_pi))
+    return out
+
+
+def _loglik_under(
+    Z: np.ndarray, gaussian: tuple[np.ndarray, np.ndarray, float, float]
+) -> np.ndarray:
+    mu, inv, logdet, log_pi = gaussian
+    diff = Z - mu
+    if inv.ndim == 2:
+        maha = np.einsum("ij,ij->i", diff @ inv, diff)
+    else:
+        maha = ((diff**2) * inv).sum(axis=1)
+    return log_pi - 0.5 * (Z.shape[1] * np.log(2 * np.pi) + logdet + maha)
+
+
 def labeling_loglik(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, int]:
     """Per-row log-likelihood of each row under its own cluster's Gaussian, and the parameters.
 
@@ -93,23 +128,69 @@ def labeling_loglik(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, int]
     _, lab = np.unique(labels, return_inverse=True)
     k = int(lab.max()) + 1
     out = np.empty(n)
-    for c in range(k):
+    for c, gaussian in enumerate(_cluster_gaussians(Z, lab, k, floor)):
         members = lab == c
-        part = Z[members]
-        mu = part.mean(axis=0)
-        diff = part - mu
-        log_pi = np.log(members.sum() / n)
-        if full:
-            cov = diff.T @ diff / len(part) + floor * np.eye(d)
-            sign, logdet = np.linalg.slogdet(cov)
-            maha = np.einsum("ij,ij->i", diff @ np.linalg.inv(cov), diff)
-        else:
-            var = (diff**2).mean(axis=0) + floor
-            logdet = float(np.log(var).sum())
-            maha = ((diff**2) / var).sum(axis=1)
-        out[members] = log_pi - 0.5 * (d * np.log(2 * np.pi) + logdet + maha)
+        out[members] = _loglik_under(Z[members], gaussian)
     per_cluster = d + (d * (d + 1) // 2 if full else d)
     return out, k * per_cluster + (k - 1)
+
+
+def heldout_loglik(
+    Z_fit: np.ndarray, labels_fit: np.ndarray, Z_eval: np.ndarray, labels_eval: np.ndarray
+) -> np.ndarray:
+    """Log-likelihood of each evaluated row under its cluster's Gaussian fitted on *other* rows.
+
+    The out-of-sample form of :func:`labeling_loglik`: the Gaussians and cluster shares are
+    estimated on ``Z_fit`` as labeled by ``labels_fit``, and each row of ``Z_eval`` is scored
+    under the Gaussian of its label in ``labels_eval``. No parameter penalty is needed: a
+    labeling with too many clusters pays on rows its Gaussians were not fitted to, whatever
+    the number of evaluated rows (the in-sample BIC penalty per row, ``log n / 2n`` per
+    parameter, grows as the evaluated rows shrink, and on a few dozen rows prefers coarse
+    labelings). A label with fewer than two fitted rows (or none) is scored under the Gaussian
+    of all fitted rows with the share of one row: a labeling gets no credit for a cluster its
+    fitted rows do not support.
+
+    Parameters
+    ----------
+    Z_fit : ndarray of shape (n_fit, d)
+        Reduced features of the rows the Gaussians are fitted on.
+    labels_fit : ndarray of int of shape (n_fit,)
+        The labeling's clusters of those rows (-1, noise, is one more cluster).
+    Z_eval : ndarray of shape (n_eval, d)
+        Reduced features of the evaluated rows.
+    labels_eval : ndarray of int of shape (n_eval,)
+        The same labeling's clusters of the evaluated rows.
+
+    Returns
+    -------
+    ndarray of shape (n_eval,)
+        Log-likelihood of each evaluated row.
+    """
+    Z_fit = np.asarray(Z_fit, dtype=np.float64)
+    Z_eval = np.asarray(Z_eval, dtype=np.float64)
+    labels_fit = np.asarray(labels_fit)
+    labels_eval = np.asarray(labels_eval)
+    n_fit = len(Z_fit)
+    floor = _REG * max(float(Z_fit.var(axis=0).mean()), 1e-12)
+    ids, counts = np.unique(labels_fit, return_counts=True)
+    supported = ids[counts >= 2]
+    keep = np.isin(labels_fit, supported)
+    _, lab = np.unique(labels_fit[keep], return_inverse=True)
+    gaussians = _cluster_gaussians(Z_fit[keep], lab, len(supported), floor)
+    # Shares are of all fitted rows, not only of the supported clusters'.
+    share_fix = np.log(keep.sum() / n_fit) if keep.any() else 0.0
+    fallback = _cluster_gaussians(Z_fit, np.zeros(n_fit, dtype=int), 1, floor)[0]
+    fallback = (*fallback[:3], float(np.log(1.0 / n_fit)))
+    out = np.empty(len(Z_eval))
+    index = {int(c): i for i, c in enumerate(supported)}
+    for c in np.unique(labels_eval):
+        members = labels_eval == c
+        if int(c) in index:
+            mu, inv, logdet, log_pi = gaussians[index[int(c)]]
+            out[members] = _loglik_under(Z_eval[members], (mu, inv, logdet, log_pi + share_fix))
+        else:
+            out[members] = _loglik_under(Z_eval[members], fallback)
+    return out
 
 
 def labeling_score(X: np.ndarray, labels: np.ndarray, *, random_state: int = 0) -> float:

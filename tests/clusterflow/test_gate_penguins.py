@@ -60,10 +60,13 @@ def test_a_seed_1_retrain_moves_the_champion_only_beyond_the_noise(store, mlflow
     train(store, workspace)
     again = train(store, workspace, seed=1)
     low, high = again.gate["interval"]
-    # Promoted exactly when the whole interval is above zero. (Measured: seed 1 chooses k=2
-    # where seed 0 chose k=3, agreement ARI 0.62; a tie on 52 held-out rows, so no churn.)
+    # Promoted exactly when the whole interval is above zero. Measured: seed 1 chooses k=2
+    # where seed 0 chose k=3; out of sample on 52 held-out rows that is a tie (interval
+    # [-0.26, +0.14]), so no churn. (Scored in sample, the BIC penalty per row on 52 rows had
+    # preferred k=2 and promoted it.)
     assert again.promoted == (low > 0), again.reason
     assert again.gate["outcome"] in {"tie", "worse", "better"}
+    assert "out of sample" in again.gate["metric"]
 
 
 def test_a_champion_forced_to_k9_is_replaced_by_a_default_retrain(store, mlflow_uri, workspace):

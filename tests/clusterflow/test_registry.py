@@ -91,15 +91,17 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
 
 
 def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
-    # 40% held out (109 rows): on the default 15% (41 rows) the labeling evidence's interval
-    # still covers zero for k=6..8 against k=2, and the gate calls it a tie (not promoted either)
+    # A k=6..8 challenger against the k=2 champion, judged out of sample on 40% held out (109
+    # rows): k=2 explains held-out rows better by 0.1-0.3 nats per row, which on 109 rows may
+    # still be within the noise (a tie). Either way the champion stays.
     first, _ = train(bundled("faithful.csv"), workspace, k_min=2, k_max=4, holdout_share=0.4)
     second, swept = train(bundled("faithful.csv"), workspace, k_min=6, k_max=8, holdout_share=0.4)
     assert first.promoted
-    assert not second.promoted and second.gate["outcome"] == "worse"
-    assert "loses to" in second.reason and second.previous_champion == "1"
+    assert not second.promoted and second.gate["outcome"] in {"worse", "tie"}, second.reason
+    assert second.previous_champion == "1"
     assert second.champion_score > second.challenger_score
-    assert second.gate["interval"][1] < 0 and 0 <= second.gate["agreement_ari"] < 1
+    assert second.gate["interval"][0] < 0 and 0 <= second.gate["agreement_ari"] < 1
+    assert "out of sample" in second.gate["metric"]
     assert alias_version(CHAMPION) == "1"
     assert alias_version(CHALLENGER) == "2"
     assert mlflow.get_run(second.run_id).data.tags["clusterflow.promoted"] == "False"
@@ -114,7 +116,9 @@ def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     better, _ = load_cluster_model(first.model_uri)
     stale = replace(second_decision(second), champion_version="1", cluster_map={0: 0, 1: 1})
     holdout = pd.read_csv(bundled("faithful.csv")).astype(float).iloc[np.load(swept.holdout_path)]
-    again = _regate_if_moved(NAME, stale, better, holdout, {"resamples": 50, "random_state": 0})
+    again = _regate_if_moved(
+        NAME, stale, better, {"holdout": holdout, "resamples": 50, "random_state": 0}
+    )
     assert again.champion_version == "2" and again.promote and again.outcome == "better"
     assert "re-checked" in again.reason and again.cluster_map == {0: 0, 1: 1}
 
