@@ -156,6 +156,8 @@ class Comparison:
     agreement: float
     rows: int
     resamples: int
+    draws: np.ndarray = field(repr=False, compare=False, default_factory=lambda: np.empty(0))
+    """The bootstrap draws of (challenger - champion)."""
 
     @property
     def difference(self) -> float:
@@ -175,6 +177,8 @@ class Fitted:
     X: np.ndarray
     challenger: np.ndarray
     champion: np.ndarray
+    penalised: bool = False
+    """Also subtract the BIC penalty per row at the size of these rows (what the sweep pays)."""
 
 
 def compare(
@@ -231,6 +235,7 @@ def compare(
         agreement=float(adjusted_rand_score(champion_labels, challenger_labels)),
         rows=n,
         resamples=resamples,
+        draws=diffs,
     )
 
 
@@ -268,6 +273,7 @@ def _evidence_on_sample(
         Reducer,
         heldout_loglik,
         labeling_loglik,
+        n_parameters,
     )
 
     n = len(X)
@@ -279,10 +285,13 @@ def _evidence_on_sample(
         terms = []
         if fitted is not None:
             Z_fit = reducer.transform(basis)
+            m = len(Z_fit)
             for labels, fit_labels in zip(
                 labelings, (fitted.challenger, fitted.champion), strict=True
             ):
-                terms.append((heldout_loglik(Z_fit, fit_labels, Z, labels), 0.0))
+                params = n_parameters(Z.shape[1], len(np.unique(fit_labels)))
+                penalty = params * np.log(m) / (2 * m) if fitted.penalised else 0.0
+                terms.append((heldout_loglik(Z_fit, fit_labels, Z, labels), penalty))
         else:
             for labels in labelings:
                 loglik, params = labeling_loglik(Z, labels)

@@ -26,6 +26,7 @@ __all__ = [
     "heldout_loglik",
     "labeling_loglik",
     "labeling_score",
+    "n_parameters",
     "prediction_strength",
     "score_reduced",
 ]
@@ -123,7 +124,6 @@ def labeling_loglik(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, int]
     """
     Z = np.asarray(Z, dtype=np.float64)
     n, d = Z.shape
-    full = d <= FULL_COVARIANCE_DIMS
     floor = _REG * max(float(Z.var(axis=0).mean()), 1e-12)
     _, lab = np.unique(labels, return_inverse=True)
     k = int(lab.max()) + 1
@@ -131,8 +131,13 @@ def labeling_loglik(Z: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, int]
     for c, gaussian in enumerate(_cluster_gaussians(Z, lab, k, floor)):
         members = lab == c
         out[members] = _loglik_under(Z[members], gaussian)
-    per_cluster = d + (d * (d + 1) // 2 if full else d)
-    return out, k * per_cluster + (k - 1)
+    return out, n_parameters(d, k)
+
+
+def n_parameters(d: int, k: int) -> int:
+    """Free parameters of ``k`` cluster Gaussians in ``d`` dimensions and their shares."""
+    per_cluster = d + (d * (d + 1) // 2 if d <= FULL_COVARIANCE_DIMS else d)
+    return k * per_cluster + (k - 1)
 
 
 def heldout_loglik(

@@ -114,3 +114,32 @@ def test_reducer_on_fewer_rows_than_dimensions():
     reducer = Reducer(X)
     assert reducer.transform(X).shape == (12, 12)
     assert np.isfinite(labeling_score(X, np.repeat([0, 1], 6)))
+
+
+def test_held_out_likelihood_prefers_the_true_k_without_a_penalty():
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    from clusterflow.cluster.evidence import heldout_loglik
+
+    X, _ = make_blobs(n_samples=500, centers=3, n_features=4, random_state=0)
+    fit, held = X[:400], X[400:]
+    score = {}
+    for k in (2, 3, 6, 9):
+        km = KMeans(n_clusters=k, n_init=4, random_state=0).fit(fit)
+        score[k] = heldout_loglik(fit, km.labels_, held, km.predict(held)).mean()
+    assert max(score, key=score.get) == 3
+
+
+def test_a_held_out_cluster_the_fitted_rows_do_not_support_gets_no_credit():
+    from clusterflow.cluster.evidence import heldout_loglik
+
+    rng = np.random.default_rng(0)
+    fit = rng.normal(size=(100, 2))
+    held = rng.normal(size=(10, 2))
+    one = heldout_loglik(fit, np.zeros(100, dtype=int), held, np.zeros(10, dtype=int))
+    # label 7 has a single fitted row: scored under all rows' Gaussian with the share of one row
+    lone = np.r_[np.zeros(99, dtype=int), 7]
+    unsupported = heldout_loglik(fit, lone, held, np.full(10, 7))
+    assert np.all(unsupported < one)
+    np.testing.assert_allclose(one - unsupported, np.log(100) + (one - one), atol=0.05)

@@ -292,3 +292,28 @@ def test_the_sweep_never_sees_the_held_out_rows(tmp_path, monkeypatch):
     (seen,) = fitted_on
     assert len(seen) == 340  # the clusterer saw only the other rows
     assert len(np.load(swept.labels_path)) == 400  # every row is still assigned
+
+
+def test_out_of_sample_the_true_k_wins_on_a_few_held_out_rows():
+    # 40 held-out rows of three separated blobs, judged under Gaussians fitted on the 400
+    # training rows as each model labels them: three beats two both ways round, and six
+    # (finer than the data) is not promoted over three.
+    centres = [(0, 0), (8, 0), (0, 8)]
+    X, _ = make_blobs(n_samples=440, centers=centres, cluster_std=1.0, random_state=0)
+    frame = pd.DataFrame(X, columns=["x", "y"])
+    held, train = frame.iloc[400:], frame.iloc[:400]
+    three, two, six = (_model(_true_centres(X[:400], k)) for k in (3, 2, 6))
+    out = {"reference": train, **GATE}
+
+    assert decide(three, two, held, champion_version="1", **out).outcome == Outcome.BETTER
+    kept = decide(two, three, held, champion_version="1", **out)
+    assert kept.outcome == Outcome.WORSE and not kept.promote
+    assert "out of sample" in kept.metric
+    assert not decide(six, three, held, champion_version="1", **out).promote
+
+
+def test_too_few_reference_rows_fall_back_to_the_in_sample_evidence(blobs):
+    frame, X = blobs
+    centres = _true_centres(X)
+    decision = decide(_model(centres), _model(centres), frame, reference=frame.iloc[:10], **GATE)
+    assert "out of sample" not in decision.metric and decision.outcome == Outcome.TIE

@@ -1,0 +1,209 @@
+"""Champion gate benchmark: does the gate promote a challenger that is worse against the labels?
+
+    PYTHONPATH=. python benchmarks/gate_quality.py              # all quality-benchmark sets
+    PYTHONPATH=. python benchmarks/gate_quality.py --sets iris,penguins --seeds 2
+
+For every labeled set of ``benchmarks/quality`` (same loaders, clusterflow's default features)
+and every seed, the rows are split as training does: a seeded 15 % held out (at most 2,000; at
+least 40 rows on small sets), the rest for fitting. Candidate models are fitted on the fitting
+rows only: KMeans at every k of the default grid up to ``2 x`` the true number of groups, and a
+Gaussian mixture at the same k when the features have at most 20 columns. Then every ordered
+pair (champion A, challenger B) whose agreement with the labels on the held-out rows differs by
+more than ``--margin`` ARI is put through the gate with each scorer:
+
+- ``out-of-sample``: the gate as it is (``clusterflow.gate.compare`` with ``Fitted``: Gaussians
+  from the training rows, held-out rows scored under them, unpenalised);
+- ``out-of-sample+BIC``: the same, minus the BIC penalty per row at the fitting rows' size (the
+  penalty the sweep pays, so both estimate the sweep's evidence);
+- ``in-sample``: the selection evidence on the held-out rows alone (the BIC penalty per row of
+  ``labeling_score``; the gate before this benchmark);
+- ``silhouette``: the held-out rows' silhouette (the gate before issue 11).
+
+A *false promotion* is a promoted challenger that is worse against the labels; *power* is the
+share of better challengers promoted. Both are printed per set and scorer, and the confidence
+level of the interval is evaluated leave-one-dataset-out (maximising power minus three times
+the false-promotion rate on the other sets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
+from sklearn.mixture import GaussianMixture  # noqa: E402
+
+from benchmarks.quality.collect import embeddings, features, imputed  # noqa: E402
+from benchmarks.quality.datasets import LOADERS  # noqa: E402
+from benchmarks.quality.run import markdown  # noqa: E402
+from clusterflow import gate  # noqa: E402
+from clusterflow.cluster.evidence import MIN_EXPLAINED, Reducer, labeling_score  # noqa: E402
+from clusterflow.sweep import k_grid  # noqa: E402
+
+LEVELS = [0.8, 0.9, 0.95, 0.99]
+SCORERS = ["out-of-sample", "out-of-sample+BIC", "in-sample", "silhouette"]
+EVIDENCE = SCORERS[:3]
+
+
+def candidates(X: np.ndarray, fit: np.ndarray, held: np.ndarray, true_k: int, seed: int) -> dict:
+    """Labelings of the fitting and held-out rows by models fitted on the fitting rows."""
+    out = {}
+    top = min(2 * true_k, len(fit) // 5)
+    for k in k_grid(2, max(2, top)):
+        km = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X[fit])
+        out[f"kmeans{k}"] = (km.predict(X[fit]), km.predict(X[held]))
+        if X.shape[1] <= 20:
+            gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed)
+            gm.fit(X[fit])
+            out[f"gmm{k}"] = (gm.predict(X[fit]), gm.predict(X[held]))
+    return out
+
+
+def run_set(name: str, seeds: int, margin: float) -> list[dict]:
+    ds = LOADERS[name]()
+    table, emb = imputed(ds), embeddings(ds)
+    X = features(ds, table, emb)
+    rows = []
+    for seed in range(seeds):
+        share = max(0.15, 40 / len(X))  # small sets: 40 rows (the gate needs 30)
+        held = gate.holdout_positions(len(X), share=share, max_rows=2000, random_state=seed)
+        fit = gate.reference_positions(len(X), held, random_state=seed)
+        cands = candidates(X, fit, held, ds.true_k, seed)
+        likelihood = Reducer(X[fit], random_state=seed).explained >= MIN_EXPLAINED
+        ari = {c: adjusted_rand_score(ds.labels[held], v[1]) for c, v in cands.items()}
+        names = list(cands)
+        for a in names:
+            for b in names:
+                if a == b or abs(ari[b] - ari[a]) <= margin:
+                    continue
+                verdicts = {}
+                for scorer in SCORERS:
+                    if scorer in EVIDENCE and not likelihood and verdicts:
+                        # text: every evidence scorer is the same held-out silhouette
+                        verdicts[scorer] = verdicts["out-of-sample"]
+                    else:
+                        verdicts[scorer] = compare_at_levels(
+                            X, fit, held, cands[a], cands[b], scorer, seed
+                        )
+                for scorer, found in verdicts.items():
+                    rows.append(
+                        {
+                            "set": name,
+                            "seed": seed,
+                            "champion": a,
+                            "challenger": b,
+                            "better": ari[b] > ari[a],
+                            "scorer": scorer,
+                            **found,
+                        }
+                    )
+    return rows
+
+
+def compare_at_levels(
+    X: np.ndarray, fit: np.ndarray, held: np.ndarray, a: tuple, b: tuple, scorer: str, seed: int
+) -> dict:
+    """Whether the gate promotes b over a at each confidence level."""
+    if scorer.startswith("out-of-sample"):
+        penalised = scorer.endswith("BIC")
+        fitted = gate.Fitted(X=X[fit], challenger=b[0], champion=a[0], penalised=penalised)
+        score = labeling_score
+    elif scorer == "in-sample":
+        fitted, score = None, labeling_score
+    else:
+        fitted, score = None, gate.provisional_labeling_score
+    found = gate.compare(
+        X[held], b[1], a[1], resamples=200, random_state=seed, score=score, fitted=fitted
+    )
+    return {
+        f"promote@{level}": bool(np.quantile(found.draws, (1 - level) / 2) > 0) for level in LEVELS
+    }
+
+
+def summarise(frame: pd.DataFrame, level: float) -> pd.DataFrame:
+    col = f"promote@{level}"
+    f = frame.assign(
+        worse_promoted=frame[col] & ~frame["better"],
+        better_promoted=frame[col] & frame["better"],
+        worse=~frame["better"],
+    )
+    g = f.groupby(["set", "scorer"])[["worse_promoted", "better_promoted", "worse", "better"]].sum()
+    return pd.DataFrame(
+        {
+            "pairs": g["worse"] + g["better"],
+            "false promotion": g["worse_promoted"] / g["worse"].where(g["worse"] > 0),
+            "power": g["better_promoted"] / g["better"].where(g["better"] > 0),
+        }
+    ).reset_index()
+
+
+def lodo(frame: pd.DataFrame) -> pd.DataFrame:
+    """The confidence level chosen on the other sets, scored on the held-out set."""
+    oos = frame[frame["scorer"] == "out-of-sample"]
+    per = {
+        level: summarise(oos, level).set_index("set")[["false promotion", "power"]]
+        for level in LEVELS
+    }
+
+    def merit(level: float, sets: list[str]) -> float:
+        t = per[level].loc[sets].fillna(0.0)
+        return float((t["power"] - 3 * t["false promotion"]).mean())
+
+    rows = []
+    sets = sorted(oos["set"].unique())
+    for held in sets:
+        others = [s for s in sets if s != held]
+        order = [0.95] + [lv for lv in LEVELS if lv != 0.95]
+        chosen = max(order, key=lambda lv: merit(lv, others))
+        rows.append(
+            {
+                "held out": held,
+                "chosen on others": chosen,
+                "false promotion": per[chosen].loc[held, "false promotion"],
+                "power": per[chosen].loc[held, "power"],
+                "default 0.95 false promotion": per[0.95].loc[held, "false promotion"],
+                "default 0.95 power": per[0.95].loc[held, "power"],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default="", help="comma list of sets (default: all)")
+    parser.add_argument("--seeds", type=int, default=3, help="hold-out seeds per set")
+    parser.add_argument("--margin", type=float, default=0.05, help="ARI gap that decides a pair")
+    args = parser.parse_args()
+    names = args.sets.split(",") if args.sets else list(LOADERS)
+    rows: list[dict] = []
+    for name in names:
+        t0 = time.perf_counter()
+        rows += run_set(name, args.seeds, args.margin)
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    frame = pd.DataFrame(rows)
+    print(
+        "## Gate verdicts against the labels (95% interval), pairs differing by > "
+        f"{args.margin} ARI, {args.seeds} hold-out seeds\n"
+    )
+    table = summarise(frame, 0.95).pivot(index="set", columns="scorer")
+    table.columns = [f"{scorer}: {what}" for what, scorer in table.columns]
+    print(markdown(table.reset_index()))
+    total = summarise(frame.assign(set="all"), 0.95)
+    print("\nall sets pooled:\n")
+    print(markdown(total))
+    print("\n## Confidence level, leave-one-dataset-out (out-of-sample scorer)\n")
+    print(markdown(lodo(frame)))
+
+
+if __name__ == "__main__":
+    main()
