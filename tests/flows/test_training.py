@@ -146,9 +146,10 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
 @pytest.mark.parametrize(
     ("name", "text", "label", "exclude", "target"),
     [
-        # targets: KMeans told the true k on the same MiniLM embeddings (issue 3)
-        ("stackoverflow_titles.csv", "text", "label", ("label", "label_name"), 0.566),
-        ("banking77.csv", "text", "category", ("category", "split"), 0.482),
+        # targets: the ARI before issue 11's rule (0.576, 0.509), which beat KMeans told the
+        # true k on the same MiniLM embeddings (0.566, 0.482; issue 3): never worse than that
+        ("stackoverflow_titles.csv", "text", "label", ("label", "label_name"), 0.576),
+        ("banking77.csv", "text", "category", ("category", "split"), 0.509),
     ],
 )
 def test_full_text_sets_beat_kmeans_told_the_true_k(
@@ -165,7 +166,9 @@ def test_full_text_sets_beat_kmeans_told_the_true_k(
     summary = training_flow(config=config, register_model=False)
     assignments = pd.read_csv(out / "assignments.csv")
     truth = pd.read_csv(shared(name))[label].to_numpy()[assignments["row"]]
-    assert adjusted_rand_score(truth, assignments["cluster"]) >= target
+    ari = adjusted_rand_score(truth, assignments["cluster"])
+    print(f"{name}: {summary['algorithm']} k={summary['k']} ARI {ari:.3f} (target {target})")
+    assert ari >= target
     assert (assignments["cluster"] == -1).mean() < 0.10
     assert summary["rows_clustered"] == len(truth)
 
