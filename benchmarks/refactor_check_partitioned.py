@@ -8,7 +8,8 @@ processes of one thread). Two inputs: the bundled penguins with three rows made 
 text column (MiniLM from the installed package). For each run it hashes every file the run
 wrote except the timing record (``dask.json``), the plots and the skops files (they name
 classes by module), the sweep table without its ``seconds`` column, and the stage handles'
-fields with the temporary folder taken out of paths. Run before and after and compare:
+fields without timings, with the temporary folder and the stage key (a hash of the code) taken
+out of paths. Run before and after and compare:
 
     nice -n 5 .venv/bin/python benchmarks/refactor_check_partitioned.py --out /tmp/before.json
     nice -n 5 .venv/bin/python benchmarks/refactor_check_partitioned.py --out /tmp/after.json
@@ -71,12 +72,15 @@ def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _handle(obj: Any, tmp: Path) -> dict[str, Any]:
-    fields = dataclasses.asdict(obj)
-    return {
-        k: (str(v).replace(str(tmp), "<tmp>") if isinstance(v, str) else v)
-        for k, v in sorted(fields.items())
-    }
+def _clean(value: Any, tmp: Path, key: str) -> Any:
+    """Drop timings; take the temporary folder and the stage key (it hashes the code) out."""
+    if isinstance(value, dict):
+        return {k: _clean(v, tmp, key) for k, v in sorted(value.items()) if k != "seconds"}
+    if isinstance(value, list | tuple):
+        return [_clean(v, tmp, key) for v in value]
+    if isinstance(value, str):
+        return value.replace(str(tmp), "<tmp>").replace(key, "<key>")
+    return value
 
 
 def run_case(make: Any, client: Any) -> dict[str, Any]:
@@ -98,7 +102,7 @@ def run_case(make: Any, client: Any) -> dict[str, Any]:
             if p.is_file() and p.name != "dask.json" and p.suffix not in SKIP_SUFFIXES
         }
         handles = {
-            name: _handle(getattr(run, name), tmp)
+            name: _clean(dataclasses.asdict(getattr(run, name)), tmp, folder.name)
             for name in ("snapshot", "validated", "imputed", "embedded", "swept")
             if getattr(run, name) is not None
         }
