@@ -63,14 +63,20 @@ class _Plan:
     dtypes: dict[str, str]
     columns: tuple[str, ...]
     source: str
+    partition_bytes: int
 
     @property
     def n_rows(self) -> int:
         return int(self.lengths.sum())
 
 
-def _plan(config: TrainConfig, client: Any, partition_bytes: int, files: list[Path]) -> _Plan:
+def _plan(
+    config: TrainConfig, client: Any, partition_bytes: int | None, files: list[Path]
+) -> _Plan:
     """Cut the input and count every partition's rows and column kinds."""
+    if partition_bytes is None:
+        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        partition_bytes = partition_size(sum(p.stat().st_size for p in files), n_workers)
     source = files[0].name if len(files) == 1 else str(config.data)
     parts = plan_partitions(config.data, partition_bytes=partition_bytes)
     counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])
@@ -88,7 +94,7 @@ def _plan(config: TrainConfig, client: Any, partition_bytes: int, files: list[Pa
             f"{source}: the header has no data rows below it",
             hint="export the table with its rows",
         )
-    return _Plan(parts, lengths, offsets, dtypes, columns, source)
+    return _Plan(parts, lengths, offsets, dtypes, columns, source, partition_bytes)
 
 
 def _roles(config: TrainConfig, client: Any, plan: _Plan) -> ColumnRoles:
@@ -122,10 +128,19 @@ def _roles(config: TrainConfig, client: Any, plan: _Plan) -> ColumnRoles:
     return roles
 
 
+def _fresh(folder: Path) -> None:
+    """Empty the run's stage folder and make its per-partition subfolders."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    for sub in ("valid", "quarantine", "imputed", "embeddings", "labels", "distance"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+
+
 def _validate(
     config: TrainConfig, client: Any, plan: _Plan, roles: ColumnRoles, folder: Path, key: str
 ) -> tuple[StageContext, list[dict]]:
     """Validate every partition on the workers; return the context of the later steps."""
+    _fresh(folder)
     drop = config.impute.method == ImputeMethod.drop
     futures = [
         client.submit(
@@ -224,6 +239,55 @@ def _transform(
     return imputed, embedded, out
 
 
+class _Laps:
+    """Seconds of the driver's steps, each measured from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.clock = time.perf_counter()
+
+    def __call__(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(self.seconds.get(stage, 0.0) + now - self.clock, 3)
+        self.clock = now
+
+
+def _assign(ctx: StageContext, model: Any) -> list[dict]:
+    """Assign every partition's rows with the chosen model, on the workers."""
+    model_on_workers = ctx.client.scatter(model, broadcast=True)
+    futures = [
+        ctx.client.submit(
+            _assign_partition, i, str(ctx.folder), model_on_workers, ctx.has_text, pure=False
+        )
+        for i in range(len(ctx.names))
+    ]
+    return _gather(ctx.client, futures)
+
+
+def _dask_info(
+    ctx: StageContext, plan: _Plan, seconds: dict[str, float], worker: dict[str, list[dict]]
+) -> dict[str, Any]:
+    """Write and return the run's Dask facts (dask.json): cluster, partitions and seconds."""
+    per_worker = {
+        "validate": [round(s["seconds"], 3) for s in worker["validate"]],
+        "impute": [round(o["seconds"]["impute"], 3) for o in worker["transform"]],
+    }
+    if ctx.has_text:
+        per_worker["embed"] = [round(o["seconds"]["embed"], 3) for o in worker["transform"]]
+    per_worker["assign"] = [round(a["seconds"], 3) for a in worker["assign"]]
+    info = ctx.client.scheduler_info()
+    dask_info = {
+        "scheduler": info.get("address"),
+        "workers": len(info.get("workers", {})),
+        "partitions": len(plan.parts),
+        "rows_per_partition": [int(n) for n in plan.lengths],
+        "seconds": seconds,
+        "worker_seconds": per_worker,
+    }
+    (ctx.folder / "dask.json").write_text(json.dumps(dask_info, indent=2))
+    return dask_info
+
+
 def train_partitioned(
     config: TrainConfig,
     store: StageStore,
@@ -241,60 +305,30 @@ def train_partitioned(
     InputError, ValidationFailed, ConfigError, NoViableClustering
         As the in-process stages do.
     """
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        seconds[stage] = round(seconds.get(stage, 0.0) + now - clock, 3)
-        clock = now
-
+    lap = _Laps()
     files = input_files(config.data)
-    if partition_bytes is None:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        partition_bytes = partition_size(sum(p.stat().st_size for p in files), n_workers)
+    plan = _plan(config, client, partition_bytes, files)
     digest = data_fingerprint(files)
     settings = config.model_dump(mode="json", exclude={"out_dir", "workspace", "registry"})
-    key = store.key("partitioned", digest, settings, partition_bytes)
-    plan = _plan(config, client, partition_bytes, files)
+    key = store.key("partitioned", digest, settings, plan.partition_bytes)
     lap("ingest")
     roles = _roles(config, client, plan)
     lap("roles")
 
     folder = store.path("partitioned", key)
-    if folder.exists():
-        shutil.rmtree(folder)
-    for sub in ("valid", "quarantine", "imputed", "embeddings", "labels", "distance"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
     ctx, stats = _validate(config, client, plan, roles, folder, key)
     lap("validate")
-
-    # The imputer fits on the valid rows the in-process stage would fit on.
-    fit_pos = pipeline.fit_sample(ctx.n_valid, FIT_ROWS, config.random_state)
-    imputed_meta, imputer = fit_imputer(ctx, np.arange(ctx.n_valid) if fit_pos is None else fit_pos)
+    imputed_meta, imputer = fit_imputer(ctx)
     lap("impute_fit")
     imputed, embedded, out = _transform(ctx, imputed_meta, imputer)
     lap("transform")
 
     swept, model = sweep_on_sample(ctx, key, imputer)
     lap("sweep")
-    model_on_workers = client.scatter(model, broadcast=True)
-    futures = [
-        client.submit(_assign_partition, i, str(folder), model_on_workers, ctx.has_text, pure=False)
-        for i in range(len(plan.parts))
-    ]
-    assigned = _gather(client, futures)
+    assigned = _assign(ctx, model)
     swept = finish_model(ctx, swept, model)
     lap("assign")
 
-    worker_seconds = {
-        "validate": [round(s["seconds"], 3) for s in stats],
-        "impute": [round(o["seconds"]["impute"], 3) for o in out],
-    }
-    if ctx.has_text:
-        worker_seconds["embed"] = [round(o["seconds"]["embed"], 3) for o in out]
-    worker_seconds["assign"] = [round(a["seconds"], 3) for a in assigned]
     snapshot = pipeline.Snapshot(
         source=str(config.data),
         fingerprint=digest,
@@ -302,16 +336,8 @@ def train_partitioned(
         n_rows=plan.n_rows,
         columns=plan.columns,
     )
-    info = client.scheduler_info()
-    dask_info = {
-        "scheduler": info.get("address"),
-        "workers": len(info.get("workers", {})),
-        "partitions": len(plan.parts),
-        "rows_per_partition": [int(n) for n in plan.lengths],
-        "seconds": seconds,
-        "worker_seconds": worker_seconds,
-    }
-    (folder / "dask.json").write_text(json.dumps(dask_info, indent=2))
+    worker = {"validate": stats, "transform": out, "assign": assigned}
+    dask_info = _dask_info(ctx, plan, lap.seconds, worker)
     return PartitionedRun(
         snapshot,
         validated=ctx.validated,

@@ -24,9 +24,11 @@ from clusterflow.partitioned._context import StageContext
 logger = logging.getLogger("clusterflow.partitioned")
 
 
-def fit_imputer(ctx: StageContext, fit_pos: np.ndarray) -> tuple[dict[str, Any], Any]:
-    """Fit the imputer on the valid rows at ``fit_pos``; return the ``Imputed`` fields and it."""
+def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
+    """Fit the imputer on the valid rows in-process would fit on; return ``Imputed``'s fields."""
     config, roles, folder = ctx.config, ctx.roles, ctx.folder
+    fit_pos = pipeline.fit_sample(ctx.n_valid, pipeline.FIT_ROWS, config.random_state)
+    fit_pos = np.arange(ctx.n_valid) if fit_pos is None else fit_pos
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
     scores: list[dict] = []
@@ -95,12 +97,6 @@ def sweep_on_sample(
         embedder=pipeline.embedder_spec(config) if ctx.has_text else None,
     )
     results = clusterer.results_.copy()
-    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
-    metrics = {
-        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
-        for k in pipeline.SUMMARY_METRICS
-        if k in chosen and isinstance(chosen[k], (int, float, np.number))
-    }
     results.to_csv(folder / "sweep.csv", index=False)
     np.save(folder / "holdout.npy", held)
     plots = pipeline._plots(
@@ -113,7 +109,7 @@ def sweep_on_sample(
         results_path=str(folder / "sweep.csv"),
         algorithm=str(clusterer.algorithm_),
         k=int(clusterer.k_),
-        metrics=metrics,
+        metrics=_chosen_metrics(results),
         rule=str(getattr(clusterer, "rule_", "")),
         disagreement=str(getattr(clusterer, "disagreement_", "") or ""),
         noise_share=0.0,
@@ -123,6 +119,16 @@ def sweep_on_sample(
         runner_ups=clusterer.selection_.runner_ups(),
         cards_path=None,
     ), model
+
+
+def _chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:
+    """Return the chosen candidate's scores reported in summary.json."""
+    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
+    return {
+        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
+        for k in pipeline.SUMMARY_METRICS
+        if k in chosen and isinstance(chosen[k], (int, float, np.number))
+    }
 
 
 def finish_model(ctx: StageContext, swept: pipeline.Swept, model: ClusterModel) -> pipeline.Swept:
