@@ -10,7 +10,7 @@ from __future__ import annotations
 from clusterflow.cluster.algorithms import Candidate
 from clusterflow.cluster.evidence import Reducer
 from clusterflow.cluster.grid import default_k_max, k_grid
-from clusterflow.cluster.scoring import RESULT_COLUMNS
+from clusterflow.cluster.metrics import RESULT_COLUMNS
 from clusterflow.cluster.sweep import ALGORITHMS, ClusterSweep
 
 __all__ = ["ALGORITHMS", "RESULT_COLUMNS", "ClusterSweep", "default_k_max", "k_grid"]

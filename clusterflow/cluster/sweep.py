@@ -46,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from clusterflow.cluster.algorithms import FAMILIES, Algorithm, Candidate, Space
 from clusterflow.cluster.evidence import Reducer
 from clusterflow.cluster.grid import check_options, default_k_max, k_grid
-from clusterflow.cluster.scoring import RESULT_COLUMNS, Judge, favourites, knee, score_candidate
+from clusterflow.cluster.metrics import RESULT_COLUMNS, Judge, favourites, knee, score_candidate
 from clusterflow.cluster.selection import SelectionParams, select
 from clusterflow.errors import ConfigError
 from clusterflow.progress import report
