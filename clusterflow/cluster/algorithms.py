@@ -192,18 +192,22 @@ def fit_kmeans(
     return km.fit(X).cluster_centers_
 
 
-@dataclass
-class KMeansFamily:
-    """k-means, with ``MiniBatchKMeans`` above ``minibatch_threshold`` rows."""
-
-    name: ClassVar[str] = "kmeans"
-    minibatch_threshold: int = 20000
+class _Family:
+    """Defaults of a family: its parameter is the cluster count, and it needs no set-up."""
 
     def grid(self, n: int, ks: list[int]) -> list[int]:  # noqa: D102
         return ks
 
     def prepare(self, space: Space, rng: np.random.Generator) -> None:  # noqa: D102
         return None
+
+
+@dataclass
+class KMeansFamily(_Family):
+    """k-means, with ``MiniBatchKMeans`` above ``minibatch_threshold`` rows."""
+
+    name: ClassVar[str] = "kmeans"
+    minibatch_threshold: int = 20000
 
     def fit(self, space: Space, param: int) -> tuple[Candidate, float]:  # noqa: D102
         centers = fit_kmeans(
@@ -224,7 +228,7 @@ class KMeansFamily:
 
 
 @dataclass
-class AgglomerativeFamily:
+class AgglomerativeFamily(_Family):
     """Ward's hierarchy, built once per sweep on at most ``sample`` rows and cut at every k."""
 
     name: ClassVar[str] = "agglomerative"
@@ -232,9 +236,6 @@ class AgglomerativeFamily:
     _rows: np.ndarray | None = field(default=None, repr=False)
     _tree: np.ndarray | None = field(default=None, repr=False)
     _subtrees: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def grid(self, n: int, ks: list[int]) -> list[int]:  # noqa: D102
-        return ks
 
     def prepare(self, space: Space, rng: np.random.Generator) -> None:  # noqa: D102
         n = len(space.X)
@@ -263,7 +264,7 @@ class AgglomerativeFamily:
 
 
 @dataclass
-class HDBSCANFamily:
+class HDBSCANFamily(_Family):
     """HDBSCAN on the reduced rows; its parameter is the minimum cluster size, not k."""
 
     name: ClassVar[str] = "hdbscan"
@@ -275,9 +276,6 @@ class HDBSCANFamily:
         lo = max(5, n // (4 * max(ks)))
         sizes = np.unique(np.geomspace(lo, hi, num=6).round().astype(int))
         return [int(s) for s in sizes]
-
-    def prepare(self, space: Space, rng: np.random.Generator) -> None:  # noqa: D102
-        return None
 
     @staticmethod
     def _labels(Z: np.ndarray, min_cluster_size: int) -> np.ndarray:
@@ -328,17 +326,11 @@ def fit_mixture(Z: np.ndarray, k: int, seed: int) -> GaussianMixture:
 
 
 @dataclass
-class GaussianMixtureFamily:
+class GaussianMixtureFamily(_Family):
     """A Gaussian mixture on the reduced rows, fitted on at most ``sample`` of them."""
 
     name: ClassVar[str] = "gmm"
     sample: int = 10000
-
-    def grid(self, n: int, ks: list[int]) -> list[int]:  # noqa: D102
-        return ks
-
-    def prepare(self, space: Space, rng: np.random.Generator) -> None:  # noqa: D102
-        return None
 
     def fit(self, space: Space, param: int) -> tuple[Candidate, float]:  # noqa: D102
         Z = space.Z
