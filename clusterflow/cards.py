@@ -107,6 +107,75 @@ def cluster_label(card: dict[str, Any], words: int = 3) -> str:
     return ", ".join(parts) or "no distinctive trait"
 
 
+def _check_lengths(
+    n: int, labels: np.ndarray, texts: Sequence[str] | None, features: np.ndarray | None
+) -> None:
+    if len(labels) != n:
+        raise ConfigError(f"{len(labels)} labels for {n} rows", hint="pass one label per table row")
+    if texts is not None and len(texts) != n:
+        raise ConfigError(f"{len(texts)} texts for {n} rows", hint="pass one text per row")
+    if features is not None and len(features) != n:
+        raise ConfigError(
+            f"features have {len(features)} rows, table has {n}",
+            hint="pass the feature matrix of these rows",
+        )
+
+
+def _examples(
+    c: int,
+    member: np.ndarray,
+    has_text: np.ndarray | None,
+    feats: np.ndarray | None,
+    centers: np.ndarray | None,
+    examples: int,
+) -> np.ndarray:
+    """Rows of cluster ``c`` nearest its centre (the first rows without features)."""
+    # With texts, the representative records are those nearest the centre among the rows
+    # that have text (a row without text says nothing a reader can look at).
+    rows = np.flatnonzero(member)
+    candidates = rows
+    if has_text is not None and has_text[rows].any():
+        candidates = rows[has_text[rows]]
+    if feats is None:
+        return candidates[:examples]
+    if centers is not None and 0 <= c < len(centers):
+        centre = np.asarray(centers[c], dtype=np.float64)
+    else:
+        centre = feats[member].mean(axis=0)
+    dist = ((feats[candidates] - centre) ** 2).sum(axis=1)
+    return candidates[np.argsort(dist, kind="stable")[:examples]]
+
+
+def _over_represented(
+    categorical: pd.DataFrame, member: np.ndarray, min_support: int
+) -> dict[str, dict[str, Any]]:
+    """Per column, the level the cluster holds clearly more often than the other rows."""
+    n = len(categorical)
+    cats: dict[str, dict[str, Any]] = {}
+    for col in categorical.columns:
+        if categorical[col].nunique() > 50:
+            continue  # free-text or id-like columns say nothing as categories
+        values = categorical[col]
+        inside_counts = values[member].dropna().astype(str).value_counts()
+        inside = inside_counts / max(int(member.sum()), 1)
+        overall = values.dropna().astype(str).value_counts() / max(n, 1)
+        if inside.empty:
+            continue
+        lift = (inside / overall.reindex(inside.index)).sort_values(ascending=False)
+        real = lift[(lift >= MIN_LIFT) & (inside_counts.reindex(lift.index) >= min_support)]
+        if real.empty:
+            continue  # no level the cluster holds clearly more often than the others
+        value = real.index[0]
+        cats[str(col)] = {
+            "value": str(value),
+            "share_in_cluster": round(float(inside[value]), 3),
+            "share_overall": round(float(overall[value]), 3),
+            "lift": round(float(real.iloc[0]), 3),
+            "count": int(inside_counts[value]),
+        }
+    return cats
+
+
 def cluster_cards(
     table: pd.DataFrame,
     labels: Sequence[int] | np.ndarray,
@@ -152,15 +221,7 @@ def cluster_cards(
     """
     labels = np.asarray(labels)
     n = len(table)
-    if len(labels) != n:
-        raise ConfigError(f"{len(labels)} labels for {n} rows", hint="pass one label per table row")
-    if texts is not None and len(texts) != n:
-        raise ConfigError(f"{len(texts)} texts for {n} rows", hint="pass one text per row")
-    if features is not None and len(features) != n:
-        raise ConfigError(
-            f"features have {len(features)} rows, table has {n}",
-            hint="pass the feature matrix of these rows",
-        )
+    _check_lengths(n, labels, texts, features)
     clusters = np.unique(labels)
     clusters = np.concatenate([clusters[clusters >= 0], clusters[clusters < 0]])
     terms = _class_tfidf(texts, labels, clusters, top_terms) if texts is not None else {}
@@ -176,27 +237,13 @@ def cluster_cards(
     cards: list[dict[str, Any]] = []
     for c in clusters:
         member = labels == c
-        rows = np.flatnonzero(member)
         card: dict[str, Any] = {
             "cluster": int(c),
             "size": int(member.sum()),
             "share": float(member.mean()) if n else 0.0,
             "terms": terms.get(c, []),
         }
-        # With texts, the representative records are those nearest the centre among the rows
-        # that have text (a row without text says nothing a reader can look at).
-        candidates = rows
-        if has_text is not None and has_text[rows].any():
-            candidates = rows[has_text[rows]]
-        if feats is not None:
-            if centers is not None and 0 <= c < len(centers):
-                centre = np.asarray(centers[c], dtype=np.float64)
-            else:
-                centre = feats[member].mean(axis=0)
-            dist = ((feats[candidates] - centre) ** 2).sum(axis=1)
-            pick = candidates[np.argsort(dist, kind="stable")[:examples]]
-        else:
-            pick = candidates[:examples]
+        pick = _examples(int(c), member, has_text, feats, centers, examples)
         card["examples"] = [
             {str(k): (None if pd.isna(v) else v) for k, v in table.iloc[i].items()} for i in pick
         ]
@@ -207,28 +254,7 @@ def cluster_cards(
             str(k): round(float(v), 3)
             for k, v in diffs.reindex(diffs.abs().sort_values(ascending=False).index).items()
         }
-        cats: dict[str, dict[str, Any]] = {}
-        for col in categorical.columns:
-            if categorical[col].nunique() > 50:
-                continue  # free-text or id-like columns say nothing as categories
-            values = categorical[col]
-            inside_counts = values[member].dropna().astype(str).value_counts()
-            inside = inside_counts / max(int(member.sum()), 1)
-            overall = values.dropna().astype(str).value_counts() / max(n, 1)
-            if inside.empty:
-                continue
-            lift = (inside / overall.reindex(inside.index)).sort_values(ascending=False)
-            real = lift[(lift >= MIN_LIFT) & (inside_counts.reindex(lift.index) >= min_support)]
-            if real.empty:
-                continue  # no level the cluster holds clearly more often than the others
-            value = real.index[0]
-            cats[str(col)] = {
-                "value": str(value),
-                "share_in_cluster": round(float(inside[value]), 3),
-                "share_overall": round(float(overall[value]), 3),
-                "lift": round(float(real.iloc[0]), 3),
-                "count": int(inside_counts[value]),
-            }
+        cats = _over_represented(categorical, member, min_support)
         card["categorical"] = dict(sorted(cats.items(), key=lambda item: -item[1]["lift"]))
         card["label"] = "noise" if c < 0 else cluster_label(card)
         if c >= 0 and (card["size"] < MIN_SUPPORT or card["share"] < SMALL_CLUSTER):

@@ -47,12 +47,14 @@ def allowed_types() -> frozenset[str]:
     The clusterflow classes are named through the classes themselves, so the list follows a
     module that moves.
     """
+    from clusterflow.cluster.algorithms import Candidate
+    from clusterflow.cluster.evidence import Reducer
     from clusterflow.cluster.selection import Alternative, Selection
+    from clusterflow.cluster.sweep import ClusterSweep
     from clusterflow.features import FeatureBuilder
     from clusterflow.impute import FastKNNImputer, TableImputer
     from clusterflow.impute._iterative import _IterativeTableImputer
     from clusterflow.impute._simple import _ColumnStatisticImputer
-    from clusterflow.sweep import ClusterSweep, _Model, _Reducer
 
     ours = (
         FeatureBuilder,
@@ -61,12 +63,20 @@ def allowed_types() -> frozenset[str]:
         _ColumnStatisticImputer,
         _IterativeTableImputer,
         ClusterSweep,
-        _Model,
-        _Reducer,
+        Candidate,
+        Reducer,
         Selection,
         Alternative,
     )
-    return _ALLOWED_LIBRARY_TYPES | {f"{c.__module__}.{c.__qualname__}" for c in ours}
+    named = {f"{c.__module__}.{c.__qualname__}" for c in ours}
+    return _ALLOWED_LIBRARY_TYPES | named | _LEGACY_NAMES
+
+
+_LEGACY_NAMES = frozenset(
+    {"clusterflow.sweep.ClusterSweep", "clusterflow.sweep._Model", "clusterflow.sweep._Reducer"}
+)
+"""Where models saved before the sweep moved to clusterflow.cluster name its classes (the old
+module keeps these names as aliases of the moved classes)."""
 
 
 @dataclass

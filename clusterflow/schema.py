@@ -116,6 +116,53 @@ def _looks_like_timestamp(values: pd.Series) -> bool:
     return parsed.notna().mean() >= 0.9
 
 
+_TIMESTAMP = "timestamp (derive numeric features from it to use it)"
+
+
+def _value_kind(values: pd.Series, non_null: pd.Series) -> str | None:
+    """Return ``"numeric"`` or ``"categorical"`` for a column's values, None for timestamps."""
+    if pd.api.types.is_bool_dtype(values):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(values):
+        return "numeric"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return None
+    as_text = non_null.astype(str).str.strip()
+    parsed = pd.to_numeric(as_text, errors="coerce")
+    if parsed.notna().mean() >= _NUMERIC_SHARE:
+        return "numeric"
+    if _looks_like_timestamp(non_null):
+        return None
+    return "categorical"
+
+
+def _column_role(
+    values: pd.Series, *, max_missing: float, max_categories: int
+) -> tuple[str | None, str]:
+    """Return a column's kind (``"numeric"``, ``"categorical"``), or None and why it is excluded."""
+    non_null = values.dropna()
+    if non_null.empty:
+        return None, "entirely empty"
+    missing = 1.0 - len(non_null) / len(values)
+    if missing > max_missing:
+        return None, (
+            f"{missing:.0%} missing, more than max_missing={max_missing:.0%}: too sparse to "
+            "impute credibly (raise --max-missing to use it)"
+        )
+    kind = _value_kind(values, non_null)
+    if kind is None:
+        return None, _TIMESTAMP
+    n_unique = non_null.astype(str).nunique() if kind == "categorical" else non_null.nunique()
+    if n_unique <= 1:
+        return None, "constant (one distinct value)"
+    if kind == "categorical" and n_unique > max_categories:
+        return None, (
+            f"{n_unique} distinct values, more than max_categories={max_categories}: "
+            "looks like an id or free text (use it as --text-column, or raise --max-categories)"
+        )
+    return kind, ""
+
+
 def infer_roles(
     frame: pd.DataFrame,
     *,
@@ -174,45 +221,13 @@ def infer_roles(
     for column in frame.columns:
         if column in excluded or column in (text_column, id_column):
             continue
-        values = frame[column]
-        non_null = values.dropna()
-        if non_null.empty:
-            excluded[column] = "entirely empty"
-            continue
-        missing = 1.0 - len(non_null) / len(values)
-        if missing > max_missing:
-            excluded[column] = (
-                f"{missing:.0%} missing, more than max_missing={max_missing:.0%}: too sparse to "
-                "impute credibly (raise --max-missing to use it)"
-            )
-            continue
-        if pd.api.types.is_bool_dtype(values):
-            kind = "categorical"
-        elif pd.api.types.is_numeric_dtype(values):
-            kind = "numeric"
-        elif pd.api.types.is_datetime64_any_dtype(values):
-            excluded[column] = "timestamp (derive numeric features from it to use it)"
-            continue
-        else:
-            as_text = non_null.astype(str).str.strip()
-            parsed = pd.to_numeric(as_text, errors="coerce")
-            if parsed.notna().mean() >= _NUMERIC_SHARE:
-                kind = "numeric"
-            elif _looks_like_timestamp(non_null):
-                excluded[column] = "timestamp (derive numeric features from it to use it)"
-                continue
-            else:
-                kind = "categorical"
-        n_unique = non_null.astype(str).nunique() if kind == "categorical" else non_null.nunique()
-        if n_unique <= 1:
-            excluded[column] = "constant (one distinct value)"
+        kind, reason = _column_role(
+            frame[column], max_missing=max_missing, max_categories=max_categories
+        )
+        if kind is None:
+            excluded[column] = reason
         elif kind == "numeric":
             numeric.append(column)
-        elif n_unique > max_categories:
-            excluded[column] = (
-                f"{n_unique} distinct values, more than max_categories={max_categories}: "
-                "looks like an id or free text (use it as --text-column, or raise --max-categories)"
-            )
         else:
             categorical.append(column)
 

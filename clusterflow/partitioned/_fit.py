@@ -1,0 +1,201 @@
+"""The driver's fits on gathered samples (steps 4, 6 and 7 of the package docstring).
+
+The imputer, the feature builder and the sweep, then the model's finishing touches once every
+partition is assigned.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clusterflow import pipeline
+from clusterflow.config import ImputeMethod
+from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
+from clusterflow.model import NOVELTY_QUANTILE, ClusterModel, dump_component
+from clusterflow.partitioned._context import StageContext
+
+logger = logging.getLogger("clusterflow.partitioned")
+
+
+def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
+    """Fit the imputer on the valid rows in-process would fit on; return ``Imputed``'s fields."""
+    config, roles, folder = ctx.config, ctx.roles, ctx.folder
+    fit_pos = pipeline.fit_sample(ctx.n_valid, pipeline.FIT_ROWS, config.random_state)
+    fit_pos = np.arange(ctx.n_valid) if fit_pos is None else fit_pos
+    method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
+    imputer = None
+    scores: list[dict] = []
+    profile: dict = {}
+    plot_path = None
+    if roles.features:
+        table = ctx.gather("valid", ".parquet", fit_pos, columns=list(roles.features))
+        table = table.astype({c: float for c in roles.numeric})
+        if int(table.isna().sum().sum()):
+            from clusterflow.missingness import plot_missingness, profile_missingness
+
+            prof = profile_missingness(table, random_state=config.random_state)
+            profile = prof.to_dict()
+            (folder / "missingness.md").write_text(prof.to_markdown())
+            plot_missingness(table, folder / "missingness.png")
+            plot_path = str(folder / "missingness.png")
+        imputer = pipeline.make_imputer(method, roles, config).fit(table)
+        method = imputer.method_
+        if getattr(imputer, "scores_", None) is not None:
+            scores = json.loads(imputer.scores_.to_json(orient="records"))
+    return {
+        "key": folder.name,
+        "path": str(folder / "imputed"),
+        "imputer_path": str(folder / "imputer"),
+        "imputer_format": dump_component(imputer, folder / "imputer"),
+        "method": method,
+        "scores": scores,
+        "missing_cells": 0,
+        "profile": profile,
+        "plot_path": plot_path,
+    }, imputer
+
+
+def sweep_on_sample(
+    ctx: StageContext, key: str, imputer: Any
+) -> tuple[pipeline.Swept, ClusterModel]:
+    """Fit the feature builder and the sweep exactly as in-process, on gathered samples."""
+    config, roles, folder, n_valid = ctx.config, ctx.roles, ctx.folder, ctx.n_valid
+    if n_valid < config.sweep.k_min:
+        raise ConfigError(
+            f"{Path(str(config.data)).name}: only {n_valid} valid rows, fewer than "
+            f"k_min={config.sweep.k_min}",
+            hint="give more rows or lower --k-min",
+        )
+    # The gate's held-out rows are left out of the fits, exactly as in-process.
+    held = pipeline.holdout_rows(ctx.validated, config)
+    train = np.setdiff1d(np.arange(n_valid), held)
+    fit_pos = pipeline.features_fit_rows(train, n_valid, config.random_state)
+    fit_pos = np.arange(n_valid) if fit_pos is None else fit_pos
+    table, emb = ctx.gather_features(fit_pos)
+    builder = pipeline.make_features(roles, config).fit(table, embeddings=emb)
+    clusterer = pipeline.make_sweep(config, n_valid, len(train))
+    sample = pipeline.sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
+    sweep_pos = train if sample is None else train[sample]
+    if np.array_equal(sweep_pos, fit_pos):
+        sweep_table, sweep_emb = table, emb  # the builder's rows are the sweep's rows
+    else:
+        sweep_table, sweep_emb = ctx.gather_features(sweep_pos)
+    X_sweep = builder.transform(sweep_table, embeddings=sweep_emb)
+    clusterer.fit(X_sweep)
+    model = ClusterModel(
+        roles=roles,
+        imputer=imputer,
+        features=builder,
+        clusterer=clusterer,
+        embedder=pipeline.embedder_spec(config) if ctx.has_text else None,
+    )
+    results = clusterer.results_.copy()
+    results.to_csv(folder / "sweep.csv", index=False)
+    np.save(folder / "holdout.npy", held)
+    plots = pipeline._plots(
+        folder, results, X_sweep, np.asarray(clusterer.predict(X_sweep), dtype=int), config
+    )
+    return pipeline.Swept(
+        key=key,
+        model_dir=str(folder / "model"),
+        labels_path=str(folder / "labels.npy"),
+        results_path=str(folder / "sweep.csv"),
+        algorithm=str(clusterer.algorithm_),
+        k=int(clusterer.k_),
+        metrics=_chosen_metrics(results),
+        rule=str(getattr(clusterer, "rule_", "")),
+        disagreement=str(getattr(clusterer, "disagreement_", "") or ""),
+        noise_share=0.0,
+        holdout_path=str(folder / "holdout.npy"),
+        n_holdout=len(held),
+        plots={name: str(folder / Path(p).name) for name, p in plots.items()},
+        runner_ups=clusterer.selection_.runner_ups(),
+        cards_path=None,
+    ), model
+
+
+def _chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:
+    """Return the chosen candidate's scores reported in summary.json."""
+    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
+    return {
+        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
+        for k in pipeline.SUMMARY_METRICS
+        if k in chosen and isinstance(chosen[k], (int, float, np.number))
+    }
+
+
+def finish_model(ctx: StageContext, swept: pipeline.Swept, model: ClusterModel) -> pipeline.Swept:
+    """Concatenate labels, set the novelty threshold, keep the drift reference and the cards."""
+    config, folder, n_valid = ctx.config, ctx.folder, ctx.n_valid
+    labels = np.concatenate([np.load(p) for p in ctx.paths("labels", ".npy")])
+    distance = np.concatenate([np.load(p) for p in ctx.paths("distance", ".npy")])
+    if len(labels) != n_valid:
+        raise ValidationFailed(
+            f"row accounting broken: {n_valid} valid rows, {len(labels)} assigned",
+            hint="report this as a bug",
+        )
+    if not (labels >= 0).any():
+        raise NoViableClustering(
+            "the chosen clustering put every row in noise",
+            hint="use --noise assign or other algorithms",
+        )
+    model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
+    model.save(folder / "model")
+    np.save(folder / "labels.npy", labels)
+    np.save(folder / "distance.npy", distance)
+    # The drift reference: the same seeded rows as in-process, gathered from the partitions.
+    rng = np.random.default_rng(config.random_state)
+    pick = np.sort(rng.choice(n_valid, size=min(n_valid, pipeline.REFERENCE_ROWS), replace=False))
+    table, emb = ctx.gather_features(pick)
+    ref = table.reset_index(drop=True).copy()
+    ref["__cluster"] = labels[pick]
+    ref["__distance"] = distance[pick]
+    ref["__novel"] = distance[pick] > model.novelty_threshold
+    ref.to_parquet(folder / "model" / "reference.parquet", index=False)
+    if emb is not None:
+        np.save(folder / "model" / "reference_embeddings.npy", emb)
+    cards_path = _cards(ctx, model, table, emb, labels[pick], pick)
+    metrics = dict(swept.metrics)
+    noise_share = float(np.mean(labels < 0))
+    metrics["noise_share"] = noise_share
+    return replace(swept, metrics=metrics, noise_share=noise_share, cards_path=cards_path)
+
+
+def _cards(
+    ctx: StageContext,
+    model: ClusterModel,
+    table: pd.DataFrame,
+    emb: np.ndarray | None,
+    labels: np.ndarray,
+    pick: np.ndarray,
+) -> str | None:
+    """Write the cluster cards of the reference sample; None when they cannot be made."""
+    roles, folder = ctx.roles, ctx.folder
+    try:
+        from clusterflow.cards import cards_markdown, cluster_cards
+
+        X = model.features.transform(table, embeddings=emb)
+        texts = None
+        if roles.text_column:
+            valid_ref = ctx.gather("valid", ".parquet", pick, columns=[roles.text_column])
+            texts = valid_ref[roles.text_column].fillna("").astype(str).tolist()
+        cards = cluster_cards(
+            table.reset_index(drop=True),
+            labels,
+            texts=texts,
+            features=X,
+            centers=getattr(model.clusterer, "cluster_centers_", None),
+        )
+        (folder / "cards.md").write_text(cards_markdown(cards))
+        (folder / "cards.json").write_text(json.dumps(cards, indent=2, default=str))
+        return str(folder / "cards.md")
+    except (ValueError, KeyError) as err:  # cards are a summary: never fail a run
+        logger.warning("cluster cards on the reference sample failed: %s", err)
+        return None
