@@ -66,7 +66,7 @@ def prefect_harness():
     """A real, temporary Prefect server and database for the whole session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
+    with prefect_test_harness(server_startup_timeout=300):  # a loaded 2-core machine
         yield
 
 
