@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import pickle
 import time
 import warnings
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from clusterflow.impute._selection import (
     _MARGIN,
     _MAX_SCORE_ROUNDS,
     _MIN_SCORED_CELLS,
+    _UNIT,
     _Tally,
     bootstrap_errors,
     choose,
@@ -59,6 +61,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 # cached here, keyed by a hash of the masked table (IterativeImputer on one-hot tweets takes
 # minutes).
 CACHE = Path.home() / ".cache" / "clusterflow-bench" / "impute_quality_sklearn"
+TALLIES = Path.home() / ".cache" / "clusterflow-bench" / "impute_quality_tallies"
 HIDE = 0.1
 HIDE_DEFAULT = 0.1  # TableImputer's default mask_fraction
 SAMPLE = 3000
@@ -67,6 +70,7 @@ FRACTIONS = (0.1, 0.2)
 MAX_ROUNDS = 5
 LEVELS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)
 MARGINS = (0.0, 0.01, 0.02)
+UNITS = ("row", "round")
 MIN_CELLS = (500, 1000, 2000, 4000)
 ROUND_CAPS = (1, 2, 3, 5)
 
@@ -354,6 +358,17 @@ def run_case(
     for fraction in fractions:
         tally = scored(fitted["mean"], masked, categorical, fraction)
         records.extend(decisions(tally, fraction, seed))
+        # Kept so that other decision rules can be replayed without imputing again.
+        TALLIES.mkdir(parents=True, exist_ok=True)
+        with open(TALLIES / f"{name}-{kind}-{seed}-{fraction}.pkl", "wb") as fh:
+            pickle.dump(
+                {
+                    "row_loss": tally.row_loss,
+                    "row_cells": tally.row_cells,
+                    "round_seconds": tally.round_seconds,
+                },
+                fh,
+            )
         if fraction != HIDE_DEFAULT:
             continue
         # auto with the library's constants: the same masking rounds (a longer run begins with
@@ -416,29 +431,31 @@ def decisions(tally: _Tally, fraction: float, seed: int) -> list[dict]:
     out = []
     for rounds in range(1, tally.rounds + 1):
         seconds = sum(sum(r.values()) for r in tally.round_seconds[:rounds])
-        boot = {
-            k: bootstrap_errors(tally, k, rounds=rounds, seed=seed)
-            for k in ("numeric", "categorical")
-        }
-        for level in LEVELS:
-            for margin in MARGINS:
-                chosen = {
-                    k: None if e is None else promote(e, level=level, margin=margin)
-                    for k, e in boot.items()
-                }
-                out.append(
-                    {
-                        "kind": "decision",
-                        "fraction": fraction,
-                        "rounds": rounds,
-                        "level": level,
-                        "margin": margin,
-                        "numeric": chosen["numeric"],
-                        "categorical": chosen["categorical"],
-                        "cells_per_round": per_round,
-                        "seconds": seconds,
+        for unit in UNITS:
+            boot = {
+                k: bootstrap_errors(tally, k, rounds=rounds, seed=seed, unit=unit)
+                for k in ("numeric", "categorical")
+            }
+            for level in LEVELS:
+                for margin in MARGINS:
+                    chosen = {
+                        k: None if e is None else promote(e, level=level, margin=margin)
+                        for k, e in boot.items()
                     }
-                )
+                    out.append(
+                        {
+                            "kind": "decision",
+                            "fraction": fraction,
+                            "rounds": rounds,
+                            "unit": unit,
+                            "level": level,
+                            "margin": margin,
+                            "numeric": chosen["numeric"],
+                            "categorical": chosen["categorical"],
+                            "cells_per_round": per_round,
+                            "seconds": seconds,
+                        }
+                    )
     return out
 
 
@@ -537,7 +554,7 @@ def main() -> None:
 def _case_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per case and method of the results: RMSE and error rate."""
     rows = results[results["kind"] == "result"]
-    return rows.set_index(["table", "mask", "seed", "method"])[["rmse", "error"]]
+    return rows.set_index(["table", "mask", "seed", "method"])[["rmse", "error"]].sort_index()
 
 
 def evaluate(results: pd.DataFrame, constants: dict) -> pd.DataFrame:
@@ -548,6 +565,7 @@ def evaluate(results: pd.DataFrame, constants: dict) -> pd.DataFrame:
         (dec["fraction"] == constants["fraction"])
         & (dec["level"] == constants["level"])
         & (dec["margin"] == constants["margin"])
+        & (dec["unit"] == constants["unit"])
     ]
     out = []
     for (table, kind, seed), group in dec.groupby(["table", "mask", "seed"], sort=False):
@@ -587,8 +605,9 @@ def grid(results: pd.DataFrame) -> list[dict]:
     dec = results[results["kind"] == "decision"]
     fractions = sorted(dec["fraction"].unique())
     return [
-        {"fraction": f, "min_cells": c, "max_rounds": r, "level": lv, "margin": m}
+        {"fraction": f, "min_cells": c, "max_rounds": r, "level": lv, "margin": m, "unit": u}
         for f in fractions
+        for u in UNITS
         for c in MIN_CELLS
         for r in ROUND_CAPS
         for lv in LEVELS
@@ -630,6 +649,7 @@ def lodo(results: pd.DataFrame) -> None:
         "max_rounds": _MAX_SCORE_ROUNDS,
         "level": _LEVEL,
         "margin": _MARGIN,
+        "unit": _UNIT,
     }
     if default in settings:
         chosen = evaluate(results, default)

@@ -40,6 +40,8 @@ _MAX_SCORE_ROUNDS = 5
 _LEVEL = 0.95
 _MARGIN = 0.0
 _BOOTSTRAP_DRAWS = 1000
+# The bootstrap resamples sampled rows (all their hidden cells over every round) by default.
+_UNIT = "row"
 # A column whose hidden cells the chosen method restores with an error at least this share of the
 # mean's (numerics) or the mode's (categoricals) is reported as filled no better than its mean.
 _NO_BETTER_THAN_MEAN = 1.0
@@ -328,20 +330,32 @@ def choose(
     str or None
         The chosen candidate, or None when no cell of this kind was hidden.
     """
-    errors = bootstrap_errors(tally, kind, rounds=rounds, seed=seed)
+    errors = bootstrap_errors(tally, kind, rounds=rounds, seed=seed, unit=_UNIT)
     return None if errors is None else promote(errors, level=level, margin=margin)
 
 
 def bootstrap_errors(
-    tally: _Tally, kind: str, *, rounds: int | None = None, seed: int = 0
+    tally: _Tally,
+    kind: str,
+    *,
+    rounds: int | None = None,
+    seed: int = 0,
+    unit: str = _UNIT,
 ) -> dict[str, tuple[float, np.ndarray]] | None:
     """Return each candidate's error and its paired bootstrap draws (None if nothing hidden).
 
-    The same resampled rows serve every candidate, so differences are paired.
+    The same resampled units serve every candidate, so differences are paired. With
+    ``unit="row"`` a sampled row's hidden cells of every round are one unit (they share the
+    row's values, and a heavy-tailed row hidden in three rounds is one row, not three);
+    ``"round"`` resamples (round, row) pairs.
     """
     if not tally.rounds:
         return None
-    cells = np.concatenate(tally.row_cells[kind][:rounds])
+    kept = slice(None, rounds)
+    if unit == "row":
+        cells = np.sum(tally.row_cells[kind][kept], axis=0)
+    else:
+        cells = np.concatenate(tally.row_cells[kind][kept])
     units = np.flatnonzero(cells)
     if units.size == 0:
         return None
@@ -351,7 +365,8 @@ def bootstrap_errors(
     drawn_cells = cells[draws].sum(axis=1)
     errors = {}
     for method in CANDIDATES:
-        loss = np.concatenate(tally.row_loss[kind][method][:rounds])[units]
+        parts = tally.row_loss[kind][method][kept]
+        loss = (np.sum(parts, axis=0) if unit == "row" else np.concatenate(parts))[units]
         point = loss.sum() / cells.sum()
         boot = loss[draws].sum(axis=1) / drawn_cells
         if kind == "numeric":
