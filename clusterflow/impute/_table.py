@@ -55,13 +55,17 @@ class TableImputer(TransformerMixin, BaseEstimator):
     With ``method="auto"``, ``fit`` takes up to ``score_sample`` rows, hides ``mask_fraction`` of
     their known values (seeded), imputes them with every method of ``CANDIDATES`` and scores
     the result against the hidden truth: RMSE on standardised numerics, error rate on
-    categoricals, combined as their average weighted by the number of hidden cells of each kind
-    (lower is better). The mean, median, most-frequent, iterative and forest candidates are
-    fitted on the sample; the KNN candidate uses every row as donor, as it will at full scale,
-    because its fit only stores rows. On small tables the masking is repeated with fresh cells
-    (up to five rounds) until about 2,000 cells were scored. The same cells give a score per
-    column (``column_scores_``); a column the chosen method restores no better than its mean
-    (numerics) or its mode (categoricals) is logged as a warning.
+    categoricals. The mean, median, most-frequent, iterative and forest candidates are fitted
+    on the sample; the KNN candidate uses every row as donor, as it will at full scale, because
+    its fit only stores rows. On small tables the masking is repeated with fresh cells (up to
+    five rounds) until about 2,000 cells were scored. The choice does not chase noise:
+    ``CANDIDATES`` runs from the simplest to the most complex, and a candidate replaces the
+    simpler one kept so far only when the lower end of the 95% paired bootstrap interval of
+    its improvement (sampled rows resampled with all their hidden cells) is above zero; ties
+    and wins within the noise keep the simpler one. Numerics and categoricals are decided
+    each on their own cells. The same cells give a score per column (``column_scores_``); a
+    column the chosen method restores no better than its mean (numerics) or its mode
+    (categoricals) is logged as a warning.
 
     Parameters
     ----------
@@ -92,7 +96,7 @@ default="auto"
         found another method better for the categoricals).
     categorical_method_ : str
         The method ``transform`` uses for the categoricals. ``"auto"`` chooses each kind on
-        its own hidden cells: lowest RMSE for numerics, lowest error rate for categoricals.
+        its own hidden cells (RMSE for numerics, error rate for categoricals).
     scores_ : pandas.DataFrame
         One row per candidate: ``method``, ``numeric_rmse``, ``categorical_error``, ``score``,
         ``seconds`` (summed over masking rounds); no rows when ``method`` is not ``"auto"``.
