@@ -655,7 +655,11 @@ def lodo(results: pd.DataFrame) -> None:
         chosen = evaluate(results, default)
         misses, logs, seconds = _loss(chosen)
         print(f"\nlibrary defaults {default}: {misses} misses, mean log ratio {logs}")
-        for name, ref in (("no guard (level 0)", {**default, "level": 0.0}),):
+        print(chosen.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+        for name, ref in (
+            ("no guard (level 0)", {**default, "level": 0.0}),
+            ("one round", {**default, "max_rounds": 1}),
+        ):
             misses, logs, seconds = _loss(evaluate(results, ref))
             print(f"{name}: {misses} misses, mean log ratio {logs}")
 
