@@ -642,7 +642,10 @@ def lodo(results: pd.DataFrame) -> None:
         )
     print("\nLODO: constants chosen on the other tables, judged on the held-out one")
     print("(misses = cases beyond 1.02x the best scikit-learn default, numeric + categorical)")
-    print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    held = table[table["held_out"] != "(none: all tables)"]
+    print(f"held-out misses, summed over the folds: {int(held['misses'].sum())}")
     default = {
         "fraction": HIDE_DEFAULT,
         "min_cells": _MIN_SCORED_CELLS,
