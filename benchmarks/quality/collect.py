@@ -231,19 +231,19 @@ def rule_variants(ds: Dataset, new: pd.DataFrame) -> dict[str, pd.DataFrame]:
         wanted += [(cw, "block") for cw in WEIGHT_GRID["categorical_weight"]]
     if ds.text is not None and (ds.numeric or ds.categorical):
         wanted += [(1.0, "block")] + [(1.0, str(ts)) for ts in WEIGHT_GRID["text_share"]]
-    defaults = FeatureBuilder()
     out: dict[str, pd.DataFrame] = {}
-    table = emb = None
+    if not wanted:
+        return out
+    table, emb = imputed(ds), embeddings(ds)
+    X_new = features(ds, table, emb)
     for cw, ts in dict.fromkeys(wanted):
         key = f"cw={cw}|ts={ts}|tails={tails}"
-        if ts == "block" and cw == defaults.categorical_weight:
+        X = _variant_features(ds, table, emb, cw, ts, tails)
+        if np.array_equal(X, X_new):  # the builder's defaults (or the same matrix)
             out[key] = new
             continue
         path = folder / f"{key.replace('|', '_').replace('=', '-')}.csv"
         if not path.exists():
-            if table is None:
-                table, emb = imputed(ds), embeddings(ds)
-            X = _variant_features(ds, table, emb, cw, ts, tails)
             cand, seconds, _ = candidate_table(X, ds.labels)
             cand["seconds"] = seconds
             cand.to_csv(path, index=False)

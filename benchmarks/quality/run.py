@@ -206,8 +206,11 @@ def _feature_lodo(metas: list[dict], by: str) -> list[dict]:
     those features (one constant moves at a time, see ``collect.rule_variants``), counting
     the sets whose target is met first, as for the rule's constants.
     """
+    sets = {m["name"]: LOADERS[m["name"]]() for m in metas}
+    # A text-only set has no weight or tail to vary: skip its (costly) variants.
+    metas = [m for m in metas if sets[m["name"]].numeric or sets[m["name"]].categorical]
     if by == "kmeans":
-        variants = {m["name"]: weight_variants(LOADERS[m["name"]]()) for m in metas}
+        variants = {m["name"]: weight_variants(sets[m["name"]]) for m in metas}
         grids = {
             "categorical_weight": WEIGHT_GRID["categorical_weight"],
             "text_share": WEIGHT_GRID["text_share"],
@@ -217,7 +220,7 @@ def _feature_lodo(metas: list[dict], by: str) -> list[dict]:
         variants = {
             m["name"]: {
                 key: float(table.loc[new_rule(table), "ari"])
-                for key, table in rule_variants(LOADERS[m["name"]](), m["new"]).items()
+                for key, table in rule_variants(sets[m["name"]], m["new"]).items()
             }
             for m in metas
         }
