@@ -54,6 +54,7 @@ RULE_GRID: dict[str, list[float]] = {
     "min_strength": [0.0, 0.6, 0.7, 0.8, 0.85, 0.9],
     "min_explained": [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01],
     "algorithm_by": ["silhouette", "evidence"],
+    "silhouette_from": ["all", "partitions"],
     "k_max_factor": [0.5, 0.75, 1.0],
 }
 FEATURE_DEFAULTS = {
