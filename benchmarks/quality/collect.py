@@ -28,13 +28,16 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, s
 
 from benchmarks.quality.datasets import Dataset
 from clusterflow.cluster.evidence import Reducer
-from clusterflow.features import FeatureBuilder
+from clusterflow.features import SKEW_THRESHOLD, FeatureBuilder
 from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
 
 CACHE = Path(os.environ.get("CLUSTERFLOW_BENCH_CACHE", Path.home() / ".cache/clusterflow-bench"))
 VERSION = "v5"
-WEIGHTS_VERSION = "w1"
-WEIGHT_GRID = {"categorical_weight": [0.2, 0.5, 1.0], "text_share": [0.25, 0.5, 0.75]}
+WEIGHTS_VERSION = "w2"
+WEIGHT_GRID: dict[str, list] = {
+    "categorical_weight": [0.2, 0.5, 1.0],
+    "text_share": ["block", 0.25, 0.5, 0.75],
+}
 TAIL_GRID = [1.0, 2.0, 4.0]
 
 
@@ -66,13 +69,21 @@ def embeddings(ds: Dataset) -> np.ndarray | None:
 
 
 def imputed(ds: Dataset) -> pd.DataFrame:
+    """The table with its gaps filled as training would (cached: the choice costs a fit each)."""
     cols = ds.numeric + ds.categorical
     if not cols or not ds.table[cols].isna().any().any():
         return ds.table
+    digest = hashlib.sha1(pd.util.hash_pandas_object(ds.table[cols]).to_numpy()).hexdigest()
+    path = CACHE / "quality" / f"imputed-{ds.name}-{digest[:10]}.pkl"
+    if path.exists():
+        return pd.read_pickle(path)
     from clusterflow.impute import TableImputer
 
     imp = TableImputer(numeric_columns=ds.numeric, categorical_columns=ds.categorical)
-    return imp.fit_transform(ds.table)
+    table = imp.fit_transform(ds.table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_pickle(path)
+    return table
 
 
 def features(ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None, **kw: object) -> np.ndarray:
@@ -80,12 +91,23 @@ def features(ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None, **kw: obj
     return builder.fit_transform(table, embeddings=emb)
 
 
-def plain_kwargs(ds: Dataset, text_share: float = 0.5, categorical_weight: float = 1.0) -> dict:
-    """Block weights for the references: equal variance per block (text_share of the total)."""
+def plain_kwargs(
+    ds: Dataset, text_share: float | str = "block", categorical_weight: float = 1.0
+) -> dict:
+    """Block weights: numeric 1, categoricals ``categorical_weight``, text by ``text_share``.
+
+    ``text_share="block"`` gives the text block weight 1 like the numeric block (the builder's
+    default; with ``categorical_weight=1`` every block has equal total variance, the issue's
+    reference features); a number gives text that share of the total variance.
+    """
     kw: dict = {"tails": "auto", "numeric_weight": 1.0, "categorical_weight": categorical_weight}
     if ds.text is not None:
         tabular = (1.0 if ds.numeric else 0.0) + (categorical_weight if ds.categorical else 0.0)
-        kw["text_weight"] = text_share / (1 - text_share) * tabular if tabular else 1.0
+        share = 0.5 if text_share == "block" else float(text_share)
+        if text_share == "block" or not tabular:
+            kw["text_weight"] = 1.0
+        else:
+            kw["text_weight"] = share / (1 - share) * tabular
     return kw
 
 
@@ -147,31 +169,85 @@ def references(X: np.ndarray, labels: np.ndarray, metric: str, true_k: int) -> d
     return out
 
 
+def _skewed(ds: Dataset, table: pd.DataFrame) -> bool:
+    return bool(ds.numeric) and any(
+        abs(float(table[c].astype(float).skew())) > min(TAIL_GRID) for c in ds.numeric
+    )
+
+
+def weight_grid(ds: Dataset) -> list[tuple[float, str, str]]:
+    """Every (categorical weight, text share, tails) a set can inform (other values fixed)."""
+    cws = WEIGHT_GRID["categorical_weight"] if ds.categorical else [1.0]
+    mixed = ds.text is not None and (ds.numeric or ds.categorical)
+    tss = WEIGHT_GRID["text_share"] if mixed else ["block"]
+    tails = [str(SKEW_THRESHOLD)]
+    if _skewed(ds, imputed(ds)):
+        tails = ["none", *[str(t) for t in TAIL_GRID]]
+    return [(cw, str(ts), t) for cw in cws for ts in tss for t in tails]
+
+
+def _variant_features(
+    ds: Dataset, table: pd.DataFrame, emb: np.ndarray | None, cw: float, ts: str, tails: str
+) -> np.ndarray:
+    kw = plain_kwargs(ds, ts if ts == "block" else float(ts), cw)
+    kw |= {"tails": "none"} if tails == "none" else {"skew_threshold": float(tails)}
+    return features(ds, table, emb, **kw)
+
+
 def weight_variants(ds: Dataset) -> dict:
     """ARI of KMeans told the true k under each block weighting and tail rule (cached).
 
-    Keys read ``cw=<categorical weight>|ts=<text share>|tails=<none or skew threshold>``; only
-    the constants a set can inform vary (no categorical block: cw stays 1.0, and so on).
+    Keys read ``cw=<categorical weight>|ts=<text share or block>|tails=<none or skew
+    threshold>``; only the constants a set can inform vary (no categorical block: cw stays 1.0,
+    and so on).
     """
     path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}-{ds.name}.json"
     if path.exists():
         return json.loads(path.read_text())
     table, emb = imputed(ds), embeddings(ds)
-    skewed = ds.numeric and any(
-        abs(float(table[c].astype(float).skew())) > min(TAIL_GRID) for c in ds.numeric
-    )
     out: dict = {}
-    for cw in WEIGHT_GRID["categorical_weight"] if ds.categorical else [1.0]:
-        text_shares = WEIGHT_GRID["text_share"] if ds.text is not None and ds.numeric else [0.5]
-        for ts in text_shares:
-            for tails in ["none", *TAIL_GRID] if skewed else ["none"]:
-                kw = plain_kwargs(ds, ts, cw)
-                kw |= {"tails": "none"} if tails == "none" else {"skew_threshold": tails}
-                X = features(ds, table, emb, **kw)
-                pred = KMeans(n_clusters=ds.true_k, n_init=4, random_state=0).fit_predict(X)
-                out[f"cw={cw}|ts={ts}|tails={tails}"] = scores(ds.labels, pred)[0]
+    for cw, ts, tails in weight_grid(ds):
+        X = _variant_features(ds, table, emb, cw, ts, tails)
+        pred = KMeans(n_clusters=ds.true_k, n_init=4, random_state=0).fit_predict(X)
+        out[f"cw={cw}|ts={ts}|tails={tails}"] = scores(ds.labels, pred)[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1))
+    return out
+
+
+def rule_variants(ds: Dataset, new: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The sweep's candidate tables (with ARI) under other block weights (cached per variant).
+
+    A sweep per variant is the expensive part of the benchmark, so only one constant moves at a
+    time: the categorical weight (text at ``block``, the builder's default), and the text share
+    with categoricals at weight 1 (every tabular block equal). The builder's defaults give the
+    ``new`` table, which is reused.
+    """
+    folder = CACHE / "quality" / f"rule-{WEIGHTS_VERSION}-{ds.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    tails = str(SKEW_THRESHOLD)
+    wanted = []
+    if ds.categorical:
+        wanted += [(cw, "block") for cw in WEIGHT_GRID["categorical_weight"]]
+    if ds.text is not None and (ds.numeric or ds.categorical):
+        wanted += [(1.0, "block")] + [(1.0, str(ts)) for ts in WEIGHT_GRID["text_share"]]
+    out: dict[str, pd.DataFrame] = {}
+    if not wanted:
+        return out
+    table, emb = imputed(ds), embeddings(ds)
+    X_new = features(ds, table, emb)
+    for cw, ts in dict.fromkeys(wanted):
+        key = f"cw={cw}|ts={ts}|tails={tails}"
+        X = _variant_features(ds, table, emb, cw, ts, tails)
+        if np.array_equal(X, X_new):  # the builder's defaults (or the same matrix)
+            out[key] = new
+            continue
+        path = folder / f"{key.replace('|', '_').replace('=', '-')}.csv"
+        if not path.exists():
+            cand, seconds, _ = candidate_table(X, ds.labels)
+            cand["seconds"] = seconds
+            cand.to_csv(path, index=False)
+        out[key] = pd.read_csv(path)
     return out
 
 

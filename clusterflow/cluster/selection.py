@@ -21,6 +21,8 @@ The rule (copied into the README; its constants are evaluated leave-one-dataset-
    (text embeddings: about a third) the likelihood speaks for too little of the data and the
    silhouette proposes instead.
    At the proposed k, the algorithm with the highest silhouette is kept (``algorithm_by``).
+   ``silhouette_from="partitions"`` lets only k-means and agglomerative candidates propose by
+   the silhouette (evaluated on the benchmark, not the default: it changes digits alone).
 3. Geometry guards: the proposal stands only if its silhouette reaches
    ``silhouette_ratio`` of the best silhouette among the viable candidates; otherwise the
    best-evidence candidate among those that reach it is chosen.
@@ -40,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.cluster.evidence import MIN_EXPLAINED
-from clusterflow.errors import NoViableClustering
+from clusterflow.errors import ConfigError, NoViableClustering
 
 __all__ = ["Alternative", "Selection", "SelectionParams", "select"]
 
@@ -56,6 +58,7 @@ class SelectionParams:
     silhouette_ratio: float = 0.7
     min_explained: float = MIN_EXPLAINED
     algorithm_by: str = "silhouette"
+    silhouette_from: str = "all"
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,26 @@ def _side(guarded: pd.DataFrame, viable: pd.DataFrame, mask: pd.Series) -> pd.Da
     return inside if len(inside) else viable[mask]
 
 
+PARTITIONS = ("kmeans", "agglomerative")
+
+
+def _proposers(viable: pd.DataFrame, score: str, params: SelectionParams) -> pd.DataFrame:
+    """Return the candidates allowed to propose.
+
+    ``silhouette_from="partitions"`` leaves the silhouette's proposal to the algorithms that
+    partition by distance: a mixture can win the silhouette with a broad component around a
+    tight one, a split by spread rather than by place.
+    """
+    if score != "silhouette" or params.silhouette_from == "all":
+        return viable
+    if params.silhouette_from != "partitions":
+        raise ConfigError(
+            f"silhouette_from must be 'all' or 'partitions', got {params.silhouette_from!r}"
+        )
+    inside = viable[viable["algorithm"].isin(PARTITIONS)]
+    return inside if len(inside) else viable
+
+
 def _best(frame: pd.DataFrame, score: str = "evidence") -> int:
     other = "silhouette" if score == "evidence" else "evidence"
     order = frame.sort_values([score, other, "k"], ascending=[False, False, True], kind="mergesort")
@@ -211,7 +234,7 @@ def select(
         results, params, pinned, evidence=score == "evidence", k_range=(k_min, k_max)
     )
     best_sil = float(viable["silhouette"].max())
-    proposal = _best(viable, score)
+    proposal = _best(_proposers(viable, score, params), score)
     floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
     if score == "silhouette":
         chosen = proposal

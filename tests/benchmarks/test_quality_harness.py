@@ -1,0 +1,70 @@
+"""The quality benchmark's bookkeeping: real sweeps on tiny blobs, no cached figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_blobs
+
+from benchmarks.quality.collect import candidate_table, references
+from benchmarks.quality.run import _lodo, _variant, lodo_summary, table1
+
+
+def _meta(name: str, centers: int, n: int = 150) -> dict:
+    X, labels = make_blobs(n_samples=n, centers=centers, cluster_std=0.4, random_state=0)
+    X = X.astype(np.float32)
+    new, seconds, _ = candidate_table(X, labels)
+    return {
+        "name": name,
+        "shape": "blobs",
+        "rows": n,
+        "true_k": centers,
+        "seconds_new": seconds,
+        "new": new,
+        "today": new,
+        "refs": references(X, labels, str(new["metric"].iloc[0]), centers),
+    }
+
+
+@pytest.fixture(scope="module")
+def metas() -> list[dict]:
+    return [_meta("three", 3), _meta("forty", 40)]
+
+
+def test_table1_says_when_the_true_k_lies_outside_the_default_grid(metas: list[dict]) -> None:
+    t = table1(metas).set_index("set")
+    k_max = int(metas[1]["new"]["k_max"].iloc[0])
+    assert k_max < 40
+    assert t.loc["forty", "K"] == f"40 (k_max {k_max})"
+    assert t.loc["forty", "met"] in ("yes", "NO: K off grid")
+    # On the grid a plain verdict, and the best candidate bounds what any rule could reach.
+    assert t.loc["three", "K"] == 3
+    assert t.loc["three", "met"] in ("yes", "NO")
+    assert (t["best on grid ARI"] >= t["new ARI"] - 1e-12).all()
+    assert t.loc["three", "new ARI"] > 0.9
+
+
+def test_lodo_chooses_each_value_on_the_other_sets_only() -> None:
+    # "b" is best on every set but "c"; held out, "c" must still get "b" (chosen on the others).
+    ari = {"a": {"s1": 0.5, "s2": 0.5, "c": 0.9}, "b": {"s1": 0.8, "s2": 0.7, "c": 0.1}}
+    rows = _lodo(["s1", "s2", "c"], ["a", "b"], "a", lambda n, v: ari[v][n], lambda n: -1.0)
+    by_set = {r["held out"]: r for r in rows}
+    assert by_set["c"]["chosen on others"] == "b"
+    assert by_set["c"]["held-out ARI"] == pytest.approx(0.1)
+    # Held out s1, "a" averages 0.7 on s2 and c against 0.4 for "b".
+    assert by_set["s1"]["chosen on others"] == "a"
+    summary = lodo_summary(pd.DataFrame([{"constant": "x", **r} for r in rows])).iloc[0]
+    assert summary["sets"] == 3
+    assert "c (b: 0.100 vs 0.900)" in summary["folds where the choice moved"]
+
+
+def test_a_variant_is_read_with_the_other_constants_at_their_defaults() -> None:
+    v = {
+        "cw=0.2|ts=block|tails=2.0": 0.1,
+        "cw=1.0|ts=block|tails=2.0": 0.2,
+        "cw=1.0|ts=0.75|tails=2.0": 0.3,
+    }
+    assert _variant(v, "categorical_weight", 1.0, {}) == pytest.approx(0.2)
+    assert _variant(v, "text_share", 0.75, {"categorical_weight": "1.0"}) == pytest.approx(0.3)
+    assert np.isnan(_variant(v, "text_share", 0.25, {"categorical_weight": "1.0"}))
