@@ -381,11 +381,13 @@ def _skops_io():
         import skops.io
     finally:
         sys.meta_path.remove(blocker)
-        # the array-api shims that failed half-way must not stay half-imported
-        for lib in refused:
-            prefix = f"sklearn.externals.array_api_compat.{lib}"
-            for name in [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]:
-                del sys.modules[name]
+        # The array-api shims that failed half-way must not stay half-imported. ``list()`` copies
+        # the keys at once: another thread (embedding beside imputation) may be importing.
+        shims = tuple(f"sklearn.externals.array_api_compat.{lib}" for lib in refused)
+        inside = tuple(f"{shim}." for shim in shims)
+        for name in list(sys.modules):
+            if name in shims or name.startswith(inside):
+                sys.modules.pop(name, None)
     return skops.io
 
 
