@@ -15,6 +15,11 @@ Give several console scripts to compare checkouts in one run, measured in turn f
 
     python benchmarks/cli_latency.py --cli before=../main/.venv/bin/clusterflow \\
         --cli after=.venv/bin/clusterflow --server
+
+``--breakdown`` also times, in fresh processes of the last script's interpreter, each step of
+``score`` (imports, finding the model, loading it, reading, assigning and writing) and what the
+older paths added (MLflow's client and pyfunc loader, importing Prefect): where the seconds of a
+fresh process go. ``--score-only`` skips ``--help`` and ``train --no-register``.
 """
 
 from __future__ import annotations
@@ -43,6 +48,70 @@ BARE = (
     "f = f.astype({c: float for c in f.select_dtypes('number').columns}); "
     "print(len(m.predict(f)))"
 )
+
+
+BREAKDOWN = r"""
+import sys, time
+t0 = time.perf_counter()
+def lap(name, t=[t0]):
+    now = time.perf_counter()
+    print(f"{name}\t{now - t[0]:.3f}", flush=True)
+    t[0] = now
+uri, data, out, workspace, extra = sys.argv[1:6]
+import numpy, pandas; lap("import numpy, pandas")
+import scipy.stats, sklearn.base; lap("import scipy.stats, sklearn")
+from clusterflow.scoring import find_registered_model, score_table
+lap("import clusterflow.scoring (pandera, pydantic)")
+local = find_registered_model(uri, workspace); lap("find the model (SQLite, no MLflow)")
+from clusterflow.model import _skops_io
+_skops_io(); lap("import skops.io (its trusted-type walk)")
+model = local.load(); lap("load the model's skops files")
+from clusterflow.io import read_table
+frame = read_table(data); lap("read the batch")
+score_table(model, frame, out=out, model_uri=uri, workspace=workspace); lap("assign and write")
+if extra == "mlflow":
+    import mlflow; lap("[older path] import mlflow")
+    mlflow.MlflowClient().get_model_version_by_alias(*uri[len("models:/"):].split("@"))
+    lap("[older path] MLflow client: resolve the alias")
+    mlflow.pyfunc.load_model(uri); lap("[older path] mlflow.pyfunc.load_model (model loaded again)")
+elif extra == "prefect":
+    import prefect, prefect.flows; lap("[older path] import prefect (flow engine)")
+"""
+
+
+def breakdown(cli: Path, env: dict, folder: Path, data: Path, repeats: int) -> list[dict]:
+    """Time each step of scoring in fresh processes (fastest of ``repeats`` per step)."""
+    python = str(cli.with_name("python"))
+    best: dict[str, float] = {}
+    order: list[str] = []
+    start = run([python, "-c", "pass"], env, folder, repeats)
+    best["python start"], order = start, ["python start"]
+    for extra in ("mlflow", "prefect"):
+        for _ in range(repeats):
+            done = subprocess.run(
+                [
+                    python,
+                    "-c",
+                    BREAKDOWN,
+                    MODEL,
+                    str(data),
+                    str(folder / "b.csv"),
+                    str(folder / "ws"),
+                    extra,
+                ],
+                env=env,
+                cwd=folder,
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode != 0:
+                sys.exit(f"breakdown failed:\n{done.stderr[-2000:]}")
+            for line in done.stdout.splitlines():
+                name, _, took = line.partition("\t")
+                if name not in best:
+                    order.append(name)
+                best[name] = min(best.get(name, float("inf")), float(took))
+    return [{"step": name, "seconds": best[name]} for name in order]
 
 
 def run(cmd: list[str], env: dict, cwd: Path, repeats: int) -> float:
@@ -110,6 +179,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per figure (fastest counts)")
     parser.add_argument("--server", action="store_true", help="also score with a running server")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time each step of score (last --cli)"
+    )
+    parser.add_argument(
+        "--score-only", action="store_true", help="skip --help and train --no-register"
+    )
     args = parser.parse_args()
     clis = {}
     for item in args.cli or [str(ROOT / ".venv" / "bin" / "clusterflow")]:
@@ -133,8 +208,18 @@ def main() -> None:
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
             }
         figures: list[dict] = []
+        steps: list[dict] = []
         try:
             measure_all(args, clis, envs, folders, root, figures)
+            if args.breakdown:
+                label = list(clis)[-1]
+                steps = breakdown(
+                    clis[label],
+                    envs[label],
+                    folders[label],
+                    root / "penguins_1000.csv",
+                    args.repeats,
+                )
         finally:
             for label, cli in clis.items():  # a server a command left running (nothing else)
                 subprocess.run(
@@ -142,7 +227,7 @@ def main() -> None:
                     env=envs[label],
                     capture_output=True,
                 )
-        report(args, clis, figures)
+        report(args, clis, figures, steps)
 
 
 def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures: list) -> None:
@@ -159,7 +244,8 @@ def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures
                 bare = run([python, "-c", BARE, *bare_args], env, folder, repeats)
             figures.append({"cli": label, "command": name, "seconds": took, "bare": bare})
 
-    measure("--help", lambda cli, f: [str(cli), "--help"])
+    if not args.score_only:
+        measure("--help", lambda cli, f: [str(cli), "--help"])
     train = ["train", str(DATA), "--exclude-columns", "species"]
     measure(
         "train penguins (registers)",
@@ -168,20 +254,21 @@ def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures
     )
     # another seed each time: the imputer and the sweep are fitted again, not reused
     seeds = iter(range(1, 1000))
-    measure(
-        "train penguins --no-register",
-        lambda cli, f: [
-            str(cli),
-            *train,
-            "--no-register",
-            "--workspace",
-            str(f / "ws"),
-            "--seed",
-            str(next(seeds)),
-            "--out",
-            str(f / "n"),
-        ],
-    )
+    if not args.score_only:
+        measure(
+            "train penguins --no-register",
+            lambda cli, f: [
+                str(cli),
+                *train,
+                "--no-register",
+                "--workspace",
+                str(f / "ws"),
+                "--seed",
+                str(next(seeds)),
+                "--out",
+                str(f / "n"),
+            ],
+        )
     files = {n: sized(n, root) for n in (344, 1000, 10000)}
 
     def scores(suffix: str, env_extra=None) -> None:
@@ -219,8 +306,8 @@ def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures
                 proc.wait(timeout=30)
 
 
-def report(args, clis: dict, figures: list) -> None:
-    """Print the table (and write the JSON)."""
+def report(args, clis: dict, figures: list, steps: list) -> None:
+    """Print the tables (and write the JSON)."""
     print(f"repeats: {args.repeats} (fastest shown); machine: shared, 2 cores, other jobs running")
     for label, cli in clis.items():
         print(f"  {label}: {cli}")
@@ -229,8 +316,14 @@ def report(args, clis: dict, figures: list) -> None:
         bare = fig["bare"]
         extra = f"{bare:7.2f} {fig['seconds'] / bare:6.2f}" if bare else f"{'':7} {'':6}"
         print(f"{fig['command']:34} {fig['cli']:8} {fig['seconds']:7.2f} {extra}")
+    if steps:
+        print(f"\nwhere a fresh score process spends its time ({list(clis)[-1]}, 1,000 rows):")
+        for step in steps:
+            print(f"  {step['step']:52} {step['seconds']:6.2f}")
+        ours = sum(s["seconds"] for s in steps if not s["step"].startswith("[older"))
+        print(f"  {'total of the steps score takes':52} {ours:6.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        Path(args.json).write_text(json.dumps({"figures": figures, "steps": steps}, indent=2))
 
 
 if __name__ == "__main__":

@@ -344,49 +344,60 @@ def stage_with_cluster_map(source: str | Path, target: str | Path, mapping: dict
     return target
 
 
-class _NoTorch:
-    """Import finder that makes ``torch`` unimportable in one thread (see :func:`_skops_io`).
+class _NoArrayLibraries:
+    """Import finder that refuses optional array libraries in one thread (see :func:`_skops_io`).
 
     Only the thread importing skops is refused: another thread (the embedding task runs beside
     the imputation task) may import torch at the same time and must get it.
     """
 
-    def __init__(self) -> None:
+    LIBRARIES = ("torch", "dask", "cupy", "jax")
+
+    def __init__(self, refused: tuple[str, ...]) -> None:
         import threading
 
+        self.refused = refused
         self.thread = threading.get_ident()
 
     def find_spec(self, name: str, path=None, target=None):  # noqa: D102 - importlib protocol
         import threading
 
-        if (name == "torch" or name.startswith("torch.")) and threading.get_ident() == self.thread:
-            raise ImportError("torch is not needed to read or write tabular components")
+        if name.split(".")[0] in self.refused and threading.get_ident() == self.thread:
+            raise ImportError(f"{name} is not needed to read or write fitted components")
         return None
 
 
 def _skops_io():
-    """Import ``skops.io`` without importing torch (unless torch is loaded already).
+    """Import ``skops.io`` without importing torch or dask (unless one of them is loaded already).
 
     skops lists its trusted types with scikit-learn's ``all_estimators()``, which imports every
-    scikit-learn module, ``sklearn.externals.array_api_compat.torch`` included, and that imports
-    torch: seconds and hundreds of MB for scoring a table without text. The walk skips modules
-    that fail to import, so torch is made unimportable for the duration of that one import.
+    scikit-learn module, and among them ``sklearn.externals.array_api_compat.torch`` and
+    ``.dask.array``, which import torch and dask.array: seconds and hundreds of MB for scoring a
+    table (measured on penguins: dask.array alone was a third of the import of skops, see the
+    README's command-line section). The walk skips modules that fail to import, so those
+    libraries are made unimportable for the duration of that one import; no fitted component of a
+    clusterflow model holds one of their types.
     """
     import sys
 
-    if "skops.io" in sys.modules or "torch" in sys.modules:
+    if "skops.io" in sys.modules:
         import skops.io
 
         return skops.io
-    blocker = _NoTorch()
+    refused = tuple(n for n in _NoArrayLibraries.LIBRARIES if n not in sys.modules)
+    blocker = _NoArrayLibraries(refused)
     sys.meta_path.insert(0, blocker)
     try:
         import skops.io
     finally:
         sys.meta_path.remove(blocker)
-        prefix = "sklearn.externals.array_api_compat.torch"
-        for name in [m for m in sys.modules if m.startswith(prefix)]:
-            del sys.modules[name]
+        # The array-api shims that failed half-way must not stay half-imported. ``list()`` copies
+        # the keys at once: another thread (embedding beside imputation) may be importing.
+        shims = tuple(f"sklearn.externals.array_api_compat.{lib}" for lib in refused)
+        inside = tuple(f"{shim}." for shim in shims)
+        for name in list(sys.modules):
+            if name in shims or name.startswith(inside):
+                sys.modules.pop(name, None)
     return skops.io
 
 

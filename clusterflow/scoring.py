@@ -1,20 +1,181 @@
 """Batch scoring as a plain function: the one path that the score task and the CLI both use.
 
-``clusterflow score`` without a configured Prefect API calls :func:`score_table` directly (load
-the model, read the file, assign, write): no flow run, no Prefect import. With a Prefect API the
-scoring flow's task calls the same function, so both write the same file.
+``clusterflow score`` calls :func:`score_table` directly (load the model, read the file, assign,
+write): no flow engine, no Prefect import. The scoring flow's task calls the same function, so both
+write the same file.
+
+:func:`find_registered_model` finds a registered model's saved folder by reading a local SQLite
+registry directly, so scoring need not import MLflow (about as long as everything else scoring a
+table costs, see the README's command-line section). It answers only where its answer is MLflow's
+own; everywhere else it returns None and the caller asks MLflow.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from clusterflow.errors import RegistryError
 from clusterflow.io import write_csv
 from clusterflow.monitoring import assignment_ids, score_frame
 
-__all__ = ["score_table"]
+__all__ = ["LocalModel", "find_registered_model", "score_table"]
+
+KNOWN_SCHEMAS = frozenset({"dc11669786a5"})
+"""Revisions (alembic) of MLflow's SQLite schema whose registry tables are read directly.
+
+A store migrated to another revision is read through MLflow (slower, always right); the test
+suite fails when the installed MLflow creates a revision not listed here, so a new one is added
+only after a look at its registry tables."""
+
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
+_PYFUNC_LOADER = "mlflow.pyfunc.loaders.code_model"
+"""How :func:`clusterflow.registry.log_model_version` logs a model (models from code)."""
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A registered model version whose files are on this machine."""
+
+    uri: str
+    name: str
+    version: str
+    run_id: str | None
+    folder: Path
+    """The saved :class:`~clusterflow.model.ClusterModel` (the pyfunc's ``model`` artifact)."""
+
+    def load(self):
+        """Load the :class:`~clusterflow.model.ClusterModel` (what the pyfunc's loader does)."""
+        from clusterflow.model import ClusterModel
+
+        return ClusterModel.load(self.folder)
+
+
+def tracking_uri(workspace: str | Path) -> str:
+    """Return the tracking URI that :func:`clusterflow.registry.resolve_tracking_uri` resolves.
+
+    Here without importing MLflow and without creating the workspace (a store that does not
+    exist yet holds no model).
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or (
+        f"sqlite:///{Path(workspace).resolve() / 'mlflow.db'}"
+    )
+
+
+def find_registered_model(uri: str, workspace: str | Path) -> LocalModel | None:
+    """Find the files of ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` without MLflow.
+
+    Reads the registry tables of a SQLite tracking store (read-only) the way MLflow's registry
+    does: the alias's version, not deleted, its ``storage_location`` (else ``source``), and in
+    it the ``MLmodel`` file's ``model`` artifact.
+
+    Returns None, and the caller asks MLflow, whenever the answer might not be MLflow's: a store
+    that is not a local SQLite file or whose schema revision is not in :data:`KNOWN_SCHEMAS`,
+    MLflow workspaces or a separate registry URI configured, ``runs:/`` URIs, the ``latest``
+    alias, a version that is not ``READY``, files elsewhere than on this machine, a model not
+    logged by clusterflow's pyfunc.
+
+    Raises
+    ------
+    RegistryError
+        When the registry (read as MLflow reads it) has no such model, alias or version.
+    """
+    import sqlite3
+
+    found = _MODELS_URI.match(uri)
+    tracking = tracking_uri(workspace)
+    if (
+        found is None
+        or (found["alias"] or "").lower() == "latest"
+        or not tracking.startswith("sqlite:///")
+        or "?" in tracking
+        or any(
+            os.environ.get(k)
+            for k in ("MLFLOW_REGISTRY_URI", "MLFLOW_WORKSPACE", "MLFLOW_ENABLE_WORKSPACES")
+        )
+    ):
+        return None
+    database = Path(tracking.removeprefix("sqlite:///")).resolve()
+    if not database.is_file():
+        return None
+    try:
+        with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=10) as db:
+            row = _read_version(db, found["name"], found["alias"], found["version"])
+    except sqlite3.Error:
+        return None
+    if row == "unknown schema":
+        return None
+    if row is None:
+        raise RegistryError(
+            f"no model {uri} in {tracking}",
+            hint="train a model first (clusterflow train DATA), or check --model and "
+            "MLFLOW_TRACKING_URI",
+        )
+    version, status, location, run_id = row
+    folder = _pyfunc_model_folder(location) if status == "READY" else None
+    if folder is None:
+        return None
+    return LocalModel(uri, found["name"], str(version), run_id or None, folder)
+
+
+def _read_version(db, name: str, alias: str | None, version: str | None):
+    """Return (version, status, location, run_id), None when absent, or ``"unknown schema"``."""
+    (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone() or ("",)
+    if revision not in KNOWN_SCHEMAS:
+        return "unknown schema"
+    workspace = "default"  # MLflow's single-tenant workspace (other set-ups return None above)
+    if not db.execute(
+        "SELECT 1 FROM registered_models WHERE name = ? AND workspace = ?", (name, workspace)
+    ).fetchone():
+        return None
+    if alias is not None:
+        aliased = db.execute(
+            "SELECT version FROM registered_model_aliases "
+            "WHERE name = ? AND alias = ? AND workspace = ?",
+            (name, alias, workspace),
+        ).fetchone()
+        if aliased is None:
+            return None
+        version = str(aliased[0])
+    return db.execute(
+        "SELECT version, status, COALESCE(NULLIF(storage_location, ''), source), run_id "
+        "FROM model_versions WHERE name = ? AND version = ? AND workspace = ? "
+        "AND current_stage != 'Deleted_Internal'",
+        (name, int(str(version)), workspace),
+    ).fetchone()
+
+
+def _pyfunc_model_folder(location: str | None) -> Path | None:
+    """Return the ClusterModel folder inside a local pyfunc model directory, else None."""
+    from urllib.parse import unquote, urlparse
+
+    import yaml
+
+    if not location:
+        return None
+    parsed = urlparse(location)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        root = Path(unquote(parsed.path))
+    elif not parsed.scheme and Path(location).is_absolute():
+        root = Path(location)
+    else:
+        return None  # models:/<model id>, mlflow-artifacts:, s3:, ...: MLflow resolves these
+    try:
+        spec = yaml.safe_load((root / "MLmodel").read_text())
+        pyfunc = spec["flavors"]["python_function"]
+        relative = pyfunc["artifacts"]["model"]["path"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+    if pyfunc.get("loader_module") != _PYFUNC_LOADER:
+        return None
+    folder = (root / relative).resolve()
+    if not folder.is_relative_to(root.resolve()) or not (folder / "spec.json").is_file():
+        return None
+    return folder
 
 
 def score_table(

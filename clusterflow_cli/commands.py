@@ -1,10 +1,11 @@
 """The impute, score and monitor subcommands (train lives in main).
 
 Each checks its file, its columns and (score, monitor) its model before any flow starts.
-``score`` runs no flow unless ``PREFECT_API_URL`` is set: a one-shot local score loads the model
-and assigns the rows directly (the same :func:`clusterflow.scoring.score_table` the scoring flow
-runs), so it costs little more than loading the model. ``monitor`` emits events and artifacts, so it
-always reports to a Prefect API (see :mod:`clusterflow_cli.server`).
+``score`` runs no flow engine: it loads the model and assigns the rows directly (the same
+:func:`clusterflow.scoring.score_table` the scoring flow runs), so it costs little more than
+loading the model; with ``PREFECT_API_URL`` set it records the run there as a flow run.
+``monitor`` emits events and artifacts, so it always reports to a Prefect API (see
+:mod:`clusterflow_cli.server`).
 """
 
 from __future__ import annotations
@@ -124,32 +125,43 @@ def cmd_impute(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Assign clusters with a registered model (a flow run only with ``PREFECT_API_URL``)."""
+    """Assign clusters with a registered model; with ``PREFECT_API_URL``, record a flow run.
+
+    No flow engine either way: the rows are scored by :func:`clusterflow.scoring.score_table`
+    (what the scoring flow's task runs), and with a Prefect API the run is recorded there as a
+    ``clusterflow-score`` flow run (:mod:`clusterflow_cli.recorded_run`). A model in a local
+    SQLite registry is found and loaded without importing MLflow.
+    """
+    from clusterflow.config import ScoreConfig
+    from clusterflow.scoring import find_registered_model
     from clusterflow_cli.preflight import check_file, check_model_uri
+    from clusterflow_cli.recorded_run import recorded_run
 
     header = check_file(args.data, id_column=args.id_column)
-    check_model_uri(args.model, args.workspace)
-    if os.environ.get("PREFECT_API_URL"):
-        from clusterflow.config import ScoreConfig
-        from flows.scoring import scoring_flow
-
-        config = ScoreConfig(
-            data=str(args.data),
-            out=args.out,
-            model_uri=args.model,
-            id_column=args.id_column,
-            details=args.details,
-            workspace=args.workspace,
-        )
-        result = scoring_flow(config=config)
-    else:
+    local = find_registered_model(args.model, args.workspace)
+    if local is None:
+        check_model_uri(args.model, args.workspace)  # through MLflow (another kind of store)
+    config = ScoreConfig(
+        data=str(args.data),
+        out=args.out,
+        model_uri=args.model,
+        id_column=args.id_column,
+        details=args.details,
+        workspace=args.workspace,
+    )
+    api_url = os.environ.get("PREFECT_API_URL")
+    with recorded_run(api_url, "clusterflow-score", {"config": config.model_dump()}) as run:
         import pandas as pd
 
         from clusterflow.io import read_table
-        from clusterflow.registry import load_cluster_model
         from clusterflow.scoring import score_table
 
-        model, _ = load_cluster_model(args.model)
+        if local is not None:
+            model, model_run_id = local.load(), local.run_id
+        else:
+            from clusterflow.registry import load_cluster_model
+
+            model, model_run_id = load_cluster_model(args.model)
         model.check_columns(pd.DataFrame(columns=header), source=Path(args.data).name)
         result = score_table(
             model,
@@ -160,8 +172,29 @@ def cmd_score(args: argparse.Namespace) -> int:
             id_column=args.id_column,
             details=args.details,
         )
+        if run is not None:
+            run.outcome = f"scored {result['rows']} rows with {args.model}"
+            run.lines = [f"scored {result['rows']} rows with {args.model} into {args.out}"]
+            run.markdown = _score_markdown(result, model_run_id)
     print(f"clusterflow: scored {result['rows']} rows with {args.model}; wrote {result['out']}")
+    if run is not None:
+        from clusterflow_cli.links import flow_run_lines
+
+        for line in flow_run_lines(run.id):
+            print(line)
     return 0
+
+
+def _score_markdown(result: dict, model_run_id: str | None) -> str:
+    """Return the summary a recorded scoring run shows in the Prefect UI (markdown)."""
+    sizes = "\n".join(f"| {k} | {v} |" for k, v in result["cluster_sizes"].items())
+    return (
+        f"# Scored {result['rows']} rows\n\n"
+        f"- model: `{result['model_uri']}` (MLflow run `{model_run_id or '-'}`)\n"
+        f"- output: `{result['out']}`\n"
+        f"- novel rows (farther from their centre than the training rows were): "
+        f"{result['novel']}\n\n| cluster | rows |\n|---|---|\n{sizes}\n"
+    )
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:

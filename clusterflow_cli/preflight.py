@@ -54,7 +54,9 @@ def check_file(
 def check_model_uri(uri: str, workspace: str) -> str:
     """Check that ``uri`` names a model in the configured registry; return the tracking URI.
 
-    Only the registry's metadata is read (no model is downloaded or loaded).
+    Only the registry's metadata is read (no model is downloaded or loaded): from a local SQLite
+    store directly (:func:`clusterflow.scoring.find_registered_model`, no MLflow import), else
+    through MLflow's client.
 
     Raises
     ------
@@ -64,17 +66,21 @@ def check_model_uri(uri: str, workspace: str) -> str:
     RegistryError
         When the registry has no such model, alias, version or run.
     """
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from clusterflow.registry import connect, redact
-
     models, runs = _MODELS.match(uri), _RUNS.match(uri)
     if not (models or runs):
         raise ConfigError(
             f"model URI {uri!r} is not in the registry",
             hint="use models:/<name>@champion, models:/<name>/<version> or runs:/<run id>/model",
         )
+    from clusterflow.scoring import find_registered_model, tracking_uri
+
+    if find_registered_model(uri, workspace) is not None:
+        return tracking_uri(workspace)
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from clusterflow.registry import connect, redact
+
     tracking = connect(workspace)
     client = MlflowClient()
     try:

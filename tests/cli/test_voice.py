@@ -340,7 +340,7 @@ def test_impute_is_the_training_path(trained, shared_ws, tmp_path):
     pd.testing.assert_frame_equal(quarantine, trained_q)
 
 
-def test_score_of_a_tabular_model_imports_no_torch(trained, shared_ws, tmp_path):
+def test_score_of_a_tabular_model_imports_no_torch_nor_mlflow(trained, shared_ws, tmp_path):
     path, summary = trained
     out = tmp_path / "scored.csv"
     code = (
@@ -348,7 +348,8 @@ def test_score_of_a_tabular_model_imports_no_torch(trained, shared_ws, tmp_path)
         f"rc = main(['score', {str(path)!r}, '--model', 'models:/gappy@champion', "
         f"'--out', {str(out)!r}, '--workspace', {str(shared_ws / 'ws')!r}]); "
         "print(json.dumps({'rc': rc, 'loaded': sorted(m for m in ('torch', "
-        "'sentence_transformers', 'transformers', 'prefect') if m in sys.modules)}))"
+        "'sentence_transformers', 'transformers', 'prefect', 'mlflow', 'dask') "
+        "if m in sys.modules)}))"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code],
@@ -368,7 +369,41 @@ def test_score_of_a_tabular_model_imports_no_torch(trained, shared_ws, tmp_path)
     assert len(merged) == 39 and (merged["cluster_train"] == merged["cluster_score"]).all()
 
 
+def test_score_with_a_prefect_api_records_one_flow_run(
+    trained, shared_ws, tmp_path, prefect_harness
+):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    path, summary = trained
+    out = tmp_path / "scored.csv"
+    env = {**_env(shared_ws), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    args = ["score", str(path), "--model", "models:/gappy@champion", "--out", str(out)]
+    proc = subprocess.run(
+        [*CLI, *args, "--workspace", str(shared_ws / "ws")],
+        capture_output=True,
+        text=True,
+        cwd=shared_ws,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    (run_id,) = re.findall(r"/runs/flow-run/([0-9a-f-]{36})", proc.stdout)
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run_id)
+        flow = client.read_flow(flow_run.flow_id)
+    assert flow.name == "clusterflow-score" and flow_run.state.is_completed()
+    assert flow_run.parameters["config"]["model_uri"] == "models:/gappy@champion"
+    assert flow_run.state.message == "scored 40 rows with models:/gappy@champion"
+    scored = pd.read_csv(out)
+    assignments = pd.read_csv(summary["outputs"]["assignments"])
+    merged = assignments.merge(scored, on="row", suffixes=("_train", "_score"))
+    assert len(merged) == 39 and (merged["cluster_train"] == merged["cluster_score"]).all()
+
+
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 19,302 texts embedded on a shared 2-core machine
 def test_birds_training_shows_embedding_progress_on_a_terminal(shared_ws, tmp_path):
     from tests.conftest import shared
 
@@ -386,7 +421,7 @@ def test_birds_training_shows_embedding_progress_on_a_terminal(shared_ws, tmp_pa
             "--no-register",
         ],
         shared_ws,
-        timeout=1800,
+        timeout=3300,
     )
     assert code == 0, text[-3000:]
     assert "embedding texts" in text and "texts/s" in text

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from clusterflow.model import ClusterModel, stage_with_cluster_map
 from clusterflow.schema import ColumnRoles
@@ -72,3 +73,34 @@ def test_stage_with_cluster_map_renumbers_a_copy(tmp_path):
     assert json.loads((source / "spec.json").read_text())["cluster_map"] == {}
     assert pd.read_parquet(source / "reference.parquet")["__cluster"].tolist() == [0, 1, -1]
     assert ClusterModel.load(staged).cluster_map == {0: 7, 1: 0}
+
+
+SKOPS_TRUST = """
+import hashlib, json, sys
+if sys.argv[1] == "refused":
+    from clusterflow.model import _skops_io
+    _skops_io()
+else:
+    import skops.io
+import skops.io._trusted_types as trusted
+lists = {k: sorted(v) for k, v in sorted(vars(trusted).items()) if k.endswith("_TYPE_NAMES")}
+loaded = sorted(m for m in ("torch", "dask") if m in sys.modules)
+print(json.dumps({"lists": lists, "loaded": loaded}))
+"""
+
+
+@pytest.mark.slow
+def test_refusing_torch_and_dask_leaves_skops_trusted_lists_unchanged():
+    import subprocess
+    import sys
+
+    def run(mode: str) -> dict:
+        done = subprocess.run(
+            [sys.executable, "-c", SKOPS_TRUST, mode], capture_output=True, text=True, check=True
+        )
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    refused, plain = run("refused"), run("plain")
+    assert refused["loaded"] == [] and plain["loaded"] == ["dask", "torch"]
+    assert refused["lists"]["SKLEARN_ESTIMATOR_TYPE_NAMES"]  # the walk found estimators at all
+    assert refused["lists"] == plain["lists"]

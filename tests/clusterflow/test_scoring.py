@@ -1,0 +1,126 @@
+"""Finding a registered model without MLflow: the same answer as MLflow's, or no answer at all."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from clusterflow.errors import RegistryError
+from clusterflow.registry import load_cluster_model, resolve_tracking_uri
+from clusterflow.scoring import KNOWN_SCHEMAS, find_registered_model, tracking_uri
+from tests.clusterflow.test_registry import NAME, train
+from tests.conftest import bundled
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A real SQLite store holding two versions of one model (v1 holds @champion)."""
+    tmp = tmp_path_factory.mktemp("scoring-store")
+    workspace = tmp / "ws"
+    workspace.mkdir()
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        mlflow.set_tracking_uri(uri)
+        train(bundled("faithful.csv"), workspace)
+        train(bundled("faithful.csv"), workspace, seed=1, k_max=3)
+        yield SimpleNamespace(uri=uri, db=tmp / "mlflow.db", workspace=workspace)
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def copy_of(store, tmp_path, monkeypatch):
+    """A copy of the store's database (the model files stay shared) that a test may change."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(store.db, db)
+    uri = f"sqlite:///{db}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    yield SimpleNamespace(uri=uri, db=db, workspace=store.workspace)
+    mlflow.set_tracking_uri(store.uri)
+
+
+def _mlflow_version(uri: str):
+    name, _, rest = uri.removeprefix("models:/").partition("@")
+    if rest:
+        return MlflowClient().get_model_version_by_alias(name, rest)
+    name, _, version = uri.removeprefix("models:/").partition("/")
+    return MlflowClient().get_model_version(name, version)
+
+
+def test_finds_what_mlflow_finds(store):
+    uris = [f"models:/{NAME}@champion", f"models:/{NAME}/1", f"models:/{NAME}/2"]
+    uris += [f"models:/{NAME}@{a}" for a in MlflowClient().get_registered_model(NAME).aliases]
+    for uri in uris:
+        local = find_registered_model(uri, store.workspace)
+        expected = _mlflow_version(uri)
+        assert local is not None, uri
+        assert (local.version, local.run_id) == (str(expected.version), expected.run_id), uri
+        pyfunc = Path(mlflow.artifacts.download_artifacts(uri))
+        assert local.folder == (pyfunc / "artifacts" / "model").resolve(), uri
+
+    uri = f"models:/{NAME}@champion"
+    frame = pd.read_csv(bundled("faithful.csv"))
+    direct = find_registered_model(uri, store.workspace).load().predict(frame)
+    through_mlflow = load_cluster_model(uri)[0].predict(frame)
+    pd.testing.assert_frame_equal(direct, through_mlflow)
+
+
+def test_unknown_model_alias_or_version_is_a_registry_error_as_in_mlflow(store):
+    for uri in (f"models:/{NAME}/99", "models:/nope@champion", f"models:/{NAME}@nope"):
+        with pytest.raises(RegistryError, match=f"no model {uri} in sqlite:///") as raised:
+            find_registered_model(uri, store.workspace)
+        assert "train a model first" in raised.value.one_line()
+        with pytest.raises(MlflowException):
+            _mlflow_version(uri)
+
+
+def test_follows_alias_moves_and_deleted_versions(copy_of):
+    client = MlflowClient()
+    client.set_registered_model_alias(NAME, "champion", "2")
+    assert find_registered_model(f"models:/{NAME}@champion", copy_of.workspace).version == "2"
+    client.delete_model_version(NAME, "1")
+    with pytest.raises(RegistryError):
+        find_registered_model(f"models:/{NAME}/1", copy_of.workspace)
+    with pytest.raises(MlflowException):
+        client.get_model_version(NAME, "1")
+
+
+def test_leaves_to_mlflow_what_it_cannot_answer_as_mlflow(store, copy_of, monkeypatch):
+    run_id = find_registered_model(f"models:/{NAME}/1", copy_of.workspace).run_id
+    for uri in (f"runs:/{run_id}/model", f"models:/{NAME}@latest", f"models:/{NAME}@LATEST"):
+        assert find_registered_model(uri, copy_of.workspace) is None, uri
+    with sqlite3.connect(copy_of.db) as db:  # a store migrated by another MLflow
+        db.execute("UPDATE alembic_version SET version_num = 'f00000000000'")
+    assert find_registered_model(f"models:/{NAME}@champion", copy_of.workspace) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", "sqlite:////elsewhere.db")
+    assert find_registered_model(f"models:/{NAME}@champion", store.workspace) is None
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9/")  # a server: never called
+    assert find_registered_model(f"models:/{NAME}@champion", store.workspace) is None
+
+
+def test_known_schemas_hold_the_installed_mlflow_revision(store):
+    with sqlite3.connect(store.db) as db:
+        (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    # an MLflow upgrade that migrates the schema fails here: look at the registry tables, then
+    # add the revision to KNOWN_SCHEMAS (until then score reads the registry through MLflow)
+    assert revision in KNOWN_SCHEMAS
+
+
+def test_tracking_uri_is_the_registry_rule(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(tmp_path / "ws") == resolve_tracking_uri(tmp_path / "ws")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///x.db")
+    assert (
+        tracking_uri(tmp_path / "ws") == resolve_tracking_uri(tmp_path / "ws") == "sqlite:///x.db"
+    )
