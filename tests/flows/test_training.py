@@ -152,6 +152,7 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
         ("banking77.csv", "text", "category", ("category", "split"), 0.509),
     ],
 )
+@pytest.mark.timeout(3600)  # 20,000 titles or 13,000 queries embedded on a shared 2-core machine
 def test_full_text_sets_beat_kmeans_told_the_true_k(
     prefect_harness, workspace, tmp_path, name, text, label, exclude, target
 ):
