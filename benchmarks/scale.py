@@ -69,7 +69,10 @@ def real_texts() -> list[str]:
             frame = pd.read_csv(path)
             column = column if column in frame else frame.columns[1]
             texts += frame[column].dropna().astype(str).tolist()
-    return list(dict.fromkeys(texts))
+    # One line per text: a bare "\r" inside a tweet is not quoted by to_csv (its line terminator
+    # is "\n"), and reading the file back then fails ("Buffer overflow caught").
+    texts = [" ".join(t.split()) for t in texts]
+    return list(dict.fromkeys(t for t in texts if t))
 
 
 def dataset(kind: str, args) -> Path:
@@ -79,7 +82,7 @@ def dataset(kind: str, args) -> Path:
         if not path.exists():
             make_tabular(args.tab_rows, 6, 0).to_csv(path, index=False)
     elif kind == "text":
-        path = CACHE / f"text-{args.text_rows}.csv"
+        path = CACHE / f"text-{args.text_rows}-oneline.csv"  # older text-N.csv may not parse
         if not path.exists():
             frame = make_tabular(args.text_rows, 6, 1)
             texts = real_texts()

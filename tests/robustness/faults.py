@@ -2,7 +2,9 @@
 
 Used by the crash tests as ``python -m tests.robustness.faults KILL_POINT BARRIER -- <train args>``
 (``-`` for none). The process is started in its own session; the kill takes down the whole process
-group (the process and its temporary Prefect server), as a machine losing power would.
+group, as a machine losing power would. The Prefect server that ``train`` keeps running for the
+workspace has its own session and survives (the rerun reuses it; tests/robustness/conftest.py
+stops it after the test).
 
 Kill points inside a stage fire while the stage's temporary folder holds its (partial) output,
 right before it would be marked complete. Kill points inside registration follow the sequence of
