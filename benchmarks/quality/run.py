@@ -49,7 +49,7 @@ from clusterflow.features import SKEW_THRESHOLD, FeatureBuilder  # noqa: E402
 
 RULE_GRID: dict[str, list[float]] = {
     "silhouette_ratio": [0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 1.0],
-    "min_share": [0.0, 0.005, 0.01, 0.02, 0.05],
+    "min_size": [0.0, 0.05, 0.1, 0.2, 0.3],
     "min_stability": [0.0, 0.3, 0.5, 0.7],
     "min_strength": [0.0, 0.6, 0.7, 0.8, 0.85, 0.9],
     "min_explained": [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01],

@@ -5,14 +5,15 @@ The rule (copied into the README; its constants are evaluated leave-one-dataset-
 
 1. Viable candidates: at least two clusters, HDBSCAN noise at most ``max_noise``, stability
    at least ``min_stability`` (when no candidate is stable, the usable ones, said so), and a
-   smallest cluster holding at least ``min_share`` of the rows (a split that peels off a
-   handful of rows is not a grouping; when no candidate passes, the check is dropped and
-   the rule says so). Where the evidence proposes (step 2), every cluster must also be
-   reproduced: prediction strength (Tibshirani and Walther 2005: of each cluster's pairs of
-   rows, the share that refits on subsamples keep together; the worst cluster counts) at least
-   ``min_strength``. It guards the likelihood against splits that do not replicate; on
-   topical text, where the silhouette proposes, prediction strength falls with k whatever the
-   true number of topics and is not used.
+   smallest cluster holding at least ``min_size`` of the mean cluster size, rows / k (a split
+   that peels off a handful of rows is not a grouping; relative to k, so that 77 intents of
+   1.3% each are not ruled out the way a fixed share of the rows would; when no candidate
+   passes, the check is dropped and the rule says so). Where the evidence proposes (step 2),
+   every cluster must also be reproduced: prediction strength (Tibshirani and Walther 2005:
+   of each cluster's pairs of rows, the share that refits on subsamples keep together; the
+   worst cluster counts) at least ``min_strength``. It guards the likelihood against splits
+   that do not replicate; on topical text, where the silhouette proposes, prediction strength
+   falls with k whatever the true number of topics and is not used.
 2. Evidence proposes: the candidate with the highest *evidence*, the classification
    likelihood of its labeling penalised like BIC (:func:`clusterflow.cluster.evidence.
    labeling_score`), which pays for every extra cluster and for overlapping clusters. The
@@ -54,7 +55,7 @@ class SelectionParams:
     max_noise: float = 0.10
     min_stability: float = 0.5
     min_strength: float = 0.85
-    min_share: float = 0.01
+    min_size: float = 0.1
     silhouette_ratio: float = 0.7
     min_explained: float = MIN_EXPLAINED
     algorithm_by: str = "silhouette"
@@ -158,9 +159,11 @@ def _viable(
             stable = strong
         else:
             notes.append(f"no candidate reached prediction strength {params.min_strength}")
-    sized = stable & (results["min_share"] >= params.min_share)
+    sized = stable & (results["min_share"] * results["k"] >= params.min_size)
     if not sized.any():
-        notes.append(f"every candidate has a cluster under {params.min_share:.1%} of the rows")
+        notes.append(
+            f"every candidate has a cluster under {params.min_size:.0%} of the mean cluster size"
+        )
         sized = stable
     return results[sized], notes
 
@@ -273,7 +276,8 @@ def select(
         f"{pick.algorithm} k={pick.k} from {why} among {len(viable)} viable candidates "
         f"(noise <= {params.max_noise:.0%}, stability >= {params.min_stability}, prediction "
         f"strength >= {params.min_strength}, smallest "
-        f"cluster >= {params.min_share:.0%} of rows): evidence {pick.evidence:.3f}, "
+        f"cluster >= {params.min_size:.0%} of the mean cluster size): evidence "
+        f"{pick.evidence:.3f}, "
         f"silhouette {pick.silhouette:.3f}, stability {pick.stability:.3f}"
     )
     return Selection(

@@ -96,8 +96,9 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         Largest HDBSCAN noise share of a viable candidate.
     min_stability : float, default=0.5
         Smallest stability of a viable candidate.
-    min_share : float, default=SelectionParams.min_share
-        Smallest share of the rows the smallest cluster of a viable candidate holds.
+    min_size : float, default=SelectionParams.min_size
+        Smallest size of a viable candidate's smallest cluster, relative to the mean cluster
+        size (rows / k).
     silhouette_ratio : float, default=SelectionParams.silhouette_ratio
         The most-evidence candidate is kept only if its silhouette reaches this share of the
         best silhouette (see :func:`clusterflow.cluster.selection.select`).
@@ -147,7 +148,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         reduce_dims: int = 16,
         max_noise: float = 0.10,
         min_stability: float = 0.5,
-        min_share: float = SelectionParams.min_share,
+        min_size: float = SelectionParams.min_size,
         silhouette_ratio: float = SelectionParams.silhouette_ratio,
         random_state: int = 0,
     ) -> None:
@@ -165,7 +166,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         self.reduce_dims = reduce_dims
         self.max_noise = max_noise
         self.min_stability = min_stability
-        self.min_share = min_share
+        self.min_size = min_size
         self.silhouette_ratio = silhouette_ratio
         self.random_state = random_state
 
@@ -286,7 +287,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         params = SelectionParams(
             max_noise=self.max_noise,
             min_stability=self.min_stability,
-            min_share=self.min_share,
+            min_size=self.min_size,
             silhouette_ratio=self.silhouette_ratio,
         )
         pinned = self.k_min if self.k_min == self.k_max_ else None

@@ -89,15 +89,15 @@ def test_select_drops_tiny_clusters_and_flags_the_edge() -> None:
     table = _table(
         [
             ("kmeans", 2, 0.40, -1.0, 1.0, 0.0, 0.4),
-            ("kmeans", 3, 0.60, -0.1, 1.0, 0.0, 0.002),  # 0.2 % of the rows in one cluster
+            ("kmeans", 3, 0.60, -0.1, 1.0, 0.0, 0.002),  # 0.2 % of the rows: 0.6% of the mean size
         ]
     )
-    sel = select(table, k_min=2, k_max=3, params=SelectionParams(min_share=0.01))
+    sel = select(table, k_min=2, k_max=3, params=SelectionParams(min_size=0.1))
     assert sel.chosen.k == 2
     assert sel.at_edge and any("bottom of the range" in n for n in sel.notes)
-    pinned = select(table, k_min=3, k_max=3, pinned=3, params=SelectionParams(min_share=0.01))
+    pinned = select(table, k_min=3, k_max=3, pinned=3, params=SelectionParams(min_size=0.1))
     assert pinned.chosen.k == 3 and "pinned" in pinned.rule
-    assert any("under 1.0% of the rows" in n for n in pinned.notes)
+    assert any("under 10% of the mean cluster size" in n for n in pinned.notes)
 
 
 def test_select_raises_without_viable_candidates() -> None:
