@@ -13,10 +13,8 @@ Laid out like ``sklearn.impute``:
   (MissForest-style), categoricals predicted as whole one-hot blocks.
 - ``_table``: :class:`TableImputer` works on a ``pandas.DataFrame`` with numeric and categorical
   columns (encoding in ``_encoding``). With ``method="auto"`` it hides a share of the known
-  values, imputes them with every candidate and scores each against the truth
-  (``_selection``; the scores are kept in ``scores_`` and, per column, ``column_scores_``); it
-  keeps the simplest candidate unless a more complex one wins beyond the noise of the masking
-  (a paired bootstrap over the hidden rows).
+  values, imputes them with every candidate, scores each against the truth and keeps the best
+  (``_selection``; the scores are kept in ``scores_`` and, per column, ``column_scores_``).
 """
 
 from clusterflow.impute._knn import FastKNNImputer

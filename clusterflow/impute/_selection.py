@@ -1,13 +1,4 @@
-"""Mask-and-score: hide known cells, impute them with every candidate, score against the truth.
-
-The choice does not chase noise. Candidates are ordered from the simplest to the most complex
-(``CANDIDATES``); the simplest is kept unless a more complex one restores the hidden cells better
-beyond the noise of the masking itself: a paired bootstrap over the hidden rows (every
-candidate filled the same cells) gives an interval of the improvement, and a candidate is
-promoted only when the interval's lower end is above zero. Each kind (numerics, categoricals)
-is decided on its own cells. The constants are chosen leave-one-dataset-out in
-``benchmarks/impute_quality.py``.
-"""
+"""Mask-and-score: hide known cells, impute them with every candidate, score against the truth."""
 
 from __future__ import annotations
 
@@ -23,25 +14,13 @@ from clusterflow.impute._iterative import _IterativeTableImputer
 from clusterflow.impute._knn import FastKNNImputer
 from clusterflow.impute._simple import _ColumnStatisticImputer
 
-CANDIDATES = ("mean", "median", "most_frequent", "iterative", "knn", "forest")
-"""Methods ``method="auto"`` compares, from the simplest to the most complex: column statistics
-(no relation between columns), linear chained equations (a few coefficients per column), KNN
-(local averages, no model) and extra-trees (nonlinear, thousands of leaves). ``auto`` keeps the
-simplest unless a more complex one wins beyond the noise of the masking."""
+CANDIDATES = ("mean", "median", "most_frequent", "knn", "iterative", "forest")
+"""Methods ``method="auto"`` compares, in order of preference when scores tie."""
 
 # Mask-and-score repeats the masking (with fresh cells) until about this many cells were scored,
-# at most this many rounds, so that a small table is not decided by a handful of cells.
-# Chosen leave-one-dataset-out (benchmarks/impute_quality.py, "LODO" table).
+# so that selection on a small table is not decided by a handful of cells.
 _MIN_SCORED_CELLS = 2000
 _MAX_SCORE_ROUNDS = 5
-# A more complex candidate replaces the incumbent when the lower end of the central
-# ``_LEVEL`` bootstrap interval of its improvement (RMSE or error rate, incumbent minus
-# candidate) is above ``_MARGIN`` times the incumbent's error. Chosen leave-one-dataset-out.
-_LEVEL = 0.95
-_MARGIN = 0.0
-_BOOTSTRAP_DRAWS = 1000
-# The bootstrap resamples sampled rows (all their hidden cells over every round) by default.
-_UNIT = "row"
 # A column whose hidden cells the chosen method restores with an error at least this share of the
 # mean's (numerics) or the mode's (categoricals) is reported as filled no better than its mean.
 _NO_BETTER_THAN_MEAN = 1.0
@@ -113,15 +92,6 @@ class _Tally:
         }
         self.loss = {m: np.zeros(n) for m in CANDIDATES}
         self.cells = np.zeros(n, dtype=np.int64)
-        # Per masking round and sampled row: the candidate's summed squared error (numerics)
-        # and mismatches (categoricals), and the row's hidden cells of each kind. A row's cells
-        # share one fit and one neighbourhood, so the bootstrap resamples rows, not cells.
-        self.row_loss: dict[str, dict[str, list[np.ndarray]]] = {
-            "numeric": {m: [] for m in CANDIDATES},
-            "categorical": {m: [] for m in CANDIDATES},
-        }
-        self.row_cells: dict[str, list[np.ndarray]] = {"numeric": [], "categorical": []}
-        self.round_seconds: list[dict[str, float]] = []
 
     def add(
         self,
@@ -140,11 +110,6 @@ class _Tally:
         t["sq"] += float(error @ error)
         t["n_num"] += len(num_rows)
         self.loss[method][:n_num] += np.bincount(num_cols, weights=error**2, minlength=n_num)
-        n_rows = len(truth)
-        self.row_loss["numeric"][method].append(
-            np.bincount(num_rows, weights=error**2, minlength=n_rows)
-        )
-        row_wrong = np.zeros(n_rows)
         hidden = [hide[hide[:, 1] == g, 0] for g in range(len(self.layout.groups))]
         for g, ((start, stop), codes, true) in enumerate(
             zip(self.layout.blocks, self.layout.codes, truth_codes, strict=True), start=n_num
@@ -152,28 +117,14 @@ class _Tally:
             # Compare categories, not codes: a rare true category has no code of its own.
             rows = hidden[g]
             guess = codes[np.argmax(filled[rows, start:stop], axis=1)]
-            miss = guess != true[rows]
-            np.add.at(row_wrong, rows, miss)
-            wrong = int(miss.sum())
+            wrong = int((guess != true[rows]).sum())
             t["err"] += wrong
             t["n_cat"] += len(rows)
             self.loss[method][g] += wrong
-        self.row_loss["categorical"][method].append(row_wrong)
 
-    def count(self, hidden: list[np.ndarray], n_rows: int) -> None:
-        """Add one round's hidden cells per column and per row of the sample."""
+    def count(self, hidden: list[np.ndarray]) -> None:
+        """Add one round's hidden cells per column."""
         self.cells += np.array([len(rows) for rows in hidden], dtype=np.int64)
-        n_num = len(self.layout.numeric)
-        numeric = [rows for g, rows in enumerate(hidden) if g < n_num]
-        categorical = [rows for g, rows in enumerate(hidden) if g >= n_num]
-        for kind, parts in (("numeric", numeric), ("categorical", categorical)):
-            rows = np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-            self.row_cells[kind].append(np.bincount(rows, minlength=n_rows).astype(np.float64))
-
-    @property
-    def rounds(self) -> int:
-        """Masking rounds tallied."""
-        return len(self.row_cells["numeric"])
 
     def records(self) -> list[dict[str, Any]]:
         """One record per candidate: RMSE, error rate, their cell-weighted mean, seconds."""
@@ -234,9 +185,6 @@ def mask_and_score(
     truth_codes: Sequence[np.ndarray],
     layout: Layout,
     settings: Settings,
-    *,
-    min_cells: int = _MIN_SCORED_CELLS,
-    max_rounds: int = _MAX_SCORE_ROUNDS,
 ) -> _Tally:
     """Hide known cells of a sample of rows, impute them with every candidate, tally the errors.
 
@@ -250,10 +198,6 @@ def mask_and_score(
         Where each column sits in ``encoded``.
     settings : Settings
         Candidates' parameters, share of cells hidden, sample size and seed.
-    min_cells, max_rounds : int
-        Masking rounds (fresh cells each) are repeated until ``min_cells`` cells were hidden,
-        at most ``max_rounds`` times. A run with more rounds begins with the same rounds as
-        one with fewer (the benchmark evaluates fewer rounds by truncation).
 
     Returns
     -------
@@ -269,7 +213,7 @@ def mask_and_score(
     sample = np.sort(rng.choice(n_rows, size=min(settings.score_sample, n_rows), replace=False))
     known = np.argwhere(observed[sample])
     per_round = int(round(settings.mask_fraction * len(known)))
-    rounds = 0 if per_round == 0 else min(max_rounds, -(-min_cells // per_round))
+    rounds = 0 if per_round == 0 else min(_MAX_SCORE_ROUNDS, -(-_MIN_SCORED_CELLS // per_round))
     tally = _Tally(layout)
     truth = encoded[sample]
     sample_codes = [np.asarray(codes, dtype=object)[sample] for codes in truth_codes]
@@ -279,111 +223,13 @@ def mask_and_score(
         hidden = [hide[hide[:, 1] == g, 0] for g in range(len(groups))]
         for g, rows in enumerate(hidden):
             masked[np.ix_(sample[rows], np.arange(groups[g].start, groups[g].stop))] = np.nan
-        tally.count(hidden, len(sample))
-        tally.round_seconds.append({})
+        tally.count(hidden)
         for method in CANDIDATES:
             backend = make_backend(method, layout, settings)
             # KNN's fit only stores rows: it uses every row as donor, as it will at full scale.
             fit_rows = masked if method == "knn" else masked[sample]
             tic = time.perf_counter()
             filled = backend.fit(fit_rows).transform(masked[sample])
-            spent = time.perf_counter() - tic
-            tally.total[method]["sec"] += spent
-            tally.round_seconds[-1][method] = spent
+            tally.total[method]["sec"] += time.perf_counter() - tic
             tally.add(method, filled, truth, hide, sample_codes)
     return tally
-
-
-def choose(
-    tally: _Tally,
-    kind: str,
-    *,
-    level: float = _LEVEL,
-    margin: float = _MARGIN,
-    rounds: int | None = None,
-    seed: int = 0,
-) -> str | None:
-    """Return the simplest candidate no more complex one beats beyond the masking's noise.
-
-    Walks ``CANDIDATES`` from the simplest; a candidate replaces the incumbent when the lower
-    end of the central ``level`` interval of a paired bootstrap of its improvement (the
-    incumbent's RMSE or error rate minus its own, hidden rows resampled) exceeds ``margin``
-    times the incumbent's error. Exact ties, and wins within the noise, keep the simpler one.
-
-    Parameters
-    ----------
-    tally : _Tally
-        Mask-and-score errors per sampled row.
-    kind : {"numeric", "categorical"}
-        Which hidden cells decide: RMSE on numerics, error rate on categoricals.
-    level : float, default=0.95
-        Coverage of the bootstrap interval.
-    margin : float, default=0.0
-        Improvement required beyond zero, as a share of the incumbent's error.
-    rounds : int or None, default=None
-        Use only the first ``rounds`` masking rounds (the benchmark evaluates fewer masks).
-    seed : int, default=0
-        Seed of the bootstrap draws.
-
-    Returns
-    -------
-    str or None
-        The chosen candidate, or None when no cell of this kind was hidden.
-    """
-    errors = bootstrap_errors(tally, kind, rounds=rounds, seed=seed, unit=_UNIT)
-    return None if errors is None else promote(errors, level=level, margin=margin)
-
-
-def bootstrap_errors(
-    tally: _Tally,
-    kind: str,
-    *,
-    rounds: int | None = None,
-    seed: int = 0,
-    unit: str = _UNIT,
-) -> dict[str, tuple[float, np.ndarray]] | None:
-    """Return each candidate's error and its paired bootstrap draws (None if nothing hidden).
-
-    The same resampled units serve every candidate, so differences are paired. With
-    ``unit="row"`` a sampled row's hidden cells of every round are one unit (they share the
-    row's values, and a heavy-tailed row hidden in three rounds is one row, not three);
-    ``"round"`` resamples (round, row) pairs.
-    """
-    if not tally.rounds:
-        return None
-    kept = slice(None, rounds)
-    if unit == "row":
-        cells = np.sum(tally.row_cells[kind][kept], axis=0)
-    else:
-        cells = np.concatenate(tally.row_cells[kind][kept])
-    units = np.flatnonzero(cells)
-    if units.size == 0:
-        return None
-    cells = cells[units]
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, units.size, size=(_BOOTSTRAP_DRAWS, units.size))
-    drawn_cells = cells[draws].sum(axis=1)
-    errors = {}
-    for method in CANDIDATES:
-        parts = tally.row_loss[kind][method][kept]
-        loss = (np.sum(parts, axis=0) if unit == "row" else np.concatenate(parts))[units]
-        point = loss.sum() / cells.sum()
-        boot = loss[draws].sum(axis=1) / drawn_cells
-        if kind == "numeric":
-            errors[method] = (math.sqrt(point), np.sqrt(boot))
-        else:
-            errors[method] = (float(point), boot)
-    return errors
-
-
-def promote(
-    errors: dict[str, tuple[float, np.ndarray]], *, level: float = _LEVEL, margin: float = _MARGIN
-) -> str:
-    """Walk the candidates from the simplest, promoting only wins beyond the bootstrap noise."""
-    chosen = CANDIDATES[0]
-    for method in CANDIDATES[1:]:
-        gain = errors[chosen][1] - errors[method][1]
-        lower = float(np.quantile(gain, (1.0 - level) / 2.0))
-        if lower > margin * errors[chosen][0]:
-            chosen = method
-    return chosen
