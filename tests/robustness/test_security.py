@@ -25,7 +25,6 @@ from tests.conftest import bundled
         ),
         ("mysql+pymysql://u:p%40ss@h/db", "mysql+pymysql://u:***@h/db"),
         ("https://user:token123@mlflow.example/", "https://user:***@mlflow.example/"),
-        ("sqlite:////tmp/mlflow.db", "sqlite:////tmp/mlflow.db"),
         (
             "cannot reach postgresql://a:b@h/x (timeout)",
             "cannot reach postgresql://a:***@h/x (timeout)",
@@ -36,12 +35,18 @@ def test_passwords_in_uris_are_redacted(uri, expected):
     assert redact(uri) == expected
 
 
+def test_a_uri_without_a_password_is_left_as_it_is(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert redact(uri) == uri
+
+
 @pytest.mark.parametrize(
-    "uri", ["/tmp/some/model", "file:///tmp/model", "http://evil.example/model.tar", "s3://b/m"]
+    "uri",
+    ["{tmp}/some/model", "file://{tmp}/model", "http://evil.example/model.tar", "s3://b/m"],
 )
-def test_models_load_only_from_the_registry(uri):
+def test_models_load_only_from_the_registry(uri, tmp_path):
     with pytest.raises(ConfigError, match="not in the registry"):
-        load_cluster_model(uri)
+        load_cluster_model(uri.format(tmp=tmp_path))
 
 
 def test_local_stack_binds_to_loopback():
