@@ -226,23 +226,17 @@ def _pty_run(args: list[str], tmp: Path, timeout: float = 600) -> tuple[int, str
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
+def _train_text_in_pty(
+    path: Path, ws: Path, out: Path, *extra: str, timeout: float = 600
+) -> tuple[int, str]:
+    """``train`` a file with a ``remarks`` text column, unregistered, in a pseudo-terminal."""
+    args = ["train", str(path), "--text-column", "remarks", "--workspace", str(ws / "ws")]
+    return _pty_run([*args, "--out", str(out), "--no-register", *extra], ws, timeout=timeout)
+
+
 def test_terminal_shows_progress_and_no_prefect_lines(shared_ws, tmp_path):
     path = _text_file(tmp_path)
-    code, text = _pty_run(
-        [
-            "train",
-            str(path),
-            "--text-column",
-            "remarks",
-            "--workspace",
-            str(shared_ws / "ws"),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-register",
-            *FAST,
-        ],
-        shared_ws,
-    )
+    code, text = _train_text_in_pty(path, shared_ws, tmp_path / "out", *FAST)
     assert code == 0, text
     assert "embedding texts" in text and "24/24" in text
     assert "sweeping candidates" in text
@@ -408,21 +402,7 @@ def test_birds_training_shows_embedding_progress_on_a_terminal(shared_ws, tmp_pa
     from tests.conftest import shared
 
     birds = shared("birds.csv")
-    code, text = _pty_run(
-        [
-            "train",
-            str(birds),
-            "--text-column",
-            "remarks",
-            "--workspace",
-            str(shared_ws / "ws"),
-            "--out",
-            str(tmp_path / "out"),
-            "--no-register",
-        ],
-        shared_ws,
-        timeout=3300,
-    )
+    code, text = _train_text_in_pty(birds, shared_ws, tmp_path / "out", timeout=3300)
     assert code == 0, text[-3000:]
     assert "embedding texts" in text and "texts/s" in text
     assert "| INFO" not in text and "Task run" not in text and "Flow run" not in text
