@@ -24,6 +24,7 @@ re-evaluates in seconds.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -57,6 +58,15 @@ RULE_GRID: dict[str, list[float]] = {
     "silhouette_from": ["all", "partitions"],
     "k_max_factor": [0.5, 0.75, 1.0],
 }
+# The constants that decide which evidence proposes, chosen together (their effects interact:
+# min_explained sends a set to the silhouette, silhouette_from says who may propose there).
+JOINT_GRID: dict[str, list] = {
+    "min_explained": [0.7, 0.8, 0.9],
+    "min_strength": [0.7, 0.8, 0.85, 0.9],
+    "silhouette_from": ["all", "partitions"],
+}
+# The defaults before the joint table was added (issue 11, third round), for comparison.
+JOINT_BEFORE = (0.7, 0.85, "all")
 FEATURE_DEFAULTS = {
     "categorical_weight": FeatureBuilder().categorical_weight,
     "text_share": "block",
@@ -199,6 +209,37 @@ def table2(metas: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def table2_joint(metas: list[dict]) -> pd.DataFrame:
+    """Leave-one-dataset-out over every combination of ``JOINT_GRID`` at once.
+
+    Two rows: ties broken towards today's defaults, and towards the defaults before this
+    table existed (``JOINT_BEFORE``), so that the change is judged on the sets left out.
+    """
+    by_name = {m["name"]: m for m in metas}
+    names = list(by_name)
+    values = list(itertools.product(*JOINT_GRID.values()))
+    params = SelectionParams()
+    today = tuple(getattr(params, c) for c in JOINT_GRID)
+
+    def score(n: str, v: tuple) -> float:
+        table = by_name[n]["new"]
+        return float(table.loc[new_rule(table, **dict(zip(JOINT_GRID, v, strict=True))), "ari"])
+
+    cache = {(n, v): score(n, v) for n in names for v in values}
+    label = " x ".join(JOINT_GRID)
+    rows = []
+    for default, tag in ((today, "defaults"), (JOINT_BEFORE, "before")):
+        for row in _lodo(
+            names,
+            values,
+            default,
+            lambda n, v: cache[(n, v)],
+            lambda n: target(by_name[n]),
+        ):
+            rows.append({"constant": f"{label} (ties to {tag})", **row})
+    return pd.DataFrame(rows)
+
+
 def _feature_lodo(metas: list[dict], by: str) -> list[dict]:
     """Block weights and the tail threshold, leave-one-dataset-out.
 
@@ -338,6 +379,10 @@ def main() -> None:
     )
     sections = [
         ("Table 2: leave-one-dataset-out for every constant of the rule", table2(metas)),
+        (
+            "Table 2b: the constants that decide who proposes, leave-one-dataset-out jointly",
+            table2_joint(metas),
+        ),
         (
             "Table 3: block weights and tails leave-one-dataset-out, scored by KMeans told the "
             "true k",
