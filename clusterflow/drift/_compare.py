@@ -8,13 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow.drift._result import (
-    DriftResult,
-    _cluster_reason,
-    _column_reason,
-    _drifted_sorted,
-    _fmt_p,
-)
+from clusterflow.drift._result import DriftResult, _reasons
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import _categorical_column, _numeric_column, holm
 from clusterflow.drift._thresholds import DriftThresholds
@@ -90,21 +84,7 @@ def compare(
     clusters = _cluster_view(reference.clusters, batch.clusters, thresholds)
     novelty = _novelty_view(reference, batch, thresholds)
 
-    reasons = [_column_reason(col, columns[col]) for col in _drifted_sorted(columns)]
-    if embedding["drifted"]:
-        reasons.append(
-            f"text embeddings: a classifier tells batch from reference with ROC AUC "
-            f"{embedding['auc']:.3f} (threshold {embedding['threshold']:.2f}, "
-            f"p={_fmt_p(embedding['p_value'])})"
-        )
-    if clusters["drifted"]:
-        reasons.append(_cluster_reason(clusters))
-    if novelty["drifted"]:
-        reasons.append(
-            f"novelty: {novelty['batch_novel_share']:.1%} of batch rows are far from every "
-            f"cluster, against {novelty['reference_novel_share']:.1%} of reference rows "
-            f"(binomial p={_fmt_p(novelty['p_value'])})"
-        )
+    reasons = _reasons(columns, embedding, clusters, novelty)
 
     n_drifted = sum(info["drifted"] for info in columns.values())
     drift_detected = bool(

@@ -70,6 +70,31 @@ class DriftResult:
 # --- sentences and JSON ---------------------------------------------------------------------
 
 
+def _reasons(
+    columns: dict[str, dict[str, Any]],
+    embedding: dict[str, Any],
+    clusters: dict[str, Any],
+    novelty: dict[str, Any],
+) -> list[str]:
+    """One sentence per drifted view: columns (largest effect first), text, cluster mix, novelty."""
+    reasons = [_column_reason(col, columns[col]) for col in _drifted_sorted(columns)]
+    if embedding["drifted"]:
+        reasons.append(
+            f"text embeddings: a classifier tells batch from reference with ROC AUC "
+            f"{embedding['auc']:.3f} (threshold {embedding['threshold']:.2f}, "
+            f"p={_fmt_p(embedding['p_value'])})"
+        )
+    if clusters["drifted"]:
+        reasons.append(_cluster_reason(clusters))
+    if novelty["drifted"]:
+        reasons.append(
+            f"novelty: {novelty['batch_novel_share']:.1%} of batch rows are far from every "
+            f"cluster, against {novelty['reference_novel_share']:.1%} of reference rows "
+            f"(binomial p={_fmt_p(novelty['p_value'])})"
+        )
+    return reasons
+
+
 def _drifted_sorted(columns: dict[str, dict[str, Any]]) -> list[str]:
     drifted = [(c, info["effect"]) for c, info in columns.items() if info["drifted"]]
     return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
