@@ -48,8 +48,7 @@ class DriftResult:
     @property
     def drifted_columns(self) -> list[str]:
         """Names of the drifted columns, largest effect first."""
-        drifted = [(c, info["effect"]) for c, info in self.columns.items() if info["drifted"]]
-        return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
+        return _drifted_sorted(self.columns)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON-safe Python (NaN and infinities become None)."""
