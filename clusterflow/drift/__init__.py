@@ -1,0 +1,50 @@
+"""Drift of a new batch against the champion's reference: pure statistics, no I/O.
+
+:func:`compare` looks at four views of the same two samples and says, for each, whether the batch
+moved far enough *and* surely enough to matter:
+
+========================  ============================================  ===========================
+view                      test (significance)                           effect size (magnitude)
+========================  ============================================  ===========================
+numeric column            two-sample Kolmogorov-Smirnov                 KS statistic D
+categorical column        chi-square on the 2 x k contingency table,    total variation distance
+                          categories with an expected count < 5 pooled  on the pooled table
+text embeddings           domain classifier: logistic regression,       the cross-validated ROC AUC
+                          reference vs batch, balanced subsamples,
+                          stratified k-fold ROC AUC; one-sided
+                          Mann-Whitney normal approximation under H0
+cluster mix               chi-square on cluster counts                  PSI (and Jensen-Shannon)
+novelty                   one-sided binomial test of the batch's        increase of the novel share
+                          novel share against the reference's
+========================  ============================================  ===========================
+
+A view drifts only when its p-value is below ``column_p_value`` *and* its effect is above its
+threshold: large batches make every trivial shift significant, small batches make noise look
+large, and requiring both keeps false alarms rare in either regime. Per-column p-values are
+corrected for the number of columns with Holm's step-down method (family-wise error rate).
+
+Both KS D and the total variation distance read the same way: the largest difference, between
+reference and batch, in the probability of one event ("speed <= 130", "sky is Overcast").
+
+Modules: ``_thresholds`` (:class:`DriftThresholds`), ``_sample`` (:class:`DriftSample`, one side
+of the comparison), ``_statistics`` (the tests and effect sizes: Holm, PSI, the domain
+classifier, chi-square on pooled tables, the per-column tests), ``_views`` (the embedding,
+cluster-mix and novelty views), ``_result`` (:class:`DriftResult`, its reason sentences and JSON)
+and ``_compare`` (:func:`compare`, which reads top to bottom through the views).
+"""
+
+from clusterflow.drift._compare import compare
+from clusterflow.drift._result import DriftResult
+from clusterflow.drift._sample import DriftSample
+from clusterflow.drift._statistics import domain_classifier_auc, holm, psi
+from clusterflow.drift._thresholds import DriftThresholds
+
+__all__ = [
+    "DriftResult",
+    "DriftSample",
+    "DriftThresholds",
+    "compare",
+    "domain_classifier_auc",
+    "holm",
+    "psi",
+]

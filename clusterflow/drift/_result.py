@@ -1,0 +1,153 @@
+"""What a drift comparison found: :class:`DriftResult`, its reason sentences and its JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DriftResult"]
+
+
+@dataclass
+class DriftResult:
+    """What :func:`compare` found.
+
+    Attributes
+    ----------
+    drift_detected : bool
+        The overall verdict (see :func:`compare` for the rule).
+    columns : dict
+        Per column: ``kind``, ``test``, ``statistic``, ``p_value`` (raw), ``p_value_adjusted``
+        (Holm), ``effect``, ``effect_name``, ``drifted`` and summary statistics of both sides.
+    embedding : dict
+        ``method``, ``auc``, ``p_value``, ``threshold``, ``drifted`` (``method`` is ``"none"``
+        when either side has no embeddings).
+    clusters : dict
+        Reference and batch proportions per cluster id, ``psi``, ``js``, ``p_value``,
+        ``drifted``.
+    novelty : dict
+        Novel share and noise share of both sides, mean distance to the nearest centre of both
+        sides, ``p_value``, ``drifted``.
+    reasons : list of str
+        One human sentence per drifted view.
+    thresholds : dict
+        The thresholds used.
+    """
+
+    drift_detected: bool
+    columns: dict[str, dict[str, Any]]
+    embedding: dict[str, Any]
+    clusters: dict[str, Any]
+    novelty: dict[str, Any]
+    reasons: list[str]
+    thresholds: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def drifted_columns(self) -> list[str]:
+        """Names of the drifted columns, largest effect first."""
+        return _drifted_sorted(self.columns)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as plain JSON-safe Python (NaN and infinities become None)."""
+        return _json_safe(
+            {
+                "drift_detected": self.drift_detected,
+                "drifted_columns": self.drifted_columns,
+                "reasons": self.reasons,
+                "columns": self.columns,
+                "embedding": self.embedding,
+                "clusters": self.clusters,
+                "novelty": self.novelty,
+                "thresholds": self.thresholds,
+            }
+        )
+
+
+# --- sentences and JSON ---------------------------------------------------------------------
+
+
+def _reasons(
+    columns: dict[str, dict[str, Any]],
+    embedding: dict[str, Any],
+    clusters: dict[str, Any],
+    novelty: dict[str, Any],
+) -> list[str]:
+    """One sentence per drifted view: columns (largest effect first), text, cluster mix, novelty."""
+    reasons = [_column_reason(col, columns[col]) for col in _drifted_sorted(columns)]
+    if embedding["drifted"]:
+        reasons.append(
+            f"text embeddings: a classifier tells batch from reference with ROC AUC "
+            f"{embedding['auc']:.3f} (threshold {embedding['threshold']:.2f}, "
+            f"p={_fmt_p(embedding['p_value'])})"
+        )
+    if clusters["drifted"]:
+        reasons.append(_cluster_reason(clusters))
+    if novelty["drifted"]:
+        reasons.append(
+            f"novelty: {novelty['batch_novel_share']:.1%} of batch rows are far from every "
+            f"cluster, against {novelty['reference_novel_share']:.1%} of reference rows "
+            f"(binomial p={_fmt_p(novelty['p_value'])})"
+        )
+    return reasons
+
+
+def _drifted_sorted(columns: dict[str, dict[str, Any]]) -> list[str]:
+    drifted = [(c, info["effect"]) for c, info in columns.items() if info["drifted"]]
+    return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
+
+
+def _fmt_p(p: float | None) -> str:
+    if p is None:
+        return "n/a"
+    return f"{p:.2g}" if p >= 1e-300 else "<1e-300"
+
+
+def _fmt_num(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def _column_reason(col: str, info: dict[str, Any]) -> str:
+    if info["kind"] == "numeric":
+        r, b = info["reference"], info["batch"]
+        return (
+            f"column {col}: mean {_fmt_num(r['mean'])} -> {_fmt_num(b['mean'])}, median "
+            f"{_fmt_num(r['median'])} -> {_fmt_num(b['median'])} (KS D={info['effect']:.3f}, "
+            f"Holm p={_fmt_p(info['p_value_adjusted'])})"
+        )
+    moves = ", ".join(
+        f"{m['category']!r} {m['reference']:.1%} -> {m['batch']:.1%}" for m in info["top_moves"][:2]
+    )
+    new = f"; new categories: {info['new_categories'][:3]}" if info["new_categories"] else ""
+    return (
+        f"column {col}: {moves}{new} (total variation {info['effect']:.3f}, chi-square Holm "
+        f"p={_fmt_p(info['p_value_adjusted'])})"
+    )
+
+
+def _cluster_reason(view: dict[str, Any]) -> str:
+    ref, new = view["reference"], view["batch"]
+    biggest = max(ref, key=lambda k: abs(new[k] - ref[k]))
+    return (
+        f"cluster mix: cluster {biggest} {ref[biggest]:.1%} -> {new[biggest]:.1%} of rows "
+        f"(PSI {view['psi']:.3f} > {view['threshold']:.2f}, JS {view['js']:.3f})"
+    )
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_json_safe(v) for v in obj.tolist()]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
