@@ -111,7 +111,7 @@ def config_for(data: Path, workspace: Path, text: bool):
 
 def run_mode(mode: str, data: Path, workspace: Path, text: bool, workers: int, limit: str | None):
     """One measurement, inside its own process: prints a JSON line."""
-    from clusterflow import pipeline
+    from clusterflow.stages import embed, impute, ingest, sweep, validate
     from clusterflow.store import StageStore
 
     config = config_for(data, workspace, text)
@@ -121,19 +121,19 @@ def run_mode(mode: str, data: Path, workspace: Path, text: bool, workers: int, l
     if mode == "inprocess":
         stages = {}
         t = time.perf_counter()
-        snap = pipeline.ingest(data, store)
+        snap = ingest(data, store)
         stages["ingest"] = time.perf_counter() - t
         t = time.perf_counter()
-        validated = pipeline.validate(snap, config, store)
+        validated = validate(snap, config, store)
         stages["validate"] = time.perf_counter() - t
         t = time.perf_counter()
-        imputed = pipeline.impute(validated, config, store)
+        imputed = impute(validated, config, store)
         stages["impute"] = time.perf_counter() - t
         t = time.perf_counter()
-        embedded = pipeline.embed(validated, config, store)
+        embedded = embed(validated, config, store)
         stages["embed"] = time.perf_counter() - t
         t = time.perf_counter()
-        swept = pipeline.sweep(validated, imputed, embedded, config, store)
+        swept = sweep(validated, imputed, embedded, config, store)
         stages["sweep+assign"] = time.perf_counter() - t
         out["labels"] = swept.labels_path
         out["peak_mb"] = {"process": round(peak_mb())}

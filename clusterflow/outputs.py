@@ -14,8 +14,8 @@ import pandas as pd
 
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import read_raw_rows, write_csv, write_json
-from clusterflow.pipeline import Embedded, Imputed, Snapshot, Swept, Validated
 from clusterflow.registration import apply_cluster_map
+from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
 logger = logging.getLogger(__name__)
 

@@ -35,7 +35,6 @@ import pandas as pd
 from clusterflow import gate
 from clusterflow.config import TrainConfig
 from clusterflow.model import ClusterModel, stage_with_cluster_map
-from clusterflow.pipeline import Embedded, Imputed, Snapshot, Swept, Validated
 from clusterflow.registry import (
     CHALLENGER,
     CHAMPION,
@@ -57,6 +56,7 @@ from clusterflow.registry import (
     set_alias,
     set_version_tag,
 )
+from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
 logger = logging.getLogger(__name__)
 
@@ -253,7 +253,7 @@ def register_training(
     config : TrainConfig
         The training configuration (registry name, gate settings, seed).
     snapshot, validated, imputed, embedded, swept : stage handles
-        The outputs of the training stages (:mod:`clusterflow.pipeline`).
+        The outputs of the training stages (:mod:`clusterflow.stages`).
     tags : dict, optional
         Run tags (the Prefect flow run id and URL).
     run_name : str, optional

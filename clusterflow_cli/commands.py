@@ -60,7 +60,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
     """
     import pandas as pd
 
-    from clusterflow import pipeline
+    from clusterflow import stages
     from clusterflow.config import TrainConfig
     from clusterflow.outputs import quarantined_rows
     from clusterflow.store import StageStore
@@ -85,9 +85,9 @@ def cmd_impute(args: argparse.Namespace) -> int:
         features={"max_missing": args.max_missing, "max_categories": args.max_categories},
     )
     store = StageStore(Path(config.workspace) / "stages")
-    snapshot = pipeline.ingest(config.data, store)
-    validated = pipeline.validate(snapshot, config, store)
-    imputed = pipeline.impute(validated, config, store)
+    snapshot = stages.ingest(config.data, store)
+    validated = stages.validate(snapshot, config, store)
+    imputed = stages.impute(validated, config, store)
     roles = validated.column_roles
 
     out = pd.read_parquet(validated.valid_path)

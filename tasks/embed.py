@@ -7,14 +7,14 @@ import time
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.progress import report
 from tasks.common import stage_store
 
 
 @task(name="embed")
-def embed_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.Embedded | None:
+def embed_task(validated: stages.Validated, config: TrainConfig) -> stages.Embedded | None:
     """Embed distinct texts not yet cached; progress shows in the UI and the logs."""
     if not validated.column_roles.text_column:
         return None
@@ -32,7 +32,7 @@ def embed_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.E
         log.info("embedded %d/%d new texts (%.0f%%, %.0f texts/s)", done, total, share, rate)
         report("embed", done, total, "texts")  # the terminal's bar (rate, ETA) listens
 
-    embedded = pipeline.embed(validated, config, stage_store(config.workspace), progress=progress)
+    embedded = stages.embed(validated, config, stage_store(config.workspace), progress=progress)
     update_progress_artifact(artifact_id, 100.0)
     report("embed", embedded.n_texts, embedded.n_texts, "texts")
     log.info(

@@ -6,15 +6,15 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from tasks.common import markdown_table, stage_store
 
 
 @task(name="impute")
-def impute_task(validated: pipeline.Validated, config: TrainConfig) -> pipeline.Imputed:
+def impute_task(validated: stages.Validated, config: TrainConfig) -> stages.Imputed:
     """Fit and apply the imputer; publish the missingness profile and the imputer scores."""
-    imputed = pipeline.impute(validated, config, stage_store(config.workspace))
+    imputed = stages.impute(validated, config, stage_store(config.workspace))
     get_run_logger().info(
         "imputed %d missing cells with %s%s",
         imputed.missing_cells,

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from clusterflow import pipeline
+from clusterflow import stages
 from tasks.common import retry_transient, stage_store
 
 
 @task(name="ingest", retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=retry_transient)
-def ingest_task(data: str, workspace: str) -> pipeline.Snapshot:
+def ingest_task(data: str, workspace: str) -> stages.Snapshot:
     """Read ``data`` and store it under its content hash; I/O errors are retried with backoff."""
-    snapshot = pipeline.ingest(data, stage_store(workspace))
+    snapshot = stages.ingest(data, stage_store(workspace))
     get_run_logger().info(
         "ingested %s: %d rows x %d columns, sha256 %s%s",
         data,

@@ -7,9 +7,9 @@ from dataclasses import asdict
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
-from clusterflow import pipeline
 from clusterflow.outputs import write_run_outputs
 from clusterflow.registration import Registration
+from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
 
 def runner_ups_text(runner_ups: list[dict]) -> str:
@@ -77,11 +77,11 @@ def _stages_markdown(stages: dict) -> list[str]:
 def outputs_task(
     out_dir: str,
     run_id: str,
-    snapshot: pipeline.Snapshot,
-    validated: pipeline.Validated,
-    imputed: pipeline.Imputed,
-    embedded: pipeline.Embedded | None,
-    swept: pipeline.Swept,
+    snapshot: Snapshot,
+    validated: Validated,
+    imputed: Imputed,
+    embedded: Embedded | None,
+    swept: Swept,
     registration: Registration | None,
     stages: dict | None = None,
 ) -> dict:

@@ -7,7 +7,7 @@ from datetime import datetime
 from prefect import get_client, get_run_logger, runtime, task
 from prefect.artifacts import create_markdown_artifact
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.registration import Registration, register_training
 
@@ -33,11 +33,11 @@ def _flow_run_start() -> datetime | None:
 @task(name="register")
 def register_task(
     config: TrainConfig,
-    snapshot: pipeline.Snapshot,
-    validated: pipeline.Validated,
-    imputed: pipeline.Imputed,
-    embedded: pipeline.Embedded | None,
-    swept: pipeline.Swept,
+    snapshot: stages.Snapshot,
+    validated: stages.Validated,
+    imputed: stages.Imputed,
+    embedded: stages.Embedded | None,
+    swept: stages.Swept,
 ) -> Registration:
     """Log and register the model; ``champion`` moves only when the gate is passed."""
     reg = register_training(

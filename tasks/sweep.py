@@ -8,20 +8,20 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from tasks.common import stage_store
 
 
 @task(name="sweep")
 def sweep_task(
-    validated: pipeline.Validated,
-    imputed: pipeline.Imputed,
-    embedded: pipeline.Embedded | None,
+    validated: stages.Validated,
+    imputed: stages.Imputed,
+    embedded: stages.Embedded | None,
     config: TrainConfig,
-) -> pipeline.Swept:
+) -> stages.Swept:
     """Fit the sweep and assemble the model; the chosen candidate and the rule are logged."""
-    swept = pipeline.sweep(validated, imputed, embedded, config, stage_store(config.workspace))
+    swept = stages.sweep(validated, imputed, embedded, config, stage_store(config.workspace))
     log = get_run_logger()
     log.info(
         "chose %s with k=%d%s: %s",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from tasks.common import stage_store
 
 
 @task(name="validate")
-def validate_task(snapshot: pipeline.Snapshot, config: TrainConfig) -> pipeline.Validated:
+def validate_task(snapshot: stages.Snapshot, config: TrainConfig) -> stages.Validated:
     """Infer column roles, validate every row, quarantine the failures."""
-    validated = pipeline.validate(snapshot, config, stage_store(config.workspace))
+    validated = stages.validate(snapshot, config, stage_store(config.workspace))
     roles = validated.column_roles
     log = get_run_logger()
     log.info(

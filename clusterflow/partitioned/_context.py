@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.partitioned._workers import _gather_rows
 from clusterflow.schema import ColumnRoles
@@ -28,7 +28,7 @@ class StageContext:
     folder: Path
     """The run's stage folder (shared with the workers)."""
     roles: ColumnRoles
-    validated: pipeline.Validated
+    validated: stages.Validated
     names: tuple[str, ...]
     """``part-NNNNN`` of every partition, in order."""
     valid_offsets: np.ndarray

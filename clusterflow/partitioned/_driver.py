@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import InputError, ValidationFailed
 from clusterflow.partitioned._context import StageContext
@@ -35,9 +35,10 @@ from clusterflow.partitioned._workers import (
     _validate_partition,
 )
 from clusterflow.schema import ColumnRoles, infer_roles
+from clusterflow.stages.common import sanitise_for_parquet
 from clusterflow.store import StageStore
 
-FIT_ROWS = pipeline.FIT_ROWS
+FIT_ROWS = stages.FIT_ROWS
 """Rows of the seeded sample the roles, the imputer and the feature builder are fitted on."""
 
 
@@ -45,11 +46,11 @@ FIT_ROWS = pipeline.FIT_ROWS
 class PartitionedRun:
     """The handles of a partitioned run (as the in-process stages return) and its Dask facts."""
 
-    snapshot: pipeline.Snapshot
-    validated: pipeline.Validated
-    imputed: pipeline.Imputed
-    embedded: pipeline.Embedded | None
-    swept: pipeline.Swept
+    snapshot: stages.Snapshot
+    validated: stages.Validated
+    imputed: stages.Imputed
+    embedded: stages.Embedded | None
+    swept: stages.Swept
     dask: dict = field(default_factory=dict)
 
 
@@ -99,7 +100,7 @@ def _plan(
 
 def _roles(config: TrainConfig, client: Any, plan: _Plan) -> ColumnRoles:
     """Roles from a seeded sample of raw rows: all rows up to FIT_ROWS, as in-process."""
-    positions = pipeline.fit_sample(plan.n_rows, FIT_ROWS, config.random_state)
+    positions = stages.fit_sample(plan.n_rows, FIT_ROWS, config.random_state)
     positions = np.arange(plan.n_rows) if positions is None else positions
     raw = client.gather(
         [
@@ -109,7 +110,7 @@ def _roles(config: TrainConfig, client: Any, plan: _Plan) -> ColumnRoles:
             for p, local in _positions_by_part(positions, plan.offsets)
         ]
     )
-    sample = pipeline._sanitise_for_parquet(pd.concat(raw))
+    sample = sanitise_for_parquet(pd.concat(raw))
     roles = infer_roles(
         sample,
         text_column=config.text_column,
@@ -176,7 +177,7 @@ def _validate(
     )
     quarantine.to_parquet(folder / "quarantine.parquet", index=False)
     valid_lengths = np.array([s["valid"] for s in stats], dtype=np.int64)
-    validated = pipeline.Validated(
+    validated = stages.Validated(
         key=key,
         valid_path=str(folder / "valid"),
         quarantine_path=str(folder / "quarantine.parquet"),
@@ -199,12 +200,12 @@ def _validate(
 
 def _transform(
     ctx: StageContext, imputed_meta: dict[str, Any], imputer: Any
-) -> tuple[pipeline.Imputed, pipeline.Embedded | None, list[dict]]:
+) -> tuple[stages.Imputed, stages.Embedded | None, list[dict]]:
     """Impute and embed every partition on the workers."""
     client, config, folder = ctx.client, ctx.config, ctx.folder
     # Shipped to every worker once, as an object (no per-partition deserialising from disk).
     imputer_on_workers = client.scatter(imputer, broadcast=True) if imputer is not None else None
-    spec = pipeline.embedder_spec(config) if ctx.has_text else None
+    spec = stages.embedder_spec(config) if ctx.has_text else None
     spec_fields = astuple(spec) if spec else None
     cache_path = str(Path(config.workspace) / "embeddings.sqlite")
     model_id = spec.build().model_id if spec else ""
@@ -223,12 +224,12 @@ def _transform(
     ]
     out = _gather(client, futures)
     imputed_meta["missing_cells"] = int(sum(o["missing_cells"] for o in out))
-    imputed = pipeline.Imputed(**imputed_meta)
+    imputed = stages.Imputed(**imputed_meta)
     embedded = None
     if spec:
         _concat_npy(ctx.paths("embeddings", ".npy"), folder / "embeddings.npy")
         n_text = int(sum(o["n_with_text"] for o in out))
-        embedded = pipeline.Embedded(
+        embedded = stages.Embedded(
             key=ctx.validated.key,
             path=str(folder / "embeddings.npy"),
             model_id=model_id,
@@ -329,7 +330,7 @@ def train_partitioned(
     swept = finish_model(ctx, swept, model)
     lap("assign")
 
-    snapshot = pipeline.Snapshot(
+    snapshot = stages.Snapshot(
         source=str(config.data),
         fingerprint=digest,
         path=str(folder / "valid"),

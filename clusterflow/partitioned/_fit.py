@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import ImputeMethod
 from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel, dump_component
 from clusterflow.partitioned._context import StageContext
+from clusterflow.stages.artifacts import write_plots
 
 logger = logging.getLogger("clusterflow.partitioned")
 
@@ -27,7 +28,7 @@ logger = logging.getLogger("clusterflow.partitioned")
 def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
     """Fit the imputer on the valid rows in-process would fit on; return ``Imputed``'s fields."""
     config, roles, folder = ctx.config, ctx.roles, ctx.folder
-    fit_pos = pipeline.fit_sample(ctx.n_valid, pipeline.FIT_ROWS, config.random_state)
+    fit_pos = stages.fit_sample(ctx.n_valid, stages.FIT_ROWS, config.random_state)
     fit_pos = np.arange(ctx.n_valid) if fit_pos is None else fit_pos
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
@@ -45,7 +46,7 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
             (folder / "missingness.md").write_text(prof.to_markdown())
             plot_missingness(table, folder / "missingness.png")
             plot_path = str(folder / "missingness.png")
-        imputer = pipeline.make_imputer(method, roles, config).fit(table)
+        imputer = stages.make_imputer(method, roles, config).fit(table)
         method = imputer.method_
         if getattr(imputer, "scores_", None) is not None:
             scores = json.loads(imputer.scores_.to_json(orient="records"))
@@ -62,9 +63,7 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
     }, imputer
 
 
-def sweep_on_sample(
-    ctx: StageContext, key: str, imputer: Any
-) -> tuple[pipeline.Swept, ClusterModel]:
+def sweep_on_sample(ctx: StageContext, key: str, imputer: Any) -> tuple[stages.Swept, ClusterModel]:
     """Fit the feature builder and the sweep exactly as in-process, on gathered samples."""
     config, roles, folder, n_valid = ctx.config, ctx.roles, ctx.folder, ctx.n_valid
     if n_valid < config.sweep.k_min:
@@ -74,14 +73,14 @@ def sweep_on_sample(
             hint="give more rows or lower --k-min",
         )
     # The gate's held-out rows are left out of the fits, exactly as in-process.
-    held = pipeline.holdout_rows(ctx.validated, config)
+    held = stages.holdout_rows(ctx.validated, config)
     train = np.setdiff1d(np.arange(n_valid), held)
-    fit_pos = pipeline.features_fit_rows(train, n_valid, config.random_state)
+    fit_pos = stages.features_fit_rows(train, n_valid, config.random_state)
     fit_pos = np.arange(n_valid) if fit_pos is None else fit_pos
     table, emb = ctx.gather_features(fit_pos)
-    builder = pipeline.make_features(roles, config).fit(table, embeddings=emb)
-    clusterer = pipeline.make_sweep(config, n_valid, len(train))
-    sample = pipeline.sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
+    builder = stages.make_features(roles, config).fit(table, embeddings=emb)
+    clusterer = stages.make_sweep(config, n_valid, len(train))
+    sample = stages.sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
     sweep_pos = train if sample is None else train[sample]
     if np.array_equal(sweep_pos, fit_pos):
         sweep_table, sweep_emb = table, emb  # the builder's rows are the sweep's rows
@@ -94,15 +93,15 @@ def sweep_on_sample(
         imputer=imputer,
         features=builder,
         clusterer=clusterer,
-        embedder=pipeline.embedder_spec(config) if ctx.has_text else None,
+        embedder=stages.embedder_spec(config) if ctx.has_text else None,
     )
     results = clusterer.results_.copy()
     results.to_csv(folder / "sweep.csv", index=False)
     np.save(folder / "holdout.npy", held)
-    plots = pipeline._plots(
+    plots = write_plots(
         folder, results, X_sweep, np.asarray(clusterer.predict(X_sweep), dtype=int), config
     )
-    return pipeline.Swept(
+    return stages.Swept(
         key=key,
         model_dir=str(folder / "model"),
         labels_path=str(folder / "labels.npy"),
@@ -126,12 +125,12 @@ def _chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:
     chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
     return {
         k: (None if pd.isna(chosen[k]) else float(chosen[k]))
-        for k in pipeline.SUMMARY_METRICS
+        for k in stages.SUMMARY_METRICS
         if k in chosen and isinstance(chosen[k], (int, float, np.number))
     }
 
 
-def finish_model(ctx: StageContext, swept: pipeline.Swept, model: ClusterModel) -> pipeline.Swept:
+def finish_model(ctx: StageContext, swept: stages.Swept, model: ClusterModel) -> stages.Swept:
     """Concatenate labels, set the novelty threshold, keep the drift reference and the cards."""
     config, folder, n_valid = ctx.config, ctx.folder, ctx.n_valid
     labels = np.concatenate([np.load(p) for p in ctx.paths("labels", ".npy")])
@@ -152,7 +151,7 @@ def finish_model(ctx: StageContext, swept: pipeline.Swept, model: ClusterModel) 
     np.save(folder / "distance.npy", distance)
     # The drift reference: the same seeded rows as in-process, gathered from the partitions.
     rng = np.random.default_rng(config.random_state)
-    pick = np.sort(rng.choice(n_valid, size=min(n_valid, pipeline.REFERENCE_ROWS), replace=False))
+    pick = np.sort(rng.choice(n_valid, size=min(n_valid, stages.REFERENCE_ROWS), replace=False))
     table, emb = ctx.gather_features(pick)
     ref = table.reset_index(drop=True).copy()
     ref["__cluster"] = labels[pick]

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow import pipeline
 from clusterflow.model import ClusterModel
 from clusterflow.partitioned._plan import Partition, read_partition
 from clusterflow.schema import ColumnRoles, validate_records
+from clusterflow.stages.common import sanitise_for_parquet
 
 _WORKER_EMBEDDERS: dict = {}
 
@@ -52,7 +52,7 @@ def _validate_partition(
     source: str,
 ) -> dict:
     started = time.perf_counter()
-    frame = pipeline._sanitise_for_parquet(read_partition(part, dtypes))
+    frame = sanitise_for_parquet(read_partition(part, dtypes))
     frame.index = pd.RangeIndex(offset, offset + len(frame))
     column_roles = ColumnRoles.from_dict(roles)
     outcome = validate_records(frame, column_roles, max_text_chars=1_000_000, source=source)
@@ -69,7 +69,7 @@ def _validate_partition(
         {"row": list(reasons.keys()), "reason": list(reasons.values())}, dtype=object
     ).sort_values("row")
     name = f"part-{index:05d}.parquet"
-    pipeline._sanitise_for_parquet(valid).to_parquet(Path(folder, "valid", name), index=True)
+    sanitise_for_parquet(valid).to_parquet(Path(folder, "valid", name), index=True)
     quarantine.astype({"row": "int64", "reason": str}).to_parquet(
         Path(folder, "quarantine", name), index=False
     )

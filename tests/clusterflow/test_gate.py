@@ -258,7 +258,7 @@ def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
 
 
 def test_the_sweep_never_sees_the_held_out_rows(tmp_path, monkeypatch):
-    from clusterflow import pipeline
+    from clusterflow import stages
     from clusterflow.config import TrainConfig
     from clusterflow.store import StageStore
     from clusterflow.sweep import ClusterSweep
@@ -283,9 +283,9 @@ def test_the_sweep_never_sees_the_held_out_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ClusterSweep, "fit", recording_fit)
     store = StageStore(tmp_path / "stages")
-    val = pipeline.validate(pipeline.ingest(path, store), config, store)
+    val = stages.validate(stages.ingest(path, store), config, store)
     assert "when" not in val.column_roles.features  # the time column is never a feature
-    swept = pipeline.sweep(val, pipeline.impute(val, config, store), None, config, store)
+    swept = stages.sweep(val, stages.impute(val, config, store), None, config, store)
     held = swept.holdout()
     assert swept.n_holdout == len(held) == 60
     np.testing.assert_array_equal(held, np.arange(60))  # the most recent hours come first

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.registration import Registration, register_training
 from clusterflow.store import StageStore
@@ -33,10 +33,10 @@ def train(store: StageStore, workspace: Path, *, seed: int = 0, **sweep) -> Regi
         sweep=sweep,
         registry={"model_name": "penguins"},
     )
-    snap = pipeline.ingest(config.data, store)
-    val = pipeline.validate(snap, config, store)
-    imp = pipeline.impute(val, config, store)
-    swept = pipeline.sweep(val, imp, None, config, store)
+    snap = stages.ingest(config.data, store)
+    val = stages.validate(snap, config, store)
+    imp = stages.impute(val, config, store)
+    swept = stages.sweep(val, imp, None, config, store)
     reg = register_training(
         config=config, snapshot=snap, validated=val, imputed=imp, embedded=None, swept=swept
     )

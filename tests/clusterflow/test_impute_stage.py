@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.store import StageStore
 from tests.conftest import bundled
@@ -23,9 +23,9 @@ def test_impute_stage_keeps_per_column_scores(workspace: Path) -> None:
         impute={"score_sample": 100},
     )
     store = StageStore(workspace / "store")
-    snapshot = pipeline.ingest(config.data, store)
-    validated = pipeline.validate(snapshot, config, store)
-    imputed = pipeline.impute(validated, config, store)
+    snapshot = stages.ingest(config.data, store)
+    validated = stages.validate(snapshot, config, store)
+    imputed = stages.impute(validated, config, store)
     by_column = {record["column"]: record for record in imputed.column_scores}
     assert set(by_column) == set(validated.column_roles.features)
     assert by_column["sex"]["kind"] == "categorical_error"
@@ -33,7 +33,7 @@ def test_impute_stage_keeps_per_column_scores(workspace: Path) -> None:
     methods = {record["method"] for record in imputed.scores}
     assert {record["method"] for record in imputed.column_scores} <= methods
     # The cached stage gives the same records back.
-    again = pipeline.impute(validated, config, store)
+    again = stages.impute(validated, config, store)
     assert again.reused and again.column_scores == imputed.column_scores
     meta = json.loads((Path(imputed.path).parent / "meta.json").read_text())
     assert meta["column_scores"] == imputed.column_scores

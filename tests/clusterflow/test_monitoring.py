@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import DriftConfig, TrainConfig
 from clusterflow.drift import DriftThresholds
 from clusterflow.errors import ValidationFailed
@@ -39,10 +39,10 @@ def champion(tmp_path_factory, penguins):
         sweep=CHEAP_SWEEP,
     )
     store = StageStore(root / "ws")
-    snapshot = pipeline.ingest(train_path, store)
-    validated = pipeline.validate(snapshot, config, store)
-    imputed = pipeline.impute(validated, config, store)
-    swept = pipeline.sweep(validated, imputed, None, config, store)
+    snapshot = stages.ingest(train_path, store)
+    validated = stages.validate(snapshot, config, store)
+    imputed = stages.impute(validated, config, store)
+    swept = stages.sweep(validated, imputed, None, config, store)
     held_out = penguins.drop(index=half.index).reset_index(drop=True)
     return ClusterModel.load(swept.model_dir), held_out
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.distributed import DaskAddress, parse_dask_address
 from clusterflow.errors import ConfigError, InputError
@@ -117,10 +117,10 @@ def test_partitions_give_the_in_process_answer(tmp_path, threaded_client):
         sweep={"algorithms": ["kmeans", "gmm"], "k_max": 5, "stability_resamples": 0},
     )
     store = StageStore(tmp_path / "ws" / "stages")
-    snap = pipeline.ingest(data, store)
-    validated = pipeline.validate(snap, config, store)
-    imputed = pipeline.impute(validated, config, store)
-    swept = pipeline.sweep(validated, imputed, None, config, store)
+    snap = stages.ingest(data, store)
+    validated = stages.validate(snap, config, store)
+    imputed = stages.impute(validated, config, store)
+    swept = stages.sweep(validated, imputed, None, config, store)
 
     run = train_partitioned(config, store, threaded_client, partition_bytes=4000)
     assert run.dask["partitions"] >= 4

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from clusterflow import pipeline
+from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.registration import apply_cluster_map, register_training
 from clusterflow.registry import CHALLENGER, CHAMPION, load_cluster_model
@@ -33,10 +33,10 @@ def train(data, workspace, *, k_min=2, k_max=4, seed=0, **registry) -> tuple:
         registry={"model_name": NAME, "eval_sample": 200, **registry},
     )
     store = StageStore(workspace / "store")
-    snap = pipeline.ingest(config.data, store)
-    val = pipeline.validate(snap, config, store)
-    imp = pipeline.impute(val, config, store)
-    swept = pipeline.sweep(val, imp, None, config, store)
+    snap = stages.ingest(config.data, store)
+    val = stages.validate(snap, config, store)
+    imp = stages.impute(val, config, store)
+    swept = stages.sweep(val, imp, None, config, store)
     reg = register_training(
         config=config, snapshot=snap, validated=val, imputed=imp, embedded=None, swept=swept
     )

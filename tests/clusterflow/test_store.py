@@ -73,8 +73,8 @@ def test_a_changed_library_version_invalidates_the_stage(tmp_path, monkeypatch):
     import pandas as pd
 
     import clusterflow.store as store_module
-    from clusterflow import pipeline
     from clusterflow.config import TrainConfig
+    from clusterflow.stages import impute, ingest, validate
 
     path = tmp_path / "d.csv"
     pd.DataFrame({"x": [1.0, None, 3.0, 4.0], "y": [1.0, 2.0, None, 4.0]}).to_csv(path, index=False)
@@ -82,9 +82,9 @@ def test_a_changed_library_version_invalidates_the_stage(tmp_path, monkeypatch):
     store = StageStore(tmp_path / "stages")
 
     def stages():
-        snap = pipeline.ingest(path, store)
-        val = pipeline.validate(snap, config, store)
-        return snap, val, pipeline.impute(val, config, store)
+        snap = ingest(path, store)
+        val = validate(snap, config, store)
+        return snap, val, impute(val, config, store)
 
     stages()
     assert all(h.reused for h in stages())

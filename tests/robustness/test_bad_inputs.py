@@ -96,7 +96,7 @@ def test_catalogue_is_broad():
 
 @pytest.mark.parametrize("case", ERRORS, ids=lambda c: c.name)
 def test_every_bad_input_is_a_typed_error_at_the_stages(case, tmp_path):
-    from clusterflow import pipeline
+    from clusterflow import stages
     from clusterflow.config import TrainConfig
     from clusterflow.errors import ClusterflowError
     from clusterflow.store import StageStore
@@ -119,10 +119,10 @@ def test_every_bad_input_is_a_typed_error_at_the_stages(case, tmp_path):
     )
     store = StageStore(tmp_path / "ws" / "stages")
     with pytest.raises(ClusterflowError) as info:
-        snapshot = pipeline.ingest(path, store)
-        validated = pipeline.validate(snapshot, config, store)
-        imputed = pipeline.impute(validated, config, store)
-        pipeline.sweep(validated, imputed, None, config, store)
+        snapshot = stages.ingest(path, store)
+        validated = stages.validate(snapshot, config, store)
+        imputed = stages.impute(validated, config, store)
+        stages.sweep(validated, imputed, None, config, store)
     assert type(info.value) is case.error
     line = info.value.one_line()
     assert path.name in line

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clusterflow import outputs, pipeline
+from clusterflow import outputs, stages
 from clusterflow.config import RegistryConfig, TrainConfig
 from clusterflow.errors import ClusterflowError
 from clusterflow.store import StageStore
@@ -67,16 +67,16 @@ def _config(path: Path, workspace: Path, with_id: bool) -> TrainConfig:
 
 def _run_stages(
     frame: pd.DataFrame, with_id: bool, folder: Path
-) -> tuple[dict, pipeline.Validated] | None:
+) -> tuple[dict, stages.Validated] | None:
     path = folder / "data.csv"
     frame.to_csv(path, index=False)
     config = _config(path, folder / "ws", with_id)
     store = StageStore(folder / "ws" / "stages")
     try:
-        snapshot = pipeline.ingest(path, store)
-        validated = pipeline.validate(snapshot, config, store)
-        imputed = pipeline.impute(validated, config, store)
-        swept = pipeline.sweep(validated, imputed, None, config, store)
+        snapshot = stages.ingest(path, store)
+        validated = stages.validate(snapshot, config, store)
+        imputed = stages.impute(validated, config, store)
+        swept = stages.sweep(validated, imputed, None, config, store)
     except ClusterflowError as err:
         # A whole-file verdict is allowed only with a message naming the file, and nothing is
         # written.
@@ -190,7 +190,7 @@ def test_accounting_through_the_training_flow(case, prefect_harness, mlflow_uri)
             assert _versions("fuzz") == before
             return
         store = StageStore(folder / "ws" / "stages")
-        validated = pipeline.validate(pipeline.ingest(path, store), config, store)
+        validated = stages.validate(stages.ingest(path, store), config, store)
         assert validated.reused
         _check_accounting(frame, summary, folder, with_id, validated)
         assert _versions("fuzz") == before + 1 and summary["model_version"]

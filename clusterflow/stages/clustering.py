@@ -1,0 +1,209 @@
+"""The sweep stage: build the feature matrix, sweep algorithms and k, assemble the model.
+
+The factories :func:`make_features` and :func:`make_sweep` are shared with the partitioned path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clusterflow.config import TrainConfig
+from clusterflow.errors import ConfigError, NoViableClustering
+from clusterflow.model import NOVELTY_QUANTILE, ClusterModel
+from clusterflow.schema import ColumnRoles
+from clusterflow.stages.artifacts import write_cards, write_plots, write_reference
+from clusterflow.stages.embedding import embedder_spec
+from clusterflow.stages.handles import Embedded, Imputed, Swept, Validated
+from clusterflow.stages.imputation import load_imputer
+from clusterflow.stages.sampling import features_fit_rows, holdout_rows, sweep_rows
+from clusterflow.store import StageStore
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_METRICS = (
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "inertia",
+    "bic",
+    "stability",
+)
+"""The chosen candidate's scores reported in summary.json (the sweep table has them all)."""
+
+
+def sweep(
+    validated: Validated,
+    imputed: Imputed,
+    embedded: Embedded | None,
+    config: TrainConfig,
+    store: StageStore,
+) -> Swept:
+    """Build the feature matrix, sweep algorithms and k, and assemble the servable model."""
+    roles = validated.column_roles
+    settings = {
+        "features": config.features.model_dump(mode="json"),
+        "sweep": config.sweep.model_dump(mode="json"),
+        "seed": config.random_state,
+        "holdout": _holdout_settings(config),
+    }
+    key = store.key("sweep", imputed.key, embedded.key if embedded else None, settings)
+    folder = store.path("sweep", key)
+    if store.done("sweep", key):
+        meta = json.loads((folder / "meta.json").read_text())
+        return Swept(**meta, reused=True)
+
+    table = pd.read_parquet(imputed.path)
+    embeddings = np.load(embedded.path) if embedded else None
+    n_rows = len(table)
+    if n_rows < config.sweep.k_min:
+        raise ConfigError(
+            f"{Path(config.data).name}: only {n_rows} valid rows, fewer than "
+            f"k_min={config.sweep.k_min}",
+            hint="give more rows or lower --k-min",
+        )
+    # The gate's held-out rows are assigned like new data: the features and the clusterer are
+    # fitted without them.
+    held = holdout_rows(validated, config)
+    train = np.setdiff1d(np.arange(n_rows), held)
+    fit_on = features_fit_rows(train, n_rows, config.random_state)
+    builder = make_features(roles, config)
+    builder.fit(
+        table.iloc[fit_on] if fit_on is not None else table,
+        embeddings=None if embeddings is None or fit_on is None else embeddings[fit_on],
+    )
+    X = builder.transform(table, embeddings=embeddings)
+    clusterer = make_sweep(config, n_rows, len(train))
+    started = time.perf_counter()
+    sample = sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
+    fit_rows = train if sample is None else train[sample]
+    everything = len(fit_rows) == n_rows
+    clusterer.fit(X if everything else X[fit_rows])
+    # Above fit_rows the sweep chooses on a seeded sample and every row is assigned by the chosen
+    # model's own predict, which is exactly what the registered model will do with new rows (and
+    # what it does with the held-out rows).
+    labels = np.asarray(clusterer.labels_ if everything else clusterer.predict(X), dtype=int)
+    logger.info(
+        "sweep fitted in %.1fs on %d of %d rows (%d held out for the gate): %s k=%s",
+        time.perf_counter() - started,
+        len(fit_rows),
+        n_rows,
+        len(held),
+        clusterer.algorithm_,
+        clusterer.k_,
+    )
+    if len(set(labels[labels >= 0].tolist())) < 1:
+        raise NoViableClustering(
+            "the chosen clustering put every row in noise",
+            hint="use --noise assign or other algorithms",
+        )
+
+    model = ClusterModel(
+        roles=roles,
+        imputer=load_imputer(imputed),
+        features=builder,
+        clusterer=clusterer,
+        embedder=embedder_spec(config) if embedded else None,
+    )
+    assigned, distance = model.assign(X)
+    if not np.array_equal(assigned, labels):
+        raise NoViableClustering(
+            "the chosen clusterer does not reproduce its own training labels",
+            hint="report this as a bug with the data's shape and the config",
+        )
+    model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
+
+    results = clusterer.results_.copy()
+    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
+    metrics = {
+        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
+        for k in SUMMARY_METRICS
+        if k in chosen and isinstance(chosen[k], (int, float, np.number))
+    }
+    noise_share = float(np.mean(labels < 0))
+    metrics["noise_share"] = noise_share
+    with store.writing("sweep", key) as tmp:
+        model.save(tmp / "model")
+        np.save(tmp / "labels.npy", labels)
+        np.save(tmp / "holdout.npy", held)
+        np.save(tmp / "distance.npy", distance)
+        results.to_csv(tmp / "sweep.csv", index=False)
+        write_reference(tmp / "model", table, embeddings, labels, distance, model, config)
+        plots = write_plots(tmp, results, X, labels, config)
+        cards_path = write_cards(tmp, validated, table, labels, X, clusterer, roles)
+        meta = {
+            "key": key,
+            "model_dir": str(folder / "model"),
+            "labels_path": str(folder / "labels.npy"),
+            "results_path": str(folder / "sweep.csv"),
+            "algorithm": str(clusterer.algorithm_),
+            "k": int(clusterer.k_),
+            "metrics": metrics,
+            "rule": str(getattr(clusterer, "rule_", "")),
+            "disagreement": str(getattr(clusterer, "disagreement_", "") or ""),
+            "runner_ups": clusterer.selection_.runner_ups(),
+            "noise_share": noise_share,
+            "holdout_path": str(folder / "holdout.npy"),
+            "n_holdout": len(held),
+            "plots": {name: str(folder / Path(p).name) for name, p in plots.items()},
+            "cards_path": str(folder / "cards.md") if cards_path else None,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    return Swept(**meta)
+
+
+def make_features(roles: ColumnRoles, config: TrainConfig) -> Any:
+    """Return the unfitted feature builder of a run (in-process and partitioned alike)."""
+    from clusterflow.features import FeatureBuilder
+
+    weights: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("text_weight", config.features.text_weight),
+            ("categorical_weight", config.features.categorical_weight),
+        )
+        if value is not None
+    }
+    return FeatureBuilder(
+        numeric_columns=list(roles.numeric),
+        categorical_columns=list(roles.categorical),
+        random_state=config.random_state,
+        **weights,
+    )
+
+
+def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
+    """Return the unfitted sweep of a run over ``n_rows`` rows, ``n_train`` of them fitted on.
+
+    The k range follows the size of the whole data, even when the sweep sees a sample of it;
+    ``sweep.k`` pins it.
+    """
+    from clusterflow.sweep import ClusterSweep, default_k_max
+
+    k_max = min(config.sweep.k_max or default_k_max(n_rows), n_train - 1)
+    k_min = config.sweep.k_min
+    if config.sweep.k is not None:
+        k_min = k_max = config.sweep.k
+    return ClusterSweep(
+        k_min=k_min,
+        k_max=k_max,
+        algorithms=[a.value for a in config.sweep.algorithms],
+        noise=config.sweep.noise.value,
+        silhouette_sample=config.sweep.silhouette_sample,
+        stability_resamples=config.sweep.stability_resamples,
+        random_state=config.random_state,
+    )
+
+
+def _holdout_settings(config: TrainConfig) -> dict:
+    return {
+        "share": config.registry.holdout_share,
+        "max_rows": config.registry.eval_sample,
+        "time": config.time_column,
+    }

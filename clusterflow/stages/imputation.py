@@ -1,0 +1,99 @@
+"""The impute stage: choose and fit the imputer on the valid rows, fill every gap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from clusterflow.config import ImputeMethod, TrainConfig
+from clusterflow.io import write_parquet
+from clusterflow.model import dump_component, load_component
+from clusterflow.schema import ColumnRoles, post_impute_schema
+from clusterflow.stages.handles import Imputed, Validated
+from clusterflow.stages.sampling import FIT_ROWS, fit_sample
+from clusterflow.store import StageStore
+
+
+def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Imputed:
+    """Fit the imputer on the valid rows (choosing it by mask-and-score) and fill every gap."""
+    roles = validated.column_roles
+    settings = config.impute.model_dump(mode="json")
+    key = store.key("impute", validated.key, settings, config.random_state)
+    folder = store.path("impute", key)
+    if store.done("impute", key):
+        meta = json.loads((folder / "meta.json").read_text())
+        return Imputed(**meta, reused=True)
+
+    table = pd.read_parquet(validated.valid_path, columns=list(roles.features))
+    table = table.astype({c: float for c in roles.numeric})
+    missing_cells = int(table.isna().sum().sum())
+    method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
+    imputer = None
+    scores: list[dict] = []
+    column_scores: list[dict] = []
+    profile: dict = {}
+    with store.writing("impute", key) as tmp:
+        plot_path = None
+        if roles.features:
+            if missing_cells:
+                from clusterflow.missingness import plot_missingness, profile_missingness
+
+                prof = profile_missingness(table, random_state=config.random_state)
+                profile = prof.to_dict()
+                (tmp / "missingness.md").write_text(prof.to_markdown())
+                plot_missingness(table, tmp / "missingness.png")
+                plot_path = str(folder / "missingness.png")
+            imputer = make_imputer(method, roles, config)
+            fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
+            imputer.fit(table if fit_on is None else table.iloc[fit_on])
+            filled = imputer.transform(table)
+            method = imputer.method_
+            scores = (
+                json.loads(imputer.scores_.to_json(orient="records"))
+                if hasattr(imputer, "scores_") and imputer.scores_ is not None
+                else []
+            )
+            column_scores = json.loads(imputer.column_scores_.to_json(orient="records"))
+            categories = getattr(imputer, "categories_", None)
+            post_impute_schema(roles, categories).validate(filled, lazy=True)
+        else:
+            filled = table
+        write_parquet(filled, tmp / "imputed.parquet")
+
+        meta = {
+            "key": key,
+            "path": str(folder / "imputed.parquet"),
+            "imputer_path": str(folder / "imputer"),
+            "imputer_format": dump_component(imputer, tmp / "imputer"),
+            "method": method,
+            "scores": scores,
+            "column_scores": column_scores,
+            "missing_cells": missing_cells,
+            "profile": profile,
+            "plot_path": plot_path,
+        }
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    return Imputed(**meta)
+
+
+def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
+    """Return the unfitted imputer of a run (in-process and partitioned alike)."""
+    from clusterflow.impute import TableImputer
+
+    return TableImputer(
+        method=method,
+        numeric_columns=list(roles.numeric),
+        categorical_columns=list(roles.categorical),
+        n_neighbors=config.impute.n_neighbors,
+        mask_fraction=config.impute.mask_fraction,
+        score_sample=config.impute.score_sample,
+        random_state=config.random_state,
+    )
+
+
+def load_imputer(imputed: Imputed):
+    """Read the fitted imputer of an :class:`Imputed` handle."""
+    return load_component(Path(imputed.imputer_path), imputed.imputer_format)

@@ -1,0 +1,125 @@
+"""The first two stages: ingest the input file, then validate its rows and quarantine the rest."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from clusterflow.config import ImputeMethod, TrainConfig
+from clusterflow.errors import ValidationFailed
+from clusterflow.io import fingerprint, read_table
+from clusterflow.schema import infer_roles, validate_records
+from clusterflow.stages.common import sanitise_for_parquet
+from clusterflow.stages.handles import Snapshot, Validated
+from clusterflow.store import StageStore
+
+logger = logging.getLogger(__name__)
+
+
+def ingest(data: str | Path, store: StageStore) -> Snapshot:
+    """Read the input file into a typed snapshot stored under its content hash.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read as a table (see :func:`clusterflow.io.read_table`).
+    """
+    path = Path(data)
+    frame = read_table(path)  # raises the clear errors before anything is hashed or stored
+    digest = fingerprint(path)
+    key = store.key("ingest", digest)
+    target = store.path("ingest", key) / "rows.parquet"
+    reused = store.done("ingest", key)
+    if not reused:
+        with store.writing("ingest", key) as tmp:
+            sanitise_for_parquet(frame).to_parquet(tmp / "rows.parquet", index=True)
+    return Snapshot(
+        source=str(path),
+        fingerprint=digest,
+        path=str(target),
+        n_rows=len(frame),
+        columns=tuple(frame.columns),
+        reused=reused,
+    )
+
+
+def _excluded(config: TrainConfig) -> tuple[str, ...]:
+    """Columns never used as features: the excluded ones and the time column."""
+    time = (config.time_column,) if config.time_column else ()
+    return tuple(dict.fromkeys((*config.exclude_columns, *time)))
+
+
+def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Validated:
+    """Infer column roles and validate lazily; quarantine failing rows with their reasons.
+
+    With ``impute.method == "drop"`` rows with gaps in a feature are quarantined too (the user
+    asked for it), each with the columns that were empty.
+    """
+    settings = {
+        "text": config.text_column,
+        "id": config.id_column,
+        "exclude": _excluded(config),
+        "max_categories": config.features.max_categories,
+        "max_missing": config.features.max_missing,
+        "drop": config.impute.method == "drop",
+        "max_chars": config.embed.max_chars,
+    }
+    key = store.key("validate", snapshot.fingerprint, settings)
+    folder = store.path("validate", key)
+    if store.done("validate", key):
+        meta = json.loads((folder / "meta.json").read_text())
+        return Validated(**meta, reused=True)
+
+    frame = pd.read_parquet(snapshot.path)
+    source = Path(snapshot.source).name
+    roles = infer_roles(
+        frame,
+        text_column=config.text_column,
+        id_column=config.id_column,
+        exclude_columns=_excluded(config),
+        max_categories=config.features.max_categories,
+        max_missing=config.features.max_missing,
+        source=source,
+    )
+    if roles.text_column and frame[roles.text_column].dropna().astype(str).str.strip().eq("").all():
+        raise ValidationFailed(
+            f"{source}: the text column {roles.text_column!r} is empty in every row",
+            hint="choose another --text-column or omit it for tabular data",
+        )
+    outcome = validate_records(frame, roles, max_text_chars=1_000_000, source=source)
+    reasons = dict(outcome.reasons)
+    valid = outcome.valid
+    if config.impute.method == ImputeMethod.drop and roles.features:
+        gaps = valid[list(roles.features)].isna()
+        incomplete = gaps.any(axis=1)
+        for row in valid.index[incomplete]:
+            empty = ", ".join(gaps.columns[gaps.loc[row]])
+            reasons[int(row)] = f"gaps in {empty} (impute=drop was asked)"
+        valid = valid.loc[~incomplete]
+        if valid.empty:
+            raise ValidationFailed(
+                f"{source}: every row has a gap and impute=drop was asked",
+                hint="use an imputer (the default 'auto') instead of dropping rows",
+            )
+    quarantine = pd.DataFrame(
+        {"row": list(reasons.keys()), "reason": list(reasons.values())}
+    ).sort_values("row")
+    meta = {
+        "key": key,
+        "valid_path": str(folder / "valid.parquet"),
+        "quarantine_path": str(folder / "quarantine.parquet"),
+        "roles": roles.to_dict(),
+        "n_valid": len(valid),
+        "n_quarantined": len(quarantine),
+    }
+    with store.writing("validate", key) as tmp:
+        sanitise_for_parquet(valid).to_parquet(tmp / "valid.parquet", index=True)
+        quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    logger.info(
+        "validated %d rows: %d valid, %d quarantined", snapshot.n_rows, len(valid), len(quarantine)
+    )
+    return Validated(**meta)
