@@ -19,6 +19,7 @@ from clusterflow.errors import ConfigError, NoViableClustering
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel
 from clusterflow.schema import ColumnRoles
 from clusterflow.stages.artifacts import write_cards, write_plots, write_reference
+from clusterflow.stages.common import reused_handle
 from clusterflow.stages.embedding import embedder_spec
 from clusterflow.stages.handles import Embedded, Imputed, Swept, Validated
 from clusterflow.stages.imputation import load_imputer
@@ -54,10 +55,10 @@ def sweep(
         "holdout": _holdout_settings(config),
     }
     key = store.key("sweep", imputed.key, embedded.key if embedded else None, settings)
+    done = reused_handle(store, "sweep", key, Swept)
+    if done is not None:
+        return done
     folder = store.path("sweep", key)
-    if store.done("sweep", key):
-        meta = json.loads((folder / "meta.json").read_text())
-        return Swept(**meta, reused=True)
 
     table = pd.read_parquet(imputed.path)
     embeddings = np.load(embedded.path) if embedded else None
@@ -137,7 +138,7 @@ def sweep(
         write_reference(tmp / "model", table, embeddings, labels, distance, model, config)
         plots = write_plots(tmp, results, X, labels, config)
         cards_path = write_cards(tmp, validated, table, labels, X, clusterer, roles)
-        meta = {
+        meta: dict[str, Any] = {
             "key": key,
             "model_dir": str(folder / "model"),
             "labels_path": str(folder / "labels.npy"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from clusterflow.config import TrainConfig
 from clusterflow.embed import embed_column, model_identity, resolve_backend
 from clusterflow.model import EmbedderSpec
-from clusterflow.stages.common import ProgressFn
+from clusterflow.stages.common import ProgressFn, reused_handle
 from clusterflow.stages.handles import Embedded, Validated
 from clusterflow.store import StageStore
 
@@ -45,14 +46,14 @@ def embed(
     key = store.key(
         "embed", validated.key, embedder.model_id, model_identity(spec.model), spec.max_chars
     )
+    done = reused_handle(store, "embed", key, Embedded)
+    if done is not None:
+        return done
     folder = store.path("embed", key)
-    if store.done("embed", key):
-        meta = json.loads((folder / "meta.json").read_text())
-        return Embedded(**meta, reused=True)
     texts = pd.read_parquet(validated.valid_path, columns=[roles.text_column])[roles.text_column]
     vectors, has_text = embed_column(embedder, texts.tolist())
     stats = embedder.last_stats
-    meta = {
+    meta: dict[str, Any] = {
         "key": key,
         "path": str(folder / "embeddings.npy"),
         "model_id": embedder.model_id,

@@ -12,6 +12,7 @@ from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.io import write_parquet
 from clusterflow.model import dump_component, load_component
 from clusterflow.schema import ColumnRoles, post_impute_schema
+from clusterflow.stages.common import reused_handle
 from clusterflow.stages.handles import Imputed, Validated
 from clusterflow.stages.sampling import FIT_ROWS, fit_sample
 from clusterflow.store import StageStore
@@ -22,10 +23,10 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
     roles = validated.column_roles
     settings = config.impute.model_dump(mode="json")
     key = store.key("impute", validated.key, settings, config.random_state)
+    done = reused_handle(store, "impute", key, Imputed)
+    if done is not None:
+        return done
     folder = store.path("impute", key)
-    if store.done("impute", key):
-        meta = json.loads((folder / "meta.json").read_text())
-        return Imputed(**meta, reused=True)
 
     table = pd.read_parquet(validated.valid_path, columns=list(roles.features))
     table = table.astype({c: float for c in roles.numeric})
@@ -63,7 +64,7 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
             filled = table
         write_parquet(filled, tmp / "imputed.parquet")
 
-        meta = {
+        meta: dict[str, Any] = {
             "key": key,
             "path": str(folder / "imputed.parquet"),
             "imputer_path": str(folder / "imputer"),

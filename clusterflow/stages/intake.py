@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -12,7 +13,7 @@ from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import fingerprint, read_table
 from clusterflow.schema import infer_roles, validate_records
-from clusterflow.stages.common import sanitise_for_parquet
+from clusterflow.stages.common import reused_handle, sanitise_for_parquet
 from clusterflow.stages.handles import Snapshot, Validated
 from clusterflow.store import StageStore
 
@@ -68,10 +69,10 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
         "max_chars": config.embed.max_chars,
     }
     key = store.key("validate", snapshot.fingerprint, settings)
+    done = reused_handle(store, "validate", key, Validated)
+    if done is not None:
+        return done
     folder = store.path("validate", key)
-    if store.done("validate", key):
-        meta = json.loads((folder / "meta.json").read_text())
-        return Validated(**meta, reused=True)
 
     frame = pd.read_parquet(snapshot.path)
     source = Path(snapshot.source).name
@@ -107,7 +108,7 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
     quarantine = pd.DataFrame(
         {"row": list(reasons.keys()), "reason": list(reasons.values())}
     ).sort_values("row")
-    meta = {
+    meta: dict[str, Any] = {
         "key": key,
         "valid_path": str(folder / "valid.parquet"),
         "quarantine_path": str(folder / "quarantine.parquet"),
