@@ -26,42 +26,23 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
     done = reused_handle(store, "impute", key, Imputed)
     if done is not None:
         return done
-    folder = store.path("impute", key)
 
+    folder = store.path("impute", key)
     table = pd.read_parquet(validated.valid_path, columns=list(roles.features))
     table = table.astype({c: float for c in roles.numeric})
     missing_cells = int(table.isna().sum().sum())
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
-    scores: list[dict] = []
-    column_scores: list[dict] = []
     profile: dict = {}
+    plot_path = None
     with store.writing("impute", key) as tmp:
-        plot_path = None
+        filled = table
         if roles.features:
             if missing_cells:
-                from clusterflow.missingness import plot_missingness, profile_missingness
-
-                prof = profile_missingness(table, random_state=config.random_state)
-                profile = prof.to_dict()
-                (tmp / "missingness.md").write_text(prof.to_markdown())
-                plot_missingness(table, tmp / "missingness.png")
+                profile = _profile_missingness(table, config, tmp)
                 plot_path = str(folder / "missingness.png")
-            imputer = make_imputer(method, roles, config)
-            fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
-            imputer.fit(table if fit_on is None else table.iloc[fit_on])
-            filled = imputer.transform(table)
+            imputer, filled = _fit_and_fill(table, method, roles, config)
             method = imputer.method_
-            scores = (
-                json.loads(imputer.scores_.to_json(orient="records"))
-                if hasattr(imputer, "scores_") and imputer.scores_ is not None
-                else []
-            )
-            column_scores = json.loads(imputer.column_scores_.to_json(orient="records"))
-            categories = getattr(imputer, "categories_", None)
-            post_impute_schema(roles, categories).validate(filled, lazy=True)
-        else:
-            filled = table
         write_parquet(filled, tmp / "imputed.parquet")
 
         meta: dict[str, Any] = {
@@ -70,8 +51,8 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
             "imputer_path": str(folder / "imputer"),
             "imputer_format": dump_component(imputer, tmp / "imputer"),
             "method": method,
-            "scores": scores,
-            "column_scores": column_scores,
+            "scores": _scores(imputer),
+            "column_scores": _column_scores(imputer),
             "missing_cells": missing_cells,
             "profile": profile,
             "plot_path": plot_path,
@@ -98,3 +79,43 @@ def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
 def load_imputer(imputed: Imputed):
     """Read the fitted imputer of an :class:`Imputed` handle."""
     return load_component(Path(imputed.imputer_path), imputed.imputer_format)
+
+
+def _profile_missingness(table: pd.DataFrame, config: TrainConfig, folder: Path) -> dict:
+    """Write the missingness report and plot into ``folder``; return the profile's fields."""
+    from clusterflow.missingness import plot_missingness, profile_missingness
+
+    prof = profile_missingness(table, random_state=config.random_state)
+    (folder / "missingness.md").write_text(prof.to_markdown())
+    plot_missingness(table, folder / "missingness.png")
+    return prof.to_dict()
+
+
+def _fit_and_fill(
+    table: pd.DataFrame, method: str, roles: ColumnRoles, config: TrainConfig
+) -> tuple[Any, pd.DataFrame]:
+    """Fit the imputer (on a seeded sample above :data:`FIT_ROWS` rows) and fill every row.
+
+    The filled table is checked against the post-imputation schema before it is returned.
+    """
+    imputer = make_imputer(method, roles, config)
+    fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
+    imputer.fit(table if fit_on is None else table.iloc[fit_on])
+    filled = imputer.transform(table)
+    categories = getattr(imputer, "categories_", None)
+    post_impute_schema(roles, categories).validate(filled, lazy=True)
+    return imputer, filled
+
+
+def _scores(imputer: Any) -> list[dict]:
+    """Return the candidate imputers' scores (empty when none were compared or none imputed)."""
+    if imputer is None or getattr(imputer, "scores_", None) is None:
+        return []
+    return json.loads(imputer.scores_.to_json(orient="records"))
+
+
+def _column_scores(imputer: Any) -> list[dict]:
+    """Return the per-column scores of the chosen imputer (empty when nothing was imputed)."""
+    if imputer is None:
+        return []
+    return json.loads(imputer.column_scores_.to_json(orient="records"))

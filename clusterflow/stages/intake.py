@@ -12,7 +12,7 @@ import pandas as pd
 from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import fingerprint, read_table
-from clusterflow.schema import infer_roles, validate_records
+from clusterflow.schema import ColumnRoles, infer_roles, validate_records
 from clusterflow.stages.common import reused_handle, sanitise_for_parquet
 from clusterflow.stages.handles import Snapshot, Validated
 from clusterflow.store import StageStore
@@ -47,67 +47,29 @@ def ingest(data: str | Path, store: StageStore) -> Snapshot:
     )
 
 
-def _excluded(config: TrainConfig) -> tuple[str, ...]:
-    """Columns never used as features: the excluded ones and the time column."""
-    time = (config.time_column,) if config.time_column else ()
-    return tuple(dict.fromkeys((*config.exclude_columns, *time)))
-
-
 def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Validated:
     """Infer column roles and validate lazily; quarantine failing rows with their reasons.
 
     With ``impute.method == "drop"`` rows with gaps in a feature are quarantined too (the user
     asked for it), each with the columns that were empty.
     """
-    settings = {
-        "text": config.text_column,
-        "id": config.id_column,
-        "exclude": _excluded(config),
-        "max_categories": config.features.max_categories,
-        "max_missing": config.features.max_missing,
-        "drop": config.impute.method == "drop",
-        "max_chars": config.embed.max_chars,
-    }
-    key = store.key("validate", snapshot.fingerprint, settings)
+    key = store.key("validate", snapshot.fingerprint, _validate_settings(config))
     done = reused_handle(store, "validate", key, Validated)
     if done is not None:
         return done
-    folder = store.path("validate", key)
 
     frame = pd.read_parquet(snapshot.path)
     source = Path(snapshot.source).name
-    roles = infer_roles(
-        frame,
-        text_column=config.text_column,
-        id_column=config.id_column,
-        exclude_columns=_excluded(config),
-        max_categories=config.features.max_categories,
-        max_missing=config.features.max_missing,
-        source=source,
-    )
-    if roles.text_column and frame[roles.text_column].dropna().astype(str).str.strip().eq("").all():
-        raise ValidationFailed(
-            f"{source}: the text column {roles.text_column!r} is empty in every row",
-            hint="choose another --text-column or omit it for tabular data",
-        )
+    roles = _infer_roles(frame, config, source)
     outcome = validate_records(frame, roles, max_text_chars=1_000_000, source=source)
-    reasons = dict(outcome.reasons)
-    valid = outcome.valid
+    valid, reasons = outcome.valid, dict(outcome.reasons)
     if config.impute.method == ImputeMethod.drop and roles.features:
-        gaps = valid[list(roles.features)].isna()
-        incomplete = gaps.any(axis=1)
-        for row in valid.index[incomplete]:
-            empty = ", ".join(gaps.columns[gaps.loc[row]])
-            reasons[int(row)] = f"gaps in {empty} (impute=drop was asked)"
-        valid = valid.loc[~incomplete]
-        if valid.empty:
-            raise ValidationFailed(
-                f"{source}: every row has a gap and impute=drop was asked",
-                hint="use an imputer (the default 'auto') instead of dropping rows",
-            )
+        valid, reasons = _quarantine_incomplete(valid, reasons, roles, source)
     quarantine = pd.DataFrame(
         {"row": list(reasons.keys()), "reason": list(reasons.values())}
     ).sort_values("row")
+
+    folder = store.path("validate", key)
     meta: dict[str, Any] = {
         "key": key,
         "valid_path": str(folder / "valid.parquet"),
@@ -124,3 +86,64 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
         "validated %d rows: %d valid, %d quarantined", snapshot.n_rows, len(valid), len(quarantine)
     )
     return Validated(**meta)
+
+
+def _excluded(config: TrainConfig) -> tuple[str, ...]:
+    """Columns never used as features: the excluded ones and the time column."""
+    time = (config.time_column,) if config.time_column else ()
+    return tuple(dict.fromkeys((*config.exclude_columns, *time)))
+
+
+def _validate_settings(config: TrainConfig) -> dict:
+    """Return the settings that go into the validate stage's key."""
+    return {
+        "text": config.text_column,
+        "id": config.id_column,
+        "exclude": _excluded(config),
+        "max_categories": config.features.max_categories,
+        "max_missing": config.features.max_missing,
+        "drop": config.impute.method == "drop",
+        "max_chars": config.embed.max_chars,
+    }
+
+
+def _infer_roles(frame: pd.DataFrame, config: TrainConfig, source: str) -> ColumnRoles:
+    """Infer the column roles; a text column empty in every row is an error."""
+    roles = infer_roles(
+        frame,
+        text_column=config.text_column,
+        id_column=config.id_column,
+        exclude_columns=_excluded(config),
+        max_categories=config.features.max_categories,
+        max_missing=config.features.max_missing,
+        source=source,
+    )
+    if roles.text_column and frame[roles.text_column].dropna().astype(str).str.strip().eq("").all():
+        raise ValidationFailed(
+            f"{source}: the text column {roles.text_column!r} is empty in every row",
+            hint="choose another --text-column or omit it for tabular data",
+        )
+    return roles
+
+
+def _quarantine_incomplete(
+    valid: pd.DataFrame, reasons: dict[int, str], roles: ColumnRoles, source: str
+) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Move the valid rows with a gap in a feature to the quarantine (``impute=drop``).
+
+    Return the complete rows and the reasons with one added per moved row, naming its empty
+    columns.
+    """
+    gaps = valid[list(roles.features)].isna()
+    incomplete = gaps.any(axis=1)
+    reasons = dict(reasons)
+    for row in valid.index[incomplete]:
+        empty = ", ".join(gaps.columns[gaps.loc[row]])
+        reasons[int(row)] = f"gaps in {empty} (impute=drop was asked)"
+    complete = valid.loc[~incomplete]
+    if complete.empty:
+        raise ValidationFailed(
+            f"{source}: every row has a gap and impute=drop was asked",
+            hint="use an imputer (the default 'auto') instead of dropping rows",
+        )
+    return complete, reasons
