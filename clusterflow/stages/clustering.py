@@ -1,6 +1,8 @@
 """The sweep stage: build the feature matrix, sweep algorithms and k, assemble the model.
 
-The factories :func:`make_features` and :func:`make_sweep` are shared with the partitioned path.
+:func:`sweep` reads top-down: the fit (:func:`_fit`, itself features, choice, model), then the
+writes (:func:`_write_outputs`, :func:`_sweep_meta`). The factories :func:`make_features` and
+:func:`make_sweep` are shared with the partitioned path.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,21 @@ SUMMARY_METRICS = (
 """The chosen candidate's scores reported in summary.json (the sweep table has them all)."""
 
 
+@dataclass(frozen=True)
+class _Fitted:
+    """What the sweep stage computed in memory, before anything is written."""
+
+    table: pd.DataFrame
+    embeddings: np.ndarray | None
+    held: np.ndarray
+    X: np.ndarray
+    clusterer: Any
+    labels: np.ndarray
+    model: ClusterModel
+    distance: np.ndarray
+    results: pd.DataFrame
+
+
 def sweep(
     validated: Validated,
     imputed: Imputed,
@@ -47,7 +65,6 @@ def sweep(
     store: StageStore,
 ) -> Swept:
     """Build the feature matrix, sweep algorithms and k, and assemble the servable model."""
-    roles = validated.column_roles
     settings = {
         "features": config.features.model_dump(mode="json"),
         "sweep": config.sweep.model_dump(mode="json"),
@@ -58,103 +75,12 @@ def sweep(
     done = reused_handle(store, "sweep", key, Swept)
     if done is not None:
         return done
+
+    fitted = _fit(validated, imputed, embedded, config)
     folder = store.path("sweep", key)
-
-    table = pd.read_parquet(imputed.path)
-    embeddings = np.load(embedded.path) if embedded else None
-    n_rows = len(table)
-    if n_rows < config.sweep.k_min:
-        raise ConfigError(
-            f"{Path(config.data).name}: only {n_rows} valid rows, fewer than "
-            f"k_min={config.sweep.k_min}",
-            hint="give more rows or lower --k-min",
-        )
-    # The gate's held-out rows are assigned like new data: the features and the clusterer are
-    # fitted without them.
-    held = holdout_rows(validated, config)
-    train = np.setdiff1d(np.arange(n_rows), held)
-    fit_on = features_fit_rows(train, n_rows, config.random_state)
-    builder = make_features(roles, config)
-    builder.fit(
-        table.iloc[fit_on] if fit_on is not None else table,
-        embeddings=None if embeddings is None or fit_on is None else embeddings[fit_on],
-    )
-    X = builder.transform(table, embeddings=embeddings)
-    clusterer = make_sweep(config, n_rows, len(train))
-    started = time.perf_counter()
-    sample = sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
-    fit_rows = train if sample is None else train[sample]
-    everything = len(fit_rows) == n_rows
-    clusterer.fit(X if everything else X[fit_rows])
-    # Above fit_rows the sweep chooses on a seeded sample and every row is assigned by the chosen
-    # model's own predict, which is exactly what the registered model will do with new rows (and
-    # what it does with the held-out rows).
-    labels = np.asarray(clusterer.labels_ if everything else clusterer.predict(X), dtype=int)
-    logger.info(
-        "sweep fitted in %.1fs on %d of %d rows (%d held out for the gate): %s k=%s",
-        time.perf_counter() - started,
-        len(fit_rows),
-        n_rows,
-        len(held),
-        clusterer.algorithm_,
-        clusterer.k_,
-    )
-    if len(set(labels[labels >= 0].tolist())) < 1:
-        raise NoViableClustering(
-            "the chosen clustering put every row in noise",
-            hint="use --noise assign or other algorithms",
-        )
-
-    model = ClusterModel(
-        roles=roles,
-        imputer=load_imputer(imputed),
-        features=builder,
-        clusterer=clusterer,
-        embedder=embedder_spec(config) if embedded else None,
-    )
-    assigned, distance = model.assign(X)
-    if not np.array_equal(assigned, labels):
-        raise NoViableClustering(
-            "the chosen clusterer does not reproduce its own training labels",
-            hint="report this as a bug with the data's shape and the config",
-        )
-    model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
-
-    results = clusterer.results_.copy()
-    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
-    metrics = {
-        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
-        for k in SUMMARY_METRICS
-        if k in chosen and isinstance(chosen[k], (int, float, np.number))
-    }
-    noise_share = float(np.mean(labels < 0))
-    metrics["noise_share"] = noise_share
     with store.writing("sweep", key) as tmp:
-        model.save(tmp / "model")
-        np.save(tmp / "labels.npy", labels)
-        np.save(tmp / "holdout.npy", held)
-        np.save(tmp / "distance.npy", distance)
-        results.to_csv(tmp / "sweep.csv", index=False)
-        write_reference(tmp / "model", table, embeddings, labels, distance, model, config)
-        plots = write_plots(tmp, results, X, labels, config)
-        cards_path = write_cards(tmp, validated, table, labels, X, clusterer, roles)
-        meta: dict[str, Any] = {
-            "key": key,
-            "model_dir": str(folder / "model"),
-            "labels_path": str(folder / "labels.npy"),
-            "results_path": str(folder / "sweep.csv"),
-            "algorithm": str(clusterer.algorithm_),
-            "k": int(clusterer.k_),
-            "metrics": metrics,
-            "rule": str(getattr(clusterer, "rule_", "")),
-            "disagreement": str(getattr(clusterer, "disagreement_", "") or ""),
-            "runner_ups": clusterer.selection_.runner_ups(),
-            "noise_share": noise_share,
-            "holdout_path": str(folder / "holdout.npy"),
-            "n_holdout": len(held),
-            "plots": {name: str(folder / Path(p).name) for name, p in plots.items()},
-            "cards_path": str(folder / "cards.md") if cards_path else None,
-        }
+        plots, cards_path = _write_outputs(tmp, fitted, validated, config)
+        meta = _sweep_meta(key, folder, fitted, plots, cards_path)
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
     return Swept(**meta)
 
@@ -202,9 +128,187 @@ def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
     )
 
 
+def chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:
+    """Return the chosen candidate's :data:`SUMMARY_METRICS` from the sweep table."""
+    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
+    return {
+        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
+        for k in SUMMARY_METRICS
+        if k in chosen and isinstance(chosen[k], (int, float, np.number))
+    }
+
+
 def _holdout_settings(config: TrainConfig) -> dict:
     return {
         "share": config.registry.holdout_share,
         "max_rows": config.registry.eval_sample,
         "time": config.time_column,
+    }
+
+
+def _fit(
+    validated: Validated, imputed: Imputed, embedded: Embedded | None, config: TrainConfig
+) -> _Fitted:
+    """Fit the features, choose the clustering and assemble the model, all in memory."""
+    roles = validated.column_roles
+    table = pd.read_parquet(imputed.path)
+    embeddings = np.load(embedded.path) if embedded else None
+    n_rows = len(table)
+    if n_rows < config.sweep.k_min:
+        raise ConfigError(
+            f"{Path(config.data).name}: only {n_rows} valid rows, fewer than "
+            f"k_min={config.sweep.k_min}",
+            hint="give more rows or lower --k-min",
+        )
+    # The gate's held-out rows are assigned like new data: the features and the clusterer are
+    # fitted without them.
+    held = holdout_rows(validated, config)
+    train = np.setdiff1d(np.arange(n_rows), held)
+    builder, X = _build_features(roles, table, embeddings, train, config)
+    clusterer, labels = _choose_clustering(X, n_rows, train, len(held), config)
+    model = ClusterModel(
+        roles=roles,
+        imputer=load_imputer(imputed),
+        features=builder,
+        clusterer=clusterer,
+        embedder=embedder_spec(config) if embedded else None,
+    )
+    distance = _check_and_calibrate(model, X, labels)
+    return _Fitted(
+        table=table,
+        embeddings=embeddings,
+        held=held,
+        X=X,
+        clusterer=clusterer,
+        labels=labels,
+        model=model,
+        distance=distance,
+        results=clusterer.results_.copy(),
+    )
+
+
+def _build_features(
+    roles: ColumnRoles,
+    table: pd.DataFrame,
+    embeddings: np.ndarray | None,
+    train: np.ndarray,
+    config: TrainConfig,
+) -> tuple[Any, np.ndarray]:
+    """Fit the feature builder on the training rows; return it and every row's features."""
+    fit_on = features_fit_rows(train, len(table), config.random_state)
+    builder = make_features(roles, config)
+    builder.fit(
+        table.iloc[fit_on] if fit_on is not None else table,
+        embeddings=None if embeddings is None or fit_on is None else embeddings[fit_on],
+    )
+    return builder, builder.transform(table, embeddings=embeddings)
+
+
+def _choose_clustering(
+    X: np.ndarray, n_rows: int, train: np.ndarray, n_held: int, config: TrainConfig
+) -> tuple[Any, np.ndarray]:
+    """Fit the sweep on the training rows (a seeded sample of them above ``sweep.fit_rows``).
+
+    Return the fitted sweep and every row's label.
+    """
+    clusterer = make_sweep(config, n_rows, len(train))
+    started = time.perf_counter()
+    sample = sweep_rows(len(train), config.sweep.fit_rows, config.random_state)
+    fit_rows = train if sample is None else train[sample]
+    everything = len(fit_rows) == n_rows
+    clusterer.fit(X if everything else X[fit_rows])
+    # Above fit_rows the sweep chooses on a seeded sample and every row is assigned by the chosen
+    # model's own predict, which is exactly what the registered model will do with new rows (and
+    # what it does with the held-out rows).
+    labels = np.asarray(clusterer.labels_ if everything else clusterer.predict(X), dtype=int)
+    logger.info(
+        "sweep fitted in %.1fs on %d of %d rows (%d held out for the gate): %s k=%s",
+        time.perf_counter() - started,
+        len(fit_rows),
+        n_rows,
+        n_held,
+        clusterer.algorithm_,
+        clusterer.k_,
+    )
+    if len(set(labels[labels >= 0].tolist())) < 1:
+        raise NoViableClustering(
+            "the chosen clustering put every row in noise",
+            hint="use --noise assign or other algorithms",
+        )
+    return clusterer, labels
+
+
+def _check_and_calibrate(model: ClusterModel, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Check the model reproduces the training labels; set its novelty threshold.
+
+    Return every row's distance to its cluster.
+    """
+    assigned, distance = model.assign(X)
+    if not np.array_equal(assigned, labels):
+        raise NoViableClustering(
+            "the chosen clusterer does not reproduce its own training labels",
+            hint="report this as a bug with the data's shape and the config",
+        )
+    model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
+    return distance
+
+
+def _write_outputs(
+    tmp: Path, fitted: _Fitted, validated: Validated, config: TrainConfig
+) -> tuple[dict[str, str], str | None]:
+    """Write the model, labels, held-out rows, distances, table, reference, plots and cards.
+
+    Return the plots' paths by name and the cards' path.
+    """
+    fitted.model.save(tmp / "model")
+    np.save(tmp / "labels.npy", fitted.labels)
+    np.save(tmp / "holdout.npy", fitted.held)
+    np.save(tmp / "distance.npy", fitted.distance)
+    fitted.results.to_csv(tmp / "sweep.csv", index=False)
+    write_reference(
+        tmp / "model",
+        fitted.table,
+        fitted.embeddings,
+        fitted.labels,
+        fitted.distance,
+        fitted.model,
+        config,
+    )
+    plots = write_plots(tmp, fitted.results, fitted.X, fitted.labels, config)
+    cards_path = write_cards(
+        tmp,
+        validated,
+        fitted.table,
+        fitted.labels,
+        fitted.X,
+        fitted.clusterer,
+        validated.column_roles,
+    )
+    return plots, cards_path
+
+
+def _sweep_meta(
+    key: str, folder: Path, fitted: _Fitted, plots: dict[str, str], cards_path: str | None
+) -> dict[str, Any]:
+    """Return the fields of the :class:`Swept` handle, as written to ``meta.json``."""
+    clusterer = fitted.clusterer
+    noise_share = float(np.mean(fitted.labels < 0))
+    metrics: dict[str, float | None] = chosen_metrics(fitted.results)
+    metrics["noise_share"] = noise_share
+    return {
+        "key": key,
+        "model_dir": str(folder / "model"),
+        "labels_path": str(folder / "labels.npy"),
+        "results_path": str(folder / "sweep.csv"),
+        "algorithm": str(clusterer.algorithm_),
+        "k": int(clusterer.k_),
+        "metrics": metrics,
+        "rule": str(getattr(clusterer, "rule_", "")),
+        "disagreement": str(getattr(clusterer, "disagreement_", "") or ""),
+        "runner_ups": clusterer.selection_.runner_ups(),
+        "noise_share": noise_share,
+        "holdout_path": str(folder / "holdout.npy"),
+        "n_holdout": len(fitted.held),
+        "plots": {name: str(folder / Path(p).name) for name, p in plots.items()},
+        "cards_path": str(folder / "cards.md") if cards_path else None,
     }
