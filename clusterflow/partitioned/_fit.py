@@ -21,6 +21,7 @@ from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel, dump_component
 from clusterflow.partitioned._context import StageContext
 from clusterflow.stages.artifacts import write_plots
+from clusterflow.stages.clustering import chosen_metrics
 
 logger = logging.getLogger("clusterflow.partitioned")
 
@@ -108,7 +109,7 @@ def sweep_on_sample(ctx: StageContext, key: str, imputer: Any) -> tuple[stages.S
         results_path=str(folder / "sweep.csv"),
         algorithm=str(clusterer.algorithm_),
         k=int(clusterer.k_),
-        metrics=_chosen_metrics(results),
+        metrics=chosen_metrics(results),
         rule=str(getattr(clusterer, "rule_", "")),
         disagreement=str(getattr(clusterer, "disagreement_", "") or ""),
         noise_share=0.0,
@@ -118,16 +119,6 @@ def sweep_on_sample(ctx: StageContext, key: str, imputer: Any) -> tuple[stages.S
         runner_ups=clusterer.selection_.runner_ups(),
         cards_path=None,
     ), model
-
-
-def _chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:
-    """Return the chosen candidate's scores reported in summary.json."""
-    chosen = results[results["selected"]].iloc[0].to_dict() if "selected" in results else {}
-    return {
-        k: (None if pd.isna(chosen[k]) else float(chosen[k]))
-        for k in stages.SUMMARY_METRICS
-        if k in chosen and isinstance(chosen[k], (int, float, np.number))
-    }
 
 
 def finish_model(ctx: StageContext, swept: stages.Swept, model: ClusterModel) -> stages.Swept:
