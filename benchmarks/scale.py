@@ -41,6 +41,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def peak_mb() -> float:
+    """This process's peak resident memory in MiB (``VmHWM``: unlike ``ru_maxrss`` it is not
+    carried over from the process that spawned this one)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -40,6 +40,7 @@ from clusterflow.partitioned._plan import (
     partition_size,
     plan_partitions,
     read_partition,
+    worker_headroom,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "plan_partitions",
     "read_partition",
     "train_partitioned",
+    "worker_headroom",
 ]

@@ -24,6 +24,7 @@ from clusterflow.partitioned._plan import (
     input_files,
     partition_size,
     plan_partitions,
+    worker_headroom,
 )
 from clusterflow.partitioned._workers import (
     _assign_partition,
@@ -76,8 +77,10 @@ def _plan(
 ) -> _Plan:
     """Cut the input and count every partition's rows and column kinds."""
     if partition_bytes is None:
-        n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        partition_bytes = partition_size(sum(p.stat().st_size for p in files), n_workers)
+        workers = client.scheduler_info().get("workers", {})
+        partition_bytes = partition_size(
+            sum(p.stat().st_size for p in files), max(1, len(workers)), worker_headroom(workers)
+        )
     source = files[0].name if len(files) == 1 else str(config.data)
     parts = plan_partitions(config.data, partition_bytes=partition_bytes)
     counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])

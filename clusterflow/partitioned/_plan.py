@@ -19,6 +19,16 @@ from clusterflow.io import file_format, fingerprint
 PARTITION_BYTES = 64 << 20
 """Target size of one CSV partition (bytes of the file)."""
 
+GROWTH_PER_CSV_BYTE = 13
+"""Peak memory a worker needs per byte of the CSV partition it validates (read, checks, Parquet).
+
+Measured by ``benchmarks/partition_memory.py``: 6.7x the partition's bytes at 64-128 MiB, 13x at
+8-16 MiB (fixed allocations weigh more on small partitions); the largest is used."""
+
+MEMORY_TARGET = 0.6
+"""Share of a worker's memory limit one partition may fill (dask's default ``target``, where a
+worker starts spilling to disk; it pauses at 0.8 and is restarted at 0.95)."""
+
 
 @dataclass(frozen=True)
 class Partition:
@@ -188,6 +198,35 @@ def _count_partition(part: Partition) -> tuple[int, dict[str, str]]:
     return len(frame), kinds
 
 
-def partition_size(total_bytes: int, n_workers: int) -> int:
-    """Bytes per CSV partition: at most :data:`PARTITION_BYTES`, at least 4 per worker, >= 1 MiB."""
-    return int(max(1 << 20, min(PARTITION_BYTES, total_bytes // max(1, 4 * n_workers))))
+def partition_size(total_bytes: int, n_workers: int, headroom: int | None = None) -> int:
+    """Bytes per CSV partition: at most :data:`PARTITION_BYTES`, at least 4 per worker, >= 1 MiB.
+
+    Parameters
+    ----------
+    total_bytes : int
+        Size of the input.
+    n_workers : int
+        Workers of the cluster.
+    headroom : int, optional
+        Bytes the tightest worker may still fill (see :func:`worker_headroom`); a partition then
+        holds at most ``headroom / GROWTH_PER_CSV_BYTE`` bytes, so that validating it stays under
+        the worker's limit whatever the size of the whole file. None: no memory limit.
+    """
+    size = min(PARTITION_BYTES, total_bytes // max(1, 4 * n_workers))
+    if headroom is not None:
+        size = min(size, headroom // GROWTH_PER_CSV_BYTE)
+    return int(max(1 << 20, size))
+
+
+def worker_headroom(workers: dict) -> int | None:
+    """Return the bytes the tightest worker may still fill before it spills (None: no limit).
+
+    ``workers`` is ``Client.scheduler_info()["workers"]``: per worker its ``memory_limit`` (0 for
+    none) and ``metrics["memory"]``, what its process holds now (imports, a loaded encoder).
+    """
+    room = [
+        int(MEMORY_TARGET * info["memory_limit"] - info.get("metrics", {}).get("memory", 0))
+        for info in workers.values()
+        if info.get("memory_limit")
+    ]
+    return max(0, min(room)) if room else None

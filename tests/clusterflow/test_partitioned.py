@@ -16,7 +16,15 @@ from clusterflow.config import TrainConfig
 from clusterflow.distributed import DaskAddress, parse_dask_address
 from clusterflow.errors import ConfigError, InputError
 from clusterflow.io import read_table
-from clusterflow.partitioned import input_files, plan_partitions, read_partition, train_partitioned
+from clusterflow.partitioned import (
+    input_files,
+    partition_size,
+    plan_partitions,
+    read_partition,
+    train_partitioned,
+    worker_headroom,
+)
+from clusterflow.partitioned._plan import GROWTH_PER_CSV_BYTE, PARTITION_BYTES
 from clusterflow.store import StageStore
 from tests.conftest import bundled
 
@@ -71,6 +79,24 @@ def test_csv_partitions_cut_at_record_boundaries(tmp_path):
     kinds = {"code": "text", "note": "text"}
     joined = pd.concat([read_partition(p, kinds) for p in parts], ignore_index=True)
     pd.testing.assert_frame_equal(joined, read_table(path))
+
+
+def test_partitions_shrink_with_the_workers_memory_limit():
+    mib = 1 << 20
+    workers = {
+        "a": {"memory_limit": 1000 * mib, "metrics": {"memory": 200 * mib}},
+        "b": {"memory_limit": 500 * mib, "metrics": {"memory": 160 * mib}},
+    }
+    # The tightest worker decides: 60% of 500 MiB less the 160 MiB it already holds.
+    assert worker_headroom(workers) == int(0.6 * 500 * mib - 160 * mib)
+    assert worker_headroom({"a": {"memory_limit": 0, "metrics": {"memory": mib}}}) is None
+    big = 10_000 * mib
+    assert partition_size(big, 2) == PARTITION_BYTES
+    limited = partition_size(big, 2, worker_headroom(workers))
+    assert limited == (140 * mib) // GROWTH_PER_CSV_BYTE
+    # A worker already past its budget still gets the smallest partition, not zero.
+    full = {"a": {"memory_limit": 100 * mib, "metrics": {"memory": 90 * mib}}}
+    assert partition_size(big, 2, worker_headroom(full)) == mib
 
 
 def test_parquet_folder_is_one_data_set(tmp_path):
