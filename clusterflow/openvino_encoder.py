@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from functools import cache, partial
 from pathlib import Path
@@ -130,6 +131,13 @@ class OpenVINOEncoder:
         Where converted models are kept, one folder per model identity.
     threads : int, optional
         CPU threads of one inference (None: OpenVINO's default, every core).
+
+    Notes
+    -----
+    One encoder may be shared by threads (a Dask worker with several threads keeps one per
+    process). The compiled model is thread-safe, but an infer request runs one inference at a
+    time ("Infer Request is busy") and a fast tokenizer refuses concurrent calls ("Already
+    borrowed"), so each thread gets its own request and tokenizer on its first call.
     """
 
     def __init__(
@@ -166,14 +174,26 @@ class OpenVINOEncoder:
                 f"cannot load the OpenVINO encoder from {target}: {err}",
                 hint="delete that folder to convert again, or use --embed-backend torch",
             ) from err
-        self.request = self.compiled.create_infer_request()
+        self._local = threading.local()
+        self._local.tools = (self.tokenizer, self.compiled.create_infer_request())
+
+    def _tools(self) -> tuple[Any, Any]:
+        """Return this thread's tokenizer and infer request (created on its first call)."""
+        tools = getattr(self._local, "tools", None)
+        if tools is None:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir), local_files_only=True)
+            tools = self._local.tools = (tokenizer, self.compiled.create_infer_request())
+        return tools
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Return one unit vector per text, float32, in the order given."""
+        tokenizer, request = self._tools()
         out = []
         for start in range(0, len(texts), batch_size):
             batch = [str(t).strip() for t in texts[start : start + batch_size]]
-            tokens = self.tokenizer(
+            tokens = tokenizer(
                 batch,
                 padding=True,
                 truncation="longest_first",
@@ -187,7 +207,7 @@ class OpenVINOEncoder:
                     "token_type_ids", np.zeros_like(tokens["input_ids"])
                 ).astype(np.int64),
             }
-            hidden = self.request.infer(inputs)[self.compiled.output(0)]
+            hidden = request.infer(inputs)[self.compiled.output(0)]
             mask = inputs["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden.astype(np.float32) * mask).sum(axis=1) / np.clip(
                 mask.sum(axis=1), 1e-9, None

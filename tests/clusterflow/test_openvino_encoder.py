@@ -52,3 +52,17 @@ def test_conversion_is_cached_by_model_identity(tmp_path, monkeypatch):
     monkeypatch.setattr(ov_encoder, "convert", no_conversion)
     second = MiniLMEmbedder(backend="openvino", model_cache_dir=tmp_path)
     np.testing.assert_allclose(second.encode(["a cached conversion"]), vectors, atol=1e-6)
+
+
+def test_one_encoder_shared_by_threads_gives_the_sequential_vectors():
+    # A Dask worker with several threads shares one encoder per process; one infer request
+    # shared by threads failed with "Infer Request is busy".
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = _texts(48)
+    emb = MiniLMEmbedder(backend="openvino", precision="fp32", batch_size=4)
+    sequential = emb.encode(texts)
+    chunks = [texts[i : i + 6] for i in range(0, len(texts), 6)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        parallel = np.concatenate(list(pool.map(emb.encode, chunks * 3)))
+    np.testing.assert_allclose(parallel, np.concatenate([sequential] * 3), atol=1e-5)
