@@ -42,6 +42,7 @@ from clusterflow.partitioned._plan import (
     read_partition,
     worker_headroom,
 )
+from clusterflow.partitioned._score import score_partitioned
 
 __all__ = [
     "FIT_ROWS",
@@ -54,6 +55,7 @@ __all__ = [
     "partition_size",
     "plan_partitions",
     "read_partition",
+    "score_partitioned",
     "train_partitioned",
     "worker_headroom",
 ]

@@ -168,3 +168,47 @@ def test_partitions_give_the_in_process_answer(tmp_path, threaded_client):
     assert pd.read_parquet(run.validated.valid_path).index.tolist() == (
         pd.read_parquet(validated.valid_path).index.tolist()
     )
+
+
+def test_partitioned_score_writes_the_in_process_file(tmp_path, threaded_client):
+    from clusterflow.model import ClusterModel
+    from clusterflow.partitioned import score_partitioned
+    from clusterflow.scoring import score_table
+
+    data = tmp_path / "penguins.csv"
+    read_table(bundled("penguins.csv")).to_csv(data, index=False)  # gaps imputed when scored
+    config = TrainConfig(
+        data=str(data),
+        exclude_columns=("species",),
+        workspace=str(tmp_path / "ws"),
+        impute={"method": "iterative"},
+        sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0},
+    )
+    store = StageStore(tmp_path / "ws" / "stages")
+    validated = stages.validate(stages.ingest(data, store), config, store)
+    swept = stages.sweep(validated, stages.impute(validated, config, store), None, config, store)
+    model = ClusterModel.load(swept.model_dir)
+
+    for details in (False, True):
+        whole = score_table(
+            model,
+            read_table(data),
+            out=tmp_path / "whole.csv",
+            model_uri="m",
+            workspace=tmp_path / "ws",
+            details=details,
+        )
+        parted = score_partitioned(
+            model,
+            data,
+            client=threaded_client,
+            out=tmp_path / "parted.csv",
+            model_uri="m",
+            workspace=tmp_path / "ws",
+            details=details,
+            partition_bytes=3000,
+        )
+        assert parted["dask"]["partitions"] >= 4 and parted["dask"]["workers"] == 2
+        assert (tmp_path / "parted.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+        assert {k: parted[k] for k in whole} == whole | {"out": str(tmp_path / "parted.csv")}
+    assert not list((tmp_path / "ws").glob(".score-parts-*"))  # its temporary folder is gone

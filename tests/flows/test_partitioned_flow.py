@@ -46,3 +46,39 @@ def test_dask_processes_assign_what_the_default_flow_does(prefect_harness, mlflo
     assert summary["dask"]["partitions"] >= 2
     assert summary["dask"]["seconds"]["transform"] > 0
     assert summary["model_version"] is not None
+
+    # Scoring the same file on the process cluster writes the in-process assignments (each
+    # worker loads the encoder once and embeds its own partition's texts; batches of other
+    # texts pad differently, so distances agree to float precision, not to the last digit).
+    from clusterflow.distributed import dask_client
+    from clusterflow.io import read_table
+    from clusterflow.model import ClusterModel
+    from clusterflow.partitioned import score_partitioned
+    from clusterflow.scoring import score_table
+
+    (model_dir,) = (tmp_path / "ws-default" / "stages").glob("sweep/*/model/spec.json")
+    model = ClusterModel.load(model_dir.parent)
+    whole = score_table(
+        model,
+        read_table(data),
+        out=tmp_path / "whole.csv",
+        model_uri="m",
+        workspace=tmp_path / "ws-score",
+        details=True,
+    )
+    with dask_client("local:2") as client:
+        parted = score_partitioned(
+            model,
+            data,
+            client=client,
+            out=tmp_path / "parted.csv",
+            model_uri="m",
+            workspace=tmp_path / "ws-score",
+            details=True,
+            partition_bytes=20_000,
+        )
+    assert parted["dask"]["partitions"] >= 2
+    a, b = pd.read_csv(tmp_path / "whole.csv"), pd.read_csv(tmp_path / "parted.csv")
+    pd.testing.assert_frame_equal(a.drop(columns="distance"), b.drop(columns="distance"))
+    pd.testing.assert_series_equal(a["distance"], b["distance"], rtol=1e-4)
+    assert parted["rows"] == whole["rows"] == 400

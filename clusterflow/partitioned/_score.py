@@ -1,0 +1,171 @@
+"""Scoring a batch partitioned on a Dask cluster: the same rows out as the in-process ``score``.
+
+The driver cuts the input as training does (CSV byte ranges sized to the workers' memory,
+Parquet row groups), counts every partition's rows and column kinds on the workers, and ships the
+model once to every worker. Each worker reads its partition, assigns it exactly as
+:func:`clusterflow.scoring.score_table` assigns a whole batch (the model's imputer, encoder and
+feature builder are fitted, so a row's cluster does not depend on the rows beside it) and writes
+``<id>,cluster`` for its rows. The driver appends the partitions' files, in order, into the
+output. Only per-partition counts reach the driver, never the rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import astuple
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clusterflow.io import atomic_path
+from clusterflow.model import ClusterModel
+from clusterflow.monitoring import ROW_ID, assignment_ids, score_frame
+from clusterflow.partitioned._plan import (
+    Partition,
+    _count_partition,
+    input_files,
+    partition_size,
+    plan_partitions,
+    read_partition,
+    worker_headroom,
+)
+from clusterflow.partitioned._workers import _gather, _worker_embedder
+
+__all__ = ["score_partitioned"]
+
+
+def _score_partition(
+    part: Partition,
+    index: int,
+    offset: int,
+    dtypes: dict[str, str],
+    model: ClusterModel,
+    cache_path: str,
+    id_column: str | None,
+    details: bool,
+    folder: str,
+) -> dict[str, Any]:
+    """Assign one partition and write its ``<id>,cluster`` rows (with a header) to ``folder``."""
+    started = time.perf_counter()
+    frame = read_partition(part, dtypes)
+    frame.index = pd.RangeIndex(offset, offset + len(frame))
+    embedder = _worker_embedder(astuple(model.embedder), cache_path) if model.embedder else None
+    _, assigned = score_frame(model, frame, embedder=embedder)
+    id_name, ids = assignment_ids(model, frame, id_column)
+    if id_name == ROW_ID:  # the row number in the whole input, not in the partition
+        ids = np.arange(offset, offset + len(frame))
+    table = pd.DataFrame({id_name: ids, "cluster": assigned["cluster"].to_numpy()})
+    if details:
+        table["distance"] = assigned["distance"].to_numpy()
+        table["novel"] = assigned["novel"].to_numpy()
+    table.to_csv(Path(folder, f"part-{index:05d}.csv"), index=False)
+    return {
+        "rows": len(table),
+        "novel": int(assigned["novel"].sum()),
+        "sizes": table["cluster"].value_counts().to_dict(),
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _append_parts(folder: Path, count: int, out: str | Path) -> None:
+    """Concatenate the partitions' CSV files into ``out``, keeping the first header only."""
+    with atomic_path(out) as tmp, open(tmp, "wb") as target:
+        for index in range(count):
+            with open(folder / f"part-{index:05d}.csv", "rb") as part:
+                header = part.readline()
+                if index == 0:
+                    target.write(header)
+                shutil.copyfileobj(part, target)
+
+
+def score_partitioned(
+    model: ClusterModel,
+    data: str | Path,
+    *,
+    client: Any,
+    out: str | Path,
+    model_uri: str,
+    workspace: str | Path,
+    id_column: str | None = None,
+    details: bool = False,
+    partition_bytes: int | None = None,
+) -> dict[str, Any]:
+    """Score ``data`` partitioned on the workers: what ``score_table`` returns, plus ``dask``.
+
+    Parameters
+    ----------
+    model : ClusterModel
+        The registered model (shipped once to every worker).
+    data : str or Path
+        A CSV or Parquet file, or a folder or glob of Parquet files.
+    client : distributed.Client
+        The cluster; its workers must see ``workspace`` (a shared folder).
+    out, model_uri, workspace, id_column, details
+        As for :func:`clusterflow.scoring.score_table`.
+    partition_bytes : int, optional
+        CSV bytes per partition (None: sized to the input, the workers and their memory).
+
+    Returns
+    -------
+    dict
+        ``rows``, ``out``, ``model_uri``, ``novel``, ``cluster_sizes`` (as in-process) and
+        ``dask``: ``workers``, ``partitions``, ``worker_seconds`` per partition.
+    """
+    workers = client.scheduler_info().get("workers", {})
+    if partition_bytes is None:
+        total = sum(p.stat().st_size for p in input_files(data))
+        partition_bytes = partition_size(total, max(1, len(workers)), worker_headroom(workers))
+    parts = plan_partitions(data, partition_bytes=partition_bytes)
+    counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])
+    lengths = np.array([n for n, _ in counted], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    dtypes: dict[str, str] = {}
+    for _, kinds in counted:  # text in any partition: text everywhere (as the whole read)
+        for column, kind in kinds.items():
+            if dtypes.get(column) != "text":
+                dtypes[column] = kind
+    Path(workspace).mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".score-parts-", dir=workspace))
+    try:
+        model_on_workers = client.scatter(model, broadcast=True)
+        cache_path = str(Path(workspace) / "embeddings.sqlite")
+        futures = [
+            client.submit(
+                _score_partition,
+                part,
+                i,
+                int(offsets[i]),
+                dtypes,
+                model_on_workers,
+                cache_path,
+                id_column,
+                details,
+                str(folder),
+                pure=False,
+            )
+            for i, part in enumerate(parts)
+        ]
+        stats = _gather(client, futures)
+        _append_parts(folder, len(parts), out)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    sizes: Counter = Counter()
+    for s in stats:
+        sizes.update(s["sizes"])
+    return {
+        "rows": int(sum(s["rows"] for s in stats)),
+        "out": str(out),
+        "model_uri": model_uri,
+        "novel": int(sum(s["novel"] for s in stats)),
+        "cluster_sizes": {str(k): int(sizes[k]) for k in sorted(sizes)},
+        "dask": {
+            "workers": len(workers),
+            "partitions": len(parts),
+            "worker_seconds": [round(s["seconds"], 3) for s in stats],
+        },
+    }
