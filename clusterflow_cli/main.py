@@ -57,8 +57,13 @@ def _train_config(args: argparse.Namespace):
             },
         )
     except ValidationError as err:
+        from clusterflow_cli.options import flag_for
+        from clusterflow_cli.parser import command_parser
+
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "options"
+        flag = flag_for(command_parser("train"), first["loc"])  # the field, as the user typed it
+        where = f"{flag} ({where})" if flag else where
         raise ConfigError(
             f"invalid option {where}: {first['msg']}", hint=f"see {PROG} train --help"
         ) from err

@@ -2,15 +2,16 @@
 
 :func:`add_field_option` reads a config ``Field`` (its type, default, enum or ``Literal`` choices
 and description) and adds the matching argparse argument; the flag's name, metavar and any
-command-specific note stay with the command. Each argument remembers its field
-(``action.config_field``).
+command-specific note stay with the command. Each argument remembers its field, so an error
+that names a field (``sweep.k_max``) can be shown with the flag the user typed
+(:func:`flag_for`).
 """
 
 from __future__ import annotations
 
 import argparse
 import types
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from enum import Enum
 from typing import Any, Literal, Union, get_args, get_origin
 
@@ -59,6 +60,20 @@ def add_field_option(
     action = parser.add_argument(*flags, **kwargs)
     action.config_field = path  # type: ignore[attr-defined]
     return action
+
+
+def flag_for(parser: argparse.ArgumentParser, loc: Sequence[str | int]) -> str | None:
+    """Return the flag (``--k-max``) that sets the field at pydantic ``loc``, if ``parser`` has one.
+
+    ``loc`` is an error's location (``("sweep", "k_max")``, or ``("sweep", "algorithms", 0)``
+    for one item of a list option: the longest prefix that an option sets wins).
+    """
+    fields = {getattr(a, "config_field", None): a for a in parser._actions}
+    for end in range(len(loc), 0, -1):
+        action = fields.get(".".join(str(part) for part in loc[:end]))
+        if action is not None:
+            return action.option_strings[0] if action.option_strings else action.dest.upper()
+    return None
 
 
 def _argument_kwargs(info: FieldInfo, exclude: Collection[str]) -> dict[str, Any]:

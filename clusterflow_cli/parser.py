@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """Return the parser of one subcommand (``train``), e.g. to find the flag of a field."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
 def _add_data_options(p: argparse.ArgumentParser, config: type[BaseModel]) -> None:
     """Add DATA, --verbose, --debug and --workspace: the options of every command on a table."""
     add_field_option(p, "data", config, "data", metavar="DATA")
