@@ -107,7 +107,10 @@ class FeatureConfig(_Frozen):
     """How the text embedding and the tabular columns are combined."""
 
     text_weight: float | None = Field(
-        None, ge=0, description="Weight of the text block (None: the documented default)."
+        None,
+        ge=0,
+        description="Weight of the text block against the tabular block (None: the README's "
+        "default, the numeric block's weight).",
     )
     categorical_weight: float | None = Field(
         None, ge=0, description="Weight of the categorical block (None: the documented default)."
@@ -141,7 +144,7 @@ class SweepConfig(_Frozen):
         None,
         ge=2,
         description="Pin the cluster count (the sweep then only chooses the algorithm); "
-        "overrides k_min/k_max.",
+        "overrides the k range.",
     )
     algorithms: tuple[Algorithm, ...] = Field(
         (Algorithm.kmeans, Algorithm.agglomerative, Algorithm.hdbscan, Algorithm.gmm),
@@ -284,7 +287,9 @@ class DriftConfig(_Frozen):
 class ScoreConfig(_Frozen):
     """One batch-scoring run: assign clusters with a registered model."""
 
-    data: str = Field(..., description="Path of the table to score.")
+    data: str = Field(
+        ..., description="Path of the table to score: .csv, .csv.gz, .parquet or .jsonl."
+    )
     out: str = Field(..., description="Output CSV: <id>,cluster for every input row.")
     model_uri: str = Field(
         "models:/clusterflow@champion", description="Registered model to use (models:/ or runs:/)."
@@ -297,7 +302,7 @@ class ScoreConfig(_Frozen):
 class MonitorConfig(_Frozen):
     """One monitoring run: drift of a new batch against the champion's reference."""
 
-    data: str = Field(..., description="Path of the new batch.")
+    data: str = Field(..., description="Path of the new batch: .csv, .csv.gz, .parquet or .jsonl.")
     out_dir: str | None = Field(
         None, description="Folder for drift.json and drift_report.html (None: ./clusterflow-runs/)."
     )

@@ -20,7 +20,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from clusterflow.errors import ClusterflowError, ConfigError
 from deployments.serve import DEFAULT_MODEL_NAME
@@ -248,7 +250,49 @@ def up(
     started = time.monotonic()
     workspace = Path(workspace).resolve()
     workdir = Path(workdir or ".").resolve()
-    home = stack_dir(workspace)
+    _check_can_start(workspace, prefect_port, mlflow_port)
+    launch = _prepare(workspace, workdir, prefect_port, mlflow_port, extra_env, echo)
+    launch.project_dir = Path(project_dir).resolve()  # where the prefect CLI runs
+    try:
+        _start_servers(launch, prefect_port, mlflow_port, timeout)
+        if deploy:
+            _deploy(launch, prefect_file, env_name, model_name)
+        if worker:
+            _start_worker(launch)
+    except BaseException:
+        down(workspace, echo=lambda _msg: None)
+        raise
+    launch.state["elapsed_s"] = round(time.monotonic() - started, 1)
+    return launch.state
+
+
+@dataclass
+class _Launch:
+    """What the steps of :func:`up` share; every process started is recorded at once."""
+
+    workspace: Path
+    workdir: Path
+    env: dict[str, str]
+    state: dict[str, Any]
+    echo: Callable[[str], None]
+    project_dir: Path = ROOT
+
+    @property
+    def home(self) -> Path:
+        return stack_dir(self.workspace)
+
+    def record(self, entry: dict) -> None:
+        """Record a started process in the state file: ``down`` stops it if a later step fails."""
+        self.state["processes"].append(entry)
+        _write_state(self.workspace, self.state)
+
+    def step(self, what: str, since: float) -> None:
+        """Report a finished step with the seconds since ``since``."""
+        self.echo(f"  {what} ({time.monotonic() - since:.0f} s)")
+
+
+def _check_can_start(workspace: Path, prefect_port: int, mlflow_port: int) -> None:
+    """Refuse a second stack in one workspace, and ports another process already answers."""
     existing = read_state(workspace)
     if any(_alive(p) for p in existing.get("processes", [])):
         raise StackError(
@@ -257,124 +301,127 @@ def up(
     # A server already answering on our ports would pass the health checks in our place.
     check_port_free(prefect_port, "Prefect")
     check_port_free(mlflow_port, "MLflow")
+
+
+def _prepare(
+    workspace: Path,
+    workdir: Path,
+    prefect_port: int,
+    mlflow_port: int,
+    extra_env: Mapping[str, str] | None,
+    echo: Callable[[str], None],
+) -> _Launch:
+    """Create the stack's folders and its environment; return the empty recorded state."""
+    home = stack_dir(workspace)
     (home / "prefect-home").mkdir(parents=True, exist_ok=True)
     (home / "mlartifacts").mkdir(exist_ok=True)
     env = stack_env(workspace, prefect_port, mlflow_port)
     env.update(extra_env or {})
-    state = {
+    state: dict[str, Any] = {
         "workspace": str(workspace),
         "workdir": str(workdir),
         "env": {k: env[k] for k in ("PREFECT_API_URL", "PREFECT_UI_URL", "MLFLOW_TRACKING_URI")},
         "deployed": None,
         "processes": [],
     }
+    return _Launch(workspace, workdir, env, state, echo)
 
-    def step(what: str, since: float) -> None:
-        echo(f"  {what} ({time.monotonic() - since:.0f} s)")
 
-    project_dir = Path(project_dir).resolve()
-    try:
-        t0 = time.monotonic()
-        proc, entry, log = _start(
-            "prefect-server",
-            [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(prefect_port)],
-            env,
-            workspace,
-            project_dir,
-            marker="server",
-        )
-        state["processes"].append(entry)
-        _write_state(workspace, state)
-        mproc, mentry, mlog = _start(
-            "mlflow-server",
-            [
-                _bin("mlflow"),
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{home / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(home / "mlartifacts"),
-                "--host",
-                HOST,
-                "--port",
-                str(mlflow_port),
-                "--workers",
-                "1",
-            ],
-            env,
-            workspace,
-            project_dir,
-            marker="server",
-        )
-        state["processes"].append(mentry)
-        _write_state(workspace, state)
-        echo(f"starting the clusterflow stack (logs in {home})")
-        _wait_ours(f"http://{HOST}:{prefect_port}/api/health", prefect_port, timeout, proc, log)
-        step(f"Prefect server ready at {env['PREFECT_UI_URL']} (pid {proc.pid})", t0)
-        _wait_ours(f"http://{HOST}:{mlflow_port}/health", mlflow_port, timeout, mproc, mlog)
-        step(f"MLflow server ready at {env['MLFLOW_TRACKING_URI']} (pid {mproc.pid})", t0)
-        if deploy:
-            t1 = time.monotonic()
-            deploy_file = write_deploy_file(
-                prefect_file, home / "prefect.yaml", workdir=workdir, model_name=model_name
-            )
-            _run(
-                [
-                    _bin("prefect"),
-                    "work-pool",
-                    "create",
-                    WORK_POOL,
-                    "--type",
-                    "process",
-                    "--overwrite",
-                ],
-                env,
-                project_dir,
-            )
-            names = [arg for flow in DEPLOY_SELECTORS for arg in ("--name", f"{flow}/{env_name}")]
-            _run(
-                [
-                    _bin("prefect"),
-                    "--no-prompt",
-                    "deploy",
-                    "--prefect-file",
-                    str(deploy_file),
-                    *names,
-                ],
-                env,
-                project_dir,
-            )
-            state["deployed"] = {
-                "env": env_name,
-                "deployments": [f"{flow}/{env_name}" for flow in FLOW_NAMES],
-                "model_name": model_name,
-                "workdir": str(workdir),
-                "file": str(deploy_file),
-            }
-            _write_state(workspace, state)
-            step(
-                f"deployed {', '.join(state['deployed']['deployments'])} to pool {WORK_POOL} "
-                f"(model {model_name or 'of prefect.yaml'}, runs in {workdir})",
-                t1,
-            )
-        if worker:
-            t2 = time.monotonic()
-            _, wentry, _ = _start(
-                "prefect-worker",
-                [_bin("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process"],
-                env,
-                workspace,
-                workdir,
-                marker="worker",
-            )
-            state["processes"].append(wentry)
-            _write_state(workspace, state)
-            step(f"worker started on pool {WORK_POOL} in {workdir} (pid {wentry['pid']})", t2)
-    except BaseException:
-        down(workspace, echo=lambda _msg: None)
-        raise
-    state["elapsed_s"] = round(time.monotonic() - started, 1)
-    return state
+def _start_servers(launch: _Launch, prefect_port: int, mlflow_port: int, timeout: float) -> None:
+    """Start the Prefect and MLflow servers side by side, then wait until each is ours and up."""
+    t0 = time.monotonic()
+    home, env = launch.home, launch.env
+    proc, entry, log = _start(
+        "prefect-server",
+        [_bin("prefect"), "server", "start", "--host", HOST, "--port", str(prefect_port)],
+        env,
+        launch.workspace,
+        launch.project_dir,
+        marker="server",
+    )
+    launch.record(entry)
+    mproc, mentry, mlog = _start(
+        "mlflow-server",
+        _mlflow_server_cmd(home, mlflow_port),
+        env,
+        launch.workspace,
+        launch.project_dir,
+        marker="server",
+    )
+    launch.record(mentry)
+    launch.echo(f"starting the clusterflow stack (logs in {home})")
+    _wait_ours(f"http://{HOST}:{prefect_port}/api/health", prefect_port, timeout, proc, log)
+    launch.step(f"Prefect server ready at {env['PREFECT_UI_URL']} (pid {proc.pid})", t0)
+    _wait_ours(f"http://{HOST}:{mlflow_port}/health", mlflow_port, timeout, mproc, mlog)
+    launch.step(f"MLflow server ready at {env['MLFLOW_TRACKING_URI']} (pid {mproc.pid})", t0)
+
+
+def _mlflow_server_cmd(home: Path, port: int) -> list[str]:
+    """Return the MLflow server command: SQLite store and artifacts under ``home``, one worker."""
+    return [
+        _bin("mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{home / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(home / "mlartifacts"),
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+
+
+def _deploy(
+    launch: _Launch, prefect_file: str | Path, env_name: str, model_name: str | None
+) -> None:
+    """Create the work pool and deploy the environment's deployments, resolved for the workdir."""
+    t1 = time.monotonic()
+    workdir, env, project_dir = launch.workdir, launch.env, launch.project_dir
+    deploy_file = write_deploy_file(
+        prefect_file, launch.home / "prefect.yaml", workdir=workdir, model_name=model_name
+    )
+    _run(
+        [_bin("prefect"), "work-pool", "create", WORK_POOL, "--type", "process", "--overwrite"],
+        env,
+        project_dir,
+    )
+    names = [arg for flow in DEPLOY_SELECTORS for arg in ("--name", f"{flow}/{env_name}")]
+    _run(
+        [_bin("prefect"), "--no-prompt", "deploy", "--prefect-file", str(deploy_file), *names],
+        env,
+        project_dir,
+    )
+    launch.state["deployed"] = {
+        "env": env_name,
+        "deployments": [f"{flow}/{env_name}" for flow in FLOW_NAMES],
+        "model_name": model_name,
+        "workdir": str(workdir),
+        "file": str(deploy_file),
+    }
+    _write_state(launch.workspace, launch.state)
+    launch.step(
+        f"deployed {', '.join(launch.state['deployed']['deployments'])} to pool {WORK_POOL} "
+        f"(model {model_name or 'of prefect.yaml'}, runs in {workdir})",
+        t1,
+    )
+
+
+def _start_worker(launch: _Launch) -> None:
+    """Start a process worker on the pool; it runs the deployed flows in the workdir."""
+    t2 = time.monotonic()
+    _, wentry, _ = _start(
+        "prefect-worker",
+        [_bin("prefect"), "worker", "start", "--pool", WORK_POOL, "--type", "process"],
+        launch.env,
+        launch.workspace,
+        launch.workdir,
+        marker="worker",
+    )
+    launch.record(wentry)
+    launch.step(f"worker started on pool {WORK_POOL} in {launch.workdir} (pid {wentry['pid']})", t2)
 
 
 def _wait_ours(url: str, port: int, timeout: float, proc: subprocess.Popen, log: Path) -> None:

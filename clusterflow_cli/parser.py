@@ -1,0 +1,163 @@
+"""The ``clusterflow`` argument parser: one builder per subcommand.
+
+An option that sets a config field is added with :func:`~clusterflow_cli.options.add_field_option`,
+so its type, default, choices and help come from :mod:`clusterflow.config`; only the flag name,
+its metavar and what is particular to the command are written here. Options with no config field
+(``--json``, ``--no-register``, ``--dask-address``, ...) are written by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pydantic import BaseModel
+
+from clusterflow.config import ImputeMethod, MonitorConfig, ScoreConfig, TrainConfig
+from clusterflow_cli.options import add_field_option
+
+PROG = "clusterflow"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Find the groups in messy records (tabular columns with gaps plus free text) "
+        "and keep the grouping healthy over time.",
+        epilog="Environment: MLFLOW_TRACKING_URI (default: SQLite under ./.clusterflow/), "
+        "PREFECT_API_URL (default: the server of 'clusterflow up', else one local server that the "
+        "first train starts and keeps running; 'clusterflow down' stops it). No network is needed.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    _add_impute(sub)
+    _add_score(sub)
+    _add_monitor(sub)
+    try:  # the local stack and serving commands (up/down/serve) live in their own module
+        from clusterflow_cli import stack
+    except ImportError:
+        stack = None  # type: ignore[assignment]
+    if stack is not None:
+        stack.add_parsers(sub)
+    return parser
+
+
+def command_parser(command: str) -> argparse.ArgumentParser:
+    """Return the parser of one subcommand (``train``), e.g. to find the flag of a field."""
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices[command]
+
+
+def _add_data_options(p: argparse.ArgumentParser, config: type[BaseModel]) -> None:
+    """Add DATA, --verbose, --debug and --workspace: the options of every command on a table."""
+    add_field_option(p, "data", config, "data", metavar="DATA")
+    p.add_argument(
+        "--verbose", action="store_true", help="also show Prefect's log lines (flow and task runs)"
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    add_field_option(p, "--workspace", config, "workspace", metavar="DIR")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser(
+        "train",
+        help="run the training flow on one data file",
+        description="Ingest, validate, impute, embed, sweep algorithms and k, register the model. "
+        "Writes assignments.csv, quarantine.csv and summary.json into --out.",
+    )
+    _add_data_options(train, TrainConfig)
+    field = _field_adder(train, TrainConfig)
+    field("--text-column", "text_column", metavar="NAME")
+    field("--id-column", "id_column", metavar="NAME")
+    field("--exclude-columns", "exclude_columns")
+    field("--k-min", "sweep.k_min", metavar="N")
+    field("--k", "sweep.k", metavar="N")
+    field("--k-max", "sweep.k_max", metavar="N")
+    # None: the config's default list (the help shows it); an explicit list replaces it.
+    field("--algorithms", "sweep.algorithms", default=None)
+    field("--noise", "sweep.noise")
+    field("--impute", "impute.method")
+    field("--max-categories", "features.max_categories", metavar="N")
+    field("--embed-backend", "embed.backend")
+    field("--text-weight", "features.text_weight", metavar="W")
+    field("--max-missing", "features.max_missing", metavar="SHARE")
+    field("--seed", "random_state")
+    field("--time-column", "time_column", metavar="NAME")
+    field("--replace-incompatible", "registry.replace_incompatible")
+    field("--model-name", "registry.model_name", metavar="NAME")
+    train.add_argument(
+        "--no-register", action="store_true", help="do not log or register the model (outputs only)"
+    )
+    field("--out", "out_dir", metavar="DIR")
+    train.add_argument("--json", action="store_true", help="print summary.json on stdout")
+    train.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="run the data stages partitioned on a dask.distributed cluster (tcp://host:8786, "
+        "or 'local' / 'local:N' for a temporary LocalCluster of N worker processes)",
+    )
+
+
+def _add_impute(sub: argparse._SubParsersAction) -> None:
+    imp = sub.add_parser(
+        "impute",
+        help="validate and fill gaps exactly as training does",
+        description="Validate and impute exactly as train does (same roles, --max-missing and "
+        "quarantine): writes the valid rows with their gaps filled to --out and the quarantined "
+        "rows with their reason to <out>.quarantine.csv.",
+    )
+    _add_data_options(imp, TrainConfig)
+    field = _field_adder(imp, TrainConfig)
+    imp.add_argument("--out", required=True, metavar="FILE", help="output .csv/.parquet/.jsonl")
+    field("--exclude-columns", "exclude_columns", note="impute leaves them as they are")
+    field("--text-column", "text_column", metavar="NAME", note="impute leaves it as it is")
+    field("--id-column", "id_column", metavar="NAME", note="impute leaves it as it is")
+    field(
+        ("--method", "--impute"),
+        "impute.method",
+        dest="method",
+        exclude={ImputeMethod.drop},
+        note="as train's --impute, without 'drop' (impute fills every gap it keeps)",
+    )
+    field("--max-categories", "features.max_categories", metavar="N", note="as train")
+    field("--max-missing", "features.max_missing", metavar="SHARE", note="as train")
+    field("--seed", "random_state")
+    imp.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    score = sub.add_parser("score", help="assign clusters with a registered model")
+    _add_data_options(score, ScoreConfig)
+    field = _field_adder(score, ScoreConfig)
+    field("--out", "out", metavar="FILE")
+    field("--model", "model_uri", metavar="URI")
+    field("--id-column", "id_column", metavar="NAME")
+    field("--details", "details")
+
+
+def _add_monitor(sub: argparse._SubParsersAction) -> None:
+    mon = sub.add_parser("monitor", help="drift of a new batch against the model's reference")
+    _add_data_options(mon, MonitorConfig)
+    field = _field_adder(mon, MonitorConfig)
+    # Required here although MonitorConfig.out_dir may be None: the contract's `monitor --out DIR`.
+    mon.add_argument(
+        "--out", required=True, metavar="DIR", help="folder for drift.json and the HTML report"
+    )
+    field("--model", "model_uri", metavar="URI")
+    mon.add_argument("--json", action="store_true", help="print drift.json on stdout")
+    # The flag negates MonitorConfig.emit_event (cmd_monitor passes emit_event=not no_event).
+    mon.add_argument(
+        "--no-event",
+        action="store_true",
+        help="do not emit the drift event that triggers retraining",
+    )
+    field("--seed", "random_state")
+
+
+def _field_adder(parser: argparse.ArgumentParser, config: type[BaseModel]):
+    """Return ``field(flags, path, **options)``: :func:`add_field_option` bound to one command."""
+
+    def field(flags: str | tuple[str, ...], path: str, **options) -> argparse.Action:
+        return add_field_option(parser, flags, config, path, **options)
+
+    return field

@@ -1,0 +1,61 @@
+"""Options built from the config: defaults and choices are the config's; errors show the flag."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from clusterflow.config import Algorithm, ImputeMethod, MonitorConfig, ScoreConfig, TrainConfig
+from clusterflow_cli.options import config_field, flag_for
+from clusterflow_cli.parser import command_parser
+
+CONFIGS = {
+    "train": TrainConfig,
+    "impute": TrainConfig,
+    "score": ScoreConfig,
+    "monitor": MonitorConfig,
+}
+
+
+def test_every_config_backed_option_keeps_the_config_default_and_choices():
+    seen = 0
+    for command, config in CONFIGS.items():
+        for action in command_parser(command)._actions:
+            path = getattr(action, "config_field", None)
+            if path is None or action.default is None:
+                continue
+            info = config_field(config, path)
+            expected = None if info.is_required() else info.get_default(call_default_factory=True)
+            expected = tuple(expected) if isinstance(expected, tuple) else expected
+            assert action.default == expected, (command, path)
+            seen += 1
+    assert seen >= 15
+
+
+def test_choices_come_from_the_enums():
+    train, impute = command_parser("train"), command_parser("impute")
+    by_flag = {f: a for a in train._actions for f in a.option_strings}
+    assert by_flag["--impute"].choices == [m.value for m in ImputeMethod]
+    assert (
+        "drop" not in {f: a for a in impute._actions for f in a.option_strings}["--method"].choices
+    )
+    assert all(m.value in by_flag["--algorithms"].help for m in Algorithm)
+
+
+def test_a_field_maps_back_to_its_flag():
+    train = command_parser("train")
+    assert flag_for(train, ("sweep", "k_max")) == "--k-max"
+    assert flag_for(train, ("sweep", "algorithms", 1)) == "--algorithms"
+    assert flag_for(train, ("registry", "promote")) is None
+
+
+def test_an_invalid_value_is_reported_with_its_flag(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "clusterflow_cli.main", "train", "x.csv", "--max-missing", "2"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "--max-missing (features.max_missing)" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
