@@ -130,7 +130,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     No flow engine either way: the rows are scored by :func:`clusterflow.scoring.score_table`
     (what the scoring flow's task runs), and with a Prefect API the run is recorded there as a
     ``clusterflow-score`` flow run (:mod:`clusterflow_cli.recorded_run`). A model in a local
-    SQLite registry is found and loaded without importing MLflow.
+    SQLite registry is found and loaded without importing MLflow. With ``--dask-address`` the
+    rows are scored partitioned on the cluster (:func:`clusterflow.partitioned.score_partitioned`).
     """
     from clusterflow.config import ScoreConfig
     from clusterflow.scoring import find_registered_model
@@ -138,6 +139,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from clusterflow_cli.recorded_run import recorded_run
 
     header = check_file(args.data, id_column=args.id_column)
+    if getattr(args, "dask_address", None):
+        from clusterflow.distributed import parse_dask_address
+
+        parse_dask_address(args.dask_address)  # a bad address fails before any work
     local = find_registered_model(args.model, args.workspace)
     if local is None:
         check_model_uri(args.model, args.workspace)  # through MLflow (another kind of store)
@@ -163,15 +168,21 @@ def cmd_score(args: argparse.Namespace) -> int:
 
             model, model_run_id = load_cluster_model(args.model)
         model.check_columns(pd.DataFrame(columns=header), source=Path(args.data).name)
-        result = score_table(
-            model,
-            read_table(args.data),
-            out=args.out,
-            model_uri=args.model,
-            workspace=args.workspace,
-            id_column=args.id_column,
-            details=args.details,
-        )
+        options = {
+            "out": args.out,
+            "model_uri": args.model,
+            "workspace": args.workspace,
+            "id_column": args.id_column,
+            "details": args.details,
+        }
+        if getattr(args, "dask_address", None):
+            from clusterflow.distributed import dask_client
+            from clusterflow.partitioned import score_partitioned
+
+            with dask_client(args.dask_address) as client:
+                result = score_partitioned(model, args.data, client=client, **options)
+        else:
+            result = score_table(model, read_table(args.data), **options)
         if run is not None:
             run.outcome = f"scored {result['rows']} rows with {args.model}"
             run.lines = [f"scored {result['rows']} rows with {args.model} into {args.out}"]

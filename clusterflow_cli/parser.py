@@ -133,6 +133,13 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     field("--model", "model_uri", metavar="URI")
     field("--id-column", "id_column", metavar="NAME")
     field("--details", "details")
+    score.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="score partitioned on a dask.distributed cluster (tcp://host:8786, or 'local' / "
+        "'local:N' for a temporary LocalCluster of N worker processes); the workers must see "
+        "--workspace and DATA",
+    )
 
 
 def _add_monitor(sub: argparse._SubParsersAction) -> None:

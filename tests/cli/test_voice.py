@@ -363,6 +363,34 @@ def test_score_of_a_tabular_model_imports_no_torch_nor_mlflow(trained, shared_ws
     assert len(merged) == 39 and (merged["cluster_train"] == merged["cluster_score"]).all()
 
 
+def test_score_on_a_dask_cluster_writes_the_same_file(trained, shared_ws, tmp_path):
+    path, _ = trained
+    outs = {}
+    for name, extra in (("plain", []), ("dask", ["--dask-address", "local:1"])):
+        outs[name] = tmp_path / f"{name}.csv"
+        args = ["score", str(path), "--model", "models:/gappy@champion", "--out", str(outs[name])]
+        proc = subprocess.run(
+            [*CLI, *args, *extra, "--workspace", str(shared_ws / "ws")],
+            capture_output=True,
+            text=True,
+            cwd=shared_ws,
+            env=_env(shared_ws),
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "scored 40 rows" in proc.stdout
+    assert outs["dask"].read_bytes() == outs["plain"].read_bytes()
+    bad = subprocess.run(
+        [*CLI, "score", str(path), "--out", str(tmp_path / "x.csv"), "--dask-address", "local:x"],
+        capture_output=True,
+        text=True,
+        cwd=shared_ws,
+        env=_env(shared_ws),
+        timeout=120,
+    )
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
 def test_score_with_a_prefect_api_records_one_flow_run(
     trained, shared_ws, tmp_path, prefect_harness
 ):
