@@ -1,7 +1,7 @@
 """Register a training run: log -> gate -> register pending -> re-gate and move the alias.
 
 :func:`register_training` is the whole sequence, top to bottom; the registry calls it makes live
-in :mod:`clusterflow.registry`, the gate in :mod:`clusterflow.gate`.
+in :mod:`clusterflow.model_registry`, the gate in :mod:`clusterflow.gate`.
 
 1. **log** the run's record (params, metrics, data set, sweep table, plots, cards);
 2. **gate** the challenger against the champion as it is now, on the rows the sweep held out
@@ -35,7 +35,7 @@ import pandas as pd
 from clusterflow import gate
 from clusterflow.config import TrainConfig
 from clusterflow.model import ClusterModel, stage_with_cluster_map
-from clusterflow.registry import (
+from clusterflow.model_registry import (
     CHALLENGER,
     CHAMPION,
     OWNER_TAG,
