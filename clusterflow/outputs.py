@@ -142,7 +142,7 @@ def _run_summary(
     """Return the summary before registration: data, rows, the chosen clustering, columns."""
     roles = validated.column_roles
     counts = assignments["cluster"].value_counts().sort_index()
-    handles = {
+    handles: dict[str, Snapshot | Validated | Imputed | Embedded | Swept | None] = {
         "ingest": snapshot,
         "validate": validated,
         "impute": imputed,

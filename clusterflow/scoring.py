@@ -56,7 +56,7 @@ class LocalModel:
 
 
 def tracking_uri(workspace: str | Path) -> str:
-    """Return the tracking URI that :func:`clusterflow.model_registry.resolve_tracking_uri` resolves.
+    """Return the tracking URI that :func:`clusterflow.model_registry.resolve_tracking_uri` gives.
 
     Here without importing MLflow and without creating the workspace (a store that does not
     exist yet holds no model).
