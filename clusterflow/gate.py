@@ -218,25 +218,20 @@ def decide(
         ``champion_version`` cannot be loaded).
     holdout : DataFrame
         The held-out raw rows (the challenger never saw them).
-    resamples : int
-        Bootstrap resamples of the held-out rows.
-    random_state : int
-        Seed of the bootstrap (and of the score).
+    resamples, random_state : int
+        Bootstrap resamples of the held-out rows, and the seed of the bootstrap and the score.
     replace_incompatible : bool
         Promote over a champion that cannot score these rows (other columns).
-    challenger_embeddings : ndarray, optional
-        Precomputed text vectors of ``holdout`` (reused for the champion when it embeds the
-        same way).
+    challenger_embeddings, reference_embeddings : ndarray, optional
+        Precomputed text vectors of ``holdout`` and ``reference`` (reused for the champion when
+        it embeds the same way).
     champion_version : str, optional
         Recorded in the decision.
     score : callable, optional
         ``score(X, labels, *, random_state) -> float``; default :data:`labeling_score`.
     reference : DataFrame, optional
         A sample of the raw training rows. With it (and the default score) both labelings are
-        judged out of sample: each cluster's Gaussian is fitted on these rows as that model
-        labels them, and the held-out rows are scored under it, unpenalised.
-    reference_embeddings : ndarray, optional
-        Precomputed text vectors of ``reference``.
+        judged out of sample (see the module docstring), unpenalised.
 
     Returns
     -------
@@ -245,14 +240,46 @@ def decide(
         when there is no comparable champion).
     """
     score = score or labeling_score
-    rows = len(holdout)
+    X, raw = _assign_holdout(challenger, holdout, challenger_embeddings)
+    common = _evidence_so_far(len(holdout), X, raw, score, random_state, champion_version)
+    if champion is None:
+        return _without_champion(champion_version, common)
+    try:
+        old = _champion_labels(challenger, champion, holdout, challenger_embeddings)
+    except (ClusterflowError, KeyError, ValueError, TypeError) as err:
+        return _incompatible(err, champion_version, replace_incompatible, common)
+    if len(holdout) < MIN_HOLDOUT:
+        return _without_evidence(champion_version, common)
+    fitted, note = _out_of_sample(challenger, champion, reference, reference_embeddings, score)
+    found = compare(
+        X, raw, old, resamples=resamples, random_state=random_state, score=score, fitted=fitted
+    )
+    return _compared(found, raw, old, champion, common | {"metric": common["metric"] + note})
+
+
+def _assign_holdout(
+    challenger: ClusterModel, holdout: pd.DataFrame, embeddings: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the challenger's feature matrix of the held-out rows and its raw clusters."""
     raw, X = np.empty(0, dtype=int), np.empty((0, 0))
-    if rows:
+    if len(holdout):
         challenger.check_columns(holdout)
-        _, _, X = challenger.feature_matrix(holdout, embeddings=challenger_embeddings)
+        _, _, X = challenger.feature_matrix(holdout, embeddings=embeddings)
         raw = np.asarray(challenger.clusterer.predict(X), dtype=int)
+    return X, raw
+
+
+def _evidence_so_far(
+    rows: int,
+    X: np.ndarray,
+    raw: np.ndarray,
+    score: ScoreFn,
+    random_state: int,
+    champion_version: str | None,
+) -> dict[str, Any]:
+    """Return the decision's fields known before the champion is consulted (identity id map)."""
     own = float(score(X, raw, random_state=random_state)) if rows else None
-    common: dict[str, Any] = {
+    return {
         "rows": rows,
         "champion_version": champion_version,
         "metric": score_name(score),
@@ -260,38 +287,70 @@ def decide(
         "champion_score": None,
         "cluster_map": {int(c): int(c) for c in np.unique(raw[raw >= 0])},
     }
-    if champion is None:
-        if champion_version is None:
-            return GateDecision(True, Outcome.FIRST, "no champion yet", **common)
-        why = f"the champion (version {champion_version}) cannot be loaded; replaced"
-        return GateDecision(True, Outcome.UNLOADABLE, why, **common)
-    try:
-        old = _champion_labels(challenger, champion, holdout, challenger_embeddings)
-    except (ClusterflowError, KeyError, ValueError, TypeError) as err:
-        why = err.message if isinstance(err, ClusterflowError) else f"{type(err).__name__}: {err}"
-        verdict = (
-            "replaced (replace_incompatible was asked)"
-            if replace_incompatible
-            else "kept; the new version is 'challenger' (replace it with --replace-incompatible)"
-        )
-        why = f"the champion (version {champion_version}) cannot score this data ({why}): {verdict}"
-        return GateDecision(replace_incompatible, Outcome.INCOMPATIBLE, why, **common)
-    if rows < MIN_HOLDOUT:
-        why = (
-            f"only {rows} held-out rows (fewer than {MIN_HOLDOUT}): no evidence against champion "
-            f"version {champion_version}, which stays"
-        )
-        return GateDecision(False, Outcome.NO_EVIDENCE, why, **common)
-    fitted = None
-    if reference is not None and len(reference) >= MIN_HOLDOUT and score is labeling_score:
-        fitted = _label_reference(challenger, champion, reference, reference_embeddings)
-        common["metric"] += f" (out of sample: fitted on {len(reference)} training rows)"
-    found = compare(
-        X, raw, old, resamples=resamples, random_state=random_state, score=score, fitted=fitted
+
+
+def _without_champion(champion_version: str | None, common: dict[str, Any]) -> GateDecision:
+    """Promote the challenger when there is no champion, or it cannot be loaded."""
+    if champion_version is None:
+        return GateDecision(True, Outcome.FIRST, "no champion yet", **common)
+    why = f"the champion (version {champion_version}) cannot be loaded; replaced"
+    return GateDecision(True, Outcome.UNLOADABLE, why, **common)
+
+
+def _incompatible(
+    err: Exception,
+    champion_version: str | None,
+    replace_incompatible: bool,
+    common: dict[str, Any],
+) -> GateDecision:
+    """Keep a champion that cannot score these rows, unless ``replace_incompatible``."""
+    why = err.message if isinstance(err, ClusterflowError) else f"{type(err).__name__}: {err}"
+    verdict = (
+        "replaced (replace_incompatible was asked)"
+        if replace_incompatible
+        else "kept; the new version is 'challenger' (replace it with --replace-incompatible)"
     )
-    outcome, reason = _verdict(found, champion_version)
+    why = f"the champion (version {champion_version}) cannot score this data ({why}): {verdict}"
+    return GateDecision(replace_incompatible, Outcome.INCOMPATIBLE, why, **common)
+
+
+def _without_evidence(champion_version: str | None, common: dict[str, Any]) -> GateDecision:
+    """Keep the champion: too few held-out rows to compare."""
+    why = (
+        f"only {common['rows']} held-out rows (fewer than {MIN_HOLDOUT}): no evidence against "
+        f"champion version {champion_version}, which stays"
+    )
+    return GateDecision(False, Outcome.NO_EVIDENCE, why, **common)
+
+
+def _out_of_sample(
+    challenger: ClusterModel,
+    champion: ClusterModel,
+    reference: pd.DataFrame | None,
+    embeddings: np.ndarray | None,
+    score: ScoreFn,
+) -> tuple[Fitted | None, str]:
+    """Return both labelings of the training sample and a note for the metric's name, or (None, "").
+
+    Only the default score judges out of sample, and only on enough training rows.
+    """
+    if reference is None or len(reference) < MIN_HOLDOUT or score is not labeling_score:
+        return None, ""
+    fitted = _label_reference(challenger, champion, reference, embeddings)
+    return fitted, f" (out of sample: fitted on {len(reference)} training rows)"
+
+
+def _compared(
+    found: Comparison,
+    raw: np.ndarray,
+    old: np.ndarray,
+    champion: ClusterModel,
+    common: dict[str, Any],
+) -> GateDecision:
+    """Decide by a comparison, with the challenger's ids matched to the champion's."""
+    outcome, reason = _verdict(found, common["champion_version"])
     mapping, share = match_clusters(raw, old, reserved=champion.published_ids())
-    common |= {
+    common = common | {
         "challenger_score": found.challenger,
         "champion_score": found.champion,
         "cluster_map": mapping,

@@ -62,44 +62,100 @@ def write_run_outputs(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    roles = validated.column_roles
-    id_name = roles.id_name
-    valid_index = pd.read_parquet(validated.valid_path, columns=[]).index
-    if roles.id_column:
-        ids = pd.read_parquet(validated.valid_path, columns=[roles.id_column])[roles.id_column]
-        ids = ids.to_numpy()
-    else:
-        ids = valid_index.to_numpy()
+    assignments = _write_assignments(out, validated, swept, registration)
+    quarantined = quarantined_rows(snapshot, validated)
+    write_csv(quarantined, out / "quarantine.csv")
+    _check_row_accounting(snapshot, assignments, quarantined)
+    artifacts = _link_artifacts(out / "artifacts", imputed, swept)
+    summary = _run_summary(
+        snapshot, validated, imputed, embedded, swept, assignments, quarantined, run_id
+    )
+    summary["outputs"] = {
+        "assignments": str(out / "assignments.csv"),
+        "quarantine": str(out / "quarantine.csv"),
+        "artifacts": str(artifacts),
+    }
+    if registration:
+        summary.update(_registration_summary(registration))
+    if registration and registration.get("gate"):
+        write_json(registration["gate"], out / "gate.json")
+        summary["outputs"]["gate"] = str(out / "gate.json")
+    summary["clusters"] = _cluster_labels(swept, (registration or {}).get("cluster_map") or {})
+    summary["stages"] = stages or {}
+    write_json(summary, out / "summary.json")
+    return summary
+
+
+def _write_assignments(
+    out: Path, validated: Validated, swept: Swept, registration: dict | None
+) -> pd.DataFrame:
+    """Write ``assignments.csv`` (each valid row's id and cluster) and return it."""
     labels = np.load(swept.labels_path)
     if registration:
         # Published ids: matched to the previous champion's clusters so an id keeps its meaning.
         labels = apply_cluster_map(labels, registration.get("cluster_map", {}))
-    assignments = pd.DataFrame({id_name: ids, "cluster": labels.astype(int)})
+    ids = _row_ids(validated)
+    assignments = pd.DataFrame({validated.column_roles.id_name: ids, "cluster": labels.astype(int)})
     write_csv(assignments, out / "assignments.csv")
+    return assignments
 
-    raw = quarantined_rows(snapshot, validated)
-    write_csv(raw, out / "quarantine.csv")
 
-    if len(assignments) + len(raw) != snapshot.n_rows:
+def _row_ids(validated: Validated) -> np.ndarray:
+    """Return the valid rows' ids: the id column, or the row positions in the input."""
+    roles = validated.column_roles
+    if roles.id_column:
+        ids = pd.read_parquet(validated.valid_path, columns=[roles.id_column])[roles.id_column]
+        return ids.to_numpy()
+    return pd.read_parquet(validated.valid_path, columns=[]).index.to_numpy()
+
+
+def _check_row_accounting(
+    snapshot: Snapshot, assignments: pd.DataFrame, quarantined: pd.DataFrame
+) -> None:
+    """Raise unless every input row is either clustered or quarantined."""
+    if len(assignments) + len(quarantined) != snapshot.n_rows:
         raise ValidationFailed(
             f"row accounting broken: {snapshot.n_rows} in, {len(assignments)} clustered, "
-            f"{len(raw)} quarantined",
+            f"{len(quarantined)} quarantined",
             hint="report this as a bug",
         )
 
-    artifacts = out / "artifacts"
+
+def _link_artifacts(artifacts: Path, imputed: Imputed, swept: Swept) -> Path:
+    """Link (or copy) the sweep's table, plots, cards and the imputation plot into ``artifacts``."""
     for src in [swept.results_path, *swept.plots.values(), swept.cards_path, imputed.plot_path]:
         if src and Path(src).exists():
             _link_or_copy(src, artifacts / Path(src).name)
+    return artifacts
 
+
+def _run_summary(
+    snapshot: Snapshot,
+    validated: Validated,
+    imputed: Imputed,
+    embedded: Embedded | None,
+    swept: Swept,
+    assignments: pd.DataFrame,
+    quarantined: pd.DataFrame,
+    run_id: str,
+) -> dict[str, Any]:
+    """Return the summary before registration: data, rows, the chosen clustering, columns."""
+    roles = validated.column_roles
     counts = assignments["cluster"].value_counts().sort_index()
-    summary: dict[str, Any] = {
+    handles: dict[str, Snapshot | Validated | Imputed | Embedded | Swept | None] = {
+        "ingest": snapshot,
+        "validate": validated,
+        "impute": imputed,
+        "embed": embedded,
+        "sweep": swept,
+    }
+    return {
         "run_id": run_id,
         "data": snapshot.source,
         "fingerprint": snapshot.fingerprint,
         "rows_in": snapshot.n_rows,
         "rows_clustered": len(assignments),
-        "rows_quarantined": len(raw),
+        "rows_quarantined": len(quarantined),
         "rows_imputed": _rows_with_gaps(validated) if imputed.missing_cells else 0,
         "algorithm": swept.algorithm,
         "k": swept.k,
@@ -119,49 +175,26 @@ def write_run_outputs(
         "embedding": None
         if embedded is None
         else {"model": embedded.model_id, "texts": embedded.n_texts, "distinct": embedded.n_unique},
-        "stages_reused": [
-            name
-            for name, h in (
-                ("ingest", snapshot),
-                ("validate", validated),
-                ("impute", imputed),
-                ("embed", embedded),
-                ("sweep", swept),
-            )
-            if h is not None and h.reused
-        ],
+        "stages_reused": [name for name, h in handles.items() if h is not None and h.reused],
         "model_uri": None,
         "model_version": None,
         "promoted": False,
-        "outputs": {
-            "assignments": str(out / "assignments.csv"),
-            "quarantine": str(out / "quarantine.csv"),
-            "artifacts": str(artifacts),
-        },
     }
-    if registration:
-        summary.update(
-            {
-                "model_uri": registration["model_uri"],
-                "model_version": registration["model_version"],
-                "promoted": registration["promoted"],
-                "promotion_reason": registration["reason"],
-                "mlflow_run_id": registration["run_id"],
-                "tracking_uri": registration["tracking_uri"],
-                "gate": _gate_summary(registration),
-                "cluster_map": {
-                    str(k): v for k, v in (registration.get("cluster_map") or {}).items()
-                },
-                "matched_share": registration.get("matched_share"),
-            }
-        )
-    if registration and registration.get("gate"):
-        write_json(registration["gate"], out / "gate.json")
-        summary["outputs"]["gate"] = str(out / "gate.json")
-    summary["clusters"] = _cluster_labels(swept, (registration or {}).get("cluster_map") or {})
-    summary["stages"] = stages or {}
-    write_json(summary, out / "summary.json")
-    return summary
+
+
+def _registration_summary(registration: dict) -> dict[str, Any]:
+    """Return where the model went and the gate's verdict, as summary.json states them."""
+    return {
+        "model_uri": registration["model_uri"],
+        "model_version": registration["model_version"],
+        "promoted": registration["promoted"],
+        "promotion_reason": registration["reason"],
+        "mlflow_run_id": registration["run_id"],
+        "tracking_uri": registration["tracking_uri"],
+        "gate": _gate_summary(registration),
+        "cluster_map": {str(k): v for k, v in (registration.get("cluster_map") or {}).items()},
+        "matched_share": registration.get("matched_share"),
+    }
 
 
 def _gate_summary(registration: dict) -> dict:

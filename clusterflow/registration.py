@@ -1,7 +1,8 @@
 """Register a training run: log -> gate -> register pending -> re-gate and move the alias.
 
-:func:`register_training` is the whole sequence, top to bottom; the registry calls it makes live
-in :mod:`clusterflow.registry`, the gate in :mod:`clusterflow.gate`.
+:func:`register_training` is the whole sequence, top to bottom, each step a function below it in
+the order it runs; the MLflow calls the steps make live in :mod:`clusterflow.model_registry`, the
+gate in :mod:`clusterflow.gate`.
 
 1. **log** the run's record (params, metrics, data set, sweep table, plots, cards);
 2. **gate** the challenger against the champion as it is now, on the rows the sweep held out
@@ -23,6 +24,8 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +38,7 @@ import pandas as pd
 from clusterflow import gate
 from clusterflow.config import TrainConfig
 from clusterflow.model import ClusterModel, stage_with_cluster_map
-from clusterflow.registry import (
+from clusterflow.model_registry import (
     CHALLENGER,
     CHAMPION,
     OWNER_TAG,
@@ -96,65 +99,124 @@ def apply_cluster_map(labels: np.ndarray, cluster_map: dict) -> np.ndarray:
     return np.array([mapping.get(int(c), int(c)) if c >= 0 else -1 for c in labels], dtype=int)
 
 
-def _input_example(validated: Validated, n: int = 5) -> pd.DataFrame:
-    roles = validated.column_roles
-    columns = list(roles.features) + ([roles.text_column] if roles.text_column else [])
-    return pd.read_parquet(validated.valid_path, columns=columns).head(n)
-
-
-def _log_run_record(
+def register_training(
+    *,
     config: TrainConfig,
     snapshot: Snapshot,
     validated: Validated,
     imputed: Imputed,
+    embedded: Embedded | None,
     swept: Swept,
-    valid: pd.DataFrame,
-) -> None:
-    """Params, metrics, the training dataset and the artifacts of the active run."""
-    roles = validated.column_roles
-    mlflow.log_params(flat_params(config.model_dump(mode="json")))
-    mlflow.log_params(
-        {
-            "data.fingerprint": snapshot.fingerprint,
-            "chosen.algorithm": swept.algorithm,
-            "chosen.k": swept.k,
-            "imputer.chosen": imputed.method,
-        }
-    )
-    metrics = {f"chosen.{k}": v for k, v in swept.metrics.items() if v is not None}
-    metrics.update(
-        {
-            "rows_in": snapshot.n_rows,
-            "rows_valid": validated.n_valid,
-            "rows_quarantined": validated.n_quarantined,
-            "k": swept.k,
-        }
-    )
-    mlflow.log_metrics(metrics)
-    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # lazily exported
-        valid[list(roles.features) + ([roles.text_column] if roles.text_column else [])],
-        source=str(Path(snapshot.source).resolve()),
-        name=Path(snapshot.source).name,
-        digest=snapshot.fingerprint[:32],
-    )
-    mlflow.log_input(dataset, context="training")
-    mlflow.log_artifact(swept.results_path, artifact_path="sweep")
-    for plot in swept.plots.values():
-        if Path(plot).exists():
-            mlflow.log_artifact(plot, artifact_path="plots")
-    if imputed.plot_path and Path(imputed.plot_path).exists():
-        mlflow.log_artifact(imputed.plot_path, artifact_path="plots")
-    if swept.cards_path and Path(swept.cards_path).exists():
-        mlflow.log_artifact(swept.cards_path, artifact_path="cards")
-    mlflow.log_dict(config.model_dump(mode="json"), "config.json")
-    mlflow.log_dict(
-        {
-            "roles": validated.roles,
-            "imputer_scores": imputed.scores,
-            "missingness": imputed.profile,
-        },
-        "data_report.json",
-    )
+    tags: dict | None = None,
+    run_name: str | None = None,
+    start_time: datetime | None = None,
+) -> Registration:
+    """Log the run, gate the model against the champion, register it and move one alias.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The training configuration (registry name, gate settings, seed).
+    snapshot, validated, imputed, embedded, swept : stage handles
+        The outputs of the training stages (:mod:`clusterflow.stages`).
+    tags : dict, optional
+        Run tags (the Prefect flow run id and URL).
+    run_name : str, optional
+        Name of the MLflow run: the Prefect flow run's name, so both tools show one name.
+    start_time : datetime, optional
+        Start of the run (the flow run's start, so the MLflow run spans the flow; default: now).
+        ``pending`` versions created before it by dead processes are removed as orphans.
+
+    Returns
+    -------
+    Registration
+        Version, URI, gate outcome and the cluster map applied to the sweep's labels.
+
+    Raises
+    ------
+    RegistryError
+        If the model cannot be logged or registered; the run is then marked FAILED and a version
+        registered by this call is deleted again.
+    """
+    target = _open_target(config, start_time)
+    challenger = _load_challenger(config, validated, embedded, swept)
+    run_id = create_run(target.experiment_id, run_name=run_name, start_time=target.start, tags=tags)
+    with mlflow.start_run(run_id=run_id), _deleted_unless_committed(target.name) as attempt:
+        _log_run_record(config, snapshot, validated, imputed, swept, challenger.valid)
+        orphans = clean_orphans(target.name, before_ms=target.started_ms)
+        decision = _gate_against_champion(target.name, challenger)
+        model_uri, version = _register_pending(
+            target.name, decision, snapshot, validated, swept, attempt
+        )
+        verdict = _regate_and_move_alias(target, config, challenger, decision, version, attempt)
+        # bookkeeping: if this fails, the next registration re-tags the aliased version
+        set_version_tag(target.name, version, STATE_TAG, "complete")
+    return _registration(run_id, model_uri, version, target, verdict, orphans)
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where the run and the model version go."""
+
+    uri: str
+    experiment_id: str
+    name: str
+    started_ms: int
+
+    @property
+    def start(self) -> datetime:
+        """The run's start as a datetime (what :func:`create_run` dates the run from)."""
+        return datetime.fromtimestamp(self.started_ms / 1000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class _Challenger:
+    """The model being registered, the valid rows and the gate's arguments for it."""
+
+    model: ClusterModel
+    valid: pd.DataFrame
+    gate_args: dict[str, Any]
+
+
+@dataclass
+class _Attempt:
+    """The version this registration created, and whether its alias has moved (the commit)."""
+
+    version: str | None = None
+    committed: bool = False
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """The final gate decision, whether the alias ``champion`` moved, and the logged record."""
+
+    decision: gate.GateDecision
+    promote: bool
+    reason: str
+    record: dict
+
+
+def _open_target(config: TrainConfig, start_time: datetime | None) -> _Target:
+    """Connect to the tracking store and make sure the experiment exists."""
+    uri = connect(config.workspace)
+    experiment_id = ensure_experiment(config.registry.experiment, config.workspace)
+    started = int(start_time.timestamp() * 1000 if start_time is not None else time.time() * 1000)
+    return _Target(uri, experiment_id, config.registry.model_name, started)
+
+
+def _load_challenger(
+    config: TrainConfig, validated: Validated, embedded: Embedded | None, swept: Swept
+) -> _Challenger:
+    """Load the swept model and the rows it is gated on (before any run exists)."""
+    model = ClusterModel.load(swept.model_dir)
+    valid = pd.read_parquet(validated.valid_path)
+    gate_args: dict[str, Any] = {
+        "resamples": config.registry.bootstrap,
+        "random_state": config.random_state,
+        "replace_incompatible": config.registry.replace_incompatible,
+        **_gate_rows(valid, swept, embedded, config.random_state),
+    }
+    return _Challenger(model, valid, gate_args)
 
 
 def _gate_rows(
@@ -174,6 +236,153 @@ def _gate_rows(
         "reference": valid.iloc[fitted],
         "reference_embeddings": None if vectors is None else vectors[fitted],
     }
+
+
+@contextmanager
+def _deleted_unless_committed(name: str) -> Iterator[_Attempt]:
+    """Delete the version registered inside the block if the block fails before its commit."""
+    attempt = _Attempt()
+    try:
+        yield attempt
+    except BaseException:
+        if attempt.version is not None and not attempt.committed:
+            logger.error("registration of %s failed; deleting version %s", name, attempt.version)
+            delete_version(name, attempt.version)
+        raise
+
+
+def _log_run_record(
+    config: TrainConfig,
+    snapshot: Snapshot,
+    validated: Validated,
+    imputed: Imputed,
+    swept: Swept,
+    valid: pd.DataFrame,
+) -> None:
+    """Params, metrics, the training dataset and the artifacts of the active run."""
+    _log_params_and_metrics(config, snapshot, validated, imputed, swept)
+    _log_training_data(snapshot, validated, valid)
+    _log_artifacts(config, validated, imputed, swept)
+
+
+def _log_params_and_metrics(
+    config: TrainConfig, snapshot: Snapshot, validated: Validated, imputed: Imputed, swept: Swept
+) -> None:
+    mlflow.log_params(flat_params(config.model_dump(mode="json")))
+    mlflow.log_params(
+        {
+            "data.fingerprint": snapshot.fingerprint,
+            "chosen.algorithm": swept.algorithm,
+            "chosen.k": swept.k,
+            "imputer.chosen": imputed.method,
+        }
+    )
+    metrics = {f"chosen.{k}": v for k, v in swept.metrics.items() if v is not None}
+    metrics.update(
+        {
+            "rows_in": snapshot.n_rows,
+            "rows_valid": validated.n_valid,
+            "rows_quarantined": validated.n_quarantined,
+            "k": swept.k,
+        }
+    )
+    mlflow.log_metrics(metrics)
+
+
+def _log_training_data(snapshot: Snapshot, validated: Validated, valid: pd.DataFrame) -> None:
+    roles = validated.column_roles
+    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # lazily exported
+        valid[list(roles.features) + ([roles.text_column] if roles.text_column else [])],
+        source=str(Path(snapshot.source).resolve()),
+        name=Path(snapshot.source).name,
+        digest=snapshot.fingerprint[:32],
+    )
+    mlflow.log_input(dataset, context="training")
+
+
+def _log_artifacts(
+    config: TrainConfig, validated: Validated, imputed: Imputed, swept: Swept
+) -> None:
+    mlflow.log_artifact(swept.results_path, artifact_path="sweep")
+    for plot in swept.plots.values():
+        if Path(plot).exists():
+            mlflow.log_artifact(plot, artifact_path="plots")
+    if imputed.plot_path and Path(imputed.plot_path).exists():
+        mlflow.log_artifact(imputed.plot_path, artifact_path="plots")
+    if swept.cards_path and Path(swept.cards_path).exists():
+        mlflow.log_artifact(swept.cards_path, artifact_path="cards")
+    mlflow.log_dict(config.model_dump(mode="json"), "config.json")
+    mlflow.log_dict(
+        {
+            "roles": validated.roles,
+            "imputer_scores": imputed.scores,
+            "missingness": imputed.profile,
+        },
+        "data_report.json",
+    )
+
+
+def _gate_against_champion(name: str, challenger: _Challenger) -> gate.GateDecision:
+    """Gate the challenger against the champion as it is now."""
+    champion, previous = load_champion(name)
+    return gate.decide(
+        challenger.model, champion, champion_version=previous, **challenger.gate_args
+    )
+
+
+def _register_pending(
+    name: str,
+    decision: gate.GateDecision,
+    snapshot: Snapshot,
+    validated: Validated,
+    swept: Swept,
+    attempt: _Attempt,
+) -> tuple[str, str]:
+    """Register the model, its cluster ids aligned to the champion's, as a ``pending`` version.
+
+    Returns (model_uri, version); the version is recorded in ``attempt`` as soon as it exists.
+    """
+    mlflow.log_dict({str(k): v for k, v in decision.cluster_map.items()}, "cluster_map.json")
+    with tempfile.TemporaryDirectory(prefix="clusterflow-model-") as tmp:
+        staged = stage_with_cluster_map(swept.model_dir, Path(tmp) / "model", decision.cluster_map)
+        model_uri, version = log_model_version(
+            model_dir=staged,
+            name=name,
+            input_example=_input_example(validated),
+            tags={"fingerprint": snapshot.fingerprint[:16]},
+            version_tags={STATE_TAG: "pending", OWNER_TAG: owner()},
+        )
+        attempt.version = version
+    return model_uri, version
+
+
+def _input_example(validated: Validated, n: int = 5) -> pd.DataFrame:
+    roles = validated.column_roles
+    columns = list(roles.features) + ([roles.text_column] if roles.text_column else [])
+    return pd.read_parquet(validated.valid_path, columns=columns).head(n)
+
+
+def _regate_and_move_alias(
+    target: _Target,
+    config: TrainConfig,
+    challenger: _Challenger,
+    decision: gate.GateDecision,
+    version: str,
+    attempt: _Attempt,
+) -> _Verdict:
+    """Under a lock on the store, gate again if the champion moved, then move the alias.
+
+    Moving the alias is the commit point: ``attempt`` is marked committed right after it.
+    """
+    name = target.name
+    with registry_lock(target.uri):
+        decision = _regate_if_moved(name, decision, challenger.model, challenger.gate_args)
+        promote = decision.promote and config.registry.promote
+        reason = decision.reason if config.registry.promote else "promotion disabled in config"
+        record = _log_gate(decision, promote, reason, version)
+        set_alias(name, CHAMPION if promote else CHALLENGER, version)
+        attempt.committed = True
+    return _Verdict(decision, promote, reason, record)
 
 
 def _regate_if_moved(
@@ -234,127 +443,35 @@ def _log_gate(decision: gate.GateDecision, promote: bool, reason: str, version: 
     return record
 
 
-def register_training(
-    *,
-    config: TrainConfig,
-    snapshot: Snapshot,
-    validated: Validated,
-    imputed: Imputed,
-    embedded: Embedded | None,
-    swept: Swept,
-    tags: dict | None = None,
-    run_name: str | None = None,
-    start_time: datetime | None = None,
+def _registration(
+    run_id: str,
+    model_uri: str,
+    version: str,
+    target: _Target,
+    verdict: _Verdict,
+    orphans: list[str],
 ) -> Registration:
-    """Log the run, gate the model against the champion, register it and move one alias.
-
-    Parameters
-    ----------
-    config : TrainConfig
-        The training configuration (registry name, gate settings, seed).
-    snapshot, validated, imputed, embedded, swept : stage handles
-        The outputs of the training stages (:mod:`clusterflow.stages`).
-    tags : dict, optional
-        Run tags (the Prefect flow run id and URL).
-    run_name : str, optional
-        Name of the MLflow run: the Prefect flow run's name, so both tools show one name.
-    start_time : datetime, optional
-        Start of the run (the flow run's start, so the MLflow run spans the flow; default: now).
-        ``pending`` versions created before it by dead processes are removed as orphans.
-
-    Returns
-    -------
-    Registration
-        Version, URI, gate outcome and the cluster map applied to the sweep's labels.
-
-    Raises
-    ------
-    RegistryError
-        If the model cannot be logged or registered; the run is then marked FAILED and a version
-        registered by this call is deleted again.
-    """
-    uri = connect(config.workspace)
-    experiment_id = ensure_experiment(config.registry.experiment, config.workspace)
-    name = config.registry.model_name
-    started = int(start_time.timestamp() * 1000 if start_time is not None else time.time() * 1000)
-    challenger = ClusterModel.load(swept.model_dir)
-    valid = pd.read_parquet(validated.valid_path)
-    gate_args: dict[str, Any] = {
-        "resamples": config.registry.bootstrap,
-        "random_state": config.random_state,
-        "replace_incompatible": config.registry.replace_incompatible,
-        **_gate_rows(valid, swept, embedded, config.random_state),
-    }
-    run_id = create_run(
-        experiment_id,
-        run_name=run_name,
-        start_time=datetime.fromtimestamp(started / 1000, tz=UTC),
-        tags=tags,
-    )
-    with mlflow.start_run(run_id=run_id):
-        version: str | None = None
-        committed = False
-        try:
-            # 1. log the run's record
-            _log_run_record(config, snapshot, validated, imputed, swept, valid)
-
-            # 2. gate against the champion as it is now
-            orphans = clean_orphans(name, before_ms=started)
-            champion, previous = load_champion(name)
-            decision = gate.decide(challenger, champion, champion_version=previous, **gate_args)
-
-            # 3. register the model, with the cluster ids aligned to the champion's, as pending
-            mlflow.log_dict(
-                {str(k): v for k, v in decision.cluster_map.items()}, "cluster_map.json"
-            )
-            with tempfile.TemporaryDirectory(prefix="clusterflow-model-") as tmp:
-                staged = stage_with_cluster_map(
-                    swept.model_dir, Path(tmp) / "model", decision.cluster_map
-                )
-                model_uri, version = log_model_version(
-                    model_dir=staged,
-                    name=name,
-                    input_example=_input_example(validated),
-                    tags={"fingerprint": snapshot.fingerprint[:16]},
-                    version_tags={STATE_TAG: "pending", OWNER_TAG: owner()},
-                )
-
-            # 4. re-gate if the champion moved, then move the alias: one step per store
-            with registry_lock(uri):
-                decision = _regate_if_moved(name, decision, challenger, gate_args)
-                promote = decision.promote and config.registry.promote
-                reason = (
-                    decision.reason if config.registry.promote else "promotion disabled in config"
-                )
-                record = _log_gate(decision, promote, reason, version)
-                set_alias(name, CHAMPION if promote else CHALLENGER, version)
-                committed = True
-            # bookkeeping: if this fails, the next registration re-tags the aliased version
-            set_version_tag(name, version, STATE_TAG, "complete")
-        except BaseException:
-            if version is not None and not committed:
-                logger.error("registration of %s failed; deleting version %s", name, version)
-                delete_version(name, version)
-            raise
+    """Report where the model went and build the :class:`Registration`."""
+    decision = verdict.decision
     logger.info(
         "registered %s version %s; %s",
-        name,
+        target.name,
         version,
-        "promoted to champion" if promote else f"not promoted: {reason}",
+        "promoted to champion" if verdict.promote else f"not promoted: {verdict.reason}",
     )
     return Registration(
         run_id=run_id,
         model_uri=model_uri,
         model_version=version,
-        promoted=promote,
-        reason=reason,
+        promoted=verdict.promote,
+        reason=verdict.reason,
         challenger_score=decision.challenger_score,
         champion_score=decision.champion_score,
         previous_champion=decision.champion_version,
-        tracking_uri=redact(uri),
+        tracking_uri=redact(target.uri),
         cluster_map={str(k): int(v) for k, v in decision.cluster_map.items()},
         matched_share=decision.matched_share,
         gate_metric=decision.metric,
-        gate=record,
+        gate=verdict.record,
         orphans_removed=orphans,
     )

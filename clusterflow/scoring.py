@@ -34,7 +34,7 @@ only after a look at its registry tables."""
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 _PYFUNC_LOADER = "mlflow.pyfunc.loaders.code_model"
-"""How :func:`clusterflow.registry.log_model_version` logs a model (models from code)."""
+"""How :func:`clusterflow.model_registry.log_model_version` logs a model (models from code)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class LocalModel:
 
 
 def tracking_uri(workspace: str | Path) -> str:
-    """Return the tracking URI that :func:`clusterflow.registry.resolve_tracking_uri` resolves.
+    """Return the tracking URI that :func:`clusterflow.model_registry.resolve_tracking_uri` gives.
 
     Here without importing MLflow and without creating the workspace (a store that does not
     exist yet holds no model).

@@ -164,7 +164,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if local is not None:
             model, model_run_id = local.load(), local.run_id
         else:
-            from clusterflow.registry import load_cluster_model
+            from clusterflow.model_registry import load_cluster_model
 
             model, model_run_id = load_cluster_model(args.model)
         model.check_columns(pd.DataFrame(columns=header), source=Path(args.data).name)

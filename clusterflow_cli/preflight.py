@@ -79,7 +79,7 @@ def check_model_uri(uri: str, workspace: str) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from clusterflow.registry import connect, redact
+    from clusterflow.model_registry import connect, redact
 
     tracking = connect(workspace)
     client = MlflowClient()

@@ -16,8 +16,8 @@ from clusterflow.config import MonitorConfig
 from clusterflow.drift import DriftThresholds
 from clusterflow.drift_report import render_html, render_markdown
 from clusterflow.io import write_csv, write_json
+from clusterflow.model_registry import redact
 from clusterflow.monitoring import MonitorOutcome, monitor_frame
-from clusterflow.registry import redact
 
 DRIFT_EVENT = "clusterflow.drift.detected"
 """Name of the Prefect event emitted on drift (deployments/ triggers retraining on it)."""

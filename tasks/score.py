@@ -7,7 +7,7 @@ from prefect import get_run_logger, task
 
 from clusterflow.config import ScoreConfig
 from clusterflow.io import read_table
-from clusterflow.registry import connect, load_cluster_model
+from clusterflow.model_registry import connect, load_cluster_model
 from clusterflow.scoring import score_table
 from tasks.common import retry_transient
 

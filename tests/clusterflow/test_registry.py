@@ -16,8 +16,8 @@ from mlflow import MlflowClient
 
 from clusterflow import stages
 from clusterflow.config import TrainConfig
+from clusterflow.model_registry import CHALLENGER, CHAMPION, load_cluster_model
 from clusterflow.registration import apply_cluster_map, register_training
-from clusterflow.registry import CHALLENGER, CHAMPION, load_cluster_model
 from clusterflow.store import StageStore
 from tests.conftest import bundled
 
@@ -249,7 +249,7 @@ def test_orphans_of_dead_registrations_are_removed_nothing_else(mlflow_uri, work
     import sys
     import time
 
-    from clusterflow.registry import OWNER_TAG, STATE_TAG, clean_orphans, connect, owner
+    from clusterflow.model_registry import OWNER_TAG, STATE_TAG, clean_orphans, connect, owner
 
     connect(workspace)
     dead = subprocess.run(
@@ -284,3 +284,17 @@ def test_orphans_of_dead_registrations_are_removed_nothing_else(mlflow_uri, work
     assert left == {live, moved, done}
     assert client.get_model_version(NAME, moved).tags[STATE_TAG] == "complete"
     assert client.get_model_version(NAME, live).tags[STATE_TAG] == "pending"
+
+
+def test_the_old_registry_module_reexports_every_public_name():
+    import importlib
+    import sys
+
+    from clusterflow import model_registry
+
+    sys.modules.pop("clusterflow.registry", None)
+    with pytest.warns(DeprecationWarning, match="clusterflow.model_registry"):
+        old = importlib.import_module("clusterflow.registry")
+    assert sorted(old.__all__) == sorted(model_registry.__all__)
+    for name in model_registry.__all__:
+        assert getattr(old, name) is getattr(model_registry, name)

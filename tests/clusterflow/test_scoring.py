@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from clusterflow.errors import RegistryError
-from clusterflow.registry import load_cluster_model, resolve_tracking_uri
+from clusterflow.model_registry import load_cluster_model, resolve_tracking_uri
 from clusterflow.scoring import KNOWN_SCHEMAS, find_registered_model, tracking_uri
 from tests.clusterflow.test_registry import NAME, train
 from tests.conftest import bundled

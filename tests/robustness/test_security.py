@@ -10,7 +10,7 @@ import pytest
 
 from clusterflow.config import TrainConfig
 from clusterflow.errors import ConfigError
-from clusterflow.registry import load_cluster_model, redact
+from clusterflow.model_registry import load_cluster_model, redact
 from clusterflow_cli import stack
 from flows.training import training_flow
 from tests.conftest import bundled
@@ -85,7 +85,7 @@ def test_read_only_input_and_no_secret_in_outputs(
 
 
 def test_summary_redacts_a_secret_tracking_uri(monkeypatch):
-    from clusterflow.registry import resolve_tracking_uri
+    from clusterflow.model_registry import resolve_tracking_uri
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://ml:hunter2@db/mlflow")
     assert "hunter2" not in redact(resolve_tracking_uri())
