@@ -1,4 +1,7 @@
-"""Scoring and drift of a new batch through the champion's own path (no Prefect here).
+"""Drift of a new batch through the champion's own path (no Prefect here).
+
+Scoring itself (:func:`clusterflow.scoring.score_frame`, :func:`clusterflow.scoring.assignment_ids`)
+lives in :mod:`clusterflow.scoring`; both names are re-exported here for older imports.
 
 A batch goes through the same steps as the training rows did before they reached the
 clusterer: the champion's schema check (:func:`clusterflow.schema.validate_records` with the
@@ -30,7 +33,8 @@ from clusterflow.drift import DriftResult, DriftSample, DriftThresholds, compare
 from clusterflow.embed import Embedder
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
-from clusterflow.schema import ROW_ID, validate_records
+from clusterflow.schema import validate_records
+from clusterflow.scoring import assignment_ids, score_frame
 
 __all__ = [
     "MonitorOutcome",
@@ -149,27 +153,6 @@ def split_batch(model: ClusterModel, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     return outcome.valid, quarantine
 
 
-def score_frame(
-    model: ClusterModel, frame: pd.DataFrame, embedder: Embedder | None = None
-) -> tuple[DriftSample, pd.DataFrame]:
-    """Run ``frame`` through the model: the batch's drift sample and its assignments."""
-    model.check_columns(frame)
-    imputed, embeddings, X = model.feature_matrix(frame, embedder=embedder)
-    labels, distance = model.assign(X)
-    novel = distance > model.novelty_threshold
-    sample = DriftSample(
-        table=imputed.reset_index(drop=True),
-        embeddings=embeddings,
-        clusters=labels,
-        distances=distance,
-        novel=novel,
-    )
-    assigned = pd.DataFrame(
-        {"cluster": labels, "distance": distance, "novel": novel}, index=frame.index
-    )
-    return sample, assigned
-
-
 def monitor_frame(
     model: ClusterModel,
     frame: pd.DataFrame,
@@ -220,18 +203,3 @@ def monitor_frame(
         quarantine=quarantine,
         reference_rows=len(reference.clusters),
     )
-
-
-def assignment_ids(
-    model: ClusterModel, frame: pd.DataFrame, id_column: str | None
-) -> tuple[str, np.ndarray]:
-    """Return the id column name and values for score outputs (default: the row number)."""
-    column = id_column or model.roles.id_column
-    if column and column in frame.columns:
-        return column, frame[column].to_numpy()
-    if id_column:
-        raise ValidationFailed(
-            f"--id-column {id_column!r} is not a column of the input",
-            hint="name an existing column or omit the option",
-        )
-    return ROW_ID, np.arange(len(frame))

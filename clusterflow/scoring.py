@@ -2,7 +2,8 @@
 
 ``clusterflow score`` calls :func:`score_table` directly (load the model, read the file, assign,
 write): no flow engine, no Prefect import. The scoring flow's task calls the same function, so both
-write the same file.
+write the same file. :func:`score_frame` is the assignment itself (imputer, encoder, features,
+nearest cluster), shared with monitoring and with the partitioned scoring on Dask.
 
 :func:`find_registered_model` finds a registered model's saved folder by reading a local SQLite
 registry directly, so scoring need not import MLflow (about as long as everything else scoring a
@@ -17,13 +18,23 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from clusterflow.errors import RegistryError
+from clusterflow.drift import DriftSample
+from clusterflow.embed import Embedder
+from clusterflow.errors import RegistryError, ValidationFailed
 from clusterflow.io import write_csv
-from clusterflow.monitoring import assignment_ids, score_frame
+from clusterflow.model import ClusterModel
+from clusterflow.schema import ROW_ID
 
-__all__ = ["LocalModel", "find_registered_model", "score_table"]
+__all__ = [
+    "LocalModel",
+    "assignment_ids",
+    "find_registered_model",
+    "score_frame",
+    "score_table",
+]
 
 KNOWN_SCHEMAS = frozenset({"dc11669786a5"})
 """Revisions (alembic) of MLflow's SQLite schema whose registry tables are read directly.
@@ -218,3 +229,39 @@ def score_table(
         "novel": int(assigned["novel"].sum()),
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
     }
+
+
+def score_frame(
+    model: ClusterModel, frame: pd.DataFrame, embedder: Embedder | None = None
+) -> tuple[DriftSample, pd.DataFrame]:
+    """Run ``frame`` through the model: the batch's drift sample and its assignments."""
+    model.check_columns(frame)
+    imputed, embeddings, X = model.feature_matrix(frame, embedder=embedder)
+    labels, distance = model.assign(X)
+    novel = distance > model.novelty_threshold
+    sample = DriftSample(
+        table=imputed.reset_index(drop=True),
+        embeddings=embeddings,
+        clusters=labels,
+        distances=distance,
+        novel=novel,
+    )
+    assigned = pd.DataFrame(
+        {"cluster": labels, "distance": distance, "novel": novel}, index=frame.index
+    )
+    return sample, assigned
+
+
+def assignment_ids(
+    model: ClusterModel, frame: pd.DataFrame, id_column: str | None
+) -> tuple[str, np.ndarray]:
+    """Return the id column name and values for score outputs (default: the row number)."""
+    column = id_column or model.roles.id_column
+    if column and column in frame.columns:
+        return column, frame[column].to_numpy()
+    if id_column:
+        raise ValidationFailed(
+            f"--id-column {id_column!r} is not a column of the input",
+            hint="name an existing column or omit the option",
+        )
+    return ROW_ID, np.arange(len(frame))

@@ -24,7 +24,6 @@ import pandas as pd
 
 from clusterflow.io import atomic_path
 from clusterflow.model import ClusterModel
-from clusterflow.monitoring import ROW_ID, assignment_ids, score_frame
 from clusterflow.partitioned._plan import (
     Partition,
     _count_partition,
@@ -35,6 +34,8 @@ from clusterflow.partitioned._plan import (
     worker_headroom,
 )
 from clusterflow.partitioned._workers import _gather, _worker_embedder
+from clusterflow.schema import ROW_ID
+from clusterflow.scoring import assignment_ids, score_frame
 
 __all__ = ["score_partitioned"]
 
