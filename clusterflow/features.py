@@ -235,7 +235,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             }
 
     # ------------------------------------------------------------------ API
-    def fit(
+    def fit(  # noqa: PLR0915 - one pass per block; splitting it is the issue-15 refactor's work
         self, X: pd.DataFrame, y: object = None, *, embeddings: np.ndarray | None = None
     ) -> FeatureBuilder:
         """Learn scalers, encoders and block scale factors.

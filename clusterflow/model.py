@@ -362,9 +362,8 @@ class _NoArrayLibraries:
     def find_spec(self, name: str, path=None, target=None):  # noqa: D102 - importlib protocol
         import threading
 
-        if name.split(".")[0] in self.refused and threading.get_ident() == self.thread:
+        if name.split(".", 1)[0] in self.refused and threading.get_ident() == self.thread:
             raise ImportError(f"{name} is not needed to read or write fitted components")
-        return None
 
 
 def _skops_io():

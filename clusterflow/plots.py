@@ -57,8 +57,8 @@ def plot_sweep(results: pd.DataFrame, path: str | Path) -> Path:
     palette = plt.get_cmap("tab10")
     colours = {a: palette(i % 10) for i, a in enumerate(pd.unique(results["algorithm"]))}
     for ax, (metric, title) in zip(axes.ravel(), metrics, strict=False):
-        for algorithm, part in results.groupby("algorithm", sort=False):
-            part = part[part[metric].notna() & (part["k"] >= 1)]
+        for algorithm, rows in results.groupby("algorithm", sort=False):
+            part = rows[rows[metric].notna() & (rows["k"] >= 1)]
             if part.empty:
                 continue
             # HDBSCAN can reach the same k from several settings: show the median per k.

@@ -51,7 +51,7 @@ def report(stage: str, done: int, total: int | None = None, unit: str = "") -> N
     for listener in list(_listeners):
         try:
             listener(event)
-        except Exception:  # noqa: BLE001 - a broken display must not break a stage
+        except Exception:  # noqa: BLE001, S110 - a broken display must not break a stage
             pass
 
 

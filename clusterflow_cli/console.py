@@ -106,7 +106,7 @@ def muffled(enabled: bool = True) -> Iterator[io.StringIO]:
     terminal shows clusterflow's own lines only. Held-back text is yielded (``--verbose`` does not
     muffle at all); clusterflow's own lines go to :func:`terminal`.
     """
-    global _terminal
+    global _terminal  # noqa: PLW0603 - the one process-wide terminal handle, restored on exit
     buffer = io.StringIO()
     if not enabled:
         yield buffer

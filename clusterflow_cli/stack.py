@@ -169,7 +169,7 @@ def wait_http(
                 hint=f"see {log}: {' '.join(tail.split()[-40:])}",
             )
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - http://127.0.0.1 only
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError):
@@ -183,7 +183,7 @@ def _start(
 ) -> tuple[subprocess.Popen, dict, Path]:
     log = stack_dir(workspace) / f"{name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - argv built here from the venv's own executables
             list(cmd),
             env=dict(env),
             cwd=cwd,
@@ -459,7 +459,10 @@ def write_deploy_file(
 
 
 def _run(cmd: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
-    done = subprocess.run(list(cmd), env=dict(env), cwd=cwd, capture_output=True, text=True)
+    # S603: argv built here from the venv's own executables; the return code is checked below
+    done = subprocess.run(  # noqa: S603
+        list(cmd), env=dict(env), cwd=cwd, capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         tail = " ".join((done.stdout + done.stderr).split()[-60:])
         raise StackError(f"'{' '.join(cmd[1:4])} ...' failed ({done.returncode})", hint=tail)

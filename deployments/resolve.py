@@ -119,8 +119,8 @@ def resolve_document(
     workdir = Path(workdir).resolve()
     out = copy.deepcopy(dict(document))
     deployments = []
-    for d in out.get("deployments") or []:
-        d = resolve_deployment(d, workdir, model_name=model_name)
+    for entry in out.get("deployments") or []:
+        d = resolve_deployment(entry, workdir, model_name=model_name)
         path, sep, function = str(d["entrypoint"]).partition(":")
         if sep and not Path(path).is_absolute():
             d["entrypoint"] = f"{(root / path).resolve()}:{function}"

@@ -157,8 +157,8 @@ def served_flows(
         parameters = _merge(spec.parameters, extra)
         trigger_objects = []
         if triggers:
-            for t in spec.triggers:
-                t = {k: v for k, v in t.items() if k != "type"}
+            for declared in spec.triggers:
+                t = {k: v for k, v in declared.items() if k != "type"}
                 t["parameters"] = _merge(t.get("parameters") or {}, extra, keep_templates=True)
                 if workdir is not None:
                     t = resolve_trigger(t, workdir, model_name=model_name)

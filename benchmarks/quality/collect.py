@@ -73,7 +73,9 @@ def imputed(ds: Dataset) -> pd.DataFrame:
     cols = ds.numeric + ds.categorical
     if not cols or not ds.table[cols].isna().any().any():
         return ds.table
-    digest = hashlib.sha1(pd.util.hash_pandas_object(ds.table[cols]).to_numpy()).hexdigest()
+    digest = hashlib.sha1(
+        pd.util.hash_pandas_object(ds.table[cols]).to_numpy(), usedforsecurity=False
+    ).hexdigest()
     path = CACHE / "quality" / f"imputed-{ds.name}-{digest[:10]}.pkl"
     if path.exists():
         return pd.read_pickle(path)
@@ -264,7 +266,8 @@ def evidence_share(X: np.ndarray) -> float:
 def collect(ds: Dataset) -> dict:
     """Everything the tables need for one data set (cached by name, shape and VERSION)."""
     digest = hashlib.sha1(
-        f"{VERSION}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode()
+        f"{VERSION}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode(),
+        usedforsecurity=False,
     ).hexdigest()[:10]
     folder = CACHE / "quality" / f"{ds.name}-{digest}"
     if (folder / "meta.json").exists():

@@ -136,7 +136,7 @@ def _cluster_reason(view: dict[str, Any]) -> str:
     )
 
 
-def _json_safe(obj: Any) -> Any:
+def _json_safe(obj: Any) -> Any:  # noqa: PLR0911 - one return per JSON type
     if isinstance(obj, dict):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):

@@ -124,7 +124,8 @@ def test_psi_of_identical_proportions_is_zero_and_grows_with_shift():
     assert psi(p * 7, p) == pytest.approx(0.0, abs=1e-12)  # counts or proportions alike
     small = psi(p, np.array([0.25, 0.3, 0.45]))
     large = psi(p, np.array([0.6, 0.3, 0.1]))
-    assert 0.0 < small < 0.1 < 0.2 < large
+    assert 0.0 < small < 0.1
+    assert large > 0.2
     # An empty bin gives a large but finite index.
     assert np.isfinite(psi(np.array([0.5, 0.5, 0.0]), np.array([0.4, 0.4, 0.2])))
 

@@ -140,7 +140,7 @@ def second_decision(reg):
 
 def test_failure_before_alias_move_rolls_back(mlflow_uri, workspace, monkeypatch):
     train(bundled("faithful.csv"), workspace)
-    import clusterflow.registration as registration
+    from clusterflow import registration
 
     def crash(*args, **kwargs):
         raise RuntimeError("injected crash before the alias move")
@@ -214,7 +214,7 @@ def test_process_killed_before_alias_move_leaves_champion(mlflow_uri, workspace,
     script = textwrap.dedent(
         f"""
         import os, pathlib
-        import clusterflow.registration as registration
+        from clusterflow import registration
         from tests.clusterflow.test_registry import train
 
         registration.set_alias = lambda *a, **k: os._exit(9)  # the process dies right there

@@ -40,7 +40,7 @@ def die() -> None:
 
 def install_kill(point: str) -> None:
     """Patch the library so that the process dies at ``point``."""
-    import clusterflow.registration as registration
+    from clusterflow import registration
     from clusterflow.store import StageStore
 
     kind, _, where = point.partition(":")
@@ -86,7 +86,7 @@ def install_kill(point: str) -> None:
 
 def install_barrier(spec: str) -> None:
     """Hold each training after registering its version until ``n`` trainings got there."""
-    import clusterflow.registration as registration
+    from clusterflow import registration
 
     folder, _, n = spec.rpartition(":")
     real = registration.log_model_version

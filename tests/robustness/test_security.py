@@ -101,7 +101,7 @@ class SneakyEstimator:
 @pytest.mark.parametrize(
     ("crafted", "named"),
     [
-        (lambda: SneakyEstimator(), "SneakyEstimator"),
+        (SneakyEstimator, "SneakyEstimator"),
         (lambda: {"run": os.system}, "system"),
     ],
     ids=["foreign-class", "os.system"],
