@@ -58,12 +58,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
     quarantine.csv). The stages are the training stages (and share its stage store), so a table
     imputed here is the table training clusters.
     """
-    import pandas as pd
-
-    from clusterflow import stages
-    from clusterflow.config import TrainConfig
     from clusterflow.outputs import quarantined_rows
-    from clusterflow.store import StageStore
     from clusterflow_cli.main import preflight
 
     preflight(
@@ -74,33 +69,14 @@ def cmd_impute(args: argparse.Namespace) -> int:
     )
     target = Path(args.out)
     _check_output_type(target)
-    config = TrainConfig(
-        data=str(args.data),
-        text_column=args.text_column,
-        id_column=args.id_column,
-        exclude_columns=args.exclude_columns,
-        workspace=args.workspace,
-        random_state=args.seed,
-        impute={"method": args.method},
-        features={"max_missing": args.max_missing, "max_categories": args.max_categories},
-    )
-    store = StageStore(Path(config.workspace) / "stages")
-    snapshot = stages.ingest(config.data, store)
-    validated = stages.validate(snapshot, config, store)
-    imputed = stages.impute(validated, config, store)
-    roles = validated.column_roles
-
-    out = pd.read_parquet(validated.valid_path)
-    out.index.name = None
-    filled = pd.read_parquet(imputed.path)
-    for column in roles.features:
-        out[column] = filled[column].to_numpy()
+    snapshot, validated, imputed = _impute_stages(_impute_config(args))
+    out = _filled_table(validated, imputed)
     _write_table(out.reset_index(drop=True), target)
-
     raw = quarantined_rows(snapshot, validated)
     qpath = quarantine_path(target)
     _write_table(raw, qpath)
 
+    roles = validated.column_roles
     summary = {
         "rows_in": snapshot.n_rows,
         "rows": len(out),
@@ -112,16 +88,62 @@ def cmd_impute(args: argparse.Namespace) -> int:
         "features": list(roles.features),
         "untouched_columns": sorted(roles.excluded),
     }
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(
-            f"clusterflow: filled {summary['filled_cells']} cells in {summary['rows']} rows "
-            f"with {summary['method']}; {len(raw)} rows quarantined ({qpath}); wrote {target}"
-        )
-        if roles.excluded:
-            print(f"  left as they are: {', '.join(sorted(roles.excluded))}")
+    _print_impute_summary(summary, as_json=args.json)
     return 0
+
+
+def _impute_config(args: argparse.Namespace):
+    """Return the training config ``impute`` runs the training stages with."""
+    from clusterflow.config import TrainConfig
+
+    return TrainConfig(
+        data=str(args.data),
+        text_column=args.text_column,
+        id_column=args.id_column,
+        exclude_columns=args.exclude_columns,
+        workspace=args.workspace,
+        random_state=args.seed,
+        impute={"method": args.method},
+        features={"max_missing": args.max_missing, "max_categories": args.max_categories},
+    )
+
+
+def _impute_stages(config):
+    """Run ingest, validate and impute in training's stage store; return their three handles."""
+    from clusterflow import stages
+    from clusterflow.store import StageStore
+
+    store = StageStore(Path(config.workspace) / "stages")
+    snapshot = stages.ingest(config.data, store)
+    validated = stages.validate(snapshot, config, store)
+    imputed = stages.impute(validated, config, store)
+    return snapshot, validated, imputed
+
+
+def _filled_table(validated, imputed):
+    """Return the valid rows as read, with every feature column replaced by its filled values."""
+    import pandas as pd
+
+    out = pd.read_parquet(validated.valid_path)
+    out.index.name = None
+    filled = pd.read_parquet(imputed.path)
+    for column in validated.column_roles.features:
+        out[column] = filled[column].to_numpy()
+    return out
+
+
+def _print_impute_summary(summary: dict, *, as_json: bool) -> None:
+    """Print the summary as one JSON object, or as the sentence and the columns left alone."""
+    if as_json:
+        print(json.dumps(summary))
+        return
+    print(
+        f"clusterflow: filled {summary['filled_cells']} cells in {summary['rows']} rows "
+        f"with {summary['method']}; {summary['rows_quarantined']} rows quarantined "
+        f"({summary['quarantine']}); wrote {summary['out']}"
+    )
+    if summary["untouched_columns"]:
+        print(f"  left as they are: {', '.join(summary['untouched_columns'])}")
 
 
 def cmd_score(args: argparse.Namespace) -> int:

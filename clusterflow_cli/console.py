@@ -17,7 +17,6 @@ import io
 import logging
 import os
 import sys
-import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -133,6 +132,28 @@ def stage_bars(enabled: bool | None = None) -> Iterator[None]:
         with nullcontext():
             yield
         return
+    from clusterflow.progress import listening
+
+    bars = _stage_progress()
+    ids: dict[str, int] = {}
+
+    def on_progress(event) -> None:
+        if event.stage not in ids:
+            ids[event.stage] = bars.add_task(
+                _LABELS.get(event.stage, event.stage), total=event.total, unit=event.unit
+            )
+        bars.update(ids[event.stage], completed=event.done, total=event.total)
+
+    with bars, listening(on_progress):
+        yield
+
+
+def _stage_progress():
+    """Return the rich ``Progress`` of :func:`stage_bars`: label, bar, count, rate, eta, elapsed.
+
+    rich is imported here, not at the top: the CLI's startup does not pay for it without a
+    terminal.
+    """
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -143,8 +164,6 @@ def stage_bars(enabled: bool | None = None) -> Iterator[None]:
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
-
-    from clusterflow.progress import listening
 
     class Rate(TextColumn):
         def __init__(self) -> None:
@@ -157,7 +176,7 @@ def stage_bars(enabled: bool | None = None) -> Iterator[None]:
             unit = task.fields.get("unit", "")
             return Text(f"{speed:,.0f} {unit}/s" if speed else "", style="progress.data.speed")
 
-    bars = Progress(
+    return Progress(
         TextColumn("  [bold]{task.description:<20}"),
         BarColumn(bar_width=30),
         MofNCompleteColumn(),
@@ -169,16 +188,3 @@ def stage_bars(enabled: bool | None = None) -> Iterator[None]:
         console=Console(file=terminal()),
         transient=False,
     )
-    ids: dict[str, int] = {}
-    started: dict[str, float] = {}
-
-    def on_progress(event) -> None:
-        if event.stage not in ids:
-            started[event.stage] = time.monotonic()
-            ids[event.stage] = bars.add_task(
-                _LABELS.get(event.stage, event.stage), total=event.total, unit=event.unit
-            )
-        bars.update(ids[event.stage], completed=event.done, total=event.total)
-
-    with bars, listening(on_progress):
-        yield

@@ -1,0 +1,75 @@
+"""The argparse side of ``up``, ``down``, ``status`` and ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+
+from clusterflow_cli.stack.deploy import WORK_POOL
+from deployments.serve import DEFAULT_MODEL_NAME
+
+
+def add_parsers(subparsers) -> None:
+    """Add ``up``, ``down``, ``status`` and ``serve`` to the ``clusterflow`` parser."""
+    _add_up_parser(subparsers)
+    p_down = subparsers.add_parser("down", help="stop what 'clusterflow up' started")
+    _workspace_option(p_down)
+    p_status = subparsers.add_parser("status", help="show the local stack's processes and URLs")
+    _workspace_option(p_status)
+    _add_serve_parser(subparsers)
+
+
+def _workspace_option(p: argparse.ArgumentParser) -> None:
+    """Add ``--workspace`` and ``--debug``, which every stack command takes."""
+    p.add_argument(
+        "--workspace",
+        default=".clusterflow",
+        metavar="DIR",
+        help="the stack's pid file, logs and databases go to DIR/stack (default: %(default)s)",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _add_up_parser(subparsers) -> None:
+    """Add ``up``: its ports, environment, workdir, model name and what to leave out."""
+    p_up = subparsers.add_parser(
+        "up",
+        help="start Prefect + MLflow servers, deploy, start a worker (127.0.0.1)",
+        description="Start a Prefect server and an MLflow tracking server on 127.0.0.1, create the "
+        f"'{WORK_POOL}' work pool, deploy the environment's deployments from "
+        "deployments/prefect.yaml and start a worker. 'clusterflow down' stops them.",
+    )
+    _workspace_option(p_up)
+    p_up.add_argument("--env", choices=("dev", "prod"), default="dev", help="deployments to deploy")
+    p_up.add_argument("--prefect-port", type=int, default=4200, metavar="PORT")
+    p_up.add_argument("--mlflow-port", type=int, default=5000, metavar="PORT")
+    p_up.add_argument(
+        "--workdir",
+        default=".",
+        metavar="DIR",
+        help="where deployed runs execute and their relative paths resolve (default: here)",
+    )
+    p_up.add_argument(
+        "--model-name",
+        default=DEFAULT_MODEL_NAME,
+        metavar="NAME",
+        help="registered model the deployments train, monitor and score and the drift "
+        "automation listens for (default: %(default)s, the one 'clusterflow train' registers)",
+    )
+    p_up.add_argument("--no-worker", action="store_true", help="do not start a worker")
+    p_up.add_argument("--no-deploy", action="store_true", help="servers only")
+    p_up.add_argument("--timeout", type=float, default=180.0, metavar="S", help="startup timeout")
+
+
+def _add_serve_parser(subparsers) -> None:
+    """Add ``serve``, whose options are those of ``deployments/serve.py``."""
+    from deployments.serve import add_arguments
+
+    p_serve = subparsers.add_parser(
+        "serve",
+        help="serve the deployments from this process (no work pool)",
+        description="Serve the training, monitoring and scoring deployments of "
+        "deployments/prefect.yaml (schedules and the drift -> retrain trigger included) from "
+        "this process. Needs PREFECT_API_URL to point at a Prefect server.",
+    )
+    p_serve.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_arguments(p_serve)
