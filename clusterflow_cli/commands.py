@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _check_output_type(target: Path) -> None:
@@ -156,18 +157,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows are scored partitioned on the cluster (:func:`clusterflow.partitioned.score_partitioned`).
     """
     from clusterflow.config import ScoreConfig
-    from clusterflow.scoring import find_registered_model
-    from clusterflow_cli.preflight import check_file, check_model_uri
     from clusterflow_cli.recorded_run import recorded_run
 
-    header = check_file(args.data, id_column=args.id_column)
-    if getattr(args, "dask_address", None):
-        from clusterflow.distributed import parse_dask_address
-
-        parse_dask_address(args.dask_address)  # a bad address fails before any work
-    local = find_registered_model(args.model, args.workspace)
-    if local is None:
-        check_model_uri(args.model, args.workspace)  # through MLflow (another kind of store)
+    header, local = _check_score(args)
     config = ScoreConfig(
         data=str(args.data),
         out=args.out,
@@ -178,33 +170,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     )
     api_url = os.environ.get("PREFECT_API_URL")
     with recorded_run(api_url, "clusterflow-score", {"config": config.model_dump()}) as run:
-        import pandas as pd
-
-        from clusterflow.io import read_table
-        from clusterflow.scoring import score_table
-
-        if local is not None:
-            model, model_run_id = local.load(), local.run_id
-        else:
-            from clusterflow.model_registry import load_cluster_model
-
-            model, model_run_id = load_cluster_model(args.model)
-        model.check_columns(pd.DataFrame(columns=header), source=Path(args.data).name)
-        options = {
-            "out": args.out,
-            "model_uri": args.model,
-            "workspace": args.workspace,
-            "id_column": args.id_column,
-            "details": args.details,
-        }
-        if getattr(args, "dask_address", None):
-            from clusterflow.distributed import dask_client
-            from clusterflow.partitioned import score_partitioned
-
-            with dask_client(args.dask_address) as client:
-                result = score_partitioned(model, args.data, client=client, **options)
-        else:
-            result = score_table(model, read_table(args.data), **options)
+        model, model_run_id = _load_score_model(args, local, header)
+        result = _score_rows(args, model)
         if run is not None:
             run.outcome = f"scored {result['rows']} rows with {args.model}"
             run.lines = [f"scored {result['rows']} rows with {args.model} into {args.out}"]
@@ -216,6 +183,57 @@ def cmd_score(args: argparse.Namespace) -> int:
         for line in flow_run_lines(run.id):
             print(line)
     return 0
+
+
+def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
+    """Check the file, the Dask address and the model before any work; return header and model."""
+    from clusterflow.scoring import find_registered_model
+    from clusterflow_cli.preflight import check_file, check_model_uri
+
+    header = check_file(args.data, id_column=args.id_column)
+    if getattr(args, "dask_address", None):
+        from clusterflow.distributed import parse_dask_address
+
+        parse_dask_address(args.dask_address)  # a bad address fails before any work
+    local = find_registered_model(args.model, args.workspace)
+    if local is None:
+        check_model_uri(args.model, args.workspace)  # through MLflow (another kind of store)
+    return header, local
+
+
+def _load_score_model(args: argparse.Namespace, local: Any, header: list[str]) -> tuple[Any, Any]:
+    """Load the model (from the local registry when found there) and check the file's columns."""
+    import pandas as pd
+
+    if local is not None:
+        model, model_run_id = local.load(), local.run_id
+    else:
+        from clusterflow.model_registry import load_cluster_model
+
+        model, model_run_id = load_cluster_model(args.model)
+    model.check_columns(pd.DataFrame(columns=header), source=Path(args.data).name)
+    return model, model_run_id
+
+
+def _score_rows(args: argparse.Namespace, model: Any) -> dict:
+    """Score the file in this process, or partitioned on a Dask cluster when one is named."""
+    options = {
+        "out": args.out,
+        "model_uri": args.model,
+        "workspace": args.workspace,
+        "id_column": args.id_column,
+        "details": args.details,
+    }
+    if getattr(args, "dask_address", None):
+        from clusterflow.distributed import dask_client
+        from clusterflow.partitioned import score_partitioned
+
+        with dask_client(args.dask_address) as client:
+            return score_partitioned(model, args.data, client=client, **options)
+    from clusterflow.io import read_table
+    from clusterflow.scoring import score_table
+
+    return score_table(model, read_table(args.data), **options)
 
 
 def _score_markdown(result: dict, model_run_id: str | None) -> str:
