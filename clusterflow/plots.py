@@ -86,12 +86,7 @@ def plot_sweep(results: pd.DataFrame, path: str | Path) -> Path:
         ax.axis("off")
     if metrics:
         axes.ravel()[0].legend(fontsize=7)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return _save(fig, path)
 
 
 def plot_cluster_map(
@@ -151,6 +146,11 @@ def plot_cluster_map(
     ax.set_title(f"{len(clusters)} clusters, {len(Xs)} of {len(X)} rows (PCA)")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    """Lay out ``fig``, write it as a PNG at ``path`` (folders created) and close it."""
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
