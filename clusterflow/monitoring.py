@@ -118,7 +118,9 @@ def reference_sample(model: ClusterModel) -> DriftSample:
     )
 
 
-def split_batch(model: ClusterModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_batch(
+    model: ClusterModel, frame: pd.DataFrame, *, allow_empty: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a batch against the champion's schema.
 
     Parameters
@@ -127,6 +129,9 @@ def split_batch(model: ClusterModel, frame: pd.DataFrame) -> tuple[pd.DataFrame,
         The champion (its column roles define the schema).
     frame : pandas.DataFrame
         The batch as read (unique index: the row number).
+    allow_empty : bool, default=False
+        Return no valid rows instead of raising when every row fails (one partition of a
+        batch; see :func:`clusterflow.schema.validate_records`).
 
     Returns
     -------
@@ -147,7 +152,7 @@ def split_batch(model: ClusterModel, frame: pd.DataFrame) -> tuple[pd.DataFrame,
     if roles.id_column and roles.id_column not in frame.columns:
         # The id is not a feature: a batch without it is compared all the same.
         roles = dataclasses.replace(roles, id_column=None)
-    outcome = validate_records(frame, roles, max_text_chars=1_000_000)
+    outcome = validate_records(frame, roles, max_text_chars=1_000_000, allow_empty=allow_empty)
     quarantine = frame.loc[outcome.quarantined_rows].copy()
     quarantine["reason"] = [outcome.reasons[r] for r in outcome.quarantined_rows]
     return outcome.valid, quarantine

@@ -401,6 +401,7 @@ def validate_records(
     *,
     max_text_chars: int | None = 1_000_000,
     source: str = "input",
+    allow_empty: bool = False,
 ) -> ValidationOutcome:
     """Validate unchecked rows lazily; split them into valid rows and quarantined rows.
 
@@ -414,6 +415,9 @@ def validate_records(
         Texts longer than this are quarantined (None: no limit).
     source : str
         The file name, used in messages.
+    allow_empty : bool, default=False
+        Return an outcome without valid rows instead of raising (one partition of a larger
+        batch: the caller decides once every partition is checked).
 
     Returns
     -------
@@ -424,7 +428,8 @@ def validate_records(
     Raises
     ------
     ValidationFailed
-        If no row passes, or a failure concerns a whole column rather than rows.
+        If no row passes (unless ``allow_empty``), or a failure concerns a whole column rather
+        than rows.
     """
     if not frame.index.is_unique:
         raise ValidationFailed(
@@ -443,7 +448,7 @@ def validate_records(
 
     bad = sorted(reasons)
     valid = checked.drop(index=bad)
-    if valid.empty:
+    if valid.empty and not allow_empty:
         sample = "; ".join(f"row {r}: {', '.join(reasons[r])}" for r in bad[:3])
         raise ValidationFailed(
             f"{source}: every row failed validation ({len(bad)} rows; e.g. {sample})",

@@ -261,6 +261,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     check_file(args.data)
     check_model_uri(args.model, args.workspace)
+    dask_address = getattr(args, "dask_address", None)
+    if dask_address:
+        from clusterflow.distributed import parse_dask_address
+
+        parse_dask_address(dask_address)  # a bad address fails before any work
     config = MonitorConfig(
         data=str(args.data),
         out_dir=args.out,
@@ -276,7 +281,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(),
             stage_bars(),
         ):
-            data = monitoring_flow(config=config)
+            data = monitoring_flow(config=config, dask_address=dask_address)
     if args.json:
         print(json.dumps(data, default=str))
         _print_drift_reaction(data, args.model, terminal())

@@ -159,6 +159,12 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
         help="do not emit the drift event that triggers retraining",
     )
     field("--seed", "random_state")
+    mon.add_argument(
+        "--dask-address",
+        metavar="ADDR",
+        help="validate and score the batch partitioned on a dask.distributed cluster "
+        "(tcp://host:8786, or 'local' / 'local:N'); the workers must see --workspace and DATA",
+    )
 
 
 def _field_adder(parser: argparse.ArgumentParser, config: type[BaseModel]):

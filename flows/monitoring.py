@@ -17,20 +17,24 @@ from prefect import flow
 
 from clusterflow.config import MonitorConfig
 from flows.training import run_id_now
-from tasks.monitor import drift_task, emit_drift_task, report_task
+from tasks.monitor import drift_partitioned_task, drift_task, emit_drift_task, report_task
 from tasks.score import load_model_task, read_batch_task
 
 
 @flow(name="clusterflow-monitor", log_prints=True)
-def monitoring_flow(config: MonitorConfig) -> dict:
+def monitoring_flow(config: MonitorConfig, dask_address: str | None = None) -> dict:
     """Compare ``config.data`` with the model's reference; return drift.json's content.
 
+    With ``dask_address`` the batch is validated and scored in partitions on that cluster
+    (:func:`clusterflow.partitioned.monitor_partitioned`); the result is the same.
     The returned dict also holds ``out_dir`` and ``event_emitted``.
     """
     out_dir = config.out_dir or str(Path("clusterflow-runs") / f"monitor-{run_id_now()}")
     model, run_id = load_model_task(config.model_uri, config.workspace)
-    frame = read_batch_task(config.data)
-    outcome = drift_task(model, frame, config)
+    if dask_address:  # validated and scored partitioned on the cluster's workers
+        outcome = drift_partitioned_task(model, config, dask_address)
+    else:
+        outcome = drift_task(model, read_batch_task(config.data), config)
     data = report_task(outcome, config, out_dir, config.model_uri, run_id)
     return {
         **data,

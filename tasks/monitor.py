@@ -52,6 +52,30 @@ def drift_task(model, frame: pd.DataFrame, config: MonitorConfig) -> MonitorOutc
     return outcome
 
 
+@task(name="drift-partitioned")
+def drift_partitioned_task(model, config: MonitorConfig, dask_address: str) -> MonitorOutcome:
+    """As ``drift_task``, with the batch validated and scored in partitions on a Dask cluster."""
+    from clusterflow.distributed import dask_client
+    from clusterflow.partitioned import monitor_partitioned
+
+    with dask_client(dask_address) as client:
+        outcome = monitor_partitioned(
+            model,
+            config.data,
+            client=client,
+            workspace=config.workspace,
+            thresholds=thresholds_from(config),
+            random_state=config.random_state,
+        )
+    if len(outcome.quarantine):
+        get_run_logger().warning(
+            "%d of %d batch rows failed the champion's schema: quarantined, not compared",
+            len(outcome.quarantine),
+            outcome.rows_in,
+        )
+    return outcome
+
+
 def drift_metrics(data: dict) -> dict[str, float]:
     """Pick the numbers of drift.json worth a time series in MLflow (named ``drift.*``)."""
     novelty = data.get("novelty", {})

@@ -32,6 +32,7 @@ function per step).
 
 from clusterflow.partitioned._context import StageContext
 from clusterflow.partitioned._driver import FIT_ROWS, PartitionedRun, train_partitioned
+from clusterflow.partitioned._monitor import monitor_partitioned
 from clusterflow.partitioned._plan import (
     PARTITION_BYTES,
     Partition,
@@ -52,6 +53,7 @@ __all__ = [
     "StageContext",
     "data_fingerprint",
     "input_files",
+    "monitor_partitioned",
     "partition_size",
     "plan_partitions",
     "read_partition",

@@ -10,7 +10,9 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from clusterflow.errors import InputError
@@ -230,3 +232,38 @@ def worker_headroom(workers: dict) -> int | None:
         if info.get("memory_limit")
     ]
     return max(0, min(room)) if room else None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch to score or monitor, cut for the cluster: partitions, row offsets, column kinds."""
+
+    parts: list[Partition]
+    offsets: np.ndarray
+    dtypes: dict[str, str]
+    workers: int
+
+
+def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None) -> Batch:
+    """Cut ``data`` for ``client``'s workers and count every partition's rows and column kinds.
+
+    The partitions are sized as for training (:func:`partition_size` of the input, the workers
+    and their memory, unless ``partition_bytes`` is given); a column any partition reads as text
+    is text in every partition, as the whole-file read would see it.
+    """
+    from clusterflow.partitioned._workers import _gather
+
+    workers = client.scheduler_info().get("workers", {})
+    if partition_bytes is None:
+        total = sum(p.stat().st_size for p in input_files(data))
+        partition_bytes = partition_size(total, max(1, len(workers)), worker_headroom(workers))
+    parts = plan_partitions(data, partition_bytes=partition_bytes)
+    counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])
+    lengths = np.array([n for n, _ in counted], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    dtypes: dict[str, str] = {}
+    for _, kinds in counted:
+        for column, kind in kinds.items():
+            if dtypes.get(column) != "text":
+                dtypes[column] = kind
+    return Batch(parts, offsets, dtypes, len(workers))

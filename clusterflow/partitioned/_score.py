@@ -24,15 +24,7 @@ import pandas as pd
 
 from clusterflow.io import atomic_path
 from clusterflow.model import ClusterModel
-from clusterflow.partitioned._plan import (
-    Partition,
-    _count_partition,
-    input_files,
-    partition_size,
-    plan_partitions,
-    read_partition,
-    worker_headroom,
-)
+from clusterflow.partitioned._plan import Partition, plan_batch, read_partition
 from clusterflow.partitioned._workers import _gather, _worker_embedder
 from clusterflow.schema import ROW_ID
 from clusterflow.scoring import assignment_ids, score_frame
@@ -117,19 +109,8 @@ def score_partitioned(
         ``rows``, ``out``, ``model_uri``, ``novel``, ``cluster_sizes`` (as in-process) and
         ``dask``: ``workers``, ``partitions``, ``worker_seconds`` per partition.
     """
-    workers = client.scheduler_info().get("workers", {})
-    if partition_bytes is None:
-        total = sum(p.stat().st_size for p in input_files(data))
-        partition_bytes = partition_size(total, max(1, len(workers)), worker_headroom(workers))
-    parts = plan_partitions(data, partition_bytes=partition_bytes)
-    counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])
-    lengths = np.array([n for n, _ in counted], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    dtypes: dict[str, str] = {}
-    for _, kinds in counted:  # text in any partition: text everywhere (as the whole read)
-        for column, kind in kinds.items():
-            if dtypes.get(column) != "text":
-                dtypes[column] = kind
+    batch = plan_batch(data, client, partition_bytes)
+    parts, offsets, dtypes = batch.parts, batch.offsets, batch.dtypes
     Path(workspace).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".score-parts-", dir=workspace))
     try:
@@ -165,7 +146,7 @@ def score_partitioned(
         "novel": int(sum(s["novel"] for s in stats)),
         "cluster_sizes": {str(k): int(sizes[k]) for k in sorted(sizes)},
         "dask": {
-            "workers": len(workers),
+            "workers": batch.workers,
             "partitions": len(parts),
             "worker_seconds": [round(s["seconds"], 3) for s in stats],
         },

@@ -59,3 +59,12 @@ def test_an_invalid_value_is_reported_with_its_flag(tmp_path):
     assert proc.returncode == 2
     assert "--max-missing (features.max_missing)" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_score_and_monitor_take_a_dask_address():
+    from clusterflow_cli.parser import build_parser
+
+    parser = build_parser()
+    for argv in (["score", "d.csv", "--out", "o.csv"], ["monitor", "d.csv", "--out", "o"]):
+        assert parser.parse_args([*argv, "--dask-address", "local:2"]).dask_address == "local:2"
+        assert parser.parse_args(argv).dask_address is None

@@ -7,6 +7,8 @@ under the slow marker.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,3 +214,42 @@ def test_partitioned_score_writes_the_in_process_file(tmp_path, threaded_client)
         assert (tmp_path / "parted.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
         assert {k: parted[k] for k in whole} == whole | {"out": str(tmp_path / "parted.csv")}
     assert not list((tmp_path / "ws").glob(".score-parts-*"))  # its temporary folder is gone
+
+
+def test_partitioned_monitor_gives_the_in_process_drift(tmp_path, threaded_client):
+    from clusterflow.model import ClusterModel
+    from clusterflow.monitoring import monitor_frame
+    from clusterflow.partitioned import monitor_partitioned
+
+    frame = read_table(bundled("penguins.csv"))
+    train, batch = frame.iloc[::2], frame.iloc[1::2].reset_index(drop=True)
+    train_path, batch_path = tmp_path / "train.csv", tmp_path / "batch.csv"
+    train.to_csv(train_path, index=False)
+    batch = batch.astype({"body_mass_g": object})
+    # Quarantined with a reason either way; rows 40-99 fill whole partitions (no valid row).
+    batch.loc[[3, *range(40, 100)], "body_mass_g"] = "heavy"
+    batch.loc[batch["island"] == "Dream", "bill_depth_mm"] *= 1.3  # something to find
+    batch.to_csv(batch_path, index=False)
+    config = TrainConfig(
+        data=str(train_path),
+        exclude_columns=("species",),
+        workspace=str(tmp_path / "ws"),
+        impute={"method": "iterative"},
+        sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0},
+    )
+    store = StageStore(tmp_path / "ws" / "stages")
+    validated = stages.validate(stages.ingest(train_path, store), config, store)
+    swept = stages.sweep(validated, stages.impute(validated, config, store), None, config, store)
+    model = ClusterModel.load(swept.model_dir)
+
+    whole = monitor_frame(model, read_table(batch_path))
+    parted = monitor_partitioned(
+        model, batch_path, client=threaded_client, workspace=tmp_path / "ws", partition_bytes=2500
+    )
+    assert whole.rows_in == parted.rows_in == len(batch)
+    assert json.dumps(parted.result.to_dict(), sort_keys=True, default=str) == json.dumps(
+        whole.result.to_dict(), sort_keys=True, default=str
+    )
+    assert whole.result.drift_detected
+    pd.testing.assert_frame_equal(parted.quarantine, whole.quarantine, check_dtype=False)
+    assert len(whole.quarantine) == 61

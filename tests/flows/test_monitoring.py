@@ -34,15 +34,16 @@ class Champion:
     def __init__(self, root, uri, summary, batches):
         self.root, self.tracking_uri, self.summary, self.batches = root, uri, summary, batches
 
-    def monitor(self, name: str, **options) -> dict:
+    def monitor(self, name: str, dask_address: str | None = None, **options) -> dict:
+        tag = "-dask" if dask_address else ""
         config = MonitorConfig(
             data=str(self.batches[name]),
-            out_dir=str(self.root / f"monitor-{name}"),
+            out_dir=str(self.root / f"monitor-{name}{tag}"),
             model_uri=self.summary["model_uri"],
             workspace=str(self.root / "ws"),
             **options,
         )
-        return monitoring_flow(config=config)
+        return monitoring_flow(config=config, dask_address=dask_address)
 
 
 def train_champion(root, frame: pd.DataFrame, batches: dict[str, pd.DataFrame], **train_options):
@@ -187,6 +188,21 @@ def test_one_species_drifts_and_the_event_reaches_the_server(penguins_champion):
 def test_no_event_when_asked_not_to(penguins_champion):
     data = penguins_champion.monitor("gentoo", emit_event=False)
     assert data["drift_detected"] is True and data["event_emitted"] is False
+
+
+def test_monitoring_on_a_dask_cluster_writes_the_same_report(penguins_champion):
+    champ = penguins_champion
+    plain = champ.monitor("bad_rows", emit_event=False)
+    on_dask = champ.monitor("bad_rows", emit_event=False, dask_address="local:1")
+    drop = {"out_dir", "mlflow_step"}  # each pass logs at the next step of the run
+    assert {k: v for k, v in on_dask.items() if k not in drop} == {
+        k: v for k, v in plain.items() if k not in drop
+    }
+    same = ("quarantine.csv",)
+    for name in same:
+        assert (champ.root / "monitor-bad_rows-dask" / name).read_bytes() == (
+            champ.root / "monitor-bad_rows" / name
+        ).read_bytes()
 
 
 def test_bad_rows_in_the_batch_are_counted(penguins_champion):
