@@ -51,8 +51,19 @@ def main() -> None:
         str(work / "ws"),
         "--json",
     ]
-    cold, first = run([*cmd, "--out", str(work / "cold")], env, work)
-    warm, second = run([*cmd, "--out", str(work / "rerun")], env, work)
+    try:
+        cold, first = run([*cmd, "--out", str(work / "cold")], env, work)
+        warm, second = run([*cmd, "--out", str(work / "rerun")], env, work)
+    finally:
+        # `train` keeps a local Prefect server for the workspace's next commands: stop it, or it
+        # outlives the deleted workspace.
+        subprocess.run(
+            [sys.executable, "-m", "clusterflow_cli.main", "down", "--workspace", str(work / "ws")],
+            env=env,
+            cwd=work,
+            capture_output=True,
+            check=False,
+        )
     print(
         f"rows {first['rows_in']}: clustered {first['rows_clustered']}, quarantined "
         f"{first['rows_quarantined']}; {first['algorithm']} k={first['k']}; "
