@@ -39,6 +39,7 @@ from clusterflow.scoring import assignment_ids, score_frame
 __all__ = [
     "MonitorOutcome",
     "assignment_ids",
+    "compare_batch",
     "monitor_frame",
     "reference_sample",
     "score_frame",
@@ -194,6 +195,32 @@ def monitor_frame(
     reference = reference_sample(model)
     valid, quarantine = split_batch(model, frame)
     batch, _ = score_frame(model, valid, embedder=embedder)
+    return compare_batch(
+        model,
+        reference,
+        batch,
+        rows_in=len(frame),
+        quarantine=quarantine,
+        thresholds=thresholds,
+        random_state=random_state,
+    )
+
+
+def compare_batch(
+    model: ClusterModel,
+    reference: DriftSample,
+    batch: DriftSample,
+    *,
+    rows_in: int,
+    quarantine: pd.DataFrame,
+    thresholds: DriftThresholds | None,
+    random_state: int,
+) -> MonitorOutcome:
+    """Compare a scored batch with the model's reference: the outcome either path reports.
+
+    Used by :func:`monitor_frame` and by the partitioned monitoring on Dask, which joins the
+    partitions' drift samples first.
+    """
     result = compare(
         reference,
         batch,
@@ -204,7 +231,7 @@ def monitor_frame(
     )
     return MonitorOutcome(
         result=result,
-        rows_in=len(frame),
+        rows_in=rows_in,
         quarantine=quarantine,
         reference_rows=len(reference.clusters),
     )

@@ -188,13 +188,10 @@ def cmd_score(args: argparse.Namespace) -> int:
 def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
     """Check the file, the Dask address and the model before any work; return header and model."""
     from clusterflow.scoring import find_registered_model
-    from clusterflow_cli.preflight import check_file, check_model_uri
+    from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
 
     header = check_file(args.data, id_column=args.id_column)
-    if getattr(args, "dask_address", None):
-        from clusterflow.distributed import parse_dask_address
-
-        parse_dask_address(args.dask_address)  # a bad address fails before any work
+    check_dask_address(args.dask_address)
     local = find_registered_model(args.model, args.workspace)
     if local is None:
         check_model_uri(args.model, args.workspace)  # through MLflow (another kind of store)
@@ -224,7 +221,7 @@ def _score_rows(args: argparse.Namespace, model: Any) -> dict:
         "id_column": args.id_column,
         "details": args.details,
     }
-    if getattr(args, "dask_address", None):
+    if args.dask_address:
         from clusterflow.distributed import dask_client
         from clusterflow.partitioned import score_partitioned
 
@@ -256,16 +253,12 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """
     from clusterflow.config import MonitorConfig
     from clusterflow_cli.console import say, stage_bars, terminal
-    from clusterflow_cli.preflight import check_file, check_model_uri
+    from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
     from clusterflow_cli.server import prefect_api
 
     check_file(args.data)
     check_model_uri(args.model, args.workspace)
-    dask_address = getattr(args, "dask_address", None)
-    if dask_address:
-        from clusterflow.distributed import parse_dask_address
-
-        parse_dask_address(dask_address)  # a bad address fails before any work
+    dask_address = check_dask_address(args.dask_address)
     config = MonitorConfig(
         data=str(args.data),
         out_dir=args.out,

@@ -90,12 +90,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         exclude_columns=config.exclude_columns,
     )
     from clusterflow_cli.console import say, stage_bars, terminal
+    from clusterflow_cli.preflight import check_dask_address
     from clusterflow_cli.server import prefect_api
 
-    if args.dask_address:
-        from clusterflow.distributed import parse_dask_address
-
-        parse_dask_address(args.dask_address)  # a bad address fails before Prefect starts
+    check_dask_address(args.dask_address)  # a bad address fails before Prefect starts
     with prefect_api(config.workspace, echo=say) as api_url:
         if args.dask_address:
             from functools import partial

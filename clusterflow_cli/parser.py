@@ -90,12 +90,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     field("--out", "out_dir", metavar="DIR")
     train.add_argument("--json", action="store_true", help="print summary.json on stdout")
-    train.add_argument(
-        "--dask-address",
-        metavar="ADDR",
-        help="run the data stages partitioned on a dask.distributed cluster (tcp://host:8786, "
-        "or 'local' / 'local:N' for a temporary LocalCluster of N worker processes)",
-    )
+    _dask_option(train, "run the data stages")
 
 
 def _add_impute(sub: argparse._SubParsersAction) -> None:
@@ -133,13 +128,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     field("--model", "model_uri", metavar="URI")
     field("--id-column", "id_column", metavar="NAME")
     field("--details", "details")
-    score.add_argument(
-        "--dask-address",
-        metavar="ADDR",
-        help="score partitioned on a dask.distributed cluster (tcp://host:8786, or 'local' / "
-        "'local:N' for a temporary LocalCluster of N worker processes); the workers must see "
-        "--workspace and DATA",
-    )
+    _dask_option(score, "score the batch")
 
 
 def _add_monitor(sub: argparse._SubParsersAction) -> None:
@@ -159,11 +148,17 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
         help="do not emit the drift event that triggers retraining",
     )
     field("--seed", "random_state")
-    mon.add_argument(
+    _dask_option(mon, "validate and score the batch")
+
+
+def _dask_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--dask-address``: ``what`` the command does partitioned on a Dask cluster."""
+    parser.add_argument(
         "--dask-address",
         metavar="ADDR",
-        help="validate and score the batch partitioned on a dask.distributed cluster "
-        "(tcp://host:8786, or 'local' / 'local:N'); the workers must see --workspace and DATA",
+        help=f"{what} partitioned on a dask.distributed cluster (tcp://host:8786, or 'local' / "
+        "'local:N' for a temporary LocalCluster of N worker processes); the workers must see "
+        "--workspace and DATA",
     )
 
 

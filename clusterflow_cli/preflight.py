@@ -97,3 +97,12 @@ def check_model_uri(uri: str, workspace: str) -> str:
             "MLFLOW_TRACKING_URI",
         ) from err
     return tracking
+
+
+def check_dask_address(address: str | None) -> str | None:
+    """Check a ``--dask-address`` before any work (a bad one is one line); return it."""
+    if address:
+        from clusterflow.distributed import parse_dask_address
+
+        parse_dask_address(address)
+    return address

@@ -28,6 +28,17 @@ def thresholds_from(config: MonitorConfig) -> DriftThresholds:
     return DriftThresholds(**config.drift.model_dump())
 
 
+def _warn_quarantined(outcome: MonitorOutcome) -> MonitorOutcome:
+    """Log how many batch rows were quarantined (not compared); return the outcome."""
+    if len(outcome.quarantine):
+        get_run_logger().warning(
+            "%d of %d batch rows failed the champion's schema: quarantined, not compared",
+            len(outcome.quarantine),
+            outcome.rows_in,
+        )
+    return outcome
+
+
 @task(name="drift")
 def drift_task(model, frame: pd.DataFrame, config: MonitorConfig) -> MonitorOutcome:
     """Validate, impute, embed and score the batch like the champion; compare with its reference."""
@@ -43,13 +54,7 @@ def drift_task(model, frame: pd.DataFrame, config: MonitorConfig) -> MonitorOutc
         random_state=config.random_state,
         embedder=embedder,
     )
-    if len(outcome.quarantine):
-        get_run_logger().warning(
-            "%d of %d batch rows failed the champion's schema: quarantined, not compared",
-            len(outcome.quarantine),
-            outcome.rows_in,
-        )
-    return outcome
+    return _warn_quarantined(outcome)
 
 
 @task(name="drift-partitioned")
@@ -67,13 +72,7 @@ def drift_partitioned_task(model, config: MonitorConfig, dask_address: str) -> M
             thresholds=thresholds_from(config),
             random_state=config.random_state,
         )
-    if len(outcome.quarantine):
-        get_run_logger().warning(
-            "%d of %d batch rows failed the champion's schema: quarantined, not compared",
-            len(outcome.quarantine),
-            outcome.rows_in,
-        )
-    return outcome
+    return _warn_quarantined(outcome)
 
 
 def drift_metrics(data: dict) -> dict[str, float]:

@@ -17,15 +17,7 @@ from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import InputError, ValidationFailed
 from clusterflow.partitioned._context import StageContext
 from clusterflow.partitioned._fit import finish_model, fit_imputer, sweep_on_sample
-from clusterflow.partitioned._plan import (
-    Partition,
-    _count_partition,
-    data_fingerprint,
-    input_files,
-    partition_size,
-    plan_partitions,
-    worker_headroom,
-)
+from clusterflow.partitioned._plan import Partition, data_fingerprint, input_files, plan_batch
 from clusterflow.partitioned._workers import (
     _assign_partition,
     _concat_npy,
@@ -76,29 +68,22 @@ def _plan(
     config: TrainConfig, client: Any, partition_bytes: int | None, files: list[Path]
 ) -> _Plan:
     """Cut the input and count every partition's rows and column kinds."""
-    if partition_bytes is None:
-        workers = client.scheduler_info().get("workers", {})
-        partition_bytes = partition_size(
-            sum(p.stat().st_size for p in files), max(1, len(workers)), worker_headroom(workers)
-        )
+    batch = plan_batch(config.data, client, partition_bytes)
     source = files[0].name if len(files) == 1 else str(config.data)
-    parts = plan_partitions(config.data, partition_bytes=partition_bytes)
-    counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])
-    lengths = np.array([n for n, _ in counted], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    # A column is text if any partition reads it as text (as the whole-file read would).
-    dtypes: dict[str, str] = {}
-    for _, kinds in counted:
-        for column, kind in kinds.items():
-            if dtypes.get(column) != "text":
-                dtypes[column] = kind
-    columns = tuple(counted[0][1].keys()) if counted else ()
-    if int(lengths.sum()) == 0:
+    if batch.n_rows == 0:
         raise InputError(
             f"{source}: the header has no data rows below it",
             hint="export the table with its rows",
         )
-    return _Plan(parts, lengths, offsets, dtypes, columns, source, partition_bytes)
+    return _Plan(
+        batch.parts,
+        batch.lengths,
+        batch.offsets,
+        batch.dtypes,
+        batch.columns,
+        source,
+        batch.partition_bytes,
+    )
 
 
 def _roles(config: TrainConfig, client: Any, plan: _Plan) -> ColumnRoles:

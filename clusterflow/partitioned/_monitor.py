@@ -13,16 +13,17 @@ per row with text, a few numbers without).
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from clusterflow.drift import DriftSample, DriftThresholds, compare
+from clusterflow.drift import DriftSample, DriftThresholds
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
-from clusterflow.monitoring import MonitorOutcome, reference_sample, split_batch
+from clusterflow.monitoring import MonitorOutcome, compare_batch, reference_sample, split_batch
 from clusterflow.partitioned._plan import Partition, plan_batch, read_partition
 from clusterflow.partitioned._workers import _gather, _worker_embedder
 from clusterflow.scoring import score_frame
@@ -34,8 +35,6 @@ def _monitor_partition(
     part: Partition, offset: int, dtypes: dict[str, str], model: ClusterModel, cache_path: str
 ) -> dict[str, Any]:
     """Validate one partition and run its valid rows through the champion: view + quarantine."""
-    from dataclasses import astuple
-
     frame = read_partition(part, dtypes)
     frame.index = pd.RangeIndex(offset, offset + len(frame))
     if frame.empty:
@@ -128,17 +127,12 @@ def monitor_partitioned(
             f"{Path(data).name}: every row failed validation ({rows_in} rows; e.g. {examples})",
             hint="see the reasons; fix the file or the column options",
         )
-    result = compare(
+    return compare_batch(
+        model,
         reference,
         _joined(samples),
-        numeric_columns=list(model.roles.numeric),
-        categorical_columns=list(model.roles.categorical),
-        thresholds=thresholds,
-        random_state=random_state,
-    )
-    return MonitorOutcome(
-        result=result,
         rows_in=rows_in,
         quarantine=quarantine,
-        reference_rows=len(reference.clusters),
+        thresholds=thresholds,
+        random_state=random_state,
     )

@@ -236,16 +236,25 @@ def worker_headroom(workers: dict) -> int | None:
 
 @dataclass(frozen=True)
 class Batch:
-    """A batch to score or monitor, cut for the cluster: partitions, row offsets, column kinds."""
+    """An input cut for the cluster: partitions, their rows and offsets, the column kinds."""
 
     parts: list[Partition]
+    lengths: np.ndarray
     offsets: np.ndarray
     dtypes: dict[str, str]
+    columns: tuple[str, ...]
     workers: int
+    partition_bytes: int
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.lengths.sum())
 
 
 def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None) -> Batch:
     """Cut ``data`` for ``client``'s workers and count every partition's rows and column kinds.
+
+    Used by training, scoring and monitoring alike.
 
     The partitions are sized as for training (:func:`partition_size` of the input, the workers
     and their memory, unless ``partition_bytes`` is given); a column any partition reads as text
@@ -266,4 +275,5 @@ def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None
         for column, kind in kinds.items():
             if dtypes.get(column) != "text":
                 dtypes[column] = kind
-    return Batch(parts, offsets, dtypes, len(workers))
+    columns = tuple(counted[0][1].keys()) if counted else ()
+    return Batch(parts, lengths, offsets, dtypes, columns, len(workers), partition_bytes)

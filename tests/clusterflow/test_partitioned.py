@@ -172,24 +172,30 @@ def test_partitions_give_the_in_process_answer(tmp_path, threaded_client):
     )
 
 
-def test_partitioned_score_writes_the_in_process_file(tmp_path, threaded_client):
+def _kmeans_model(data, workspace):
+    """A small k-means model trained in-process on ``data`` (penguins without the species)."""
     from clusterflow.model import ClusterModel
+
+    config = TrainConfig(
+        data=str(data),
+        exclude_columns=("species",),
+        workspace=str(workspace),
+        impute={"method": "iterative"},
+        sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0},
+    )
+    store = StageStore(workspace / "stages")
+    validated = stages.validate(stages.ingest(data, store), config, store)
+    swept = stages.sweep(validated, stages.impute(validated, config, store), None, config, store)
+    return ClusterModel.load(swept.model_dir)
+
+
+def test_partitioned_score_writes_the_in_process_file(tmp_path, threaded_client):
     from clusterflow.partitioned import score_partitioned
     from clusterflow.scoring import score_table
 
     data = tmp_path / "penguins.csv"
     read_table(bundled("penguins.csv")).to_csv(data, index=False)  # gaps imputed when scored
-    config = TrainConfig(
-        data=str(data),
-        exclude_columns=("species",),
-        workspace=str(tmp_path / "ws"),
-        impute={"method": "iterative"},
-        sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0},
-    )
-    store = StageStore(tmp_path / "ws" / "stages")
-    validated = stages.validate(stages.ingest(data, store), config, store)
-    swept = stages.sweep(validated, stages.impute(validated, config, store), None, config, store)
-    model = ClusterModel.load(swept.model_dir)
+    model = _kmeans_model(data, tmp_path / "ws")
 
     for details in (False, True):
         whole = score_table(
@@ -217,7 +223,6 @@ def test_partitioned_score_writes_the_in_process_file(tmp_path, threaded_client)
 
 
 def test_partitioned_monitor_gives_the_in_process_drift(tmp_path, threaded_client):
-    from clusterflow.model import ClusterModel
     from clusterflow.monitoring import monitor_frame
     from clusterflow.partitioned import monitor_partitioned
 
@@ -230,17 +235,7 @@ def test_partitioned_monitor_gives_the_in_process_drift(tmp_path, threaded_clien
     batch.loc[[3, *range(40, 100)], "body_mass_g"] = "heavy"
     batch.loc[batch["island"] == "Dream", "bill_depth_mm"] *= 1.3  # something to find
     batch.to_csv(batch_path, index=False)
-    config = TrainConfig(
-        data=str(train_path),
-        exclude_columns=("species",),
-        workspace=str(tmp_path / "ws"),
-        impute={"method": "iterative"},
-        sweep={"algorithms": ["kmeans"], "k_max": 4, "stability_resamples": 0},
-    )
-    store = StageStore(tmp_path / "ws" / "stages")
-    validated = stages.validate(stages.ingest(train_path, store), config, store)
-    swept = stages.sweep(validated, stages.impute(validated, config, store), None, config, store)
-    model = ClusterModel.load(swept.model_dir)
+    model = _kmeans_model(train_path, tmp_path / "ws")
 
     whole = monitor_frame(model, read_table(batch_path))
     parted = monitor_partitioned(
