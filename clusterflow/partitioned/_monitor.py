@@ -13,7 +13,6 @@ per row with text, a few numbers without).
 
 from __future__ import annotations
 
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
 from clusterflow.monitoring import MonitorOutcome, compare_batch, reference_sample, split_batch
 from clusterflow.partitioned._plan import Partition, plan_batch, read_partition
-from clusterflow.partitioned._workers import _gather, _worker_embedder
+from clusterflow.partitioned._workers import _gather, _model_embedder
 from clusterflow.scoring import score_frame
 
 __all__ = ["monitor_partitioned"]
@@ -42,7 +41,7 @@ def _monitor_partition(
     valid, quarantine = split_batch(model, frame, allow_empty=True)
     sample = None
     if len(valid):
-        embedder = _worker_embedder(astuple(model.embedder), cache_path) if model.embedder else None
+        embedder = _model_embedder(model, cache_path)
         sample, _ = score_frame(model, valid, embedder=embedder)
     return {"rows": len(frame), "sample": sample, "quarantine": quarantine}
 

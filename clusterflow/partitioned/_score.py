@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ import pandas as pd
 from clusterflow.io import atomic_path
 from clusterflow.model import ClusterModel
 from clusterflow.partitioned._plan import Partition, plan_batch, read_partition
-from clusterflow.partitioned._workers import _gather, _worker_embedder
+from clusterflow.partitioned._workers import _gather, _model_embedder
 from clusterflow.schema import ROW_ID
 from clusterflow.scoring import assignment_ids, score_frame
 
@@ -47,7 +46,7 @@ def _score_partition(
     started = time.perf_counter()
     frame = read_partition(part, dtypes)
     frame.index = pd.RangeIndex(offset, offset + len(frame))
-    embedder = _worker_embedder(astuple(model.embedder), cache_path) if model.embedder else None
+    embedder = _model_embedder(model, cache_path)
     _, assigned = score_frame(model, frame, embedder=embedder)
     id_name, ids = assignment_ids(model, frame, id_column)
     if id_name == ROW_ID:  # the row number in the whole input, not in the partition

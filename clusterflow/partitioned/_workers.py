@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ def _worker_embedder(spec_fields: tuple, cache_path: str):
 
         _WORKER_EMBEDDERS[key] = EmbedderSpec(*spec_fields).build(cache_path=cache_path)
     return _WORKER_EMBEDDERS[key]
+
+
+def _model_embedder(model: ClusterModel, cache_path: str):
+    """Return this worker's encoder for ``model``'s text column (None for a tabular model)."""
+    return _worker_embedder(astuple(model.embedder), cache_path) if model.embedder else None
 
 
 def _take_rows(path: str, positions: np.ndarray, columns: list[str] | None = None):
