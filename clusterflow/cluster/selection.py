@@ -53,7 +53,29 @@ __all__ = ["Alternative", "Selection", "SelectionParams", "select"]
 
 @dataclass(frozen=True)
 class SelectionParams:
-    """The constants of the rule (defaults chosen on the quality benchmark, see README)."""
+    """The constants of the rule (defaults chosen on the quality benchmark, see README).
+
+    Parameters
+    ----------
+    max_noise : float, default=0.10
+        Largest HDBSCAN noise share of a viable candidate.
+    min_stability : float, default=0.5
+        Smallest stability of a viable candidate (dropped when no candidate reaches it).
+    min_strength : float, default=0.85
+        Smallest prediction strength (worst cluster) where the evidence proposes.
+    min_size : float, default=0.1
+        Smallest size of the smallest cluster, relative to the mean cluster size (rows / k).
+    silhouette_ratio : float, default=0.7
+        The evidence's proposal stands only if its silhouette reaches this share of the best
+        viable silhouette.
+    min_explained : float, default=MIN_EXPLAINED
+        Share of the feature variance the likelihood's reduced space must hold for the
+        evidence to propose; below it the silhouette proposes.
+    algorithm_by : {"silhouette", "evidence"}, default="silhouette"
+        ``"silhouette"``: at the chosen k, keep the algorithm with the highest silhouette.
+    silhouette_from : {"partitions", "all"}, default="partitions"
+        Which candidates may propose by the silhouette.
+    """
 
     max_noise: float = 0.10
     min_stability: float = 0.5
@@ -202,6 +224,84 @@ def _best(frame: pd.DataFrame, score: str = "evidence") -> int:
     return int(order.index[0])
 
 
+def _choose(
+    results: pd.DataFrame,
+    viable: pd.DataFrame,
+    *,
+    score: str,
+    share: float,
+    best_sil: float,
+    floor: float,
+    params: SelectionParams,
+) -> tuple[int, str]:
+    """Apply steps 2 and 3 of the rule: the proposal, its silhouette guard, the algorithm at k.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The whole candidate table (to describe a rejected proposal).
+    viable : DataFrame
+        The viable candidates (step 1).
+    score : {"evidence", "silhouette"}
+        The score that proposes.
+    share : float
+        Share of the feature variance held by the likelihood's reduced space.
+    best_sil : float
+        The best silhouette among the viable candidates.
+    floor : float
+        The silhouette a choice must reach.
+    params : SelectionParams
+        The rule's constants.
+
+    Returns
+    -------
+    tuple of (int, str)
+        Index of the chosen candidate in ``results`` and why it was chosen, in words.
+    """
+    proposal = _best(_proposers(viable, score, params), score)
+    if score == "silhouette":
+        chosen = proposal
+        why = (
+            f"the highest silhouette (the likelihood's reduced view holds only "
+            f"{share:.0%} of the variance, under {params.min_explained:.0%})"
+        )
+    elif viable.loc[proposal, "silhouette"] >= floor:
+        chosen = proposal
+        why = "the highest evidence"
+    else:
+        chosen = _best(viable[viable["silhouette"] >= floor])
+        rejected = _alt(results, proposal)
+        why = (
+            f"the highest evidence among candidates whose silhouette reaches "
+            f"{params.silhouette_ratio:.0%} of the best {best_sil:.3f} ({rejected.algorithm} "
+            f"k={rejected.k} had more evidence but silhouette {rejected.silhouette:.3f})"
+        )
+    if params.algorithm_by == "silhouette" and score == "evidence":
+        at_k = viable[(viable["k"] == viable.loc[chosen, "k"]) & (viable["silhouette"] >= floor)]
+        chosen = _best(at_k, "silhouette")
+        why += "; at that k, the algorithm with the highest silhouette"
+    return chosen, why
+
+
+def _edge_note(k: int, k_min: int, k_max: int) -> str:
+    """Say that the chosen ``k`` lies at the top or the bottom of the swept range."""
+    if k == k_max:
+        return f"k={k} is the top of the range: a larger k_max may fit better"
+    return f"k={k} is the bottom of the range k_min={k_min}"
+
+
+def _rule_text(pick: Alternative, why: str, n_viable: int, params: SelectionParams) -> str:
+    """Return the rule in words, with the chosen candidate's figures and the thresholds."""
+    return (
+        f"{pick.algorithm} k={pick.k} from {why} among {n_viable} viable candidates "
+        f"(noise <= {params.max_noise:.0%}, stability >= {params.min_stability}, prediction "
+        f"strength >= {params.min_strength}, smallest "
+        f"cluster >= {params.min_size:.0%} of the mean cluster size): evidence "
+        f"{pick.evidence:.3f}, "
+        f"silhouette {pick.silhouette:.3f}, stability {pick.stability:.3f}"
+    )
+
+
 def select(
     results: pd.DataFrame,
     *,
@@ -240,54 +340,25 @@ def select(
         results, params, pinned, evidence=score == "evidence", k_range=(k_min, k_max)
     )
     best_sil = float(viable["silhouette"].max())
-    proposal = _best(_proposers(viable, score, params), score)
     floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
-    if score == "silhouette":
-        chosen = proposal
-        why = (
-            f"the highest silhouette (the likelihood's reduced view holds only "
-            f"{share:.0%} of the variance, under {params.min_explained:.0%})"
-        )
-    elif viable.loc[proposal, "silhouette"] >= floor:
-        chosen = proposal
-        why = "the highest evidence"
-    else:
-        chosen = _best(viable[viable["silhouette"] >= floor])
-        rejected = _alt(results, proposal)
-        why = (
-            f"the highest evidence among candidates whose silhouette reaches "
-            f"{params.silhouette_ratio:.0%} of the best {best_sil:.3f} ({rejected.algorithm} "
-            f"k={rejected.k} had more evidence but silhouette {rejected.silhouette:.3f})"
-        )
-    if params.algorithm_by == "silhouette" and score == "evidence":
-        at_k = viable[(viable["k"] == viable.loc[chosen, "k"]) & (viable["silhouette"] >= floor)]
-        chosen = _best(at_k, "silhouette")
-        why += "; at that k, the algorithm with the highest silhouette"
+    chosen, why = _choose(
+        results, viable, score=score, share=share, best_sil=best_sil, floor=floor, params=params
+    )
     pick = _alt(results, chosen)
     # Runner-ups obey the same guard as the choice, when any candidate on that side does.
     guarded = viable[viable["silhouette"] >= min(floor, params.silhouette_ratio * best_sil)]
     coarser = _side(guarded, viable, viable["k"] < pick.k)
     finer = _side(guarded, viable, viable["k"] > pick.k)
     at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
-    if at_edge and pick.k == k_max:
-        notes.append(f"k={pick.k} is the top of the range: a larger k_max may fit better")
-    elif at_edge:
-        notes.append(f"k={pick.k} is the bottom of the range k_min={k_min}")
+    if at_edge:
+        notes.append(_edge_note(pick.k, k_min, k_max))
     if pinned is not None:
         why = f"k pinned to {pinned}; at that k, {why}"
-    rule = (
-        f"{pick.algorithm} k={pick.k} from {why} among {len(viable)} viable candidates "
-        f"(noise <= {params.max_noise:.0%}, stability >= {params.min_stability}, prediction "
-        f"strength >= {params.min_strength}, smallest "
-        f"cluster >= {params.min_size:.0%} of the mean cluster size): evidence "
-        f"{pick.evidence:.3f}, "
-        f"silhouette {pick.silhouette:.3f}, stability {pick.stability:.3f}"
-    )
     return Selection(
         chosen=pick,
         coarser=_alt(results, _best(coarser, score)) if len(coarser) else None,
         finer=_alt(results, _best(finer, score)) if len(finer) else None,
-        rule=rule,
+        rule=_rule_text(pick, why, len(viable), params),
         notes=tuple(notes),
         at_edge=at_edge,
     )
