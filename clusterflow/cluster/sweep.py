@@ -344,7 +344,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         Parameters
         ----------
         X : ndarray of shape (n_rows, n_features)
-            Feature matrix built like the training one.
+            Feature matrix built like the training one; with the cosine metric its rows are
+            L2-normalised first, as in training.
 
         Returns
         -------
