@@ -37,55 +37,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import skew
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import OneHotEncoder, PowerTransformer, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from clusterflow.errors import ConfigError, ValidationFailed
+from clusterflow.feature_tails import SKEW_THRESHOLD, decide_tail, fit_tail
 
-__all__ = ["FeatureBuilder"]
+# SKEW_THRESHOLD and decide_tail are re-exported: they lived here before feature_tails.py.
+__all__ = ["SKEW_THRESHOLD", "FeatureBuilder", "decide_tail"]
 
 _EPS = 1e-12
-SKEW_THRESHOLD = 2.0
-
-
-def _abs_skew(values: np.ndarray) -> float:
-    if np.ptp(values) <= _EPS:
-        return 0.0
-    return float(abs(skew(values, bias=True)))
-
-
-def decide_tail(
-    values: np.ndarray, *, threshold: float = SKEW_THRESHOLD
-) -> tuple[str, float, float]:
-    """Choose the transform of one numeric column by its skewness.
-
-    Parameters
-    ----------
-    values : ndarray of shape (n_rows,)
-        The column (no NaN).
-    threshold : float, default=SKEW_THRESHOLD
-        Absolute skewness above which a transform is considered.
-
-    Returns
-    -------
-    tuple of (str, float, float)
-        ``("none" | "log1p" | "yeo-johnson", |skew| before, |skew| after)``.
-    """
-    before = _abs_skew(values)
-    if before <= threshold:
-        return "none", before, before
-    if values.min() >= 0:
-        kind, after = "log1p", _abs_skew(np.log1p(values))
-    else:
-        pt = PowerTransformer(method="yeo-johnson", standardize=False)
-        kind, after = "yeo-johnson", _abs_skew(pt.fit_transform(values[:, None])[:, 0])
-    # A transform that does not at least halve the skewness is not worth its distortion.
-    if after > 0.5 * before:
-        return "none", before, before
-    return kind, before, after
 
 
 class FeatureBuilder(TransformerMixin, BaseEstimator):
@@ -222,20 +185,53 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
                 values = X[column].to_numpy(dtype=np.float64)
             except (TypeError, ValueError):
                 values = np.zeros(len(X))  # _numeric_block reports it
-            kind, before, after = "none", _abs_skew(values), _abs_skew(values)
-            if self.tails == "auto":
-                kind, before, after = decide_tail(values, threshold=self.skew_threshold)
-            if kind == "yeo-johnson":
-                pt = PowerTransformer(method="yeo-johnson", standardize=False)
-                self.power_[column] = pt.fit(values[:, None])
-            self.transforms_[column] = {
-                "transform": kind,
-                "skew_before": round(before, 3),
-                "skew_after": round(after, 3),
-            }
+            record, power = fit_tail(values, tails=self.tails, threshold=self.skew_threshold)
+            if power is not None:
+                self.power_[column] = power
+            self.transforms_[column] = record
+
+    def _check_params(self, emb: np.ndarray | None) -> None:
+        """Validate the weights, the scaling and tails options, and that some feature exists."""
+        for name in ("text_weight", "numeric_weight", "categorical_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.scaling not in ("standard", "robust"):
+            raise ConfigError(f"scaling must be 'standard' or 'robust', got {self.scaling!r}")
+        if self.tails not in ("auto", "none"):
+            raise ConfigError(f"tails must be 'auto' or 'none', got {self.tails!r}")
+        if emb is None and not self.numeric_columns and not self.categorical_columns:
+            raise ConfigError(
+                "no features: no numeric or categorical columns and no embeddings",
+                hint="name the feature columns or pass a text column",
+            )
+
+    def _add_block(self, block: str, values: np.ndarray, weight: float, start: int) -> int:
+        """Record one block's scale factor, weight and output columns; return where it ends.
+
+        Parameters
+        ----------
+        block : {"text", "numeric", "categorical"}
+            The block's name.
+        values : ndarray of shape (n_rows, width)
+            The block as scaled or encoded, on the rows its variance is measured on.
+        weight : float
+            The total variance the block is given.
+        start : int
+            First output column of the block (where the blocks before it end).
+
+        Returns
+        -------
+        int
+            ``start + width``: where the next block starts.
+        """
+        total_var = float(values.var(axis=0).sum())
+        self.scale_[block] = float(np.sqrt(weight / max(total_var, _EPS)))
+        self.weights_[block] = float(weight)
+        self.blocks_[block] = slice(start, start + values.shape[1])
+        return start + values.shape[1]
 
     # ------------------------------------------------------------------ API
-    def fit(  # noqa: PLR0915 - one pass per block; splitting it is the issue-15 refactor's work
+    def fit(
         self, X: pd.DataFrame, y: object = None, *, embeddings: np.ndarray | None = None
     ) -> FeatureBuilder:
         """Learn scalers, encoders and block scale factors.
@@ -256,62 +252,37 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         """
         self._check_table(X)
         emb = self._check_embeddings(embeddings, len(X))
-        for name in ("text_weight", "numeric_weight", "categorical_weight"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.scaling not in ("standard", "robust"):
-            raise ConfigError(f"scaling must be 'standard' or 'robust', got {self.scaling!r}")
-        if self.tails not in ("auto", "none"):
-            raise ConfigError(f"tails must be 'auto' or 'none', got {self.tails!r}")
-        if emb is None and not self.numeric_columns and not self.categorical_columns:
-            raise ConfigError(
-                "no features: no numeric or categorical columns and no embeddings",
-                hint="name the feature columns or pass a text column",
-            )
-
+        self._check_params(emb)
         self.weights_: dict[str, float] = {}
         self.scale_: dict[str, float] = {}
         self.blocks_: dict[str, slice] = {}
         names: list[str] = []
         start = 0
-
         self.has_text_ = emb is not None
         if emb is not None:
+            # The text variance is measured on the rows that have text.
             has_text = np.linalg.norm(emb, axis=1) > _EPS
-            ref = emb[has_text] if has_text.any() else emb
-            total_var = float(ref.var(axis=0).sum())
             self.text_dim_ = emb.shape[1]
-            self.scale_["text"] = float(np.sqrt(self.text_weight / max(total_var, _EPS)))
-            self.weights_["text"] = float(self.text_weight)
-            self.blocks_["text"] = slice(start, start + emb.shape[1])
+            ref = emb[has_text] if has_text.any() else emb
+            start = self._add_block("text", ref, self.text_weight, start)
             names += [f"text_{i}" for i in range(emb.shape[1])]
-            start += emb.shape[1]
-
         self._fit_tails(X)
         if self.numeric_columns:
             self.scaler_ = StandardScaler() if self.scaling == "standard" else RobustScaler()
             scaled = self.scaler_.fit_transform(self._numeric_block(X))
-            total_var = float(scaled.var(axis=0).sum())
-            self.scale_["numeric"] = float(np.sqrt(self.numeric_weight / max(total_var, _EPS)))
-            self.weights_["numeric"] = float(self.numeric_weight)
-            p = len(self.numeric_columns)
-            self.blocks_["numeric"] = slice(start, start + p)
+            start = self._add_block("numeric", scaled, self.numeric_weight, start)
             names += list(self.numeric_columns)
-            start += p
-
         if self.categorical_columns:
             self.encoder_ = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
             onehot = self.encoder_.fit_transform(X[list(self.categorical_columns)].astype(str))
-            total_var = float(onehot.var(axis=0).sum())
-            self.scale_["categorical"] = float(
-                np.sqrt(self.categorical_weight / max(total_var, _EPS))
-            )
-            self.weights_["categorical"] = float(self.categorical_weight)
-            self.blocks_["categorical"] = slice(start, start + onehot.shape[1])
+            start = self._add_block("categorical", onehot, self.categorical_weight, start)
             names += list(self.encoder_.get_feature_names_out(list(self.categorical_columns)))
-            start += onehot.shape[1]
-
         self.feature_names_out_ = np.asarray(names, dtype=object)
+        self._fit_reduction(X, emb, n_columns=start)
+        return self
+
+    def _fit_reduction(self, X: pd.DataFrame, emb: np.ndarray | None, n_columns: int) -> None:
+        """Fit the optional PCA of the weighted matrix and set ``n_features_out_``."""
         self.pca_ = None
         if self.n_components is not None:
             full = self._assemble(X, emb)
@@ -319,8 +290,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             self.pca_ = PCA(n_components=n_comp, random_state=self.random_state).fit(full)
             self.n_features_out_ = n_comp
         else:
-            self.n_features_out_ = start
-        return self
+            self.n_features_out_ = n_columns
 
     def _assemble(self, X: pd.DataFrame, emb: np.ndarray | None) -> np.ndarray:
         parts = []
