@@ -15,6 +15,7 @@ the words every cluster shares (on the FAA strikes: damage, flt, bird, struck) l
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -176,6 +177,118 @@ def _over_represented(
     return cats
 
 
+@dataclass(frozen=True)
+class _Sources:
+    """What every card is drawn from: the table, its texts and features, and overall figures.
+
+    Attributes
+    ----------
+    table : DataFrame
+        The records, one row per label.
+    texts : sequence of str or None
+        Free text of each row.
+    has_text : ndarray of bool or None
+        Rows whose text is not blank (``None`` without texts).
+    features : ndarray of float64 or None
+        Feature matrix of the rows.
+    centers : ndarray or None
+        Cluster centres in feature space.
+    numeric, categorical : DataFrame
+        The table's numeric columns and its other columns.
+    numeric_mean, numeric_std : Series
+        Mean and standard deviation (NaN where 0) of each numeric column over all rows.
+    """
+
+    table: pd.DataFrame
+    texts: Sequence[str] | None
+    has_text: np.ndarray | None
+    features: np.ndarray | None
+    centers: np.ndarray | None
+    numeric: pd.DataFrame
+    categorical: pd.DataFrame
+    numeric_mean: pd.Series
+    numeric_std: pd.Series
+
+    @classmethod
+    def of(
+        cls,
+        table: pd.DataFrame,
+        texts: Sequence[str] | None,
+        features: np.ndarray | None,
+        centers: np.ndarray | None,
+    ) -> _Sources:
+        """Split the table into numeric and categorical columns and measure the whole table."""
+        numeric = table.select_dtypes(include="number")
+        has_text = None
+        if texts is not None:
+            has_text = np.array([bool(pd.notna(t) and str(t).strip()) for t in texts], dtype=bool)
+        return cls(
+            table=table,
+            texts=texts,
+            has_text=has_text,
+            features=None if features is None else np.asarray(features, dtype=np.float64),
+            centers=centers,
+            numeric=numeric,
+            categorical=table.select_dtypes(exclude="number"),
+            numeric_mean=numeric.mean(),
+            numeric_std=numeric.std(ddof=0).replace(0.0, np.nan),
+        )
+
+
+def _card(
+    c: int, labels: np.ndarray, src: _Sources, terms: list[str], examples: int, min_support: int
+) -> dict[str, Any]:
+    """Describe cluster ``c``.
+
+    Parameters
+    ----------
+    c : int
+        The cluster (-1 is noise).
+    labels : ndarray of int
+        Cluster of each row.
+    src : _Sources
+        The table and the figures every card is measured against.
+    terms : list of str
+        The cluster's distinctive terms.
+    examples : int
+        Representative records on the card.
+    min_support : int
+        Records a category level needs to be listed as over-represented.
+
+    Returns
+    -------
+    dict
+        The card (see :func:`cluster_cards` for its keys).
+    """
+    member = labels == c
+    card: dict[str, Any] = {
+        "cluster": int(c),
+        "size": int(member.sum()),
+        "share": float(member.mean()) if len(src.table) else 0.0,
+        "terms": terms,
+    }
+    pick = _examples(int(c), member, src.has_text, src.features, src.centers, examples)
+    card["examples"] = [
+        {str(k): (None if pd.isna(v) else v) for k, v in src.table.iloc[i].items()} for i in pick
+    ]
+    if src.texts is not None:
+        card["example_texts"] = [str(src.texts[i]) for i in pick]
+    diffs = ((src.numeric[member].mean() - src.numeric_mean) / src.numeric_std).dropna()
+    card["numeric"] = {
+        str(k): round(float(v), 3)
+        for k, v in diffs.reindex(diffs.abs().sort_values(ascending=False).index).items()
+    }
+    cats = _over_represented(src.categorical, member, min_support)
+    card["categorical"] = dict(sorted(cats.items(), key=lambda item: -item[1]["lift"]))
+    card["label"] = "noise" if c < 0 else cluster_label(card)
+    if c >= 0 and (card["size"] < MIN_SUPPORT or card["share"] < SMALL_CLUSTER):
+        card["note"] = (
+            f"too small to matter: {card['size']} rows ({card['share']:.1%}); "
+            "likely outliers split off, not a group"
+        )
+    return card
+
+
 def cluster_cards(
     table: pd.DataFrame,
     labels: Sequence[int] | np.ndarray,
@@ -220,50 +333,12 @@ def cluster_cards(
         (see :func:`cluster_label`) and ``note`` (set for clusters too small to matter).
     """
     labels = np.asarray(labels)
-    n = len(table)
-    _check_lengths(n, labels, texts, features)
+    _check_lengths(len(table), labels, texts, features)
     clusters = np.unique(labels)
     clusters = np.concatenate([clusters[clusters >= 0], clusters[clusters < 0]])
     terms = _class_tfidf(texts, labels, clusters, top_terms) if texts is not None else {}
-
-    numeric = table.select_dtypes(include="number")
-    categorical = table.select_dtypes(exclude="number")
-    num_mean, num_std = numeric.mean(), numeric.std(ddof=0).replace(0.0, np.nan)
-    feats = None if features is None else np.asarray(features, dtype=np.float64)
-
-    has_text = None
-    if texts is not None:
-        has_text = np.array([bool(pd.notna(t) and str(t).strip()) for t in texts], dtype=bool)
-    cards: list[dict[str, Any]] = []
-    for c in clusters:
-        member = labels == c
-        card: dict[str, Any] = {
-            "cluster": int(c),
-            "size": int(member.sum()),
-            "share": float(member.mean()) if n else 0.0,
-            "terms": terms.get(c, []),
-        }
-        pick = _examples(int(c), member, has_text, feats, centers, examples)
-        card["examples"] = [
-            {str(k): (None if pd.isna(v) else v) for k, v in table.iloc[i].items()} for i in pick
-        ]
-        if texts is not None:
-            card["example_texts"] = [str(texts[i]) for i in pick]
-        diffs = ((numeric[member].mean() - num_mean) / num_std).dropna()
-        card["numeric"] = {
-            str(k): round(float(v), 3)
-            for k, v in diffs.reindex(diffs.abs().sort_values(ascending=False).index).items()
-        }
-        cats = _over_represented(categorical, member, min_support)
-        card["categorical"] = dict(sorted(cats.items(), key=lambda item: -item[1]["lift"]))
-        card["label"] = "noise" if c < 0 else cluster_label(card)
-        if c >= 0 and (card["size"] < MIN_SUPPORT or card["share"] < SMALL_CLUSTER):
-            card["note"] = (
-                f"too small to matter: {card['size']} rows ({card['share']:.1%}); "
-                "likely outliers split off, not a group"
-            )
-        cards.append(card)
-    return cards
+    src = _Sources.of(table, texts, features, centers)
+    return [_card(c, labels, src, terms.get(c, []), examples, min_support) for c in clusters]
 
 
 def cards_markdown(cards: Sequence[dict[str, Any]]) -> str:
