@@ -13,6 +13,7 @@ import json
 import os
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from clusterflow.errors import InputError
@@ -67,16 +68,39 @@ def _check_path(path: Path) -> None:
         )
 
 
+def _opener(path: Path) -> Callable:
+    """Return :func:`gzip.open` for a ``.gz`` file, else the built-in :func:`open`."""
+    return gzip.open if path.name.lower().endswith(".gz") else open
+
+
+def _csv_delimiter(path: Path) -> str:
+    """Return the delimiter the file name implies: a tab for ``.tsv``, else a comma."""
+    return "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
+
+
+def _damaged(path: Path, err: Exception) -> InputError:
+    """Return the error for a damaged compressed file (one of :data:`_CORRUPT`)."""
+    return InputError(
+        f"{path}: cannot read the file, it is damaged ({err})",
+        hint="check it is complete and not corrupt (gzip -t FILE)",
+    )
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> InputError:
+    """Return the error for a byte that is not UTF-8, found while reading the whole file."""
+    return InputError(
+        f"{path}: not UTF-8 text ({err.reason} at byte {err.start})",
+        hint="re-export the file as UTF-8",
+    )
+
+
 def _open_text_head(path: Path) -> bytes:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    opener = _opener(path)
     try:
         with opener(path, "rb") as fh:
             return fh.read(_SNIFF_BYTES)
     except _CORRUPT as err:
-        raise InputError(
-            f"{path}: cannot read the file, it is damaged ({err})",
-            hint="check it is complete and not corrupt (gzip -t FILE)",
-        ) from err
+        raise _damaged(path, err) from err
 
 
 def _check_text(path: Path, head: bytes) -> None:
@@ -102,7 +126,7 @@ def _csv_header(path: Path) -> tuple[str, list[str]]:
     _check_text(path, head)
     text = head.decode("utf-8", errors="ignore")
     first_line = text.splitlines()[0] if text.strip() else ""
-    sep = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
+    sep = _csv_delimiter(path)
     header = next(csv.reader(io.StringIO(first_line), delimiter=sep), [])
     if not any(h.strip() for h in header):
         raise InputError(f"{path}: the first line is empty", hint="put the column names on line 1")

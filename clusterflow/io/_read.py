@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,9 +13,13 @@ from clusterflow.io._checks import (
     _SNIFF_BYTES,
     _check_path,
     _check_text,
+    _csv_delimiter,
     _csv_header,
+    _damaged,
     _json_record,
+    _not_utf8,
     _open_text_head,
+    _opener,
     _unreadable_parquet,
     file_format,
 )
@@ -35,10 +38,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep=sep, low_memory=False, encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise InputError(
-            f"{path}: not UTF-8 text ({err.reason} at byte {err.start})",
-            hint="re-export the file as UTF-8",
-        ) from err
+        raise _not_utf8(path, err) from err
     except pd.errors.ParserError as err:
         raise InputError(
             f"{path}: malformed CSV ({' '.join(str(err).split())})",
@@ -47,29 +47,19 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError as err:
         raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
     except _CORRUPT as err:
-        raise InputError(
-            f"{path}: cannot read the file, it is damaged ({err})",
-            hint="check it is complete and not corrupt (gzip -t FILE)",
-        ) from err
+        raise _damaged(path, err) from err
     return frame
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
     head = _open_text_head(path)
     _check_text(path, head)
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        records = _parse_jsonl(path, opener)
+        records = _parse_jsonl(path, _opener(path))
     except UnicodeDecodeError as err:
-        raise InputError(
-            f"{path}: not UTF-8 text ({err.reason} at byte {err.start})",
-            hint="re-export the file as UTF-8",
-        ) from err
+        raise _not_utf8(path, err) from err
     except _CORRUPT as err:
-        raise InputError(
-            f"{path}: cannot read the file, it is damaged ({err})",
-            hint="check it is complete and not corrupt (gzip -t FILE)",
-        ) from err
+        raise _damaged(path, err) from err
     if not records:
         raise InputError(f"{path}: no records", hint="the file holds no JSON object")
     return pd.DataFrame.from_records(records)
@@ -205,8 +195,9 @@ def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
         raw = pd.concat([read_table(p) for p in input_files(path)], ignore_index=True)
         return raw.iloc[rows]
     if file_format(path) == "csv":
-        sep = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
-        raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8")
+        raw = pd.read_csv(
+            path, sep=_csv_delimiter(path), dtype=str, keep_default_na=False, encoding="utf-8"
+        )
     else:
         raw = read_table(path)
     return raw.iloc[rows]
