@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from clusterflow import io as cf_io
 from clusterflow.errors import InputError
 from tests.robustness.badfiles import good_frame
 
@@ -31,7 +30,8 @@ class FlakySource:
 def flaky(monkeypatch):
     """Install a FlakySource factory into clusterflow.io.READ_HOOKS for one test."""
     hooks: list = []
-    monkeypatch.setattr(cf_io, "READ_HOOKS", hooks)
+    # Replaced in the module whose read_table iterates it; clusterflow.io re-exports the name.
+    monkeypatch.setattr("clusterflow.io._read.READ_HOOKS", hooks)
 
     def install(path: Path, failures: int) -> FlakySource:
         hook = FlakySource(path, failures)

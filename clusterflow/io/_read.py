@@ -1,0 +1,203 @@
+"""Reading input tables: CSV, JSON Lines and Parquet into a frame numbered by row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from clusterflow.errors import InputError
+from clusterflow.io._checks import (
+    _CORRUPT,
+    _SNIFF_BYTES,
+    _check_path,
+    _check_text,
+    _csv_delimiter,
+    _csv_header,
+    _damaged,
+    _json_record,
+    _not_utf8,
+    _open_text_head,
+    _opener,
+    _unreadable_parquet,
+    file_format,
+)
+
+READ_HOOKS: list[Callable[[Path], None]] = []
+"""Functions called with the input path just before :func:`read_table` reads it.
+
+A hook may audit reads, or inject a fault: an ``OSError`` it raises propagates unchanged, as a
+failing network filesystem would, so the ingest task's retries can be tested against a real
+flaky source. Hooks must not raise anything else.
+"""
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    sep, _ = _csv_header(path)
+    try:
+        frame = pd.read_csv(path, sep=sep, low_memory=False, encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from err
+    except pd.errors.ParserError as err:
+        raise InputError(
+            f"{path}: malformed CSV ({' '.join(str(err).split())})",
+            hint="check quoting and that every line has as many fields as the header",
+        ) from err
+    except pd.errors.EmptyDataError as err:
+        raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
+    except _CORRUPT as err:
+        raise _damaged(path, err) from err
+    return frame
+
+
+def _read_jsonl(path: Path) -> pd.DataFrame:
+    head = _open_text_head(path)
+    _check_text(path, head)
+    try:
+        records = _parse_jsonl(path, _opener(path))
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path, err) from err
+    except _CORRUPT as err:
+        raise _damaged(path, err) from err
+    if not records:
+        raise InputError(f"{path}: no records", hint="the file holds no JSON object")
+    return pd.DataFrame.from_records(records)
+
+
+def _parse_jsonl(path: Path, opener: Callable) -> list[dict]:
+    records = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            records.append(_json_record(path, lineno, line))
+    return records
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise _unreadable_parquet(path, err) from err
+    supported = (
+        pa.types.is_integer,
+        pa.types.is_floating,
+        pa.types.is_boolean,
+        pa.types.is_string,
+        pa.types.is_large_string,
+        pa.types.is_dictionary,
+        pa.types.is_timestamp,
+        pa.types.is_date,
+        pa.types.is_decimal,
+        pa.types.is_null,
+    )
+    for field in table.schema:
+        if not any(check(field.type) for check in supported):
+            raise InputError(
+                f"{path}: column {field.name!r} has the unsupported Parquet type {field.type}",
+                hint="flatten or drop nested/binary columns, or pass it through --exclude-columns "
+                "after converting it to text",
+            )
+    for i, field in enumerate(table.schema):
+        if pa.types.is_decimal(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
+    return table.to_pandas()
+
+
+def read_header(path: str | Path) -> list[str]:
+    """Return the column names after the cheap checks of :func:`read_table` (no full read).
+
+    The command line calls it before starting a flow, so that a wrong path, format, encoding,
+    delimiter or header fails at once with one clear line. A JSON Lines file is judged by its first
+    record only; the full read still checks every line.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_table` does for the problems visible in the file's first bytes.
+    """
+    path = Path(path)
+    _check_path(path)
+    kind = file_format(path)
+    if kind == "csv":
+        return _csv_header(path)[1]
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            return [str(name) for name in pq.read_schema(path).names]
+        except (pa.ArrowInvalid, OSError) as err:
+            raise _unreadable_parquet(path, err) from err
+    head = _open_text_head(path)
+    _check_text(path, head)
+    lines = head.decode("utf-8", errors="ignore").splitlines()
+    if len(head) == _SNIFF_BYTES:
+        lines = lines[:-1]  # the last sniffed line may be cut short
+    for lineno, line in enumerate(lines, start=1):
+        if line.strip():
+            return [str(k) for k in _json_record(path, lineno, line)]
+    return []
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read one input file into a frame with a 0-based ``RangeIndex`` (the row number).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` (``.csv.gz``, ``.tsv``), ``.parquet`` or ``.jsonl`` file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows as read, column types inferred by pandas/pyarrow.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, a directory, empty, binary, not UTF-8, has a wrong delimiter,
+        duplicated column names, a broken JSON line, an unsupported Parquet type, or no data rows.
+    """
+    path = Path(path)
+    _check_path(path)
+    kind = file_format(path)
+    for hook in READ_HOOKS:
+        hook(path)
+    reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[kind]
+    frame = reader(path)
+    if frame.columns.duplicated().any():
+        dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise InputError(f"{path}: duplicated column name(s) {dupes}", hint="rename them")
+    if len(frame) == 0:
+        raise InputError(
+            f"{path}: the header has no data rows below it", hint="export the table with its rows"
+        )
+    frame.columns = [str(c) for c in frame.columns]
+    return frame.reset_index(drop=True)
+
+
+def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
+    """Return the given rows exactly as written in a CSV (all strings), others as read.
+
+    Quarantined rows are reported unchanged: for CSV files this re-reads the file as text so that
+    ``3`` is not shown as ``3.0`` and blanks stay blank.
+    """
+    path = Path(path)
+    if path.is_dir() or any(ch in str(path) for ch in "*?["):
+        # A folder or glob of Parquet files (a partitioned run): rows are numbered across them.
+        from clusterflow.partitioned import input_files
+
+        raw = pd.concat([read_table(p) for p in input_files(path)], ignore_index=True)
+        return raw.iloc[rows]
+    if file_format(path) == "csv":
+        raw = pd.read_csv(
+            path, sep=_csv_delimiter(path), dtype=str, keep_default_na=False, encoding="utf-8"
+        )
+    else:
+        raw = read_table(path)
+    return raw.iloc[rows]
