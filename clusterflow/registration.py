@@ -1,8 +1,9 @@
 """Register a training run: log -> gate -> register pending -> re-gate and move the alias.
 
 :func:`register_training` is the whole sequence, top to bottom, each step a function below it in
-the order it runs; the MLflow calls the steps make live in :mod:`clusterflow.model_registry`, the
-gate in :mod:`clusterflow.gate`.
+the order it runs. Below the steps: the MLflow calls in :mod:`clusterflow.model_registry`, what the
+run records in :mod:`clusterflow.run_record`, the challenger and its gates against the champion in
+:mod:`clusterflow.challenger` (the gate itself in :mod:`clusterflow.gate`).
 
 1. **log** the run's record (params, metrics, data set, sweep table, plots, cards);
 2. **gate** the challenger against the champion as it is now, on the rows the sweep held out
@@ -29,29 +30,31 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 
-from clusterflow import gate
+from clusterflow import gate, run_record
+from clusterflow.challenger import (
+    Challenger,
+    gate_against_champion,
+    load_challenger,
+    regate_if_moved,
+)
+from clusterflow.cluster_ids import renumber, stage_with_cluster_map
 from clusterflow.config import TrainConfig
-from clusterflow.model import ClusterModel, stage_with_cluster_map
+from clusterflow.model import input_columns
 from clusterflow.model_registry import (
     CHALLENGER,
     CHAMPION,
     OWNER_TAG,
     STATE_TAG,
-    champion_version,
     clean_orphans,
     connect,
     create_run,
     delete_version,
     ensure_experiment,
-    flat_params,
-    load_champion,
-    load_version,
     log_model_version,
     owner,
     redact,
@@ -62,9 +65,6 @@ from clusterflow.model_registry import (
 from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
 logger = logging.getLogger(__name__)
-
-RECHECKS = 3
-"""How often the champion is re-read (and the gate re-run) before the alias moves."""
 
 
 @dataclass(frozen=True)
@@ -94,9 +94,7 @@ class Registration:
 
 def apply_cluster_map(labels: np.ndarray, cluster_map: dict) -> np.ndarray:
     """Renumber raw sweep labels with a registration's ``cluster_map`` (-1 stays -1)."""
-    mapping = {int(k): int(v) for k, v in (cluster_map or {}).items()}
-    labels = np.asarray(labels, dtype=int)
-    return np.array([mapping.get(int(c), int(c)) if c >= 0 else -1 for c in labels], dtype=int)
+    return renumber(labels, cluster_map)
 
 
 def register_training(
@@ -139,12 +137,12 @@ def register_training(
         registered by this call is deleted again.
     """
     target = _open_target(config, start_time)
-    challenger = _load_challenger(config, validated, embedded, swept)
+    challenger = load_challenger(config, validated, embedded, swept)
     run_id = create_run(target.experiment_id, run_name=run_name, start_time=target.start, tags=tags)
     with mlflow.start_run(run_id=run_id), _deleted_unless_committed(target.name) as attempt:
         _log_run_record(config, snapshot, validated, imputed, swept, challenger.valid)
         orphans = clean_orphans(target.name, before_ms=target.started_ms)
-        decision = _gate_against_champion(target.name, challenger)
+        decision = gate_against_champion(target.name, challenger)
         model_uri, version = _register_pending(
             target.name, decision, snapshot, validated, swept, attempt
         )
@@ -167,15 +165,6 @@ class _Target:
     def start(self) -> datetime:
         """The run's start as a datetime (what :func:`create_run` dates the run from)."""
         return datetime.fromtimestamp(self.started_ms / 1000, tz=UTC)
-
-
-@dataclass(frozen=True)
-class _Challenger:
-    """The model being registered, the valid rows and the gate's arguments for it."""
-
-    model: ClusterModel
-    valid: pd.DataFrame
-    gate_args: dict[str, Any]
 
 
 @dataclass
@@ -204,40 +193,6 @@ def _open_target(config: TrainConfig, start_time: datetime | None) -> _Target:
     return _Target(uri, experiment_id, config.registry.model_name, started)
 
 
-def _load_challenger(
-    config: TrainConfig, validated: Validated, embedded: Embedded | None, swept: Swept
-) -> _Challenger:
-    """Load the swept model and the rows it is gated on (before any run exists)."""
-    model = ClusterModel.load(swept.model_dir)
-    valid = pd.read_parquet(validated.valid_path)
-    gate_args: dict[str, Any] = {
-        "resamples": config.registry.bootstrap,
-        "random_state": config.random_state,
-        "replace_incompatible": config.registry.replace_incompatible,
-        **_gate_rows(valid, swept, embedded, config.random_state),
-    }
-    return _Challenger(model, valid, gate_args)
-
-
-def _gate_rows(
-    valid: pd.DataFrame, swept: Swept, embedded: Embedded | None, random_state: int
-) -> dict[str, Any]:
-    """Return the rows the gate judges on: the held-out rows and a sample of the training rows.
-
-    Returned as :func:`clusterflow.gate.decide` keywords (``holdout``, ``reference`` and their
-    text vectors).
-    """
-    held = swept.holdout()
-    fitted = gate.reference_positions(len(valid), held, random_state=random_state)
-    vectors = np.load(embedded.path) if embedded else None
-    return {
-        "holdout": valid.iloc[held],
-        "challenger_embeddings": None if vectors is None else vectors[held],
-        "reference": valid.iloc[fitted],
-        "reference_embeddings": None if vectors is None else vectors[fitted],
-    }
-
-
 @contextmanager
 def _deleted_unless_committed(name: str) -> Iterator[_Attempt]:
     """Delete the version registered inside the block if the block fails before its commit."""
@@ -260,74 +215,9 @@ def _log_run_record(
     valid: pd.DataFrame,
 ) -> None:
     """Params, metrics, the training dataset and the artifacts of the active run."""
-    _log_params_and_metrics(config, snapshot, validated, imputed, swept)
-    _log_training_data(snapshot, validated, valid)
-    _log_artifacts(config, validated, imputed, swept)
-
-
-def _log_params_and_metrics(
-    config: TrainConfig, snapshot: Snapshot, validated: Validated, imputed: Imputed, swept: Swept
-) -> None:
-    mlflow.log_params(flat_params(config.model_dump(mode="json")))
-    mlflow.log_params(
-        {
-            "data.fingerprint": snapshot.fingerprint,
-            "chosen.algorithm": swept.algorithm,
-            "chosen.k": swept.k,
-            "imputer.chosen": imputed.method,
-        }
-    )
-    metrics = {f"chosen.{k}": v for k, v in swept.metrics.items() if v is not None}
-    metrics.update(
-        {
-            "rows_in": snapshot.n_rows,
-            "rows_valid": validated.n_valid,
-            "rows_quarantined": validated.n_quarantined,
-            "k": swept.k,
-        }
-    )
-    mlflow.log_metrics(metrics)
-
-
-def _log_training_data(snapshot: Snapshot, validated: Validated, valid: pd.DataFrame) -> None:
-    roles = validated.column_roles
-    dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # lazily exported
-        valid[list(roles.features) + ([roles.text_column] if roles.text_column else [])],
-        source=str(Path(snapshot.source).resolve()),
-        name=Path(snapshot.source).name,
-        digest=snapshot.fingerprint[:32],
-    )
-    mlflow.log_input(dataset, context="training")
-
-
-def _log_artifacts(
-    config: TrainConfig, validated: Validated, imputed: Imputed, swept: Swept
-) -> None:
-    mlflow.log_artifact(swept.results_path, artifact_path="sweep")
-    for plot in swept.plots.values():
-        if Path(plot).exists():
-            mlflow.log_artifact(plot, artifact_path="plots")
-    if imputed.plot_path and Path(imputed.plot_path).exists():
-        mlflow.log_artifact(imputed.plot_path, artifact_path="plots")
-    if swept.cards_path and Path(swept.cards_path).exists():
-        mlflow.log_artifact(swept.cards_path, artifact_path="cards")
-    mlflow.log_dict(config.model_dump(mode="json"), "config.json")
-    mlflow.log_dict(
-        {
-            "roles": validated.roles,
-            "imputer_scores": imputed.scores,
-            "missingness": imputed.profile,
-        },
-        "data_report.json",
-    )
-
-
-def _gate_against_champion(name: str, challenger: _Challenger) -> gate.GateDecision:
-    """Gate the challenger against the champion as it is now."""
-    champion, previous = load_champion(name)
-    return gate.decide(
-        challenger.model, champion, champion_version=previous, **challenger.gate_args
-    )
+    run_record.log_params_and_metrics(config, snapshot, validated, imputed, swept)
+    run_record.log_training_data(snapshot, validated, valid)
+    run_record.log_artifacts(config, validated, imputed, swept)
 
 
 def _register_pending(
@@ -357,15 +247,14 @@ def _register_pending(
 
 
 def _input_example(validated: Validated, n: int = 5) -> pd.DataFrame:
-    roles = validated.column_roles
-    columns = list(roles.features) + ([roles.text_column] if roles.text_column else [])
+    columns = input_columns(validated.column_roles)
     return pd.read_parquet(validated.valid_path, columns=columns).head(n)
 
 
 def _regate_and_move_alias(
     target: _Target,
     config: TrainConfig,
-    challenger: _Challenger,
+    challenger: Challenger,
     decision: gate.GateDecision,
     version: str,
     attempt: _Attempt,
@@ -376,71 +265,13 @@ def _regate_and_move_alias(
     """
     name = target.name
     with registry_lock(target.uri):
-        decision = _regate_if_moved(name, decision, challenger.model, challenger.gate_args)
+        decision = regate_if_moved(name, decision, challenger.model, challenger.gate_args)
         promote = decision.promote and config.registry.promote
         reason = decision.reason if config.registry.promote else "promotion disabled in config"
-        record = _log_gate(decision, promote, reason, version)
+        record = run_record.log_gate(decision, promote, reason, version)
         set_alias(name, CHAMPION if promote else CHALLENGER, version)
         attempt.committed = True
     return _Verdict(decision, promote, reason, record)
-
-
-def _regate_if_moved(
-    name: str,
-    decision: gate.GateDecision,
-    challenger: ClusterModel,
-    gate_args: dict,
-) -> gate.GateDecision:
-    """Gate again if another training moved ``champion`` since ``decision`` was taken.
-
-    The cluster map of the first decision is kept (it is already inside the logged model).
-    """
-    for _ in range(RECHECKS):
-        current = champion_version(name)
-        current_version = str(current.version) if current is not None else None
-        if current_version == decision.champion_version:
-            return decision
-        logger.info(
-            "champion of %s moved from %s to %s during this run; gating again",
-            name,
-            decision.champion_version,
-            current_version,
-        )
-        champion = load_version(name, current_version) if current_version else None
-        again = gate.decide(challenger, champion, champion_version=current_version, **gate_args)
-        decision = decision.again(again, "re-checked: the champion moved during this run")
-    return decision
-
-
-def _log_gate(decision: gate.GateDecision, promote: bool, reason: str, version: str) -> dict:
-    """Record the gate's evidence in the run: metrics, tags and ``gate.json``; return the record."""
-    record = {**decision.to_dict(), "promoted": promote, "reason": reason, "version": version}
-    interval = decision.interval or (None, None)
-    mlflow.log_metrics(
-        {
-            k: v
-            for k, v in (
-                ("gate.challenger", decision.challenger_score),
-                ("gate.champion", decision.champion_score),
-                ("gate.interval_low", interval[0]),
-                ("gate.interval_high", interval[1]),
-                ("gate.agreement_ari", decision.agreement),
-                ("gate.rows", decision.rows),
-                ("gate.matched_share", decision.matched_share),
-            )
-            if v is not None
-        }
-    )
-    mlflow.log_dict(record, "gate.json")
-    mlflow.set_tags(
-        {
-            "clusterflow.promoted": str(promote),
-            "clusterflow.gate": reason[:500],
-            "clusterflow.gate_outcome": str(decision.outcome),
-            "clusterflow.model_version": version,
-        }
-    )
-    return record
 
 
 def _registration(

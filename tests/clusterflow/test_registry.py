@@ -110,13 +110,13 @@ def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     # before the alias move gates again against the new champion
     from dataclasses import replace
 
-    from clusterflow.registration import _regate_if_moved
+    from clusterflow.challenger import regate_if_moved
 
     MlflowClient().set_registered_model_alias(NAME, CHAMPION, "2")
     better, _ = load_cluster_model(first.model_uri)
     stale = replace(second_decision(second), champion_version="1", cluster_map={0: 0, 1: 1})
     holdout = pd.read_csv(bundled("faithful.csv")).astype(float).iloc[np.load(swept.holdout_path)]
-    again = _regate_if_moved(
+    again = regate_if_moved(
         NAME, stale, better, {"holdout": holdout, "resamples": 50, "random_state": 0}
     )
     assert again.champion_version == "2" and again.promote and again.outcome == "better"
