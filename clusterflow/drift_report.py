@@ -10,7 +10,14 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from clusterflow.drift import DriftResult
+from clusterflow.drift import (
+    ClusterMixDrift,
+    ColumnDrift,
+    DriftResult,
+    EmbeddingDrift,
+    NoveltyDrift,
+    NumericColumnDrift,
+)
 
 __all__ = ["render_html", "render_markdown"]
 
@@ -129,18 +136,18 @@ def render_markdown(result: DriftResult, *, rows: dict[str, Any] | None = None) 
         for col in shown:
             info = result.columns[col]
             lines.append(
-                f"| {_md_escape(col)} | {info['kind']} | {info['effect']:.3f} "
-                f"({info['effect_name']}) | {_p(info.get('p_value_adjusted'))} | "
-                f"{'yes' if info['drifted'] else 'no'} |"
+                f"| {_md_escape(col)} | {info.kind} | {info.effect:.3f} "
+                f"({info.effect_name}) | {_p(info.p_value_adjusted)} | "
+                f"{'yes' if info.drifted else 'no'} |"
             )
     emb = result.embedding
-    if emb.get("auc") is not None:
+    if emb.auc is not None:
         lines += [
             "",
-            f"Text domain classifier ROC AUC: {emb['auc']:.3f} (threshold {emb['threshold']:.2f}).",
+            f"Text domain classifier ROC AUC: {emb.auc:.3f} (threshold {emb.threshold:.2f}).",
         ]
     cl = result.clusters
-    lines.append(f"Cluster mix PSI: {cl['psi']:.3f} (threshold {cl['threshold']:.2f}).")
+    lines.append(f"Cluster mix PSI: {cl.psi:.3f} (threshold {cl.threshold:.2f}).")
     return "\n".join(lines) + "\n"
 
 
@@ -156,7 +163,7 @@ def _banner(result: DriftResult) -> str:
             ("cluster mix", result.clusters),
             ("novelty", result.novelty),
         )
-        if view.get("drifted")
+        if view.drifted
     ]
     detail = f"{len(drifted)} of {len(result.columns)} columns drifted"
     if views:
@@ -208,13 +215,13 @@ def _columns_html(result: DriftResult) -> str:
     for col in _by_effect(result.columns):
         info = result.columns[col]
         rows.append(
-            f'<tr class="{"drifted" if info["drifted"] else ""}">'
-            f"<td>{escape(col)}</td><td>{escape(info['kind'])}</td>"
-            f"<td>{escape(info['test'])}</td>"
-            f'<td class="num">{info["effect"]:.3f}</td><td>{escape(info["effect_name"])}</td>'
-            f'<td class="num">{_p(info["p_value"])}</td>'
-            f'<td class="num">{_p(info.get("p_value_adjusted"))}</td>'
-            f"<td>{_tag(info['drifted'])}</td><td>{_column_summary(info)}</td></tr>"
+            f'<tr class="{"drifted" if info.drifted else ""}">'
+            f"<td>{escape(col)}</td><td>{escape(info.kind)}</td>"
+            f"<td>{escape(info.test)}</td>"
+            f'<td class="num">{info.effect:.3f}</td><td>{escape(info.effect_name)}</td>'
+            f'<td class="num">{_p(info.p_value)}</td>'
+            f'<td class="num">{_p(info.p_value_adjusted)}</td>'
+            f"<td>{_tag(info.drifted)}</td><td>{_column_summary(info)}</td></tr>"
         )
     head = (
         "<tr><th>column</th><th>kind</th><th>test</th><th>effect</th><th></th><th>p</th>"
@@ -226,43 +233,41 @@ def _columns_html(result: DriftResult) -> str:
     )
 
 
-def _column_summary(info: dict[str, Any]) -> str:
-    if info["kind"] == "numeric":
-        r, b = info["reference"], info["batch"]
+def _column_summary(info: ColumnDrift) -> str:
+    if isinstance(info, NumericColumnDrift):
+        r, b = info.reference, info.batch
         return escape(
-            f"mean {r['mean']:.4g} → {b['mean']:.4g}; median {r['median']:.4g} → "
-            f"{b['median']:.4g}; p05-p95 {r['p05']:.4g}-{r['p95']:.4g} → "
-            f"{b['p05']:.4g}-{b['p95']:.4g}"
+            f"mean {r.mean:.4g} → {b.mean:.4g}; median {r.median:.4g} → "
+            f"{b.median:.4g}; p05-p95 {r.p05:.4g}-{r.p95:.4g} → "
+            f"{b.p05:.4g}-{b.p95:.4g}"
         )
-    moves = "; ".join(
-        f"{m['category']} {m['reference']:.1%} → {m['batch']:.1%}" for m in info["top_moves"][:3]
-    )
+    moves = "; ".join(f"{m.category} {m.reference:.1%} → {m.batch:.1%}" for m in info.top_moves[:3])
     text = escape(moves)
-    if info.get("new_categories"):
-        text += "<br>new: " + escape(", ".join(info["new_categories"][:5]))
+    if info.new_categories:
+        text += "<br>new: " + escape(", ".join(info.new_categories[:5]))
     return text
 
 
-def _embedding_html(view: dict[str, Any]) -> str:
-    if view.get("auc") is None:
-        note = view.get("note", "not tested")
+def _embedding_html(view: EmbeddingDrift) -> str:
+    if view.auc is None:
+        note = _or(view.note, "not tested")
         return f"<h2>Text embeddings</h2><p>{escape(str(note))}.</p>"
     return (
         "<h2>Text embeddings</h2>"
         "<p>A logistic regression tries to tell batch rows from reference rows by their "
         "embeddings (balanced samples, stratified cross-validation). ROC AUC 0.5 means it "
         "cannot.</p><dl>"
-        f"<dt>ROC AUC</dt><dd>{view['auc']:.3f} &plusmn; {view.get('auc_std', 0.0):.3f} "
-        f"(threshold {view['threshold']:.2f})</dd>"
-        f"<dt>p-value</dt><dd>{_p(view['p_value'])}</dd>"
-        f"<dt>rows per side</dt><dd>{view.get('rows_per_side', '-')}, "
-        f"{view.get('cv_folds', '-')} folds</dd>"
-        f"<dt>drifted</dt><dd>{_tag(view['drifted'])}</dd></dl>"
+        f"<dt>ROC AUC</dt><dd>{view.auc:.3f} &plusmn; {_or(view.auc_std, 0.0):.3f} "
+        f"(threshold {view.threshold:.2f})</dd>"
+        f"<dt>p-value</dt><dd>{_p(view.p_value)}</dd>"
+        f"<dt>rows per side</dt><dd>{_or(view.rows_per_side, '-')}, "
+        f"{_or(view.cv_folds, '-')} folds</dd>"
+        f"<dt>drifted</dt><dd>{_tag(view.drifted)}</dd></dl>"
     )
 
 
-def _clusters_html(view: dict[str, Any]) -> str:
-    ref, new = view["reference"], view["batch"]
+def _clusters_html(view: ClusterMixDrift) -> str:
+    ref, new = view.reference, view.batch
     top = max([*ref.values(), *new.values(), 1e-12])
     rows = []
     for cid in ref:
@@ -276,8 +281,8 @@ def _clusters_html(view: dict[str, Any]) -> str:
         )
     return (
         "<h2>Cluster proportions</h2>"
-        f"<p>PSI {view['psi']:.3f} (threshold {view['threshold']:.2f}), Jensen-Shannon distance "
-        f"{view['js']:.3f}, chi-square p {_p(view['p_value'])}: {_tag(view['drifted'])}</p>"
+        f"<p>PSI {view.psi:.3f} (threshold {view.threshold:.2f}), Jensen-Shannon distance "
+        f"{view.js:.3f}, chi-square p {_p(view.p_value)}: {_tag(view.drifted)}</p>"
         '<p class="legend"><span class="bar ref"></span>reference'
         '<span class="bar new"></span>batch</p>'
         "<table><tr><th>cluster</th><th>reference</th><th>batch</th><th></th></tr>"
@@ -285,18 +290,18 @@ def _clusters_html(view: dict[str, Any]) -> str:
     )
 
 
-def _novelty_html(view: dict[str, Any]) -> str:
-    ratio = view.get("distance_ratio")
+def _novelty_html(view: NoveltyDrift) -> str:
+    ratio = view.distance_ratio
     return (
         "<h2>Novelty</h2><dl>"
-        f"<dt>novel rows (far from every cluster)</dt><dd>{view['reference_novel_share']:.1%} "
-        f"&rarr; {view['batch_novel_share']:.1%} (binomial p {_p(view['p_value'])})</dd>"
-        f"<dt>noise rows (cluster -1)</dt><dd>{view['reference_noise_share']:.1%} &rarr; "
-        f"{view['batch_noise_share']:.1%}</dd>"
-        f"<dt>mean distance to nearest centre</dt><dd>{_g(view['reference_mean_distance'])} "
-        f"&rarr; {_g(view['batch_mean_distance'])}"
+        f"<dt>novel rows (far from every cluster)</dt><dd>{view.reference_novel_share:.1%} "
+        f"&rarr; {view.batch_novel_share:.1%} (binomial p {_p(view.p_value)})</dd>"
+        f"<dt>noise rows (cluster -1)</dt><dd>{view.reference_noise_share:.1%} &rarr; "
+        f"{view.batch_noise_share:.1%}</dd>"
+        f"<dt>mean distance to nearest centre</dt><dd>{_g(view.reference_mean_distance)} "
+        f"&rarr; {_g(view.batch_mean_distance)}"
         + (f" (&times;{ratio:.2f})" if ratio is not None else "")
-        + f"</dd><dt>drifted</dt><dd>{_tag(view['drifted'])}</dd></dl>"
+        + f"</dd><dt>drifted</dt><dd>{_tag(view.drifted)}</dd></dl>"
     )
 
 
@@ -312,8 +317,8 @@ def _thresholds_html(thresholds: dict[str, Any]) -> str:
 # --- small formatting helpers ---------------------------------------------------------------
 
 
-def _by_effect(columns: dict[str, dict[str, Any]]) -> list[str]:
-    return sorted(columns, key=lambda c: (not columns[c]["drifted"], -columns[c]["effect"]))
+def _by_effect(columns: dict[str, ColumnDrift]) -> list[str]:
+    return sorted(columns, key=lambda c: (not columns[c].drifted, -columns[c].effect))
 
 
 def _tag(flag: bool) -> str:
@@ -330,8 +335,13 @@ def _g(x: float | None) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def _md_flag(view: dict[str, Any]) -> str:
-    return "drifted" if view.get("drifted") else "stable"
+def _or(value: Any, default: Any) -> Any:
+    """Return ``value``, or ``default`` when it is None (a detail the view does not carry)."""
+    return default if value is None else value
+
+
+def _md_flag(view: EmbeddingDrift | ClusterMixDrift | NoveltyDrift) -> str:
+    return "drifted" if view.drifted else "stable"
 
 
 def _md_escape(text: str) -> str:

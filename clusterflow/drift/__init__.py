@@ -26,23 +26,50 @@ corrected for the number of columns with Holm's step-down method (family-wise er
 Both KS D and the total variation distance read the same way: the largest difference, between
 reference and batch, in the probability of one event ("speed <= 130", "sky is Overcast").
 
+Each view's finding is a frozen record with typed fields (``_evidence``: :class:`NumericColumnDrift`
+and :class:`CategoricalColumnDrift` per column, :class:`EmbeddingDrift`, :class:`ClusterMixDrift`,
+:class:`NoveltyDrift`); :meth:`DriftResult.to_dict` turns them into drift.json's dicts.
+
 Modules: ``_thresholds`` (:class:`DriftThresholds`), ``_sample`` (:class:`DriftSample`, one side
-of the comparison), ``_statistics`` (the tests and effect sizes: Holm, PSI, the domain
-classifier, chi-square on pooled tables, the per-column tests), ``_views`` (the embedding,
-cluster-mix and novelty views), ``_result`` (:class:`DriftResult`, its reason sentences and JSON)
-and ``_compare`` (:func:`compare`, which reads top to bottom through the views).
+of the comparison), ``_evidence`` (the records of what each view found), ``_statistics`` (the
+tests and effect sizes: Holm, PSI, the domain classifier, chi-square on pooled tables, the
+per-column tests), ``_views`` (the embedding, cluster-mix and novelty views), ``_result``
+(:class:`DriftResult`: the verdict on the views, its reason sentences and JSON) and
+``_compare`` (:func:`compare`, which reads top to bottom through the views).
 """
 
 from clusterflow.drift._compare import compare
+from clusterflow.drift._evidence import (
+    CategoricalColumnDrift,
+    CategoryCounts,
+    CategoryMove,
+    ClusterMixDrift,
+    ColumnDrift,
+    DriftView,
+    EmbeddingDrift,
+    NoveltyDrift,
+    NumericColumnDrift,
+    NumericSummary,
+)
 from clusterflow.drift._result import DriftResult
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import domain_classifier_auc, holm, psi
 from clusterflow.drift._thresholds import DriftThresholds
 
 __all__ = [
+    "CategoricalColumnDrift",
+    "CategoryCounts",
+    "CategoryMove",
+    "ClusterMixDrift",
+    "ColumnDrift",
     "DriftResult",
     "DriftSample",
     "DriftThresholds",
+    "DriftView",
+    "EmbeddingDrift",
+    "NoveltyDrift",
+    "NumericColumnDrift",
+    "NumericSummary",
     "compare",
     "domain_classifier_auc",
     "holm",

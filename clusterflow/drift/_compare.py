@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 
-from clusterflow.drift._result import DriftResult, _reasons
+from clusterflow.drift._evidence import ColumnDrift
+from clusterflow.drift._result import DriftResult
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import _categorical_column, _numeric_column, holm
 from clusterflow.drift._thresholds import DriftThresholds
@@ -62,46 +62,47 @@ def compare(
         The two sides' embeddings have different dimensions.
     """
     thresholds = DriftThresholds() if thresholds is None else thresholds
-    numeric_columns = list(numeric_columns)
-    categorical_columns = list(categorical_columns)
-    _check_columns(reference.table, batch.table, numeric_columns, categorical_columns)
-
-    columns: dict[str, dict[str, Any]] = {}
-    for col in numeric_columns:
-        columns[col] = _numeric_column(reference.table[col], batch.table[col])
-    for col in categorical_columns:
-        columns[col] = _categorical_column(reference.table[col], batch.table[col])
-    adjusted: Sequence[float] | np.ndarray = (
-        holm([info["p_value"] for info in columns.values()]) if columns else []
+    columns = _column_views(
+        reference.table, batch.table, list(numeric_columns), list(categorical_columns), thresholds
     )
-    for info, p_adj in zip(columns.values(), adjusted, strict=True):
-        info["p_value_adjusted"] = float(p_adj)
-        info["drifted"] = bool(
-            p_adj < thresholds.column_p_value and info["effect"] > thresholds.column_effect
+    return DriftResult.from_views(
+        columns,
+        _embedding_view(reference.embeddings, batch.embeddings, thresholds, random_state),
+        _cluster_view(reference.clusters, batch.clusters, thresholds),
+        _novelty_view(reference, batch, thresholds),
+        thresholds,
+    )
+
+
+def _column_views(
+    ref: pd.DataFrame,
+    new: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    thresholds: DriftThresholds,
+) -> dict[str, ColumnDrift]:
+    """Check the columns, test each, adjust the p-values for their number (Holm), mark drift.
+
+    A column drifts when its adjusted p-value is below ``column_p_value`` and its effect above
+    ``column_effect``. Numeric columns come first, each group in the order given.
+    """
+    _check_columns(ref, new, numeric, categorical)
+    tested: dict[str, ColumnDrift] = {}
+    for col in numeric:
+        tested[col] = _numeric_column(ref[col], new[col])
+    for col in categorical:
+        tested[col] = _categorical_column(ref[col], new[col])
+    adjusted = holm([view.p_value for view in tested.values()])
+    return {
+        col: replace(
+            view,
+            p_value_adjusted=float(p_adj),
+            drifted=bool(
+                p_adj < thresholds.column_p_value and view.effect > thresholds.column_effect
+            ),
         )
-
-    embedding = _embedding_view(reference.embeddings, batch.embeddings, thresholds, random_state)
-    clusters = _cluster_view(reference.clusters, batch.clusters, thresholds)
-    novelty = _novelty_view(reference, batch, thresholds)
-
-    reasons = _reasons(columns, embedding, clusters, novelty)
-
-    n_drifted = sum(info["drifted"] for info in columns.values())
-    drift_detected = bool(
-        n_drifted >= thresholds.min_columns
-        or embedding["drifted"]
-        or clusters["drifted"]
-        or novelty["drifted"]
-    )
-    return DriftResult(
-        drift_detected=drift_detected,
-        columns=columns,
-        embedding=embedding,
-        clusters=clusters,
-        novelty=novelty,
-        reasons=reasons,
-        thresholds=thresholds.model_dump(),
-    )
+        for (col, view), p_adj in zip(tested.items(), adjusted, strict=True)
+    }
 
 
 def _check_columns(

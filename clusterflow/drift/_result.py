@@ -1,4 +1,4 @@
-"""What a drift comparison found: :class:`DriftResult`, its reason sentences and its JSON."""
+"""What a drift comparison found: :class:`DriftResult`, its verdict, reason sentences and JSON."""
 
 from __future__ import annotations
 
@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from clusterflow.drift._evidence import (
+    ClusterMixDrift,
+    ColumnDrift,
+    EmbeddingDrift,
+    NoveltyDrift,
+    NumericColumnDrift,
+)
+from clusterflow.drift._thresholds import DriftThresholds
 
 __all__ = ["DriftResult"]
 
@@ -19,16 +28,17 @@ class DriftResult:
     ----------
     drift_detected : bool
         The overall verdict (see :func:`compare` for the rule).
-    columns : dict
-        Per column: ``kind``, ``test``, ``statistic``, ``p_value`` (raw), ``p_value_adjusted``
-        (Holm), ``effect``, ``effect_name``, ``drifted`` and summary statistics of both sides.
-    embedding : dict
+    columns : dict of str to ColumnDrift
+        Per column (:class:`NumericColumnDrift` or :class:`CategoricalColumnDrift`): ``kind``,
+        ``test``, ``statistic``, ``p_value`` (raw), ``p_value_adjusted`` (Holm), ``effect``,
+        ``effect_name``, ``drifted`` and summary statistics of both sides.
+    embedding : EmbeddingDrift
         ``method``, ``auc``, ``p_value``, ``threshold``, ``drifted`` (``method`` is ``"none"``
         when either side has no embeddings).
-    clusters : dict
+    clusters : ClusterMixDrift
         Reference and batch proportions per cluster id, ``psi``, ``js``, ``p_value``,
         ``drifted``.
-    novelty : dict
+    novelty : NoveltyDrift
         Novel share and noise share of both sides, mean distance to the nearest centre of both
         sides, ``p_value``, ``drifted``.
     reasons : list of str
@@ -38,12 +48,42 @@ class DriftResult:
     """
 
     drift_detected: bool
-    columns: dict[str, dict[str, Any]]
-    embedding: dict[str, Any]
-    clusters: dict[str, Any]
-    novelty: dict[str, Any]
+    columns: dict[str, ColumnDrift]
+    embedding: EmbeddingDrift
+    clusters: ClusterMixDrift
+    novelty: NoveltyDrift
     reasons: list[str]
     thresholds: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_views(
+        cls,
+        columns: dict[str, ColumnDrift],
+        embedding: EmbeddingDrift,
+        clusters: ClusterMixDrift,
+        novelty: NoveltyDrift,
+        thresholds: DriftThresholds,
+    ) -> DriftResult:
+        """Return the verdict on the views, with one sentence per drifted view.
+
+        The batch drifted when at least ``thresholds.min_columns`` columns drifted, or the text
+        embeddings, the cluster mix or the novel share drifted.
+        """
+        n_drifted = sum(view.drifted for view in columns.values())
+        return cls(
+            drift_detected=bool(
+                n_drifted >= thresholds.min_columns
+                or embedding.drifted
+                or clusters.drifted
+                or novelty.drifted
+            ),
+            columns=columns,
+            embedding=embedding,
+            clusters=clusters,
+            novelty=novelty,
+            reasons=_reasons(columns, embedding, clusters, novelty),
+            thresholds=thresholds.model_dump(),
+        )
 
     @property
     def drifted_columns(self) -> list[str]:
@@ -51,16 +91,20 @@ class DriftResult:
         return _drifted_sorted(self.columns)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the result as plain JSON-safe Python (NaN and infinities become None)."""
+        """Return the result as plain JSON-safe Python (NaN and infinities become None).
+
+        This is drift.json's content (before ``rows``): the one place the typed views become
+        dicts.
+        """
         return _json_safe(
             {
                 "drift_detected": self.drift_detected,
                 "drifted_columns": self.drifted_columns,
                 "reasons": self.reasons,
-                "columns": self.columns,
-                "embedding": self.embedding,
-                "clusters": self.clusters,
-                "novelty": self.novelty,
+                "columns": {name: view.to_dict() for name, view in self.columns.items()},
+                "embedding": self.embedding.to_dict(),
+                "clusters": self.clusters.to_dict(),
+                "novelty": self.novelty.to_dict(),
                 "thresholds": self.thresholds,
             }
         )
@@ -70,32 +114,32 @@ class DriftResult:
 
 
 def _reasons(
-    columns: dict[str, dict[str, Any]],
-    embedding: dict[str, Any],
-    clusters: dict[str, Any],
-    novelty: dict[str, Any],
+    columns: dict[str, ColumnDrift],
+    embedding: EmbeddingDrift,
+    clusters: ClusterMixDrift,
+    novelty: NoveltyDrift,
 ) -> list[str]:
     """One sentence per drifted view: columns (largest effect first), text, cluster mix, novelty."""
     reasons = [_column_reason(col, columns[col]) for col in _drifted_sorted(columns)]
-    if embedding["drifted"]:
+    if embedding.drifted:
         reasons.append(
             f"text embeddings: a classifier tells batch from reference with ROC AUC "
-            f"{embedding['auc']:.3f} (threshold {embedding['threshold']:.2f}, "
-            f"p={_fmt_p(embedding['p_value'])})"
+            f"{embedding.auc:.3f} (threshold {embedding.threshold:.2f}, "
+            f"p={_fmt_p(embedding.p_value)})"
         )
-    if clusters["drifted"]:
+    if clusters.drifted:
         reasons.append(_cluster_reason(clusters))
-    if novelty["drifted"]:
+    if novelty.drifted:
         reasons.append(
-            f"novelty: {novelty['batch_novel_share']:.1%} of batch rows are far from every "
-            f"cluster, against {novelty['reference_novel_share']:.1%} of reference rows "
-            f"(binomial p={_fmt_p(novelty['p_value'])})"
+            f"novelty: {novelty.batch_novel_share:.1%} of batch rows are far from every "
+            f"cluster, against {novelty.reference_novel_share:.1%} of reference rows "
+            f"(binomial p={_fmt_p(novelty.p_value)})"
         )
     return reasons
 
 
-def _drifted_sorted(columns: dict[str, dict[str, Any]]) -> list[str]:
-    drifted = [(c, info["effect"]) for c, info in columns.items() if info["drifted"]]
+def _drifted_sorted(columns: dict[str, ColumnDrift]) -> list[str]:
+    drifted = [(c, info.effect) for c, info in columns.items() if info.drifted]
     return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
 
 
@@ -109,30 +153,30 @@ def _fmt_num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
 
 
-def _column_reason(col: str, info: dict[str, Any]) -> str:
-    if info["kind"] == "numeric":
-        r, b = info["reference"], info["batch"]
+def _column_reason(col: str, info: ColumnDrift) -> str:
+    if isinstance(info, NumericColumnDrift):
+        r, b = info.reference, info.batch
         return (
-            f"column {col}: mean {_fmt_num(r['mean'])} -> {_fmt_num(b['mean'])}, median "
-            f"{_fmt_num(r['median'])} -> {_fmt_num(b['median'])} (KS D={info['effect']:.3f}, "
-            f"Holm p={_fmt_p(info['p_value_adjusted'])})"
+            f"column {col}: mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
+            f"{_fmt_num(r.median)} -> {_fmt_num(b.median)} (KS D={info.effect:.3f}, "
+            f"Holm p={_fmt_p(info.p_value_adjusted)})"
         )
     moves = ", ".join(
-        f"{m['category']!r} {m['reference']:.1%} -> {m['batch']:.1%}" for m in info["top_moves"][:2]
+        f"{m.category!r} {m.reference:.1%} -> {m.batch:.1%}" for m in info.top_moves[:2]
     )
-    new = f"; new categories: {info['new_categories'][:3]}" if info["new_categories"] else ""
+    new = f"; new categories: {info.new_categories[:3]}" if info.new_categories else ""
     return (
-        f"column {col}: {moves}{new} (total variation {info['effect']:.3f}, chi-square Holm "
-        f"p={_fmt_p(info['p_value_adjusted'])})"
+        f"column {col}: {moves}{new} (total variation {info.effect:.3f}, chi-square Holm "
+        f"p={_fmt_p(info.p_value_adjusted)})"
     )
 
 
-def _cluster_reason(view: dict[str, Any]) -> str:
-    ref, new = view["reference"], view["batch"]
+def _cluster_reason(view: ClusterMixDrift) -> str:
+    ref, new = view.reference, view.batch
     biggest = max(ref, key=lambda k: abs(new[k] - ref[k]))
     return (
         f"cluster mix: cluster {biggest} {ref[biggest]:.1%} -> {new[biggest]:.1%} of rows "
-        f"(PSI {view['psi']:.3f} > {view['threshold']:.2f}, JS {view['js']:.3f})"
+        f"(PSI {view.psi:.3f} > {view.threshold:.2f}, JS {view.js:.3f})"
     )
 
 

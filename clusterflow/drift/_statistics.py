@@ -16,6 +16,13 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+from clusterflow.drift._evidence import (
+    CategoricalColumnDrift,
+    CategoryCounts,
+    CategoryMove,
+    NumericColumnDrift,
+    NumericSummary,
+)
 from clusterflow.errors import ValidationFailed
 
 __all__ = ["POOLED", "domain_classifier_auc", "holm", "psi"]
@@ -144,36 +151,33 @@ def domain_classifier_auc(
 # --- per-column tests -----------------------------------------------------------------------
 
 
-def _numeric_column(ref: pd.Series, new: pd.Series) -> dict[str, Any]:
+def _numeric_column(ref: pd.Series, new: pd.Series) -> NumericColumnDrift:
     a = ref.to_numpy(dtype=float)
     b = new.to_numpy(dtype=float)
     ks = stats.ks_2samp(a, b)
     scale = float(np.std(a))
     wasserstein = float(stats.wasserstein_distance(a, b))
-    return {
-        "kind": "numeric",
-        "test": "ks_2samp",
-        "statistic": float(ks.statistic),
-        "p_value": float(ks.pvalue),
-        "effect": float(ks.statistic),
-        "effect_name": "KS D",
-        "wasserstein": wasserstein,
-        "wasserstein_scaled": wasserstein / scale if scale > 0 else None,
-        "reference": _numeric_summary(a),
-        "batch": _numeric_summary(b),
-    }
+    return NumericColumnDrift(
+        statistic=float(ks.statistic),
+        p_value=float(ks.pvalue),
+        effect=float(ks.statistic),
+        wasserstein=wasserstein,
+        wasserstein_scaled=wasserstein / scale if scale > 0 else None,
+        reference=_numeric_summary(a),
+        batch=_numeric_summary(b),
+    )
 
 
-def _numeric_summary(x: np.ndarray) -> dict[str, float]:
+def _numeric_summary(x: np.ndarray) -> NumericSummary:
     q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
-    return {
-        "n": int(x.size),
-        "mean": float(np.mean(x)),
-        "std": float(np.std(x)),
-        "p05": float(q05),
-        "median": float(q50),
-        "p95": float(q95),
-    }
+    return NumericSummary(
+        n=int(x.size),
+        mean=float(np.mean(x)),
+        std=float(np.std(x)),
+        p05=float(q05),
+        median=float(q50),
+        p95=float(q95),
+    )
 
 
 def _pooled_table(ref_counts: pd.Series, new_counts: pd.Series) -> tuple[pd.DataFrame, int]:
@@ -204,37 +208,37 @@ def _chi2(table: pd.DataFrame) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
-def _categorical_column(ref: pd.Series, new: pd.Series) -> dict[str, Any]:
+def _categorical_column(ref: pd.Series, new: pd.Series) -> CategoricalColumnDrift:
     ref_counts = ref.astype(str).value_counts()
     new_counts = new.astype(str).value_counts()
     pooled, n_pooled = _pooled_table(ref_counts, new_counts)
     statistic, p_value = _chi2(pooled)
     p = pooled["reference"] / pooled["reference"].sum()
     q = pooled["batch"] / pooled["batch"].sum()
-    tvd = float(0.5 * np.abs(q - p).sum())
+    return CategoricalColumnDrift(
+        statistic=statistic,
+        p_value=p_value,
+        effect=float(0.5 * np.abs(q - p).sum()),
+        categories_tested=int(len(pooled)),
+        pooled_categories=n_pooled,
+        new_categories=sorted(str(c) for c in set(new_counts.index) - set(ref_counts.index)),
+        top_moves=_top_moves(ref_counts, new_counts),
+        reference=CategoryCounts(n=int(ref_counts.sum()), categories=int(len(ref_counts))),
+        batch=CategoryCounts(n=int(new_counts.sum()), categories=int(len(new_counts))),
+    )
+
+
+def _top_moves(ref_counts: pd.Series, new_counts: pd.Series, top: int = 5) -> list[CategoryMove]:
+    """Return the ``top`` categories whose share of rows moved most, largest move first."""
     ref_share = ref_counts / ref_counts.sum()
     new_share = new_counts / new_counts.sum()
     shares = pd.concat([ref_share, new_share], axis=1, keys=["reference", "batch"]).fillna(0.0)
     moved = (shares["batch"] - shares["reference"]).abs().sort_values(ascending=False)
-    top = [
-        {
-            "category": str(cat),
-            "reference": float(shares.at[cat, "reference"]),
-            "batch": float(shares.at[cat, "batch"]),
-        }
-        for cat in moved.index[:5]
+    return [
+        CategoryMove(
+            category=str(cat),
+            reference=float(shares.at[cat, "reference"]),
+            batch=float(shares.at[cat, "batch"]),
+        )
+        for cat in moved.index[:top]
     ]
-    return {
-        "kind": "categorical",
-        "test": "chi2_contingency",
-        "statistic": statistic,
-        "p_value": p_value,
-        "effect": tvd,
-        "effect_name": "total variation",
-        "categories_tested": int(len(pooled)),
-        "pooled_categories": n_pooled,
-        "new_categories": sorted(str(c) for c in set(new_counts.index) - set(ref_counts.index)),
-        "top_moves": top,
-        "reference": {"n": int(ref_counts.sum()), "categories": int(len(ref_counts))},
-        "batch": {"n": int(new_counts.sum()), "categories": int(len(new_counts))},
-    }

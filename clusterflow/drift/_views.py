@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
+from clusterflow.drift._evidence import ClusterMixDrift, EmbeddingDrift, NoveltyDrift
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import _chi2, _pooled_table, domain_classifier_auc, psi
 from clusterflow.drift._thresholds import DriftThresholds
@@ -22,25 +21,18 @@ MIN_EMBEDDING_ROWS = 20
 
 def _embedding_view(
     ref: np.ndarray | None, new: np.ndarray | None, th: DriftThresholds, random_state: int
-) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "method": "none",
-        "auc": None,
-        "p_value": None,
-        "threshold": th.text_auc,
-        "drifted": False,
-    }
+) -> EmbeddingDrift:
     if ref is None or new is None:
-        view["note"] = "no text embeddings on " + ("either side" if ref is new else "one side")
-        return view
+        return _not_tested(
+            th, "no text embeddings on " + ("either side" if ref is new else "one side")
+        )
     if ref.shape[1] != new.shape[1]:
         raise EmbeddingError(
             f"embedding dimensions differ: reference {ref.shape[1]}, batch {new.shape[1]}",
             hint="embed the batch with the champion's embedding model",
         )
     if min(len(ref), len(new)) < MIN_EMBEDDING_ROWS:
-        view["note"] = f"fewer than {MIN_EMBEDDING_ROWS} rows on one side: not tested"
-        return view
+        return _not_tested(th, f"fewer than {MIN_EMBEDDING_ROWS} rows on one side: not tested")
     found = domain_classifier_auc(
         ref,
         new,
@@ -48,36 +40,48 @@ def _embedding_view(
         cv_folds=th.cv_folds,
         random_state=random_state,
     )
-    view.update(found)
-    view["method"] = "domain_classifier_logreg_cv_auc"
-    view["drifted"] = bool(found["auc"] > th.text_auc and found["p_value"] < th.column_p_value)
-    return view
+    return EmbeddingDrift(
+        method="domain_classifier_logreg_cv_auc",
+        auc=found["auc"],
+        p_value=found["p_value"],
+        threshold=th.text_auc,
+        drifted=bool(found["auc"] > th.text_auc and found["p_value"] < th.column_p_value),
+        auc_std=found["auc_std"],
+        rows_per_side=found["rows_per_side"],
+        cv_folds=found["cv_folds"],
+    )
 
 
-def _cluster_view(ref: np.ndarray, new: np.ndarray, th: DriftThresholds) -> dict[str, Any]:
+def _not_tested(th: DriftThresholds, note: str) -> EmbeddingDrift:
+    """Return the text view of a comparison that does not run the classifier, saying why."""
+    return EmbeddingDrift(
+        method="none", auc=None, p_value=None, threshold=th.text_auc, drifted=False, note=note
+    )
+
+
+def _cluster_view(ref: np.ndarray, new: np.ndarray, th: DriftThresholds) -> ClusterMixDrift:
     ref_counts = pd.Series(ref).value_counts()
     new_counts = pd.Series(new).value_counts()
     ids = sorted(set(ref_counts.index) | set(new_counts.index))
     rc = ref_counts.reindex(ids, fill_value=0).to_numpy(dtype=float)
     nc = new_counts.reindex(ids, fill_value=0).to_numpy(dtype=float)
     index = psi(rc, nc, epsilon=th.psi_epsilon)
-    js = float(jensenshannon(rc / rc.sum(), nc / nc.sum(), base=2))
     _, p_value = _chi2(_pooled_table(ref_counts.rename(str), new_counts.rename(str))[0])
     ref_prop = rc / rc.sum()
     new_prop = nc / nc.sum()
-    return {
-        "ids": [int(i) for i in ids],
-        "reference": {str(int(i)): float(v) for i, v in zip(ids, ref_prop, strict=True)},
-        "batch": {str(int(i)): float(v) for i, v in zip(ids, new_prop, strict=True)},
-        "psi": index,
-        "js": js,
-        "p_value": p_value,
-        "threshold": th.cluster_psi,
-        "drifted": bool(index > th.cluster_psi and p_value < th.column_p_value),
-    }
+    return ClusterMixDrift(
+        ids=[int(i) for i in ids],
+        reference={str(int(i)): float(v) for i, v in zip(ids, ref_prop, strict=True)},
+        batch={str(int(i)): float(v) for i, v in zip(ids, new_prop, strict=True)},
+        psi=index,
+        js=float(jensenshannon(rc / rc.sum(), nc / nc.sum(), base=2)),
+        p_value=p_value,
+        threshold=th.cluster_psi,
+        drifted=bool(index > th.cluster_psi and p_value < th.column_p_value),
+    )
 
 
-def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> dict[str, Any]:
+def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> NoveltyDrift:
     n_ref, n_new = len(ref.novel), len(new.novel)
     ref_share = float(ref.novel.mean())
     new_share = float(new.novel.mean())
@@ -88,18 +92,18 @@ def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> di
     )
     mean_ref = _finite_mean(ref.distances)
     mean_new = _finite_mean(new.distances)
-    return {
-        "reference_novel_share": ref_share,
-        "batch_novel_share": new_share,
-        "reference_noise_share": float(np.mean(ref.clusters == -1)),
-        "batch_noise_share": float(np.mean(new.clusters == -1)),
-        "reference_mean_distance": mean_ref,
-        "batch_mean_distance": mean_new,
-        "distance_ratio": mean_new / mean_ref if mean_ref and mean_new is not None else None,
-        "p_value": p_value,
-        "threshold": th.novelty_share,
-        "drifted": bool(new_share - ref_share > th.novelty_share and p_value < th.column_p_value),
-    }
+    return NoveltyDrift(
+        reference_novel_share=ref_share,
+        batch_novel_share=new_share,
+        reference_noise_share=float(np.mean(ref.clusters == -1)),
+        batch_noise_share=float(np.mean(new.clusters == -1)),
+        reference_mean_distance=mean_ref,
+        batch_mean_distance=mean_new,
+        distance_ratio=mean_new / mean_ref if mean_ref and mean_new is not None else None,
+        p_value=p_value,
+        threshold=th.novelty_share,
+        drifted=bool(new_share - ref_share > th.novelty_share and p_value < th.column_p_value),
+    )
 
 
 def _finite_mean(x: np.ndarray) -> float | None:

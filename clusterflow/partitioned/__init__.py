@@ -23,11 +23,13 @@ The outputs are then concatenated in partition order into the same stage handles
 run produces (``labels.npy``, ``embeddings.npy`` as a memory map, the valid rows as a Parquet
 folder), so registration and the contract outputs are shared code.
 
-Modules: ``_plan`` (step 1: partitions and reading one), ``_workers`` (what runs per partition,
-and gathering rows back), ``_context`` (the frozen :class:`StageContext` the driver's steps share
-once validation has counted the rows), ``_fit`` (the driver's fits on samples: imputer, features
-and sweep, then the model's finishing touches), ``_driver`` (:func:`train_partitioned`, one
-function per step).
+Modules: ``_plan`` (step 1: partitions, the ``PartitionJob`` a worker receives, reading one),
+``_workers`` (what runs per partition, fanning it out with ``map_partitions`` /
+``map_with_model``, and gathering rows back), ``_context`` (the frozen :class:`StageContext` the
+driver's steps share once validation has counted the rows), ``_fit`` (the driver's fits on
+samples: imputer, features and sweep, then the model's finishing touches), ``_driver``
+(:func:`train_partitioned`, one function per step); ``_score`` and ``_monitor`` (the partitioned
+score and monitor, which run each partition through a trained model).
 """
 
 from clusterflow.partitioned._context import StageContext

@@ -17,7 +17,7 @@ from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import InputError, ValidationFailed
 from clusterflow.partitioned._context import StageContext
 from clusterflow.partitioned._fit import finish_model, fit_imputer, sweep_on_sample
-from clusterflow.partitioned._plan import Partition, data_fingerprint, input_files, plan_batch
+from clusterflow.partitioned._plan import Batch, data_fingerprint, input_files, plan_batch
 from clusterflow.partitioned._workers import (
     _assign_partition,
     _concat_npy,
@@ -26,6 +26,7 @@ from clusterflow.partitioned._workers import (
     _take_raw,
     _transform_partition,
     _validate_partition,
+    map_partitions,
 )
 from clusterflow.schema import ColumnRoles, infer_roles
 from clusterflow.stages.common import sanitise_for_parquet
@@ -47,46 +48,18 @@ class PartitionedRun:
     dask: dict = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """The partitions of the input and what the counting pass learnt of them."""
-
-    parts: list[Partition]
-    lengths: np.ndarray
-    offsets: np.ndarray
-    dtypes: dict[str, str]
-    columns: tuple[str, ...]
-    source: str
-    partition_bytes: int
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.lengths.sum())
-
-
-def _plan(
-    config: TrainConfig, client: Any, partition_bytes: int | None, files: list[Path]
-) -> _Plan:
+def _plan(config: TrainConfig, client: Any, partition_bytes: int | None) -> Batch:
     """Cut the input and count every partition's rows and column kinds."""
     batch = plan_batch(config.data, client, partition_bytes)
-    source = files[0].name if len(files) == 1 else str(config.data)
     if batch.n_rows == 0:
         raise InputError(
-            f"{source}: the header has no data rows below it",
+            f"{batch.source}: the header has no data rows below it",
             hint="export the table with its rows",
         )
-    return _Plan(
-        batch.parts,
-        batch.lengths,
-        batch.offsets,
-        batch.dtypes,
-        batch.columns,
-        source,
-        batch.partition_bytes,
-    )
+    return batch
 
 
-def _roles(config: TrainConfig, client: Any, plan: _Plan) -> ColumnRoles:
+def _roles(config: TrainConfig, client: Any, plan: Batch) -> ColumnRoles:
     """Roles from a seeded sample of raw rows: all rows up to FIT_ROWS, as in-process."""
     positions = stages.fit_sample(plan.n_rows, FIT_ROWS, config.random_state)
     positions = np.arange(plan.n_rows) if positions is None else positions
@@ -126,27 +99,14 @@ def _fresh(folder: Path) -> None:
 
 
 def _validate(
-    config: TrainConfig, client: Any, plan: _Plan, roles: ColumnRoles, folder: Path, key: str
+    config: TrainConfig, client: Any, plan: Batch, roles: ColumnRoles, folder: Path, key: str
 ) -> tuple[StageContext, list[dict]]:
     """Validate every partition on the workers; return the context of the later steps."""
     _fresh(folder)
     drop = config.impute.method == ImputeMethod.drop
-    futures = [
-        client.submit(
-            _validate_partition,
-            part,
-            i,
-            int(plan.offsets[i]),
-            plan.dtypes,
-            roles.to_dict(),
-            drop,
-            str(folder),
-            plan.source,
-            pure=False,
-        )
-        for i, part in enumerate(plan.parts)
-    ]
-    stats = _gather(client, futures)
+    stats = map_partitions(
+        client, plan, _validate_partition, roles.to_dict(), drop, str(folder), plan.source
+    )
     n_valid = sum(s["valid"] for s in stats)
     n_quarantined = sum(s["quarantined"] for s in stats)
     if n_valid + n_quarantined != plan.n_rows:
@@ -254,7 +214,7 @@ def _assign(ctx: StageContext, model: Any) -> list[dict]:
 
 
 def _dask_info(
-    ctx: StageContext, plan: _Plan, seconds: dict[str, float], worker: dict[str, list[dict]]
+    ctx: StageContext, plan: Batch, seconds: dict[str, float], worker: dict[str, list[dict]]
 ) -> dict[str, Any]:
     """Write and return the run's Dask facts (dask.json): cluster, partitions and seconds."""
     per_worker = {
@@ -296,7 +256,7 @@ def train_partitioned(
     """
     lap = _Laps()
     files = input_files(config.data)
-    plan = _plan(config, client, partition_bytes, files)
+    plan = _plan(config, client, partition_bytes)
     digest = data_fingerprint(files)
     settings = config.model_dump(mode="json", exclude={"out_dir", "workspace", "registry"})
     key = store.key("partitioned", digest, settings, plan.partition_bytes)

@@ -13,6 +13,7 @@ per row with text, a few numbers without).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,27 +24,35 @@ from clusterflow.drift import DriftSample, DriftThresholds
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
 from clusterflow.monitoring import MonitorOutcome, compare_batch, reference_sample, split_batch
-from clusterflow.partitioned._plan import Partition, plan_batch, read_partition
-from clusterflow.partitioned._workers import _gather, _model_embedder
+from clusterflow.partitioned._plan import PartitionJob, plan_batch
+from clusterflow.partitioned._workers import _model_embedder, map_with_model
 from clusterflow.scoring import score_frame
 
 __all__ = ["monitor_partitioned"]
 
 
-def _monitor_partition(
-    part: Partition, offset: int, dtypes: dict[str, str], model: ClusterModel, cache_path: str
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _PartitionView:
+    """What a worker sends back of one partition: its row count, drift view and quarantine."""
+
+    rows: int
+    sample: DriftSample | None
+    """The valid rows as the champion sees them (None when no row is valid)."""
+    quarantine: pd.DataFrame | None
+    """The rows that failed validation, plus ``reason`` (None for an empty partition)."""
+
+
+def _monitor_partition(job: PartitionJob, model: ClusterModel, cache_path: str) -> _PartitionView:
     """Validate one partition and run its valid rows through the champion: view + quarantine."""
-    frame = read_partition(part, dtypes)
-    frame.index = pd.RangeIndex(offset, offset + len(frame))
+    frame = job.read()
     if frame.empty:
-        return {"rows": 0, "sample": None, "quarantine": None}
+        return _PartitionView(rows=0, sample=None, quarantine=None)
     valid, quarantine = split_batch(model, frame, allow_empty=True)
     sample = None
     if len(valid):
         embedder = _model_embedder(model, cache_path)
         sample, _ = score_frame(model, valid, embedder=embedder)
-    return {"rows": len(frame), "sample": sample, "quarantine": quarantine}
+    return _PartitionView(rows=len(frame), sample=sample, quarantine=quarantine)
 
 
 def _joined(samples: list[DriftSample]) -> DriftSample:
@@ -58,15 +67,42 @@ def _joined(samples: list[DriftSample]) -> DriftSample:
     )
 
 
+def _join_partitions(
+    views: list[_PartitionView], source: str
+) -> tuple[int, pd.DataFrame, DriftSample]:
+    """Join the partitions' views in order: rows in, quarantined rows, the valid rows' sample.
+
+    Raises
+    ------
+    ValidationFailed
+        The batch has no rows, or no row passes (``source`` names the batch).
+    """
+    rows_in = sum(view.rows for view in views)
+    if rows_in == 0:
+        raise ValidationFailed("the batch has no rows", hint="monitor a file with rows")
+    quarantined = [view.quarantine for view in views if view.quarantine is not None]
+    quarantine = pd.concat(quarantined) if quarantined else pd.DataFrame()
+    samples = [view.sample for view in views if view.sample is not None]
+    if not samples:
+        examples = "; ".join(
+            f"row {row}: {reason}" for row, reason in quarantine["reason"].head(3).items()
+        )
+        raise ValidationFailed(
+            f"{source}: every row failed validation ({rows_in} rows; e.g. {examples})",
+            hint="see the reasons; fix the file or the column options",
+        )
+    return rows_in, quarantine, _joined(samples)
+
+
 def monitor_partitioned(
     model: ClusterModel,
     data: str | Path,
     *,
     client: Any,
     workspace: str | Path,
+    partition_bytes: int | None = None,
     thresholds: DriftThresholds | None = None,
     random_state: int = 0,
-    partition_bytes: int | None = None,
 ) -> MonitorOutcome:
     """Compare the batch ``data`` with the model's reference, validating and scoring on workers.
 
@@ -80,10 +116,10 @@ def monitor_partitioned(
         The cluster; its workers must see ``data`` and ``workspace``.
     workspace : str or Path
         Where the workers keep the text-vector cache.
-    thresholds, random_state
-        As for :func:`clusterflow.monitoring.monitor_frame`.
     partition_bytes : int, optional
         CSV bytes per partition (None: sized to the input, the workers and their memory).
+    thresholds, random_state
+        As for :func:`clusterflow.monitoring.monitor_frame`.
 
     Returns
     -------
@@ -97,39 +133,12 @@ def monitor_partitioned(
     """
     reference = reference_sample(model)
     batch = plan_batch(data, client, partition_bytes)
-    model_on_workers = client.scatter(model, broadcast=True)
-    cache_path = str(Path(workspace) / "embeddings.sqlite")
-    futures = [
-        client.submit(
-            _monitor_partition,
-            part,
-            int(batch.offsets[i]),
-            batch.dtypes,
-            model_on_workers,
-            cache_path,
-            pure=False,
-        )
-        for i, part in enumerate(batch.parts)
-    ]
-    parts = _gather(client, futures)
-    rows_in = sum(p["rows"] for p in parts)
-    if rows_in == 0:
-        raise ValidationFailed("the batch has no rows", hint="monitor a file with rows")
-    quarantined = [p["quarantine"] for p in parts if p["quarantine"] is not None]
-    quarantine = pd.concat(quarantined) if quarantined else pd.DataFrame()
-    samples = [p["sample"] for p in parts if p["sample"] is not None]
-    if not samples:
-        examples = "; ".join(
-            f"row {row}: {reason}" for row, reason in quarantine["reason"].head(3).items()
-        )
-        raise ValidationFailed(
-            f"{Path(data).name}: every row failed validation ({rows_in} rows; e.g. {examples})",
-            hint="see the reasons; fix the file or the column options",
-        )
+    views = map_with_model(client, batch, model, workspace, _monitor_partition)
+    rows_in, quarantine, sample = _join_partitions(views, Path(data).name)
     return compare_batch(
         model,
         reference,
-        _joined(samples),
+        sample,
         rows_in=rows_in,
         quarantine=quarantine,
         thresholds=thresholds,

@@ -235,6 +235,30 @@ def worker_headroom(workers: dict) -> int | None:
 
 
 @dataclass(frozen=True)
+class PartitionJob:
+    """One partition as a worker receives it: the piece, its number and its first row's number."""
+
+    part: Partition
+    index: int
+    """Position of the partition in the input (names its files: ``part-NNNNN``)."""
+    offset: int
+    """Row number, in the whole input, of the partition's first row."""
+    dtypes: dict[str, str]
+    """The column kinds of the whole input (see :func:`read_partition`)."""
+
+    @property
+    def name(self) -> str:
+        """``part-NNNNN``: the stem of the files the partition's steps write."""
+        return f"part-{self.index:05d}"
+
+    def read(self) -> pd.DataFrame:
+        """Read the partition, indexed by the row numbers of its rows in the whole input."""
+        frame = read_partition(self.part, self.dtypes)
+        frame.index = pd.RangeIndex(self.offset, self.offset + len(frame))
+        return frame
+
+
+@dataclass(frozen=True)
 class Batch:
     """An input cut for the cluster: partitions, their rows and offsets, the column kinds."""
 
@@ -245,10 +269,19 @@ class Batch:
     columns: tuple[str, ...]
     workers: int
     partition_bytes: int
+    source: str
+    """What messages call the input: the file's name, or the folder or glob as given."""
 
     @property
     def n_rows(self) -> int:
         return int(self.lengths.sum())
+
+    def jobs(self) -> list[PartitionJob]:
+        """Return every partition as its worker receives it, in order."""
+        return [
+            PartitionJob(part, index, int(self.offsets[index]), self.dtypes)
+            for index, part in enumerate(self.parts)
+        ]
 
 
 def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None) -> Batch:
@@ -263,8 +296,9 @@ def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None
     from clusterflow.partitioned._workers import _gather
 
     workers = client.scheduler_info().get("workers", {})
+    files = input_files(data)
     if partition_bytes is None:
-        total = sum(p.stat().st_size for p in input_files(data))
+        total = sum(p.stat().st_size for p in files)
         partition_bytes = partition_size(total, max(1, len(workers)), worker_headroom(workers))
     parts = plan_partitions(data, partition_bytes=partition_bytes)
     counted = _gather(client, [client.submit(_count_partition, p, pure=False) for p in parts])
@@ -276,4 +310,5 @@ def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None
             if dtypes.get(column) != "text":
                 dtypes[column] = kind
     columns = tuple(counted[0][1].keys()) if counted else ()
-    return Batch(parts, lengths, offsets, dtypes, columns, len(workers), partition_bytes)
+    source = files[0].name if len(files) == 1 else str(data)
+    return Batch(parts, lengths, offsets, dtypes, columns, len(workers), partition_bytes, source)

@@ -23,8 +23,8 @@ import pandas as pd
 
 from clusterflow.io import atomic_path
 from clusterflow.model import ClusterModel
-from clusterflow.partitioned._plan import Partition, plan_batch, read_partition
-from clusterflow.partitioned._workers import _gather, _model_embedder
+from clusterflow.partitioned._plan import Batch, PartitionJob, plan_batch
+from clusterflow.partitioned._workers import _model_embedder, map_with_model
 from clusterflow.schema import ROW_ID
 from clusterflow.scoring import assignment_ids, score_frame
 
@@ -32,10 +32,7 @@ __all__ = ["score_partitioned"]
 
 
 def _score_partition(
-    part: Partition,
-    index: int,
-    offset: int,
-    dtypes: dict[str, str],
+    job: PartitionJob,
     model: ClusterModel,
     cache_path: str,
     id_column: str | None,
@@ -44,18 +41,17 @@ def _score_partition(
 ) -> dict[str, Any]:
     """Assign one partition and write its ``<id>,cluster`` rows (with a header) to ``folder``."""
     started = time.perf_counter()
-    frame = read_partition(part, dtypes)
-    frame.index = pd.RangeIndex(offset, offset + len(frame))
+    frame = job.read()
     embedder = _model_embedder(model, cache_path)
     _, assigned = score_frame(model, frame, embedder=embedder)
     id_name, ids = assignment_ids(model, frame, id_column)
     if id_name == ROW_ID:  # the row number in the whole input, not in the partition
-        ids = np.arange(offset, offset + len(frame))
+        ids = np.arange(job.offset, job.offset + len(frame))
     table = pd.DataFrame({id_name: ids, "cluster": assigned["cluster"].to_numpy()})
     if details:
         table["distance"] = assigned["distance"].to_numpy()
         table["novel"] = assigned["novel"].to_numpy()
-    table.to_csv(Path(folder, f"part-{index:05d}.csv"), index=False)
+    table.to_csv(Path(folder, f"{job.name}.csv"), index=False)
     return {
         "rows": len(table),
         "novel": int(assigned["novel"].sum()),
@@ -109,32 +105,22 @@ def score_partitioned(
         ``dask``: ``workers``, ``partitions``, ``worker_seconds`` per partition.
     """
     batch = plan_batch(data, client, partition_bytes)
-    parts, offsets, dtypes = batch.parts, batch.offsets, batch.dtypes
     Path(workspace).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".score-parts-", dir=workspace))
     try:
-        model_on_workers = client.scatter(model, broadcast=True)
-        cache_path = str(Path(workspace) / "embeddings.sqlite")
-        futures = [
-            client.submit(
-                _score_partition,
-                part,
-                i,
-                int(offsets[i]),
-                dtypes,
-                model_on_workers,
-                cache_path,
-                id_column,
-                details,
-                str(folder),
-                pure=False,
-            )
-            for i, part in enumerate(parts)
-        ]
-        stats = _gather(client, futures)
-        _append_parts(folder, len(parts), out)
+        stats = map_with_model(
+            client, batch, model, workspace, _score_partition, id_column, details, str(folder)
+        )
+        _append_parts(folder, len(batch.parts), out)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    return _summary(stats, batch, out, model_uri)
+
+
+def _summary(
+    stats: list[dict[str, Any]], batch: Batch, out: str | Path, model_uri: str
+) -> dict[str, Any]:
+    """Add up the partitions' counts: what ``score_table`` returns, plus ``dask``."""
     sizes: Counter = Counter()
     for s in stats:
         sizes.update(s["sizes"])
@@ -146,7 +132,7 @@ def score_partitioned(
         "cluster_sizes": {str(k): int(sizes[k]) for k in sorted(sizes)},
         "dask": {
             "workers": batch.workers,
-            "partitions": len(parts),
+            "partitions": len(batch.parts),
             "worker_seconds": [round(s["seconds"], 3) for s in stats],
         },
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.model import ClusterModel
-from clusterflow.partitioned._plan import Partition, read_partition
+from clusterflow.partitioned._plan import Batch, Partition, PartitionJob, read_partition
 from clusterflow.schema import ColumnRoles, validate_records
 from clusterflow.stages.common import sanitise_for_parquet
 
@@ -48,18 +49,10 @@ def _take_raw(part: Partition, dtypes: dict, positions: np.ndarray, offset: int)
 
 
 def _validate_partition(
-    part: Partition,
-    index: int,
-    offset: int,
-    dtypes: dict,
-    roles: dict,
-    drop_incomplete: bool,
-    folder: str,
-    source: str,
+    job: PartitionJob, roles: dict, drop_incomplete: bool, folder: str, source: str
 ) -> dict:
     started = time.perf_counter()
-    frame = sanitise_for_parquet(read_partition(part, dtypes))
-    frame.index = pd.RangeIndex(offset, offset + len(frame))
+    frame = sanitise_for_parquet(job.read())
     column_roles = ColumnRoles.from_dict(roles)
     outcome = validate_records(frame, column_roles, max_text_chars=1_000_000, source=source)
     reasons = dict(outcome.reasons)
@@ -74,7 +67,7 @@ def _validate_partition(
     quarantine = pd.DataFrame(
         {"row": list(reasons.keys()), "reason": list(reasons.values())}, dtype=object
     ).sort_values("row")
-    name = f"part-{index:05d}.parquet"
+    name = f"{job.name}.parquet"
     sanitise_for_parquet(valid).to_parquet(Path(folder, "valid", name), index=True)
     quarantine.astype({"row": "int64", "reason": str}).to_parquet(
         Path(folder, "quarantine", name), index=False
@@ -139,6 +132,33 @@ def _assign_partition(index: int, folder: str, model: ClusterModel, has_text: bo
 # ------------------------------------------------------------ gathering to the driver
 def _gather(client, futures) -> list:
     return client.gather(futures)
+
+
+def map_partitions(client: Any, batch: Batch, work: Callable[..., Any], *args: Any) -> list:
+    """Run ``work(job, *args)`` on the workers for every partition of ``batch``; results in order.
+
+    ``job`` is the partition's :class:`PartitionJob`; ``args`` go to every call alike.
+    """
+    futures = [client.submit(work, job, *args, pure=False) for job in batch.jobs()]
+    return _gather(client, futures)
+
+
+def map_with_model(
+    client: Any,
+    batch: Batch,
+    model: ClusterModel,
+    workspace: str | Path,
+    work: Callable[..., Any],
+    *args: Any,
+) -> list:
+    """Ship ``model`` once to every worker; run ``work(job, model, cache_path, *args)`` on each.
+
+    ``cache_path`` is the text-vector cache in ``workspace``, which the workers share. The
+    partitioned score and monitor run their partitions through the champion this way.
+    """
+    model_on_workers = client.scatter(model, broadcast=True)
+    cache_path = str(Path(workspace) / "embeddings.sqlite")
+    return map_partitions(client, batch, work, model_on_workers, cache_path, *args)
 
 
 def _positions_by_part(positions: np.ndarray, offsets: np.ndarray) -> list[tuple[int, np.ndarray]]:

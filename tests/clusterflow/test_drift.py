@@ -69,26 +69,26 @@ def test_identical_samples_do_not_drift():
     res = _cmp(ref, ref)
     assert res.drift_detected is False
     assert res.reasons == []
-    assert all(info["effect"] == 0.0 and not info["drifted"] for info in res.columns.values())
-    assert res.clusters["psi"] == pytest.approx(0.0, abs=1e-12)
-    assert res.clusters["js"] == pytest.approx(0.0, abs=1e-6)
+    assert all(info.effect == 0.0 and not info.drifted for info in res.columns.values())
+    assert res.clusters.psi == pytest.approx(0.0, abs=1e-12)
+    assert res.clusters.js == pytest.approx(0.0, abs=1e-6)
     # Same vectors on both sides: the classifier cannot do better than chance.
-    assert res.embedding["auc"] < 0.6 and not res.embedding["drifted"]
+    assert res.embedding.auc < 0.6 and not res.embedding.drifted
 
 
 def test_independent_samples_of_one_distribution_do_not_drift():
     res = _cmp(_synthetic(2000, seed=1), _synthetic(2000, seed=2))
     assert res.drift_detected is False, res.reasons
-    assert 0.4 < res.embedding["auc"] < 0.6
+    assert 0.4 < res.embedding.auc < 0.6
 
 
 def test_shifted_numeric_column_drifts_alone():
     res = _cmp(_synthetic(1000, seed=1), _synthetic(1000, seed=2, shift=0.5))
     assert res.drift_detected is True
     assert res.drifted_columns == ["x"]
-    assert res.columns["x"]["p_value_adjusted"] < 1e-6
-    assert res.columns["x"]["batch"]["mean"] > res.columns["x"]["reference"]["mean"] + 0.3
-    assert not res.embedding["drifted"] and not res.clusters["drifted"]
+    assert res.columns["x"].p_value_adjusted < 1e-6
+    assert res.columns["x"].batch.mean > res.columns["x"].reference.mean + 0.3
+    assert not res.embedding.drifted and not res.clusters.drifted
     assert len(res.reasons) == 1 and res.reasons[0].startswith("column x: mean")
 
 
@@ -96,10 +96,10 @@ def test_new_category_makes_categorical_drift():
     res = _cmp(_synthetic(1000, seed=1), _synthetic(1000, seed=2, cats=("a", "b", "c", "d")))
     info = res.columns["c"]
     assert res.drifted_columns == ["c"]
-    assert info["new_categories"] == ["d"]
-    assert info["top_moves"][0]["category"] == "d"
-    assert info["top_moves"][0]["reference"] == 0.0
-    assert info["effect"] == pytest.approx(0.25, abs=0.05)
+    assert info.new_categories == ["d"]
+    assert info.top_moves[0].category == "d"
+    assert info.top_moves[0].reference == 0.0
+    assert info.effect == pytest.approx(0.25, abs=0.05)
     assert "'d'" in res.reasons[0]
 
 
@@ -112,10 +112,10 @@ def test_rare_categories_are_pooled_before_chi_square():
     new_s = DriftSample(pd.DataFrame({"c": new}), None, base.clusters, base.distances, base.novel)
     res = compare(ref_s, new_s, numeric_columns=[], categorical_columns=["c"])
     info = res.columns["c"]
-    assert info["pooled_categories"] == 2
-    assert info["categories_tested"] == 3  # a, b, (other)
-    assert not info["drifted"]
-    assert sorted(info["new_categories"]) == ["rare1", "rare2"]
+    assert info.pooled_categories == 2
+    assert info.categories_tested == 3  # a, b, (other)
+    assert not info.drifted
+    assert sorted(info.new_categories) == ["rare1", "rare2"]
 
 
 def test_psi_of_identical_proportions_is_zero_and_grows_with_shift():
@@ -167,9 +167,9 @@ def test_psi_is_finite_non_negative_and_symmetric(a, b):
 def test_a_tiny_batch_is_compared_without_false_certainty():
     res = _cmp(_synthetic(1000, seed=1), _synthetic(5, seed=2, shift=0.3))
     assert res.drift_detected is False
-    assert res.embedding["method"] == "none" and "fewer than" in res.embedding["note"]
-    assert res.columns["c"]["categories_tested"] == 1  # every category too rare to test alone
-    assert res.columns["c"]["p_value"] == 1.0
+    assert res.embedding.method == "none" and "fewer than" in res.embedding.note
+    assert res.columns["c"].categories_tested == 1  # every category too rare to test alone
+    assert res.columns["c"].p_value == 1.0
 
 
 def test_sample_from_assignments_reads_prefixed_columns():
@@ -187,9 +187,9 @@ def test_sample_from_assignments_reads_prefixed_columns():
 
 def test_shifted_embeddings_drift_text_only():
     res = _cmp(_synthetic(800, seed=1), _synthetic(800, seed=2, emb_shift=1.0))
-    assert res.embedding["drifted"] is True
-    assert res.embedding["auc"] > 0.65
-    assert res.embedding["method"] == "domain_classifier_logreg_cv_auc"
+    assert res.embedding.drifted is True
+    assert res.embedding.auc > 0.65
+    assert res.embedding.method == "domain_classifier_logreg_cv_auc"
     assert res.drifted_columns == []
     assert res.drift_detected is True
     assert any(r.startswith("text embeddings") for r in res.reasons)
@@ -207,8 +207,8 @@ def test_missing_embeddings_skip_the_text_view():
     ref, new = _synthetic(200, seed=1), _synthetic(200, seed=2)
     ref.embeddings = None
     res = _cmp(ref, new)
-    assert res.embedding["method"] == "none" and res.embedding["drifted"] is False
-    assert "one side" in res.embedding["note"]
+    assert res.embedding.method == "none" and res.embedding.drifted is False
+    assert "one side" in res.embedding.note
 
 
 def test_cluster_mix_shift_and_novelty_are_detected():
@@ -218,10 +218,10 @@ def test_cluster_mix_shift_and_novelty_are_detected():
         2000, seed=2, clusters=rng.choice(4, 2000, p=[0.7, 0.1, 0.1, 0.1]), novel_share=0.2
     )
     res = _cmp(ref, new)
-    assert res.clusters["drifted"] is True and res.clusters["psi"] > 0.2
-    assert res.clusters["batch"]["0"] > 0.6
-    assert res.novelty["drifted"] is True
-    assert res.novelty["batch_novel_share"] > 0.15
+    assert res.clusters.drifted is True and res.clusters.psi > 0.2
+    assert res.clusters.batch["0"] > 0.6
+    assert res.novelty.drifted is True
+    assert res.novelty.batch_novel_share > 0.15
     assert res.drifted_columns == []
     assert any(r.startswith("cluster mix: cluster 0") for r in res.reasons)
 
@@ -232,6 +232,27 @@ def test_to_dict_is_json_safe_and_carries_the_contract_keys():
     assert {"drift_detected", "columns", "embedding", "clusters"} <= set(out)
     assert out["drift_detected"] is True and out["drifted_columns"] == ["x"]
     assert out["thresholds"]["column_p_value"] == 0.01
+
+
+def test_to_dict_keeps_the_key_order_of_drift_json():
+    # drift.json is written unsorted: the typed views' field order is its key order.
+    tested = _cmp(_synthetic(300, seed=1), _synthetic(300, seed=2)).to_dict()
+    untested = _cmp(_synthetic(300, seed=1), _synthetic(5, seed=2)).to_dict()
+    head = ["method", "auc", "p_value", "threshold", "drifted"]
+    assert list(tested["embedding"]) == [*head, "auc_std", "rows_per_side", "cv_folds"]
+    assert list(untested["embedding"]) == [*head, "note"]
+    common = ["kind", "test", "statistic", "p_value", "effect", "effect_name"]
+    last = ["reference", "batch", "p_value_adjusted", "drifted"]
+    assert list(tested["columns"]["x"]) == [*common, "wasserstein", "wasserstein_scaled", *last]
+    assert list(tested["columns"]["c"]) == [
+        *common,
+        *["categories_tested", "pooled_categories", "new_categories", "top_moves", *last],
+    ]
+    assert list(tested["columns"]["c"]["top_moves"][0]) == ["category", "reference", "batch"]
+    assert list(tested["clusters"]) == [
+        *["ids", "reference", "batch", "psi", "js", "p_value", "threshold", "drifted"]
+    ]
+    assert list(tested["novelty"])[-3:] == ["p_value", "threshold", "drifted"]
 
 
 def test_bad_inputs_raise_typed_errors():
@@ -356,10 +377,10 @@ def test_birds_1990s_early_vs_late_drifts_and_names_the_columns(birds):
     # The largest, surest moves (measured: state, speed, sky, height with KS D / TVD ~0.08-0.1).
     assert {"state", "speed", "sky", "height"} <= set(drifted)
     for col in drifted:
-        assert res.columns[col]["p_value_adjusted"] < 0.01
-        assert res.columns[col]["effect"] > 0.05
+        assert res.columns[col].p_value_adjusted < 0.01
+        assert res.columns[col].effect > 0.05
         assert any(reason.startswith(f"column {col}:") for reason in res.reasons)
-    assert not res.columns["phase_of_flt"]["drifted"]  # present, tested, not moved enough
+    assert not res.columns["phase_of_flt"].drifted  # present, tested, not moved enough
 
 
 def test_birds_random_holdout_of_one_period_does_not_drift(birds):
@@ -368,8 +389,8 @@ def test_birds_random_holdout_of_one_period_does_not_drift(birds):
     r, b = _samples(period[~held], period[held], BIRDS_NUM, BIRDS_CAT)
     res = compare(r, b, numeric_columns=BIRDS_NUM, categorical_columns=BIRDS_CAT)
     assert res.drift_detected is False, res.reasons
-    assert res.clusters["psi"] < 0.05
-    assert max(info["p_value_adjusted"] for info in res.columns.values()) > 0.05
+    assert res.clusters.psi < 0.05
+    assert max(info.p_value_adjusted for info in res.columns.values()) > 0.05
 
 
 @pytest.fixture(scope="module")
@@ -388,9 +409,9 @@ def test_tweets_2013_vs_2017_text_drifts(tweets):
     r, b = _samples(ref, new, TWEETS_NUM, TWEETS_CAT, ref_emb=ref_emb, new_emb=new_emb)
     res = compare(r, b, numeric_columns=TWEETS_NUM, categorical_columns=TWEETS_CAT)
     assert res.drift_detected is True
-    assert res.embedding["drifted"] is True
-    assert res.embedding["auc"] > 0.9
-    assert res.embedding["p_value"] < 1e-10
+    assert res.embedding.drifted is True
+    assert res.embedding.auc > 0.9
+    assert res.embedding.p_value < 1e-10
     assert {"retweet_count", "favorite_count", "source"} <= set(res.drifted_columns)
 
 
@@ -408,14 +429,14 @@ def _split_2013(tweets, seed: int) -> DriftResult:
 def test_tweets_random_halves_of_2013_do_not_drift(tweets):
     res = _split_2013(tweets, seed=0)
     assert res.drift_detected is False, res.reasons
-    assert 0.4 < res.embedding["auc"] < 0.6
+    assert 0.4 < res.embedding.auc < 0.6
 
 
 @pytest.mark.slow
 def test_tweets_false_alarm_rate_under_5_percent_over_20_splits(tweets):
     results = [_split_2013(tweets, seed) for seed in range(20)]
     alarms = sum(res.drift_detected for res in results)
-    aucs = [res.embedding["auc"] for res in results]
+    aucs = [res.embedding.auc for res in results]
     assert alarms / len(results) < 0.05, [res.reasons for res in results if res.drift_detected]
     assert 0.45 < float(np.mean(aucs)) < 0.55
 
@@ -438,8 +459,8 @@ def test_birds_remarks_embeddings_separate_the_periods(birds, embedding_cache):
     ):
         r, b = _samples(ref, new, BIRDS_NUM, BIRDS_CAT, ref_emb=ref_emb, new_emb=new_emb)
         found[name] = compare(r, b, numeric_columns=BIRDS_NUM, categorical_columns=BIRDS_CAT)
-    assert found["late"].embedding["auc"] > 0.6
-    assert found["late"].embedding["p_value"] < 1e-6
+    assert found["late"].embedding.auc > 0.6
+    assert found["late"].embedding.p_value < 1e-6
     assert found["late"].drift_detected is True
-    assert found["held"].embedding["drifted"] is False
+    assert found["held"].embedding.drifted is False
     assert found["held"].drift_detected is False, found["held"].reasons

@@ -71,8 +71,8 @@ def test_held_out_half_does_not_drift(champion):
     assert result.drift_detected is False, result.reasons
     assert result.reasons == []
     assert set(result.columns) == set(model.roles.features)
-    assert result.embedding["method"] == "none"
-    assert result.clusters["psi"] < 0.2
+    assert result.embedding.method == "none"
+    assert result.clusters.psi < 0.2
     assert outcome.rows() == {
         "in": 172,
         "compared": 172,
@@ -111,7 +111,7 @@ def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
         "column body_mass_g: 'heavy' is not a number",
         "every feature column and the text are empty",
     }
-    assert outcome.result.columns["body_mass_g"]["batch"]["n"] == 169
+    assert outcome.result.columns["body_mass_g"].batch.n == 169
     assert outcome.to_dict()["rows"]["quarantined"] == 3
 
 
