@@ -22,31 +22,11 @@ from sklearn.metrics import (
 )
 
 from clusterflow.cluster.algorithms import Algorithm, Candidate, Space, Subsample, centers_of
+from clusterflow.cluster.columns import RESULT_COLUMNS
 from clusterflow.cluster.evidence import prediction_strength, score_reduced
 from clusterflow.cluster.labels import compact_labels
 
 __all__ = ["RESULT_COLUMNS", "Judge", "favourites", "knee", "score_candidate"]
-
-RESULT_COLUMNS = [
-    "algorithm",
-    "k",
-    "param",
-    "silhouette",
-    "davies_bouldin",
-    "calinski_harabasz",
-    "inertia",
-    "bic",
-    "stability",
-    "prediction_strength",
-    "evidence",
-    "evidence_share",
-    "min_share",
-    "noise_share",
-    "seconds",
-    "viable",
-    "selected",
-]
-"""The columns of the sweep table, in order."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clusterflow.cluster.columns import SUMMARY_METRICS
 from clusterflow.config import TrainConfig
 from clusterflow.errors import ConfigError, NoViableClustering
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel
@@ -30,16 +31,6 @@ from clusterflow.stages.sampling import features_fit_rows, holdout_rows, sweep_r
 from clusterflow.store import StageStore
 
 logger = logging.getLogger(__name__)
-
-SUMMARY_METRICS = (
-    "silhouette",
-    "davies_bouldin",
-    "calinski_harabasz",
-    "inertia",
-    "bic",
-    "stability",
-)
-"""The chosen candidate's scores reported in summary.json (the sweep table has them all)."""
 
 
 @dataclass(frozen=True)
