@@ -21,12 +21,13 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _installed_version
 from pathlib import Path
+from typing import Any
 
 _DONE = "_COMPLETE"
 
@@ -173,3 +174,34 @@ class StageStore:
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
+
+    def cached(
+        self, stage: str, key: str, compute: Callable[[Path, Path], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Return the handle fields of ``stage`` under ``key``, computed and stored on a miss.
+
+        Parameters
+        ----------
+        stage : str
+            Name of the stage (a folder of the store).
+        key : str
+            The stage's key (see :meth:`key`).
+        compute : callable
+            ``compute(tmp, folder)`` writes the stage's files into the temporary folder ``tmp``,
+            which becomes ``folder`` (:meth:`path`) once complete, and returns the stage's
+            fields but the key (their paths name ``folder``). It is called only when the store
+            holds no complete output under ``key``.
+
+        Returns
+        -------
+        dict
+            ``key``, the fields ``compute`` returned (kept as ``meta.json`` beside the stage's
+            files, and read back from it on a hit), and ``reused``: whether they were read back.
+        """
+        folder = self.path(stage, key)
+        if self.done(stage, key):
+            return {**json.loads((folder / "meta.json").read_text()), "reused": True}
+        with self.writing(stage, key) as tmp:
+            meta = {"key": key, **compute(tmp, folder)}
+            (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        return {**meta, "reused": False}

@@ -21,6 +21,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 
 from clusterflow.cluster.evidence import Reducer
+from clusterflow.cluster.labels import compact_labels, compacting_map
 
 __all__ = [
     "FAMILIES",
@@ -100,10 +101,8 @@ class Candidate:
     def finalise(self, Xw: np.ndarray) -> None:
         """Fix the label numbering and the centres once this candidate is chosen."""
         if self.gmm is not None:
-            comps = self.predict(Xw)
-            present = np.unique(comps)
-            label_map = np.full(self.gmm.n_components, -1, dtype=np.int64)
-            label_map[present] = np.arange(len(present))
+            centers, present = centers_of(Xw, self.predict(Xw))
+            label_map = compacting_map(present, self.gmm.n_components)
             # A component that won no training row still needs an answer for new rows:
             # the present component whose mean is nearest.
             means = self.gmm.means_
@@ -112,7 +111,7 @@ class Candidate:
                     present[((means[present] - means[c]) ** 2).sum(1).argmin()]
                 ]
             self.label_map = label_map
-            self.centers = np.vstack([Xw[comps == c].mean(axis=0) for c in present])
+            self.centers = centers
             return
         # Drop centres that win no training row (possible when a sample-fitted hierarchy
         # is assigned to all rows): k_ then counts clusters that exist.
@@ -296,9 +295,8 @@ class HDBSCANFamily(_Family):
         centers, ids = centers_of(space.X, raw)
         radius = None
         if self.keep_noise:
-            remap = {c: i for i, c in enumerate(ids)}
             members = raw >= 0
-            lab = np.array([remap[c] for c in raw[members]])
+            lab = compact_labels(raw)[members]
             d2 = ((space.X[members] - centers[lab]) ** 2).sum(axis=1)
             radius = np.array([d2[lab == i].max() for i in range(len(ids))]) * (1 + 1e-9)
         return Candidate(self.name, centers, radius=radius), noise_share

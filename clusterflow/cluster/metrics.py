@@ -21,31 +21,12 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
-from clusterflow.cluster.algorithms import Algorithm, Candidate, Space, Subsample
+from clusterflow.cluster.algorithms import Algorithm, Candidate, Space, Subsample, centers_of
+from clusterflow.cluster.columns import RESULT_COLUMNS
 from clusterflow.cluster.evidence import prediction_strength, score_reduced
+from clusterflow.cluster.labels import compact_labels
 
 __all__ = ["RESULT_COLUMNS", "Judge", "favourites", "knee", "score_candidate"]
-
-RESULT_COLUMNS = [
-    "algorithm",
-    "k",
-    "param",
-    "silhouette",
-    "davies_bouldin",
-    "calinski_harabasz",
-    "inertia",
-    "bic",
-    "stability",
-    "prediction_strength",
-    "evidence",
-    "evidence_share",
-    "min_share",
-    "noise_share",
-    "seconds",
-    "viable",
-    "selected",
-]
-"""The columns of the sweep table, in order."""
 
 
 @dataclass(frozen=True)
@@ -65,15 +46,12 @@ class Judge:
 
 
 def _labelled(
-    model: Candidate, Xw: np.ndarray, labels: np.ndarray, present: np.ndarray
+    model: Candidate, Xw: np.ndarray, labels: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Labels numbered 0..k-1 (noise stays -1) and the centres they refer to."""
     if model.gmm is None:
         return labels, model.centers
-    centers = np.vstack([Xw[labels == c].mean(axis=0) for c in present])
-    remap = np.full(labels.max() + 1, -1)
-    remap[present] = np.arange(len(present))
-    return remap[labels], centers
+    return compact_labels(labels), centers_of(Xw, labels)[0]
 
 
 def score_candidate(
@@ -93,7 +71,7 @@ def score_candidate(
     if len(present) < 2:
         row.update(viable=False, seconds=time.perf_counter() - t0)
         return row
-    labels, centers = _labelled(model, Xw, raw, present)
+    labels, centers = _labelled(model, Xw, raw)
     assigned = labels >= 0
     lab_a, Xa = labels[assigned], Xw[assigned]
     row["inertia"] = float(((Xa - centers[lab_a]) ** 2).sum())

@@ -14,7 +14,10 @@ after a crash) only redoes what is missing.
 - :mod:`~clusterflow.stages.artifacts`: what the sweep keeps beside the model (drift reference,
   plots, cluster cards);
 - :mod:`~clusterflow.stages.sampling`: which rows each fit sees (shared with the Dask path);
-- :mod:`~clusterflow.stages.common`: reusing a finished stage from the store, Arrow-safe tables.
+- :mod:`~clusterflow.stages.common`: the progress callback's type, Arrow-safe tables.
+
+Each stage but ``ingest`` goes through :meth:`~clusterflow.store.StageStore.cached`: reuse the
+stored output under the key, or compute it into a temporary folder that becomes the output.
 
 The wiring of the stages lives in ``flows/`` (one Prefect task per stage in ``tasks/``).
 """

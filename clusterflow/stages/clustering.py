@@ -1,28 +1,29 @@
 """The sweep stage: build the feature matrix, sweep algorithms and k, assemble the model.
 
-:func:`sweep` reads top-down: the fit (:func:`_fit`, itself features, choice, model), then the
-writes (:func:`_write_outputs`, :func:`_sweep_meta`). The factories :func:`make_features` and
-:func:`make_sweep` are shared with the partitioned path.
+:func:`sweep` reads top-down: unless the store already holds the stage
+(:meth:`~clusterflow.store.StageStore.cached`), :func:`_sweep_into` fits (:func:`_fit`, itself
+features, choice, model), then writes (:func:`_write_outputs`, :func:`_sweep_meta`). The factories
+:func:`make_features` and :func:`make_sweep` are shared with the partitioned path.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from clusterflow.cluster.columns import SUMMARY_METRICS
 from clusterflow.config import TrainConfig
 from clusterflow.errors import ConfigError, NoViableClustering
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel
 from clusterflow.schema import ColumnRoles
 from clusterflow.stages.artifacts import write_cards, write_plots, write_reference
-from clusterflow.stages.common import reused_handle
 from clusterflow.stages.embedding import embedder_spec
 from clusterflow.stages.handles import Embedded, Imputed, Swept, Validated
 from clusterflow.stages.imputation import load_imputer
@@ -30,16 +31,6 @@ from clusterflow.stages.sampling import features_fit_rows, holdout_rows, sweep_r
 from clusterflow.store import StageStore
 
 logger = logging.getLogger(__name__)
-
-SUMMARY_METRICS = (
-    "silhouette",
-    "davies_bouldin",
-    "calinski_harabasz",
-    "inertia",
-    "bic",
-    "stability",
-)
-"""The chosen candidate's scores reported in summary.json (the sweep table has them all)."""
 
 
 @dataclass(frozen=True)
@@ -72,17 +63,8 @@ def sweep(
         "holdout": _holdout_settings(config),
     }
     key = store.key("sweep", imputed.key, embedded.key if embedded else None, settings)
-    done = reused_handle(store, "sweep", key, Swept)
-    if done is not None:
-        return done
-
-    fitted = _fit(validated, imputed, embedded, config)
-    folder = store.path("sweep", key)
-    with store.writing("sweep", key) as tmp:
-        plots, cards_path = _write_outputs(tmp, fitted, validated, config)
-        meta = _sweep_meta(key, folder, fitted, plots, cards_path)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-    return Swept(**meta)
+    compute = partial(_sweep_into, validated, imputed, embedded, config)
+    return Swept(**store.cached("sweep", key, compute))
 
 
 def make_features(roles: ColumnRoles, config: TrainConfig) -> Any:
@@ -144,6 +126,23 @@ def _holdout_settings(config: TrainConfig) -> dict:
         "max_rows": config.registry.eval_sample,
         "time": config.time_column,
     }
+
+
+def _sweep_into(
+    validated: Validated,
+    imputed: Imputed,
+    embedded: Embedded | None,
+    config: TrainConfig,
+    tmp: Path,
+    folder: Path,
+) -> dict[str, Any]:
+    """Fit the sweep and the model; write them and what is kept beside them into ``tmp``.
+
+    Return the fields of the :class:`Swept` handle but its key; the paths name ``folder``.
+    """
+    fitted = _fit(validated, imputed, embedded, config)
+    plots, cards_path = _write_outputs(tmp, fitted, validated, config)
+    return _sweep_meta(folder, fitted, plots, cards_path)
 
 
 def _fit(
@@ -288,15 +287,14 @@ def _write_outputs(
 
 
 def _sweep_meta(
-    key: str, folder: Path, fitted: _Fitted, plots: dict[str, str], cards_path: str | None
+    folder: Path, fitted: _Fitted, plots: dict[str, str], cards_path: str | None
 ) -> dict[str, Any]:
-    """Return the fields of the :class:`Swept` handle, as written to ``meta.json``."""
+    """Return the fields of the :class:`Swept` handle but its key, as written to ``meta.json``."""
     clusterer = fitted.clusterer
     noise_share = float(np.mean(fitted.labels < 0))
     metrics: dict[str, float | None] = chosen_metrics(fitted.results)
     metrics["noise_share"] = noise_share
     return {
-        "key": key,
         "model_dir": str(folder / "model"),
         "labels_path": str(folder / "labels.npy"),
         "results_path": str(folder / "sweep.csv"),

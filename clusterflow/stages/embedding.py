@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.config import TrainConfig
-from clusterflow.embed import embed_column, model_identity, resolve_backend
+from clusterflow.embed import MiniLMEmbedder, embed_column, model_identity, resolve_backend
 from clusterflow.model import EmbedderSpec
-from clusterflow.stages.common import ProgressFn, reused_handle
+from clusterflow.stages.common import ProgressFn
 from clusterflow.stages.handles import Embedded, Validated
 from clusterflow.store import StageStore
 
@@ -46,22 +46,22 @@ def embed(
     key = store.key(
         "embed", validated.key, embedder.model_id, model_identity(spec.model), spec.max_chars
     )
-    done = reused_handle(store, "embed", key, Embedded)
-    if done is not None:
-        return done
-    folder = store.path("embed", key)
-    texts = pd.read_parquet(validated.valid_path, columns=[roles.text_column])[roles.text_column]
+    return Embedded(**store.cached("embed", key, partial(_embed_into, validated, embedder)))
+
+
+def _embed_into(
+    validated: Validated, embedder: MiniLMEmbedder, tmp: Path, folder: Path
+) -> dict[str, Any]:
+    """Embed the valid rows' text column into ``tmp`` (zero vectors where the text is empty)."""
+    text_column = validated.column_roles.text_column
+    texts = pd.read_parquet(validated.valid_path, columns=[text_column])[text_column]
     vectors, has_text = embed_column(embedder, texts.tolist())
     stats = embedder.last_stats
-    meta: dict[str, Any] = {
-        "key": key,
+    np.save(tmp / "embeddings.npy", vectors)
+    return {
         "path": str(folder / "embeddings.npy"),
         "model_id": embedder.model_id,
         "n_texts": int(has_text.sum()),
         "n_unique": int(stats.get("unique", 0)),
         "n_with_text": int(has_text.sum()),
     }
-    with store.writing("embed", key) as tmp:
-        np.save(tmp / "embeddings.npy", vectors)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    return Embedded(**meta)

@@ -23,7 +23,11 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Validated:
-    """Rows that passed validation, and the quarantined ones with their reasons."""
+    """Rows that passed validation, and the quarantined ones with their reasons.
+
+    Both files keep the snapshot's row numbers: the valid rows as their index, the quarantined
+    ones in the ``row`` column beside the ``reason``.
+    """
 
     key: str
     valid_path: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,6 @@ from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.io import write_parquet
 from clusterflow.model import dump_component, load_component
 from clusterflow.schema import ColumnRoles, post_impute_schema
-from clusterflow.stages.common import reused_handle
 from clusterflow.stages.handles import Imputed, Validated
 from clusterflow.stages.sampling import FIT_ROWS, fit_sample
 from clusterflow.store import StageStore
@@ -20,14 +20,19 @@ from clusterflow.store import StageStore
 
 def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Imputed:
     """Fit the imputer on the valid rows (choosing it by mask-and-score) and fill every gap."""
-    roles = validated.column_roles
     settings = config.impute.model_dump(mode="json")
     key = store.key("impute", validated.key, settings, config.random_state)
-    done = reused_handle(store, "impute", key, Imputed)
-    if done is not None:
-        return done
+    return Imputed(**store.cached("impute", key, partial(_impute_into, validated, config)))
 
-    folder = store.path("impute", key)
+
+def _impute_into(
+    validated: Validated, config: TrainConfig, tmp: Path, folder: Path
+) -> dict[str, Any]:
+    """Fit the imputer, fill the valid rows, and write the table, imputer and report into ``tmp``.
+
+    With missing cells the missingness report and plot are written too.
+    """
+    roles = validated.column_roles
     table = pd.read_parquet(validated.valid_path, columns=list(roles.features))
     table = table.astype({c: float for c in roles.numeric})
     missing_cells = int(table.isna().sum().sum())
@@ -35,30 +40,25 @@ def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Impu
     imputer = None
     profile: dict = {}
     plot_path = None
-    with store.writing("impute", key) as tmp:
-        filled = table
-        if roles.features:
-            if missing_cells:
-                profile = _profile_missingness(table, config, tmp)
-                plot_path = str(folder / "missingness.png")
-            imputer, filled = _fit_and_fill(table, method, roles, config)
-            method = imputer.method_
-        write_parquet(filled, tmp / "imputed.parquet")
-
-        meta: dict[str, Any] = {
-            "key": key,
-            "path": str(folder / "imputed.parquet"),
-            "imputer_path": str(folder / "imputer"),
-            "imputer_format": dump_component(imputer, tmp / "imputer"),
-            "method": method,
-            "scores": _scores(imputer),
-            "column_scores": _column_scores(imputer),
-            "missing_cells": missing_cells,
-            "profile": profile,
-            "plot_path": plot_path,
-        }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-    return Imputed(**meta)
+    filled = table
+    if roles.features:
+        if missing_cells:
+            profile = _profile_missingness(table, config, tmp)
+            plot_path = str(folder / "missingness.png")
+        imputer, filled = _fit_and_fill(table, method, roles, config)
+        method = imputer.method_
+    write_parquet(filled, tmp / "imputed.parquet")
+    return {
+        "path": str(folder / "imputed.parquet"),
+        "imputer_path": str(folder / "imputer"),
+        "imputer_format": dump_component(imputer, tmp / "imputer"),
+        "method": method,
+        "scores": _scores(imputer),
+        "column_scores": _column_scores(imputer),
+        "missing_cells": missing_cells,
+        "profile": profile,
+        "plot_path": plot_path,
+    }
 
 
 def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:

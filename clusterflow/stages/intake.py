@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import fingerprint, read_table
 from clusterflow.schema import ColumnRoles, infer_roles, validate_records
-from clusterflow.stages.common import reused_handle, sanitise_for_parquet
+from clusterflow.stages.common import sanitise_for_parquet
 from clusterflow.stages.handles import Snapshot, Validated
 from clusterflow.store import StageStore
 
@@ -33,6 +33,8 @@ def ingest(data: str | Path, store: StageStore) -> Snapshot:
     digest = fingerprint(path)
     key = store.key("ingest", digest)
     target = store.path("ingest", key) / "rows.parquet"
+    # Not store.cached: the handle is rebuilt from the frame (read anyway for its errors), so
+    # the stage keeps no meta.json.
     reused = store.done("ingest", key)
     if not reused:
         with store.writing("ingest", key) as tmp:
@@ -54,10 +56,23 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
     asked for it), each with the columns that were empty.
     """
     key = store.key("validate", snapshot.fingerprint, _validate_settings(config))
-    done = reused_handle(store, "validate", key, Validated)
-    if done is not None:
-        return done
+    validated = Validated(
+        **store.cached("validate", key, partial(_validate_into, snapshot, config))
+    )
+    if not validated.reused:
+        logger.info(
+            "validated %d rows: %d valid, %d quarantined",
+            snapshot.n_rows,
+            validated.n_valid,
+            validated.n_quarantined,
+        )
+    return validated
 
+
+def _validate_into(
+    snapshot: Snapshot, config: TrainConfig, tmp: Path, folder: Path
+) -> dict[str, Any]:
+    """Validate the snapshot's rows into ``tmp``: the valid ones, the quarantined ones and why."""
     frame = pd.read_parquet(snapshot.path)
     source = Path(snapshot.source).name
     roles = _infer_roles(frame, config, source)
@@ -68,24 +83,15 @@ def validate(snapshot: Snapshot, config: TrainConfig, store: StageStore) -> Vali
     quarantine = pd.DataFrame(
         {"row": list(reasons.keys()), "reason": list(reasons.values())}
     ).sort_values("row")
-
-    folder = store.path("validate", key)
-    meta: dict[str, Any] = {
-        "key": key,
+    sanitise_for_parquet(valid).to_parquet(tmp / "valid.parquet", index=True)
+    quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
+    return {
         "valid_path": str(folder / "valid.parquet"),
         "quarantine_path": str(folder / "quarantine.parquet"),
         "roles": roles.to_dict(),
         "n_valid": len(valid),
         "n_quarantined": len(quarantine),
     }
-    with store.writing("validate", key) as tmp:
-        sanitise_for_parquet(valid).to_parquet(tmp / "valid.parquet", index=True)
-        quarantine.to_parquet(tmp / "quarantine.parquet", index=False)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
-    logger.info(
-        "validated %d rows: %d valid, %d quarantined", snapshot.n_rows, len(valid), len(quarantine)
-    )
-    return Validated(**meta)
 
 
 def _excluded(config: TrainConfig) -> tuple[str, ...]:

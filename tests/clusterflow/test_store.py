@@ -113,3 +113,44 @@ def test_the_embedding_models_identity_follows_its_weights(tmp_path):
     (folder / "model.safetensors").write_bytes(b"0" * 101)  # new weights, same name
     assert model_identity(str(folder)) != before
     assert model_identity("all-MiniLM-L6-v2").startswith("all-MiniLM-L6-v2:")
+
+
+def test_cached_computes_once_then_reads_the_fields_back(tmp_path):
+    import json
+
+    store = StageStore(tmp_path)
+    key = store.key("s", 1)
+    calls = []
+
+    def compute(tmp, folder):
+        calls.append((tmp, folder))
+        (tmp / "x.txt").write_text("1")
+        return {"path": str(folder / "x.txt"), "n": 1}
+
+    first = store.cached("s", key, compute)
+    assert first == {
+        "key": key,
+        "path": str(store.path("s", key) / "x.txt"),
+        "n": 1,
+        "reused": False,
+    }
+    assert calls[0][1] == store.path("s", key) and calls[0][0] != calls[0][1]
+    meta = json.loads((store.path("s", key) / "meta.json").read_text())
+    assert meta == {"key": key, "path": first["path"], "n": 1}
+    again = store.cached("s", key, compute)
+    assert again == {**first, "reused": True}
+    assert len(calls) == 1
+
+
+def test_cached_stores_nothing_when_compute_fails(tmp_path):
+    store = StageStore(tmp_path)
+    key = store.key("s", 1)
+
+    def compute(tmp, folder):
+        (tmp / "half.txt").write_text("partial")
+        raise RuntimeError("broken")
+
+    with pytest.raises(RuntimeError, match="broken"):
+        store.cached("s", key, compute)
+    assert not store.done("s", key)
+    assert list((tmp_path / "s").iterdir()) == []
