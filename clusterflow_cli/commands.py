@@ -268,7 +268,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         random_state=getattr(args, "seed", 0) or 0,
     )
     with prefect_api(args.workspace, echo=say):
-        from flows.monitoring import monitoring_flow
+        from clusterflow_orchestration.flows.monitoring import monitoring_flow
 
         with (
             contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(),

@@ -98,11 +98,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.dask_address:
             from functools import partial
 
-            from flows.partitioned import partitioned_training_flow
+            from clusterflow_orchestration.flows.partitioned import partitioned_training_flow
 
             flow = partial(partitioned_training_flow, dask_address=args.dask_address)
         else:
-            from flows.training import training_flow
+            from clusterflow_orchestration.flows.training import training_flow
 
             flow = training_flow
         with _stdout_to_stderr(args.json), stage_bars():

@@ -20,13 +20,19 @@ import yaml
 
 from clusterflow.config import RegistryConfig
 from clusterflow.errors import ConfigError
-from deployments.resolve import resolve_config, resolve_trigger
+from clusterflow_orchestration.deployments.resolve import (
+    PREFECT_YAML,
+    resolve_config,
+    resolve_trigger,
+)
 
 DEFAULT_MODEL_NAME: str = RegistryConfig.model_fields["model_name"].default
 
-PREFECT_YAML = Path(__file__).with_name("prefect.yaml")
 ROOT = PREFECT_YAML.parent.parent
+"""Where prefect.yaml's entrypoints are relative to: the checkout, or the installed package."""
 ENVIRONMENTS = ("dev", "prod")
+ENTRYPOINT_PACKAGE = "clusterflow_orchestration"
+"""The installed package whose modules mirror the entrypoint paths (``flows/training.py``)."""
 
 
 @dataclass(frozen=True)
@@ -105,11 +111,15 @@ def _merge(
 
 
 def _import_flow(entrypoint: str):
-    """Import ``flows/training.py:training_flow`` as ``flows.training`` (an installed module)."""
+    """Import ``flows/training.py:training_flow`` from ``clusterflow_orchestration.flows.training``.
+
+    The entrypoint's path names the checkout's file; the installed module of the same path
+    inside :mod:`clusterflow_orchestration` holds the flow.
+    """
     import importlib
 
     path, _, name = entrypoint.partition(":")
-    module = ".".join(Path(path).with_suffix("").parts)
+    module = ".".join((ENTRYPOINT_PACKAGE, *Path(path).with_suffix("").parts))
     return getattr(importlib.import_module(module), name)
 
 
@@ -137,7 +147,7 @@ def served_flows(
         Run the training flow's tasks on this runner (e.g. a Dask cluster).
     workdir : path, optional
         Resolve the parameters' relative paths against this folder (after the overrides), as
-        :mod:`deployments.resolve` does; None keeps them as written.
+        :mod:`clusterflow_orchestration.deployments.resolve` does; None keeps them as written.
     model_name : str, optional
         Train, monitor and score this registered model; the drift trigger listens for it.
     """
@@ -145,7 +155,7 @@ def served_flows(
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
-    from deployments.runners import training_flow_on
+    from clusterflow_orchestration.deployments.runners import training_flow_on
 
     overrides = overrides or {}
     built = []
@@ -183,7 +193,8 @@ def served_flows(
                     "description": spec.description,
                     "tags": list(spec.tags),
                     "concurrency_limit": spec.concurrency_limit,
-                    # Runs import the flow from the installed package (flows.training...):
+                    # Runs import the flow from the installed package
+                    # (clusterflow_orchestration.flows.training...):
                     # a file-path entrypoint made the served runs load the code from the
                     # deployment's storage path, None when serving outside the checkout, and
                     # crash: "Downloading flow code from storage at None ... '<cwd>/None'".
@@ -230,7 +241,7 @@ def serve_deployments(
 
     task_runner = None
     if dask_address:
-        from deployments.runners import task_runner_for
+        from clusterflow_orchestration.deployments.runners import task_runner_for
 
         task_runner = task_runner_for(dask_address)
     deployments = build_deployments(

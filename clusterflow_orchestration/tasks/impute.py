@@ -8,7 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from clusterflow import stages
 from clusterflow.config import TrainConfig
-from tasks.common import markdown_table, stage_store
+from clusterflow_orchestration.tasks.common import markdown_table, stage_store
 
 
 @task(name="impute")

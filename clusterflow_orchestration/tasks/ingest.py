@@ -1,6 +1,6 @@
 """Ingest: read the input file into a content-addressed snapshot (retried on I/O errors only).
 
-See :mod:`tasks.common` for which tasks retry and why.
+See :mod:`clusterflow_orchestration.tasks.common` for which tasks retry and why.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from clusterflow import stages
-from tasks.common import retry_transient, stage_store
+from clusterflow_orchestration.tasks.common import retry_transient, stage_store
 
 
 @task(name="ingest", retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=retry_transient)

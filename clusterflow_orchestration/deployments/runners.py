@@ -69,7 +69,7 @@ def task_runner_for(value: str):
 
 def training_flow_on(task_runner=None):
     """Return the training flow running its tasks on ``task_runner`` (None: the default runner)."""
-    from flows.training import training_flow
+    from clusterflow_orchestration.flows.training import training_flow
 
     if task_runner is None:
         return training_flow

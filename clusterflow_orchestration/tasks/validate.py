@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 
 from clusterflow import stages
 from clusterflow.config import TrainConfig
-from tasks.common import stage_store
+from clusterflow_orchestration.tasks.common import stage_store
 
 
 @task(name="validate")

@@ -10,7 +10,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from clusterflow import stages
 from clusterflow.config import TrainConfig
 from clusterflow.progress import report
-from tasks.common import stage_store
+from clusterflow_orchestration.tasks.common import stage_store
 
 
 @task(name="embed")

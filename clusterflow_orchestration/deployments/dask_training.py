@@ -8,6 +8,6 @@ Unset, this is the plain training flow.
 
 from __future__ import annotations
 
-from deployments.runners import task_runner_from_env, training_flow_on
+from clusterflow_orchestration.deployments.runners import task_runner_from_env, training_flow_on
 
 training_flow = training_flow_on(task_runner_from_env())

@@ -22,7 +22,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+"""``clusterflow_orchestration/``: its ``flows/`` mirror the checkout's, so the entrypoints of
+prefect.yaml (``flows/training.py:training_flow``) exist here, installed or not."""
+ROOT = PACKAGE_ROOT.parent
+"""The checkout (or site-packages) holding the package: the bundled demo data is ``data/`` there."""
+PREFECT_YAML = (Path(__file__).parent / "prefect.yaml").resolve()
+"""``deployments/prefect.yaml`` of the checkout (the package's copy links to it); installed, the
+copy itself."""
 INPUT_KEYS = ("data",)
 OUTPUT_KEYS = ("workspace", "out", "out_dir")
 DRIFT_RESOURCE_PREFIX = "clusterflow.model."
@@ -107,12 +114,13 @@ def resolve_document(
     workdir: str | Path,
     *,
     model_name: str | None = None,
-    root: Path = ROOT,
+    root: Path = PACKAGE_ROOT,
 ) -> dict[str, Any]:
     """Return prefect.yaml's content ready to deploy from anywhere for a worker in ``workdir``.
 
     Besides the parameters and triggers of every deployment, the entrypoints become absolute
-    (the code stays where clusterflow is installed) and one pull step makes ``workdir`` the
+    (the code stays where clusterflow is installed: relative entrypoints resolve against
+    ``root``, the installed package by default) and one pull step makes ``workdir`` the
     working directory of every flow run, so relative paths a user types in the UI's custom-run
     form and the default ``clusterflow-runs/<run id>`` output folder land there too.
     """

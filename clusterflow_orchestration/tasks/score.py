@@ -9,7 +9,7 @@ from clusterflow.config import ScoreConfig
 from clusterflow.io import read_table
 from clusterflow.model_registry import connect, load_cluster_model
 from clusterflow.scoring import score_table
-from tasks.common import retry_transient
+from clusterflow_orchestration.tasks.common import retry_transient
 
 
 @task(name="load-model", retries=2, retry_delay_seconds=[2, 5], retry_condition_fn=retry_transient)

@@ -15,13 +15,13 @@ from prefect import flow, runtime
 
 from clusterflow.config import TrainConfig
 from clusterflow.progress import report
-from tasks.embed import embed_task
-from tasks.impute import impute_task
-from tasks.ingest import ingest_task
-from tasks.outputs import outputs_task
-from tasks.register import register_task
-from tasks.sweep import sweep_task
-from tasks.validate import validate_task
+from clusterflow_orchestration.tasks.embed import embed_task
+from clusterflow_orchestration.tasks.impute import impute_task
+from clusterflow_orchestration.tasks.ingest import ingest_task
+from clusterflow_orchestration.tasks.outputs import outputs_task
+from clusterflow_orchestration.tasks.register import register_task
+from clusterflow_orchestration.tasks.sweep import sweep_task
+from clusterflow_orchestration.tasks.validate import validate_task
 
 
 def run_id_now() -> str:

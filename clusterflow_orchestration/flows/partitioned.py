@@ -1,7 +1,8 @@
 """The training flow with its data stages partitioned over a Dask cluster (``--dask-address``).
 
-Same contract outputs as :func:`flows.training.training_flow`; ``summary.json`` gains a ``dask``
-object (workers, partitions, seconds per stage). Registration and outputs are the same tasks.
+Same contract outputs as :func:`clusterflow_orchestration.flows.training.training_flow`;
+``summary.json`` gains a ``dask`` object (workers, partitions, seconds per stage). Registration
+and outputs are the same tasks.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from prefect import flow
 
 from clusterflow.config import TrainConfig
 from clusterflow.io import write_json
-from flows.training import run_id_now
-from tasks.outputs import outputs_task
-from tasks.partitioned import partitioned_task
-from tasks.register import register_task
+from clusterflow_orchestration.flows.training import run_id_now
+from clusterflow_orchestration.tasks.outputs import outputs_task
+from clusterflow_orchestration.tasks.partitioned import partitioned_task
+from clusterflow_orchestration.tasks.register import register_task
 
 
 @flow(name="clusterflow-train-dask", log_prints=True)

@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from clusterflow import stages
 from clusterflow.config import TrainConfig
-from tasks.common import stage_store
+from clusterflow_orchestration.tasks.common import stage_store
 
 
 @task(name="sweep")

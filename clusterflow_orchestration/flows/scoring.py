@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from clusterflow.config import ScoreConfig
-from tasks.score import load_model_task, read_batch_task, score_task
+from clusterflow_orchestration.tasks.score import load_model_task, read_batch_task, score_task
 
 
 @flow(name="clusterflow-score", log_prints=True)

@@ -12,7 +12,7 @@ from prefect import get_run_logger, task
 from clusterflow.config import TrainConfig
 from clusterflow.distributed import dask_client
 from clusterflow.partitioned import PartitionedRun, train_partitioned
-from tasks.common import stage_store
+from clusterflow_orchestration.tasks.common import stage_store
 
 
 @task(name="partitioned-stages")

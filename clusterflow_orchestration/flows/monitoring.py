@@ -16,9 +16,14 @@ from pathlib import Path
 from prefect import flow
 
 from clusterflow.config import MonitorConfig
-from flows.training import run_id_now
-from tasks.monitor import drift_partitioned_task, drift_task, emit_drift_task, report_task
-from tasks.score import load_model_task, read_batch_task
+from clusterflow_orchestration.flows.training import run_id_now
+from clusterflow_orchestration.tasks.monitor import (
+    drift_partitioned_task,
+    drift_task,
+    emit_drift_task,
+    report_task,
+)
+from clusterflow_orchestration.tasks.score import load_model_task, read_batch_task
 
 
 @flow(name="clusterflow-monitor", log_prints=True)
