@@ -1,0 +1,42 @@
+"""Serve the deployments of ``deployments/prefect.yaml`` from one process, without a work pool.
+
+The code is :mod:`clusterflow_orchestration.deployments.serve`; this file of the checkout only
+re-exports it, so that ``python -m deployments.serve`` runs from the checkout as before.
+"""
+
+import sys
+
+from clusterflow_orchestration.deployments.serve import (
+    DEFAULT_MODEL_NAME,
+    ENTRYPOINT_PACKAGE,
+    ENVIRONMENTS,
+    ROOT,
+    DeploymentSpec,
+    add_arguments,
+    build_deployments,
+    load_specs,
+    main,
+    parse_overrides,
+    run,
+    serve_deployments,
+    served_flows,
+)
+
+__all__ = [
+    "DEFAULT_MODEL_NAME",
+    "ENTRYPOINT_PACKAGE",
+    "ENVIRONMENTS",
+    "ROOT",
+    "DeploymentSpec",
+    "add_arguments",
+    "build_deployments",
+    "load_specs",
+    "main",
+    "parse_overrides",
+    "run",
+    "serve_deployments",
+    "served_flows",
+]
+
+if __name__ == "__main__":
+    sys.exit(main())

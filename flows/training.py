@@ -1,0 +1,10 @@
+"""The training flow: ingest -> validate -> impute | embed -> sweep -> register -> outputs.
+
+Prefect entrypoint ``flows/training.py:training_flow`` (deployments name flows by file path). The
+code is :mod:`clusterflow_orchestration.flows.training`; this file of the checkout only re-exports
+it.
+"""
+
+from clusterflow_orchestration.flows.training import run_id_now, training_flow
+
+__all__ = ["run_id_now", "training_flow"]
