@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from clusterflow_orchestration.deployments.resolve import (
     resolve_config,
     resolve_trigger,
 )
+from clusterflow_orchestration.deployments.specs import DeploymentSpec, load_specs
 
 DEFAULT_MODEL_NAME: str = RegistryConfig.model_fields["model_name"].default
 
@@ -33,63 +33,6 @@ ROOT = PREFECT_YAML.parent.parent
 ENVIRONMENTS = ("dev", "prod")
 ENTRYPOINT_PACKAGE = "clusterflow_orchestration"
 """The installed package whose modules mirror the entrypoint paths (``flows/training.py``)."""
-
-
-@dataclass(frozen=True)
-class DeploymentSpec:
-    """One deployment of prefect.yaml, as plain data (the file is the single source)."""
-
-    name: str
-    entrypoint: str
-    parameters: dict[str, Any]
-    description: str = ""
-    tags: tuple[str, ...] = ()
-    schedules: tuple[dict[str, Any], ...] = ()
-    triggers: tuple[dict[str, Any], ...] = ()
-    concurrency_limit: int | None = None
-    work_pool: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def kind(self) -> str:
-        """``training``, ``monitoring`` or ``scoring`` (from the entrypoint's module)."""
-        return Path(self.entrypoint.split(":", 1)[0]).stem
-
-
-def load_specs(path: str | Path = PREFECT_YAML, env: str | None = None) -> list[DeploymentSpec]:
-    """Read the deployments of ``path``; keep those named ``env`` when given.
-
-    Raises
-    ------
-    ConfigError
-        When the file is missing, is not YAML, or has no deployment named ``env``.
-    """
-    path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"cannot read {path}: {err}", hint="pass a valid prefect.yaml") from err
-    specs = [
-        DeploymentSpec(
-            name=d["name"],
-            entrypoint=d["entrypoint"],
-            parameters=dict(d.get("parameters") or {}),
-            description=d.get("description", ""),
-            tags=tuple(d.get("tags") or ()),
-            schedules=tuple(d.get("schedules") or ()),
-            triggers=tuple(d.get("triggers") or ()),
-            concurrency_limit=d.get("concurrency_limit"),
-            work_pool=dict(d.get("work_pool") or {}),
-        )
-        for d in document.get("deployments") or []
-    ]
-    if env is not None:
-        specs = [s for s in specs if s.name == env]
-        if not specs:
-            raise ConfigError(
-                f"{path} has no deployments named {env!r}",
-                hint=f"use one of {sorted({d['name'] for d in document['deployments']})}",
-            )
-    return specs
 
 
 def _merge(
@@ -151,10 +94,6 @@ def served_flows(
     model_name : str, optional
         Train, monitor and score this registered model; the drift trigger listens for it.
     """
-    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
-    from prefect.schedules import Cron
-    from prefect.types.entrypoint import EntrypointType
-
     from clusterflow_orchestration.deployments.runners import training_flow_on
 
     overrides = overrides or {}
@@ -164,45 +103,103 @@ def served_flows(
         if spec.kind == "training" and training_task_runner is not None:
             flow = training_flow_on(training_task_runner)
         extra = overrides.get(spec.kind, {})
-        parameters = _merge(spec.parameters, extra)
-        trigger_objects = []
-        if triggers:
-            for declared in spec.triggers:
-                t = {k: v for k, v in declared.items() if k != "type"}
-                t["parameters"] = _merge(t.get("parameters") or {}, extra, keep_templates=True)
-                if workdir is not None:
-                    t = resolve_trigger(t, workdir, model_name=model_name)
-                trigger_objects.append(DeploymentEventTrigger(**t))
-        if workdir is not None and isinstance(parameters.get("config"), Mapping):
-            parameters["config"] = resolve_config(
-                parameters["config"], workdir, model_name=model_name
-            )
-        crons = [
-            Cron(s["cron"], timezone=s.get("timezone", "UTC"))
-            for s in spec.schedules
-            if schedules and s.get("active", True)
-        ]
-        built.append(
-            (
-                flow,
-                {
-                    "name": spec.name,
-                    "parameters": parameters,
-                    "schedules": crons or None,
-                    "triggers": trigger_objects or None,
-                    "description": spec.description,
-                    "tags": list(spec.tags),
-                    "concurrency_limit": spec.concurrency_limit,
-                    # Runs import the flow from the installed package
-                    # (clusterflow_orchestration.flows.training...):
-                    # a file-path entrypoint made the served runs load the code from the
-                    # deployment's storage path, None when serving outside the checkout, and
-                    # crash: "Downloading flow code from storage at None ... '<cwd>/None'".
-                    "entrypoint_type": EntrypointType.MODULE_PATH,
-                },
-            )
+        trigger_objects = (
+            _served_triggers(spec, extra, workdir=workdir, model_name=model_name)
+            if triggers
+            else []
         )
+        parameters = _served_parameters(spec, extra, workdir=workdir, model_name=model_name)
+        crons = _active_crons(spec) if schedules else []
+        built.append((flow, _deployment_options(spec, parameters, crons, trigger_objects)))
     return built
+
+
+def _served_triggers(
+    spec: DeploymentSpec,
+    extra: Mapping[str, Any],
+    *,
+    workdir: str | Path | None,
+    model_name: str | None,
+) -> list:
+    """Return the spec's drift -> retrain triggers as Prefect objects, overridden and resolved.
+
+    Parameters
+    ----------
+    spec : DeploymentSpec
+        The deployment whose declared triggers are built.
+    extra : mapping
+        The overrides of the deployment's kind, merged into each trigger's parameters except
+        where those are templates (the trigger retrains on the batch that drifted).
+    workdir : path, optional
+        Resolve the triggers' parameters against this folder (None: as written).
+    model_name : str, optional
+        The registered model the triggers listen for.
+
+    Returns
+    -------
+    list of DeploymentEventTrigger
+    """
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+    trigger_objects = []
+    for declared in spec.triggers:
+        t = {k: v for k, v in declared.items() if k != "type"}
+        t["parameters"] = _merge(t.get("parameters") or {}, extra, keep_templates=True)
+        if workdir is not None:
+            t = resolve_trigger(t, workdir, model_name=model_name)
+        trigger_objects.append(DeploymentEventTrigger(**t))
+    return trigger_objects
+
+
+def _served_parameters(
+    spec: DeploymentSpec,
+    extra: Mapping[str, Any],
+    *,
+    workdir: str | Path | None,
+    model_name: str | None,
+) -> dict[str, Any]:
+    """Return the spec's parameters, ``extra`` deep-merged, ``config`` resolved for ``workdir``.
+
+    With ``workdir`` None the paths stay as written (see :func:`served_flows`).
+    """
+    parameters = _merge(spec.parameters, extra)
+    if workdir is not None and isinstance(parameters.get("config"), Mapping):
+        parameters["config"] = resolve_config(parameters["config"], workdir, model_name=model_name)
+    return parameters
+
+
+def _active_crons(spec: DeploymentSpec) -> list:
+    """Return the spec's active cron schedules as Prefect ``Cron`` objects (UTC unless stated)."""
+    from prefect.schedules import Cron
+
+    return [
+        Cron(s["cron"], timezone=s.get("timezone", "UTC"))
+        for s in spec.schedules
+        if s.get("active", True)
+    ]
+
+
+def _deployment_options(
+    spec: DeploymentSpec, parameters: dict[str, Any], crons: list, trigger_objects: list
+) -> dict[str, Any]:
+    """Return the keyword arguments of ``flow.to_deployment`` for one served deployment."""
+    from prefect.types.entrypoint import EntrypointType
+
+    return {
+        "name": spec.name,
+        "parameters": parameters,
+        "schedules": crons or None,
+        "triggers": trigger_objects or None,
+        "description": spec.description,
+        "tags": list(spec.tags),
+        "concurrency_limit": spec.concurrency_limit,
+        # Runs import the flow from the installed package
+        # (clusterflow_orchestration.flows.training...):
+        # a file-path entrypoint made the served runs load the code from the
+        # deployment's storage path, None when serving outside the checkout, and
+        # crash: "Downloading flow code from storage at None ... '<cwd>/None'".
+        "entrypoint_type": EntrypointType.MODULE_PATH,
+    }
 
 
 def build_deployments(specs: Sequence[DeploymentSpec], **options) -> list:

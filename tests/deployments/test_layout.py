@@ -70,8 +70,8 @@ def test_every_module_has_a_thin_twin_in_the_checkout(name):
     twin = importlib.import_module(name)
     assert twin.__file__ == str(ROOT / f"{name.replace('.', '/')}.py")
     names = _public_names(real)
-    assert names and sorted(names) == sorted(twin.__all__)
-    for attribute in names:
+    assert names and names <= set(twin.__all__)  # (serve's also re-exports what moved to specs)
+    for attribute in twin.__all__:
         assert getattr(twin, attribute) is getattr(real, attribute), attribute
 
 
