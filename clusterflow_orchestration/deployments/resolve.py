@@ -76,15 +76,27 @@ def resolve_config(
     return out
 
 
-def resolve_trigger(
-    trigger: Mapping[str, Any], workdir: str | Path, *, model_name: str | None = None
+def _with_resolved_parameters(
+    entry: Mapping[str, Any], workdir: str | Path, *, model_name: str | None
 ) -> dict[str, Any]:
-    """Return a copy of a drift trigger with resolved parameters, listening for ``model_name``."""
-    out = copy.deepcopy(dict(trigger))
+    """Return a deep copy of a deployment or trigger whose ``parameters.config`` is resolved.
+
+    Deployments and their drift triggers carry the flow's parameters the same way; only the
+    ``config`` parameter holds paths and the model (:func:`resolve_config`).
+    """
+    out = copy.deepcopy(dict(entry))
     params = dict(out.get("parameters") or {})
     if isinstance(params.get("config"), Mapping):
         params["config"] = resolve_config(params["config"], workdir, model_name=model_name)
     out["parameters"] = params
+    return out
+
+
+def resolve_trigger(
+    trigger: Mapping[str, Any], workdir: str | Path, *, model_name: str | None = None
+) -> dict[str, Any]:
+    """Return a copy of a drift trigger with resolved parameters, listening for ``model_name``."""
+    out = _with_resolved_parameters(trigger, workdir, model_name=model_name)
     if model_name:
         match = dict(out.get("match") or {})
         match["prefect.resource.id"] = f"{DRIFT_RESOURCE_PREFIX}models:/{model_name}@*"
@@ -98,11 +110,7 @@ def resolve_deployment(
     deployment: Mapping[str, Any], workdir: str | Path, *, model_name: str | None = None
 ) -> dict[str, Any]:
     """Return a copy of one ``deployments:`` entry of prefect.yaml, resolved for ``workdir``."""
-    out = copy.deepcopy(dict(deployment))
-    params = dict(out.get("parameters") or {})
-    if isinstance(params.get("config"), Mapping):
-        params["config"] = resolve_config(params["config"], workdir, model_name=model_name)
-    out["parameters"] = params
+    out = _with_resolved_parameters(deployment, workdir, model_name=model_name)
     out["triggers"] = [
         resolve_trigger(t, workdir, model_name=model_name) for t in out.get("triggers") or []
     ]

@@ -108,7 +108,11 @@ def served_flows(
             if triggers
             else []
         )
-        parameters = _served_parameters(spec, extra, workdir=workdir, model_name=model_name)
+        parameters = _merge(spec.parameters, extra)
+        if workdir is not None and isinstance(parameters.get("config"), Mapping):
+            parameters["config"] = resolve_config(
+                parameters["config"], workdir, model_name=model_name
+            )
         crons = _active_crons(spec) if schedules else []
         built.append((flow, _deployment_options(spec, parameters, crons, trigger_objects)))
     return built
@@ -149,23 +153,6 @@ def _served_triggers(
             t = resolve_trigger(t, workdir, model_name=model_name)
         trigger_objects.append(DeploymentEventTrigger(**t))
     return trigger_objects
-
-
-def _served_parameters(
-    spec: DeploymentSpec,
-    extra: Mapping[str, Any],
-    *,
-    workdir: str | Path | None,
-    model_name: str | None,
-) -> dict[str, Any]:
-    """Return the spec's parameters, ``extra`` deep-merged, ``config`` resolved for ``workdir``.
-
-    With ``workdir`` None the paths stay as written (see :func:`served_flows`).
-    """
-    parameters = _merge(spec.parameters, extra)
-    if workdir is not None and isinstance(parameters.get("config"), Mapping):
-        parameters["config"] = resolve_config(parameters["config"], workdir, model_name=model_name)
-    return parameters
 
 
 def _active_crons(spec: DeploymentSpec) -> list:
