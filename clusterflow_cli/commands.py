@@ -96,14 +96,10 @@ def cmd_impute(args: argparse.Namespace) -> int:
 def _impute_config(args: argparse.Namespace):
     """Return the training config ``impute`` runs the training stages with."""
     from clusterflow.config import TrainConfig
+    from clusterflow_cli.options import table_fields
 
     return TrainConfig(
-        data=str(args.data),
-        text_column=args.text_column,
-        id_column=args.id_column,
-        exclude_columns=args.exclude_columns,
-        workspace=args.workspace,
-        random_state=args.seed,
+        **table_fields(args),
         impute={"method": args.method},
         features={"max_missing": args.max_missing, "max_categories": args.max_categories},
     )
