@@ -24,6 +24,7 @@ from clusterflow import io as cf_io
 from clusterflow.errors import InputError
 from clusterflow_orchestration.tasks.common import retry_transient
 from clusterflow_orchestration.tasks.score import read_batch_task
+from tests.robustness.test_faults import FlakySource
 
 
 @dataclass(frozen=True)
@@ -93,27 +94,17 @@ def test_each_task_declares_the_policy_of_the_table(name):
     assert task.persist_result is expected.persist_result
 
 
-class FailingReads:
-    """A ``clusterflow.io.READ_HOOKS`` hook: the first ``failures`` reads of ``path`` fail."""
-
-    def __init__(self, path: Path, failures: int) -> None:
-        self.path, self.failures, self.reads = path, failures, 0
-
-    def __call__(self, path: Path) -> None:
-        if Path(path) != self.path:
-            return
-        self.reads += 1
-        if self.reads <= self.failures:
-            raise OSError(5, "Input/output error (injected)", str(path))
-
-
 @pytest.fixture
 def failing_reads():
-    """Install hooks into the library's read path for one test (appended, then removed)."""
-    installed: list[FailingReads] = []
+    """Make the first reads of a file fail (``clusterflow.io.READ_HOOKS``) for one test.
 
-    def install(path: Path, failures: int) -> FailingReads:
-        hook = FailingReads(path, failures)
+    The hooks are appended to the library's own list and removed after, so they sit in the read
+    path wherever ``read_table`` lives.
+    """
+    installed: list[FlakySource] = []
+
+    def install(path: Path, failures: int) -> FlakySource:
+        hook = FlakySource(path, failures)
         cf_io.READ_HOOKS.append(hook)
         installed.append(hook)
         return hook
