@@ -35,8 +35,10 @@ RUN pip install --upgrade pip && pip install "${TORCH}"
 COPY pyproject.toml README.md* ./
 COPY clusterflow ./clusterflow
 COPY clusterflow_cli ./clusterflow_cli
+COPY clusterflow_orchestration ./clusterflow_orchestration
+# the Prefect entrypoints prefect.yaml names (flows/training.py:...) and prefect.yaml itself, which
+# clusterflow_orchestration/deployments/prefect.yaml links to (pip install copies its content)
 COPY flows ./flows
-COPY tasks ./tasks
 COPY deployments ./deployments
 COPY data ./data
 RUN pip install . \

@@ -41,8 +41,11 @@ test-server: setup
 test-long: setup
 	$(BIN)/pytest -m "slow or server"
 
-LINTED := clusterflow clusterflow_cli tasks flows deployments tests benchmarks
+LINTED := clusterflow clusterflow_cli clusterflow_orchestration tasks flows deployments tests \
+          benchmarks
 
+# .pre-commit-config.yaml runs the same three checks on the files of each commit
+# (pip install pre-commit && pre-commit install).
 lint: setup
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/ruff check $(LINTED)

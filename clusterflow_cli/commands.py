@@ -96,14 +96,10 @@ def cmd_impute(args: argparse.Namespace) -> int:
 def _impute_config(args: argparse.Namespace):
     """Return the training config ``impute`` runs the training stages with."""
     from clusterflow.config import TrainConfig
+    from clusterflow_cli.options import table_fields
 
     return TrainConfig(
-        data=str(args.data),
-        text_column=args.text_column,
-        id_column=args.id_column,
-        exclude_columns=args.exclude_columns,
-        workspace=args.workspace,
-        random_state=args.seed,
+        **table_fields(args),
         impute={"method": args.method},
         features={"max_missing": args.max_missing, "max_categories": args.max_categories},
     )
@@ -268,7 +264,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         random_state=getattr(args, "seed", 0) or 0,
     )
     with prefect_api(args.workspace, echo=say):
-        from flows.monitoring import monitoring_flow
+        from clusterflow_orchestration.flows.monitoring import monitoring_flow
 
         with (
             contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext(),

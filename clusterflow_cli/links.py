@@ -15,12 +15,13 @@ import os
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
-from deployments.resolve import DRIFT_RESOURCE_PREFIX
+from clusterflow_orchestration.deployments.resolve import DRIFT_RESOURCE_PREFIX
 
 PREFECT_DEFAULT_UI = "http://127.0.0.1:4200"
 MLFLOW_DEFAULT_UI = "http://127.0.0.1:5000"
 DRIFT_EVENT = "clusterflow.drift.detected"
-"""The event monitoring emits (``tasks.monitor.DRIFT_EVENT``, which imports Prefect and MLflow)."""
+"""The event monitoring emits (``clusterflow_orchestration.tasks.monitor.DRIFT_EVENT``, which
+imports Prefect and MLflow)."""
 
 
 def prefect_ui(environ: Mapping[str, str] | None = None) -> str | None:

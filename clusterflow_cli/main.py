@@ -29,20 +29,16 @@ def _train_config(args: argparse.Namespace):
 
     from clusterflow.config import TrainConfig
     from clusterflow.errors import ConfigError
+    from clusterflow_cli.options import table_fields
 
     sweep = {"k_min": args.k_min, "k_max": args.k_max, "k": args.k, "noise": args.noise}
     if args.algorithms:
         sweep["algorithms"] = args.algorithms
     try:
         return TrainConfig(
-            data=str(args.data),
-            text_column=args.text_column,
-            id_column=args.id_column,
-            exclude_columns=args.exclude_columns,
+            **table_fields(args),
             time_column=args.time_column,
             out_dir=args.out,
-            workspace=args.workspace,
-            random_state=args.seed,
             impute={"method": args.impute},
             embed={"backend": args.embed_backend},
             features={
@@ -98,11 +94,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.dask_address:
             from functools import partial
 
-            from flows.partitioned import partitioned_training_flow
+            from clusterflow_orchestration.flows.partitioned import partitioned_training_flow
 
             flow = partial(partitioned_training_flow, dask_address=args.dask_address)
         else:
-            from flows.training import training_flow
+            from clusterflow_orchestration.flows.training import training_flow
 
             flow = training_flow
         with _stdout_to_stderr(args.json), stage_bars():

@@ -76,6 +76,23 @@ def flag_for(parser: argparse.ArgumentParser, loc: Sequence[str | int]) -> str |
     return None
 
 
+def table_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the ``TrainConfig`` fields of the options on a table that train and impute share.
+
+    Both read DATA with the same column roles (``--text-column``, ``--id-column``,
+    ``--exclude-columns``), in the same ``--workspace``, with the same ``--seed``: the stages of
+    ``impute`` are training's, so the two commands build these fields in one place.
+    """
+    return {
+        "data": str(args.data),
+        "text_column": args.text_column,
+        "id_column": args.id_column,
+        "exclude_columns": args.exclude_columns,
+        "workspace": args.workspace,
+        "random_state": args.seed,
+    }
+
+
 def _argument_kwargs(info: FieldInfo, exclude: Collection[str]) -> dict[str, Any]:
     kind = _without_none(info.annotation)
     default = None if info.is_required() else info.get_default(call_default_factory=True)

@@ -8,7 +8,8 @@ with a handful of HTTP requests to the same API (a few hundredths of a second): 
 flow ``clusterflow-score`` with the scoring flow's parameters, ``Running`` while the rows are
 scored, then ``Completed`` with a log line and a markdown summary, or ``Failed`` with the one-line
 error. State changes go through the server's orchestration, so automations and events see the run
-as any other. Deployments still run :func:`flows.scoring.scoring_flow` itself.
+as any other. Deployments still run
+:func:`clusterflow_orchestration.flows.scoring.scoring_flow` itself.
 
 Authentication as Prefect's client does it: ``PREFECT_API_KEY`` (a bearer token, Prefect Cloud) or
 ``PREFECT_API_AUTH_STRING`` (basic auth of a self-hosted server); ``PREFECT_API_SSL_CERT_FILE`` or

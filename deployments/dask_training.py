@@ -1,13 +1,10 @@
 """Deployment entrypoint: the training flow on the Dask cluster named by the environment.
 
-``CLUSTERFLOW_DASK_ADDRESS`` is read when a flow-run process imports this module (a process
-worker starts one process per flow run), so set it in the work pool's or deployment's
-``job_variables.env``: ``tcp://scheduler:8786``, or ``local`` / ``local:N`` for a LocalCluster.
-Unset, this is the plain training flow.
+Prefect entrypoint ``deployments/dask_training.py:training_flow`` (deployments name flows by file
+path). The code is :mod:`clusterflow_orchestration.deployments.dask_training`; this file of the
+checkout only re-exports it.
 """
 
-from __future__ import annotations
+from clusterflow_orchestration.deployments.dask_training import training_flow
 
-from deployments.runners import task_runner_from_env, training_flow_on
-
-training_flow = training_flow_on(task_runner_from_env())
+__all__ = ["training_flow"]

@@ -1,26 +1,9 @@
 """Ingest: read the input file into a content-addressed snapshot (retried on I/O errors only).
 
-See :mod:`tasks.common` for which tasks retry and why.
+The code is :mod:`clusterflow_orchestration.tasks.ingest`; this file of the checkout only
+re-exports it.
 """
 
-from __future__ import annotations
+from clusterflow_orchestration.tasks.ingest import ingest_task
 
-from prefect import get_run_logger, task
-
-from clusterflow import stages
-from tasks.common import retry_transient, stage_store
-
-
-@task(name="ingest", retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=retry_transient)
-def ingest_task(data: str, workspace: str) -> stages.Snapshot:
-    """Read ``data`` and store it under its content hash; I/O errors are retried with backoff."""
-    snapshot = stages.ingest(data, stage_store(workspace))
-    get_run_logger().info(
-        "ingested %s: %d rows x %d columns, sha256 %s%s",
-        data,
-        snapshot.n_rows,
-        len(snapshot.columns),
-        snapshot.fingerprint[:12],
-        " (reused)" if snapshot.reused else "",
-    )
-    return snapshot
+__all__ = ["ingest_task"]

@@ -103,7 +103,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``clusterflow serve``."""
-    from deployments.serve import run
+    from clusterflow_orchestration.deployments.serve import run
 
     if not os.environ.get("PREFECT_API_URL"):
         raise ConfigError(

@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 
 from clusterflow_cli.stack.processes import _bin, _run, _start
-from clusterflow_cli.stack.state import ROOT, _Launch, _write_state
+from clusterflow_cli.stack.state import _Launch, _write_state
+from clusterflow_orchestration.deployments import resolve
 
-PREFECT_YAML = ROOT / "deployments" / "prefect.yaml"
+PREFECT_YAML = resolve.PREFECT_YAML
+"""The deployments file ``up`` deploys by default (``deployments/prefect.yaml``)."""
 WORK_POOL = "clusterflow-process"
 FLOW_NAMES = ("clusterflow-train", "clusterflow-monitor", "clusterflow-score")
 # `prefect deploy --name` matches "<entrypoint function, dashed>/<deployment name>"
@@ -72,13 +74,11 @@ def write_deploy_file(
     workdir: Path,
     model_name: str | None,
 ) -> Path:
-    """Write prefect.yaml resolved for ``workdir`` and ``model_name`` (see deployments.resolve)."""
+    """Write prefect.yaml resolved for ``workdir`` and ``model_name`` (see ``resolve_document``)."""
     import yaml
 
-    from deployments.resolve import resolve_document
-
     document = yaml.safe_load(Path(prefect_file).read_text())
-    resolved = resolve_document(document, workdir, model_name=model_name)
+    resolved = resolve.resolve_document(document, workdir, model_name=model_name)
     target.write_text(
         "# Written by 'clusterflow up' from "
         f"{prefect_file}: paths resolved for {workdir}.\n"

@@ -11,7 +11,7 @@ from clusterflow_cli.stack.deploy import PREFECT_YAML, _deploy, _start_worker
 from clusterflow_cli.stack.processes import _alive, check_port_free, down
 from clusterflow_cli.stack.servers import _start_servers
 from clusterflow_cli.stack.state import ROOT, StackError, _Launch, read_state, stack_dir, stack_env
-from deployments.serve import DEFAULT_MODEL_NAME
+from clusterflow_orchestration.deployments.serve import DEFAULT_MODEL_NAME
 
 
 def up(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from clusterflow_cli.stack.deploy import WORK_POOL
-from deployments.serve import DEFAULT_MODEL_NAME
+from clusterflow_orchestration.deployments.serve import DEFAULT_MODEL_NAME
 
 
 def add_parsers(subparsers) -> None:
@@ -62,7 +62,7 @@ def _add_up_parser(subparsers) -> None:
 
 def _add_serve_parser(subparsers) -> None:
     """Add ``serve``, whose options are those of ``deployments/serve.py``."""
-    from deployments.serve import add_arguments
+    from clusterflow_orchestration.deployments.serve import add_arguments
 
     p_serve = subparsers.add_parser(
         "serve",

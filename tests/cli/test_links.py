@@ -68,8 +68,8 @@ def test_drift_without_a_prefect_server_says_nothing_reacts():
 
 
 def test_constants_agree_with_what_monitoring_emits_and_deployments_match():
-    from deployments.resolve import DRIFT_RESOURCE_PREFIX
-    from tasks.monitor import DRIFT_EVENT
+    from clusterflow_orchestration.deployments.resolve import DRIFT_RESOURCE_PREFIX
+    from clusterflow_orchestration.tasks.monitor import DRIFT_EVENT
 
     assert links.DRIFT_EVENT == DRIFT_EVENT
     assert links.DRIFT_RESOURCE_PREFIX == DRIFT_RESOURCE_PREFIX

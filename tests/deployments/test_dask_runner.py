@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from clusterflow.config import TrainConfig
-from deployments.runners import (
+from clusterflow_orchestration.deployments.runners import (
     dask_task_runner,
     task_runner_from_env,
     training_flow_on,

@@ -12,14 +12,14 @@ from prefect.utilities.schema_tools.validation import is_valid, is_valid_schema
 
 from clusterflow.config import MonitorConfig, ScoreConfig, TrainConfig
 from clusterflow.errors import ConfigError
-from deployments.serve import (
+from clusterflow_orchestration.deployments.serve import (
     PREFECT_YAML,
     ROOT,
     build_deployments,
     load_specs,
     parse_overrides,
 )
-from tasks.monitor import DRIFT_EVENT
+from clusterflow_orchestration.tasks.monitor import DRIFT_EVENT
 
 CONFIGS = {"training": TrainConfig, "monitoring": MonitorConfig, "scoring": ScoreConfig}
 SPECS = load_specs()

@@ -8,8 +8,8 @@ from pathlib import Path
 import yaml
 
 from clusterflow_cli.links import automations_reacting
-from deployments.resolve import ROOT, resolve_document
-from deployments.serve import PREFECT_YAML, build_deployments, load_specs
+from clusterflow_orchestration.deployments.resolve import ROOT, resolve_document
+from clusterflow_orchestration.deployments.serve import PREFECT_YAML, build_deployments, load_specs
 
 DOCUMENT = yaml.safe_load(PREFECT_YAML.read_text())
 
@@ -99,4 +99,4 @@ def test_served_deployments_leave_the_work_pool_and_resolve_against_the_workdir(
     assert train.triggers[0].match.root["prefect.resource.id"] == "clusterflow.model.models:/mine@*"
     # runs import the installed flow: no code download from a storage path (None outside the
     # checkout: "Downloading flow code from storage at None")
-    assert train.entrypoint == "flows.training.training_flow"
+    assert train.entrypoint == "clusterflow_orchestration.flows.training.training_flow"

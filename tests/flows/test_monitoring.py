@@ -19,9 +19,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from clusterflow.config import MonitorConfig, TrainConfig
-from flows.monitoring import monitoring_flow
-from flows.training import training_flow
-from tasks.monitor import DRIFT_EVENT
+from clusterflow_orchestration.flows.monitoring import monitoring_flow
+from clusterflow_orchestration.flows.training import training_flow
+from clusterflow_orchestration.tasks.monitor import DRIFT_EVENT
 from tests.conftest import bundled, shared
 
 CHEAP_SWEEP = {"algorithms": ["kmeans"], "k_max": 6, "stability_resamples": 0}

@@ -13,8 +13,8 @@ from tests.conftest import bundled
 
 @pytest.mark.slow  # a process LocalCluster loads the encoder in each worker: ~1-2 min here
 def test_dask_processes_assign_what_the_default_flow_does(prefect_harness, mlflow_uri, tmp_path):
-    from flows.partitioned import partitioned_training_flow
-    from flows.training import training_flow
+    from clusterflow_orchestration.flows.partitioned import partitioned_training_flow
+    from clusterflow_orchestration.flows.training import training_flow
 
     sample = pd.read_csv(bundled("birds_demo.csv")).sample(400, random_state=0)
     data = tmp_path / "birds400.csv"

@@ -27,7 +27,7 @@ def _config(workspace, out, k_min, k_max) -> TrainConfig:
 def test_worse_retrain_keeps_champion_and_says_why(
     prefect_harness, mlflow_uri, workspace, tmp_path
 ):
-    from flows.training import training_flow
+    from clusterflow_orchestration.flows.training import training_flow
 
     first = training_flow(_config(workspace, tmp_path / "a", 2, 4))
     second = training_flow(_config(workspace, tmp_path / "b", 9, 10))

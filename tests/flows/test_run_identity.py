@@ -14,7 +14,7 @@ def test_mlflow_run_is_named_and_dated_after_the_prefect_flow_run(
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    from flows.training import training_flow
+    from clusterflow_orchestration.flows.training import training_flow
 
     config = TrainConfig(
         data=str(bundled("faithful.csv")),

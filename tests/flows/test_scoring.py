@@ -20,8 +20,8 @@ def birds_sample(tmp_path):
 def test_score_reproduces_training_assignments(
     prefect_harness, mlflow_uri, workspace, tmp_path, birds_sample
 ):
-    from flows.scoring import scoring_flow
-    from flows.training import training_flow
+    from clusterflow_orchestration.flows.scoring import scoring_flow
+    from clusterflow_orchestration.flows.training import training_flow
 
     out = tmp_path / "run"
     summary = training_flow(
@@ -59,7 +59,7 @@ def test_score_reproduces_training_assignments(
 
 def test_score_with_unknown_model_is_a_registry_error(prefect_harness, mlflow_uri, tmp_path):
     from clusterflow.errors import RegistryError
-    from flows.scoring import scoring_flow
+    from clusterflow_orchestration.flows.scoring import scoring_flow
 
     with pytest.raises(RegistryError, match="cannot load models:/nothing@champion"):
         scoring_flow(

@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from clusterflow.config import TrainConfig
 from clusterflow.errors import ConfigError, InputError
-from flows.training import training_flow
+from clusterflow_orchestration.flows.training import training_flow
 from tests.conftest import bundled, shared
 
 CHEAP_SWEEP = {"algorithms": ["kmeans", "gmm"], "k_max": 5, "stability_resamples": 0}

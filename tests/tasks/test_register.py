@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clusterflow.registration import Registration
-from tasks.register import gate_markdown
+from clusterflow_orchestration.tasks.register import gate_markdown
 
 
 def test_gate_markdown_states_scores_interval_agreement_and_rows():
