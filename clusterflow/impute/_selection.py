@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from clusterflow.impute._iterative import _IterativeTableImputer
 from clusterflow.impute._knn import FastKNNImputer
@@ -16,6 +18,15 @@ from clusterflow.impute._simple import _ColumnStatisticImputer
 
 CANDIDATES = ("mean", "median", "most_frequent", "knn", "iterative", "forest")
 """Methods ``method="auto"`` compares, in order of preference when scores tie."""
+
+BLENDS = ("knn+iterative", "knn+forest", "iterative+forest", "knn+iterative+forest")
+"""Averages of the model-based candidates' imputations that ``method="auto"`` also scores.
+
+Their errors are partly independent (neighbours, a linear fit, trees), so the average of two is
+never worse than the mean of their errors and often better than either; a blend is chosen only
+when it scores strictly better than every single method (it costs the sum of its parts)."""
+
+SCORED = CANDIDATES + BLENDS
 
 # Mask-and-score repeats the masking (with fresh cells) until about this many cells were scored,
 # so that selection on a small table is not decided by a handful of cells.
@@ -66,13 +77,15 @@ class Settings:
 
 
 def make_backend(method: str, layout: Layout, settings: Settings) -> Any:
-    """Return an unfitted imputer of the encoded matrix for ``method``."""
+    """Return an unfitted imputer of the encoded matrix for ``method`` (a blend: ``"a+b"``)."""
+    if "+" in method:
+        return _MeanImputer(parts=[make_backend(m, layout, settings) for m in method.split("+")])
     if method in ("mean", "median", "most_frequent"):
         return _ColumnStatisticImputer(strategy=method, n_numeric=len(layout.numeric))
     if method == "knn":
         return FastKNNImputer(n_neighbors=settings.n_neighbors)
     if method not in ("iterative", "forest"):
-        raise ValueError(f"unknown imputation method {method!r}; choose one of {CANDIDATES}")
+        raise ValueError(f"unknown imputation method {method!r}; choose one of {SCORED}")
     return _IterativeTableImputer(
         blocks=list(layout.blocks),
         max_iter=settings.max_iter,
@@ -87,10 +100,8 @@ class _Tally:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
         n = len(layout.groups)
-        self.total = {
-            m: {"sq": 0.0, "n_num": 0, "err": 0, "n_cat": 0, "sec": 0.0} for m in CANDIDATES
-        }
-        self.loss = {m: np.zeros(n) for m in CANDIDATES}
+        self.total = {m: {"sq": 0.0, "n_num": 0, "err": 0, "n_cat": 0, "sec": 0.0} for m in SCORED}
+        self.loss = {m: np.zeros(n) for m in SCORED}
         self.cells = np.zeros(n, dtype=np.int64)
 
     def add(
@@ -129,7 +140,7 @@ class _Tally:
     def records(self) -> list[dict[str, Any]]:
         """One record per candidate: RMSE, error rate, their cell-weighted mean, seconds."""
         out = []
-        for method in CANDIDATES:
+        for method in SCORED:
             t = self.total[method]
             rmse = math.sqrt(t["sq"] / t["n_num"]) if t["n_num"] else math.nan
             err = t["err"] / t["n_cat"] if t["n_cat"] else math.nan
@@ -224,12 +235,52 @@ def mask_and_score(
         for g, rows in enumerate(hidden):
             masked[np.ix_(sample[rows], np.arange(groups[g].start, groups[g].stop))] = np.nan
         tally.count(hidden)
+        filled, spent = {}, {}
         for method in CANDIDATES:
             backend = make_backend(method, layout, settings)
             # KNN's fit only stores rows: it uses every row as donor, as it will at full scale.
             fit_rows = masked if method == "knn" else masked[sample]
             tic = time.perf_counter()
-            filled = backend.fit(fit_rows).transform(masked[sample])
-            tally.total[method]["sec"] += time.perf_counter() - tic
-            tally.add(method, filled, truth, hide, sample_codes)
+            filled[method] = backend.fit(fit_rows).transform(masked[sample])
+            spent[method] = time.perf_counter() - tic
+            tally.total[method]["sec"] += spent[method]
+            tally.add(method, filled[method], truth, hide, sample_codes)
+        for blend in BLENDS:
+            parts = blend.split("+")
+            tally.total[blend]["sec"] += sum(spent[m] for m in parts)
+            mean = sum(filled[m] for m in parts) / len(parts)
+            tally.add(blend, mean, truth, hide, sample_codes)
     return tally
+
+
+class _MeanImputer(TransformerMixin, BaseEstimator):
+    """The average of several imputers' imputations of the encoded matrix (a blend).
+
+    Averaging one-hot blocks averages the category scores, so a categorical is decoded to the
+    category the parts favour together.
+
+    Parameters
+    ----------
+    parts : list of estimator
+        Unfitted imputers of the encoded matrix.
+    """
+
+    def __init__(self, *, parts: Sequence[Any] = ()) -> None:
+        self.parts = parts
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+    def fit(self, X: np.ndarray, y: Any = None) -> _MeanImputer:
+        """Fit every part on ``X``."""
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+        self.parts_ = [clone(part).fit(X) for part in self.parts]
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Return the mean of the parts' imputations of ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
+        return sum(part.transform(X) for part in self.parts_) / len(self.parts_)

@@ -13,7 +13,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.errors import ConfigError
-from clusterflow.impute import CANDIDATES, METHODS, FastKNNImputer, TableImputer
+from clusterflow.impute import CANDIDATES, METHODS, SCORED, FastKNNImputer, TableImputer
 from tests.conftest import shared
 
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
@@ -58,7 +58,7 @@ def test_every_method_fills_every_gap_with_valid_values(tiny: pd.DataFrame, meth
     # Known values are kept, the column outside both lists passes through untouched.
     assert out.loc[10, "a"] == 1.0 and out.loc[11, "colour"] == "blue"
     pd.testing.assert_series_equal(out["note"], tiny["note"])
-    assert imputer.method_ in CANDIDATES
+    assert imputer.method_ in SCORED
 
 
 def test_columns_are_inferred_from_dtypes(tiny: pd.DataFrame) -> None:
@@ -125,7 +125,7 @@ def test_auto_records_one_score_per_candidate_and_is_deterministic(tiny: pd.Data
     first = TableImputer(random_state=3).fit(tiny)
     second = TableImputer(random_state=3).fit(tiny)
     scores = first.scores_
-    assert list(scores["method"]) == list(CANDIDATES)
+    assert list(scores["method"]) == list(SCORED)
     assert {"numeric_rmse", "categorical_error", "score", "seconds"} <= set(scores.columns)
     assert first.method_ == scores.loc[scores["numeric_rmse"].idxmin(), "method"]
     assert first.categorical_method_ == scores.loc[scores["categorical_error"].idxmin(), "method"]

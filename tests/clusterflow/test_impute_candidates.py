@@ -8,9 +8,11 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.config import ImputeMethod
-from clusterflow.impute import CANDIDATES, METHODS, TableImputer
+from clusterflow.impute import BLENDS, CANDIDATES, METHODS, SCORED, TableImputer
 from clusterflow.impute._iterative import _IterativeTableImputer
+from clusterflow.impute._selection import Layout, Settings, _MeanImputer, make_backend
 from clusterflow.impute._simple import _ColumnStatisticImputer
+from clusterflow.model import dump_component, load_component
 from clusterflow_cli.main import build_parser
 
 
@@ -182,9 +184,60 @@ def _expected_failures(estimator: object) -> dict[str, str]:
         _ColumnStatisticImputer(strategy="median", n_numeric=1),
         _IterativeTableImputer(),
         _IterativeTableImputer(estimator="trees", max_iter=1),
+        _MeanImputer(parts=[_ColumnStatisticImputer(), _IterativeTableImputer(max_iter=1)]),
         TableImputer(method="mean"),
     ],
     expected_failed_checks=_expected_failures,
 )
 def test_our_estimators_pass_sklearn_estimator_checks(estimator, check) -> None:
     check(estimator)
+
+
+def test_a_blend_imputes_the_mean_of_its_parts(mixed: pd.DataFrame) -> None:
+    layout = Layout(["x", "y"], [(2, 4)], ["colour"], [np.array(["blue", "red"], dtype=object)])
+    encoded = mixed[["x", "y"]].to_numpy(dtype=float)
+    colour = pd.get_dummies(mixed["colour"], dtype=float).to_numpy()
+    colour[mixed["colour"].isna().to_numpy()] = np.nan
+    encoded = np.hstack([encoded, colour])
+    settings = Settings(seed=0)
+    blend = make_backend("knn+iterative", layout, settings).fit(encoded).transform(encoded)
+    parts = [
+        make_backend(m, layout, settings).fit(encoded).transform(encoded)
+        for m in ("knn", "iterative")
+    ]
+    np.testing.assert_allclose(blend, (parts[0] + parts[1]) / 2)
+    assert not np.isnan(blend).any()
+
+
+@pytest.mark.parametrize("blend", BLENDS)
+def test_each_blend_fills_numerics_and_returns_seen_categories(
+    mixed: pd.DataFrame, blend: str, tmp_path
+) -> None:
+    imputer = TableImputer(method="knn", random_state=0).fit(mixed)
+    # A blend is chosen by "auto" only; set it as if chosen, then fit through the same path.
+    imputer.imputer_ = make_backend(blend, imputer._layout(), imputer._settings())
+    imputer.imputer_.fit(imputer._encode(mixed))
+    out = imputer.transform(mixed)
+    assert not out[["x", "y"]].isna().any().any()
+    assert set(out["colour"]) <= {"red", "blue"}
+    # It saves and loads like every fitted component of a model.
+    dump_component(imputer, tmp_path / "imputer")
+    loaded = load_component(tmp_path / "imputer", "skops")
+    pd.testing.assert_frame_equal(loaded.transform(mixed), out)
+
+
+def test_auto_scores_every_blend_and_picks_one_only_when_it_is_strictly_better(
+    mixed: pd.DataFrame,
+) -> None:
+    imputer = TableImputer(random_state=0).fit(mixed)
+    scores = imputer.scores_.set_index("method")
+    assert list(scores.index) == list(SCORED)
+    # A blend's seconds are the sum of its parts' (it fits each of them).
+    for blend in BLENDS:
+        parts = blend.split("+")
+        assert scores.loc[blend, "seconds"] == pytest.approx(scores.loc[parts, "seconds"].sum())
+    best = scores["numeric_rmse"].min()
+    first_best = scores.index[scores["numeric_rmse"] == best][0]
+    assert imputer.method_ == first_best
+    if imputer.method_ in BLENDS:
+        assert scores.loc[list(CANDIDATES), "numeric_rmse"].min() > best
