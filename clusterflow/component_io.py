@@ -37,6 +37,7 @@ def allowed_types() -> frozenset[str]:
     from clusterflow.features import FeatureBuilder
     from clusterflow.impute import FastKNNImputer, TableImputer
     from clusterflow.impute._iterative import _IterativeTableImputer
+    from clusterflow.impute._selection import _MeanImputer
     from clusterflow.impute._simple import _ColumnStatisticImputer
 
     ours = (
@@ -45,6 +46,7 @@ def allowed_types() -> frozenset[str]:
         FastKNNImputer,
         _ColumnStatisticImputer,
         _IterativeTableImputer,
+        _MeanImputer,
         ClusterSweep,
         Candidate,
         Reducer,

@@ -13,8 +13,9 @@ Laid out like ``sklearn.impute``:
   (MissForest-style), categoricals predicted as whole one-hot blocks.
 - ``_table``: :class:`TableImputer` works on a ``pandas.DataFrame`` with numeric and categorical
   columns (encoding in ``_encoding``). With ``method="auto"`` it hides a share of the known
-  values, imputes them with every candidate and with the averages of the model-based ones (blends),
-  scores each against the truth and keeps the best (``_selection``; the scores are kept in ``scores_`` and, per column, ``column_scores_``).
+  values, imputes them with every candidate and with the averages of the model-based ones
+  (blends), scores each against the truth and keeps the best (``_selection``; the scores are
+  kept in ``scores_`` and, per column, ``column_scores_``).
 """
 
 from clusterflow.impute._knn import FastKNNImputer

@@ -53,8 +53,9 @@ class TableImputer(TransformerMixin, BaseEstimator):
     category seen in ``fit``.
 
     With ``method="auto"``, ``fit`` takes up to ``score_sample`` rows, hides ``mask_fraction`` of
-    their known values (seeded), imputes them with every method of ``CANDIDATES`` and scores
-    the result against the hidden truth: RMSE on standardised numerics, error rate on
+    their known values (seeded), imputes them with every method of ``CANDIDATES`` and with the
+    averages of the model-based ones (``BLENDS``: knn, iterative and forest in pairs and all three),
+    and scores the result against the hidden truth: RMSE on standardised numerics, error rate on
     categoricals, combined as their average weighted by the number of hidden cells of each kind
     (lower is better). The mean, median, most-frequent, iterative and forest candidates are
     fitted on the sample; the KNN candidate uses every row as donor, as it will at full scale,
@@ -89,7 +90,8 @@ default="auto"
     ----------
     method_ : str
         The method ``transform`` uses for the numerics (and for everything unless ``"auto"``
-        found another method better for the categoricals).
+        found another method better for the categoricals). ``"auto"`` may choose a blend, named
+        by its parts (``"iterative+forest"``): the mean of their imputations.
     categorical_method_ : str
         The method ``transform`` uses for the categoricals. ``"auto"`` chooses each kind on
         its own hidden cells: lowest RMSE for numerics, lowest error rate for categoricals.
@@ -366,7 +368,8 @@ def _best(records: list[dict[str, Any]]) -> tuple[str, str]:
     categoricals fill the numerics too, although another restores them better (on openintro's
     mammals the forest won the 1-5 risk indices and was kept for the heavy-tailed weights, where
     it was 38% worse than the iterative imputer; see benchmarks/impute_quality.py). ``min``
-    keeps the first of equal errors, so ties go to the simpler method; with nothing hidden of
+    keeps the first of equal errors, so ties go to the simpler method (and a blend, listed after
+    the single methods, wins only when it is strictly better); with nothing hidden of
     a kind, the other kind's choice (or the mean) is used.
     """
 

@@ -13,7 +13,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.errors import ConfigError
-from clusterflow.impute import CANDIDATES, METHODS, SCORED, FastKNNImputer, TableImputer
+from clusterflow.impute import METHODS, SCORED, FastKNNImputer, TableImputer
 from tests.conftest import shared
 
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
