@@ -24,7 +24,7 @@ from clusterflow.impute._encoding import (
     numeric_block,
     one_hot,
 )
-from clusterflow.impute._selection import Layout, Settings, make_backend, mask_and_score
+from clusterflow.impute._selection import BLENDS, Layout, Settings, make_backend, mask_and_score
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,12 @@ class TableImputer(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    method : {"auto", "mean", "median", "most_frequent", "knn", "iterative", "forest"}, \
-default="auto"
+    method : {"auto", "mean", "median", "most_frequent", "knn", "iterative", "forest"} or a \
+blend, default="auto"
         Imputation method; ``"knn"`` is :class:`FastKNNImputer`, ``"iterative"`` is
         scikit-learn's ``IterativeImputer`` (MICE with Bayesian ridge, posterior means),
         ``"forest"`` the same with extra-trees (MissForest-style, fitted on at most 2,000 rows).
+        A blend of ``BLENDS`` (``"iterative+forest"``) imputes the mean of its parts' imputations.
     numeric_columns, categorical_columns : sequence of str or None, default=None
         Columns to impute. If both are None they are inferred: numeric dtypes (not bool) are
         numeric, every other column categorical. If one is given and the other None, the other
@@ -124,7 +125,7 @@ default="auto"
     """
 
     _parameter_constraints: dict = {
-        "method": [StrOptions(set(METHODS))],
+        "method": [StrOptions(set(METHODS) | set(BLENDS))],
         "numeric_columns": ["array-like", None],
         "categorical_columns": ["array-like", None],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],

@@ -8,6 +8,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.config import ImputeMethod
+from clusterflow.errors import ConfigError
 from clusterflow.impute import BLENDS, CANDIDATES, METHODS, SCORED, TableImputer
 from clusterflow.impute._iterative import _IterativeTableImputer
 from clusterflow.impute._selection import Layout, Settings, _MeanImputer, make_backend
@@ -213,10 +214,8 @@ def test_a_blend_imputes_the_mean_of_its_parts(mixed: pd.DataFrame) -> None:
 def test_each_blend_fills_numerics_and_returns_seen_categories(
     mixed: pd.DataFrame, blend: str, tmp_path
 ) -> None:
-    imputer = TableImputer(method="knn", random_state=0).fit(mixed)
-    # A blend is chosen by "auto" only; set it as if chosen, then fit through the same path.
-    imputer.imputer_ = make_backend(blend, imputer._layout(), imputer._settings())
-    imputer.imputer_.fit(imputer._encode(mixed))
+    imputer = TableImputer(method=blend, random_state=0).fit(mixed)
+    assert imputer.method_ == blend
     out = imputer.transform(mixed)
     assert not out[["x", "y"]].isna().any().any()
     assert set(out["colour"]) <= {"red", "blue"}
@@ -241,3 +240,8 @@ def test_auto_scores_every_blend_and_picks_one_only_when_it_is_strictly_better(
     assert imputer.method_ == first_best
     if imputer.method_ in BLENDS:
         assert scores.loc[list(CANDIDATES), "numeric_rmse"].min() > best
+
+
+def test_only_the_listed_blends_are_methods(mixed: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="invalid imputer setting"):
+        TableImputer(method="mean+knn").fit(mixed)
