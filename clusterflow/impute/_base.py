@@ -26,3 +26,16 @@ def _single_threaded_blas(method: _F) -> _F:
             return method(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+class _AcceptsNaN:
+    """Mixin of the imputers of the encoded matrix: NaN marks a gap, not an error.
+
+    scikit-learn's input checks must therefore let NaN through. Place it before
+    ``BaseEstimator`` in the bases.
+    """
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.allow_nan = True
+        return tags

@@ -17,7 +17,7 @@ from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clusterflow.impute._base import _single_threaded_blas
+from clusterflow.impute._base import _AcceptsNaN, _single_threaded_blas
 
 # Bounds of the tree variant, so that its cost stays flat on large tables: the chained trees
 # are fitted on at most this many rows, with few trees and fewer rounds (trees
@@ -28,7 +28,7 @@ _TREE_MIN_LEAF = 2
 _TREE_MAX_ITER = 3
 
 
-class _IterativeTableImputer(TransformerMixin, BaseEstimator):
+class _IterativeTableImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     """Chained equations for the numerics, then a model per categorical block and complete numeric.
 
     scikit-learn's ``IterativeImputer`` would impute every one-hot column from all the others.
@@ -95,11 +95,6 @@ class _IterativeTableImputer(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
         self.estimator = estimator
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def _prefill_blocks(self, X: np.ndarray) -> np.ndarray:
         out = X.copy()

@@ -12,7 +12,7 @@ from sklearn.neighbors import KDTree
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clusterflow.impute._base import _single_threaded_blas
+from clusterflow.impute._base import _AcceptsNaN, _single_threaded_blas
 
 _RERANK_BYTES = 32 * 2**20
 
@@ -48,7 +48,7 @@ def _nan_euclidean_to_candidates(
     return dist
 
 
-class FastKNNImputer(TransformerMixin, BaseEstimator):
+class FastKNNImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     """KNN imputation of a numeric matrix with donors found through a KD-tree.
 
     For every row with gaps, ``n_candidates`` candidate donors are fetched from a KD-tree built
@@ -151,11 +151,6 @@ class FastKNNImputer(TransformerMixin, BaseEstimator):
         self.noise_variance_ = max(float(rest.mean()) if rest.size else 0.0, floor)
         self.explained_variance_ = np.maximum(eigvals[:n_comp], floor)
         return self
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def _project(self, X: np.ndarray) -> np.ndarray:
         """Return the subspace coordinates of rows, estimated from their observed values only.

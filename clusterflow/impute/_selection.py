@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from clusterflow.impute._base import _AcceptsNaN
 from clusterflow.impute._iterative import _IterativeTableImputer
 from clusterflow.impute._knn import FastKNNImputer
 from clusterflow.impute._simple import _ColumnStatisticImputer
@@ -253,7 +254,7 @@ def mask_and_score(
     return tally
 
 
-class _MeanImputer(TransformerMixin, BaseEstimator):
+class _MeanImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     """The average of several imputers' imputations of the encoded matrix (a blend).
 
     Averaging one-hot blocks averages the category scores, so a categorical is decoded to the
@@ -267,11 +268,6 @@ class _MeanImputer(TransformerMixin, BaseEstimator):
 
     def __init__(self, *, parts: Sequence[Any] = ()) -> None:
         self.parts = parts
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def fit(self, X: np.ndarray, y: Any = None) -> _MeanImputer:
         """Fit every part on ``X``."""

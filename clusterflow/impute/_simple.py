@@ -10,8 +10,10 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from clusterflow.impute._base import _AcceptsNaN
 
-class _ColumnStatisticImputer(TransformerMixin, BaseEstimator):
+
+class _ColumnStatisticImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     """Fill each encoded column with one statistic of its observed values.
 
     Numeric columns get the mean, median or most frequent value (``strategy``); one-hot columns
@@ -61,11 +63,6 @@ class _ColumnStatisticImputer(TransformerMixin, BaseEstimator):
                 stats[j] = values[np.argmax(counts)]
         self.statistics_ = stats
         return self
-
-    def __sklearn_tags__(self) -> Any:
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """Return a copy of ``X`` with NaN replaced by the column statistics."""
