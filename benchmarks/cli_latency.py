@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -270,40 +271,62 @@ def measure_all(args, clis: dict, envs: dict, folders: dict, root: Path, figures
             ],
         )
     files = {n: sized(n, root) for n in (344, 1000, 10000)}
-
-    def scores(suffix: str, env_extra=None) -> None:
-        for n, path in files.items():
-            measure(
-                f"score {n} rows{suffix}",
-                lambda cli, f, path=path, n=n: [
-                    str(cli),
-                    "score",
-                    str(path),
-                    "--model",
-                    MODEL,
-                    "--out",
-                    str(f / f"scored_{n}.csv"),
-                    "--workspace",
-                    str(f / "ws"),
-                ],
-                bare_args=[MODEL, str(path)],
-                env_extra=env_extra,
-            )
-
-    scores("")
+    score_files(measure, files, "")
     if args.server:
-        servers = {}
-        try:
-            for label, cli in clis.items():
-                servers[label] = start_server(folders[label], envs[label], cli)
-            scores(
-                " (server running)",
-                {label: {"PREFECT_API_URL": url} for label, (_, url) in servers.items()},
-            )
-        finally:
-            for proc, _ in servers.values():
-                os.killpg(proc.pid, 15)
-                proc.wait(timeout=30)
+        score_with_servers(measure, files, clis, envs, folders)
+
+
+def score_files(measure: Callable, files: dict[int, Path], suffix: str, env_extra=None) -> None:
+    """Measure ``score`` of each sized file beside the bare pyfunc path on the same file.
+
+    Parameters
+    ----------
+    measure : callable
+        ``measure_all``'s ``measure(name, make_cmd, bare_args=..., env_extra=...)``.
+    files : dict
+        The batch to score for each row count.
+    suffix : str
+        Appended to each figure's name (the condition it is measured in).
+    env_extra : dict, optional
+        Extra environment variables per console script label.
+    """
+    for n, path in files.items():
+        measure(
+            f"score {n} rows{suffix}",
+            lambda cli, f, path=path, n=n: [
+                str(cli),
+                "score",
+                str(path),
+                "--model",
+                MODEL,
+                "--out",
+                str(f / f"scored_{n}.csv"),
+                "--workspace",
+                str(f / "ws"),
+            ],
+            bare_args=[MODEL, str(path)],
+            env_extra=env_extra,
+        )
+
+
+def score_with_servers(
+    measure: Callable, files: dict[int, Path], clis: dict, envs: dict, folders: dict
+) -> None:
+    """Start a Prefect server per console script, score again with it running, stop them."""
+    servers = {}
+    try:
+        for label, cli in clis.items():
+            servers[label] = start_server(folders[label], envs[label], cli)
+        score_files(
+            measure,
+            files,
+            " (server running)",
+            {label: {"PREFECT_API_URL": url} for label, (_, url) in servers.items()},
+        )
+    finally:
+        for proc, _ in servers.values():
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=30)
 
 
 def report(args, clis: dict, figures: list, steps: list) -> None:

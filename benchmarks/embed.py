@@ -20,6 +20,7 @@ fp32 vectors and on the backend's vectors (beside fp32 against itself with anoth
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import os
 import tempfile
 import time
@@ -49,29 +50,49 @@ def main() -> None:
     if args.backends:
         backend_matrix(args)
         return
+    throughput(args)
 
+
+def bare_encode(texts: list[str], model):
+    """Encode ``texts`` with a bare SentenceTransformer, as a user of the library would."""
+    return model.encode(
+        texts,
+        batch_size=64,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+
+
+def throughput(args) -> None:
+    """Print clusterflow's embedder against bare encode, and bf16 / int8 against fp32.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``data`` (a CSV path), ``column`` (its text column) and ``rows`` (how many to read).
+    """
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from clusterflow.embed import MiniLMEmbedder, cpu_supports_bf16, resolve_model_path
+    from clusterflow.embed import resolve_model_path
 
     texts_all = pd.read_csv(args.data)[args.column].dropna().astype(str).tolist()[: args.rows]
     distinct = list(dict.fromkeys(texts_all))
     threads = torch.get_num_threads()
     print(f"{len(texts_all)} texts, {len(distinct)} distinct; torch threads {threads}")
     bare = SentenceTransformer(str(resolve_model_path("all-MiniLM-L6-v2")), device="cpu")
+    bare_encode(distinct[:64], bare)  # warm up
+    distinct_and_rerun(bare, distinct, texts_all)
+    raw_column(bare, texts_all)
+    precisions(bare, distinct[: min(1500, len(distinct))])
 
-    def bare_encode(texts, model=bare):
-        return model.encode(
-            texts,
-            batch_size=64,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
 
-    bare_encode(distinct[:64])  # warm up
-    ref, t_bare = timed(lambda: bare_encode(distinct))
+def distinct_and_rerun(bare, distinct: list[str], texts_all: list[str]) -> None:
+    """Print the pipeline against bare encode on distinct texts, then a rerun on the same data."""
+    from clusterflow.embed import MiniLMEmbedder
+
+    ref, t_bare = timed(lambda: bare_encode(distinct, bare))
     with tempfile.TemporaryDirectory() as tmp:
         emb = MiniLMEmbedder(precision="fp32", cache_path=Path(tmp) / "c.sqlite")
         emb.encode(["warm up"])
@@ -89,7 +110,12 @@ def main() -> None:
             f"{t_rerun / t_ours:.3f} of the cold time"
         )
 
-    _, t_bare_raw = timed(lambda: bare_encode(texts_all))
+
+def raw_column(bare, texts_all: list[str]) -> None:
+    """Print bare encode against the pipeline on the raw column, duplicates included."""
+    from clusterflow.embed import MiniLMEmbedder
+
+    _, t_bare_raw = timed(lambda: bare_encode(texts_all, bare))
     with tempfile.TemporaryDirectory() as tmp:
         emb = MiniLMEmbedder(precision="fp32", cache_path=Path(tmp) / "c.sqlite")
         emb.encode(["warm up"])
@@ -99,11 +125,18 @@ def main() -> None:
         f"speed-up {t_bare_raw / t_raw:.2f}x"
     )
 
-    sample = distinct[: min(1500, len(distinct))]
-    base, t_fp32 = timed(lambda: bare_encode(sample))
+
+def precisions(bare, sample: list[str]) -> None:
+    """Print bf16 autocast and dynamic int8 against fp32: speed and cosine similarity."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from clusterflow.embed import cpu_supports_bf16, resolve_model_path
+
+    base, t_fp32 = timed(lambda: bare_encode(sample, bare))
     if cpu_supports_bf16():
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-            bf, t_bf = timed(lambda: bare_encode(sample))
+            bf, t_bf = timed(lambda: bare_encode(sample, bare))
         print(
             f"bf16 autocast: {t_fp32 / t_bf:.2f}x fp32 speed, min cosine "
             f"{float(np.min(np.sum(bf * base, axis=1))):.6f}"
@@ -142,44 +175,18 @@ def _busy_loop() -> None:
 
 
 def backend_matrix(args) -> None:
-    import multiprocessing as mp
-
+    """Print every backend's texts/s, idle and with one core busy, and its agreement with fp32."""
     import torch
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import adjusted_rand_score
 
-    from clusterflow.embed import MiniLMEmbedder
-
-    shared = ROOT.parent / "shared" / "data"
-    sets = {}
-    for label, (name, column) in SETS.items():
-        frame = pd.read_csv(shared / name)
-        text_column = column if column in frame else frame.columns[1]
-        texts = list(dict.fromkeys(frame[text_column].dropna().astype(str).tolist()))
-        rng = np.random.default_rng(0)
-        sets[label] = [texts[i] for i in rng.permutation(len(texts))[: args.rows]]
+    sets = {
+        label: distinct_sample(name, column, args.rows) for label, (name, column) in SETS.items()
+    }
     print(
         f"torch {torch.__version__}, threads {torch.get_num_threads()}; "
         f"{os.cpu_count()} cores, shared with other work (compare within a column)"
     )
-    embedders = {}
-    for name, settings in BACKENDS.items():
-        emb = MiniLMEmbedder(cache_path=None, chunk_size=10**9, **settings)
-        emb.encode(["warm up the encoder", "and its tokenizer"])
-        embedders[name] = emb
-
-    def run(texts):
-        seconds = dict.fromkeys(embedders, 0.0)
-        vectors = {name: [] for name in embedders}
-        for start in range(0, len(texts), args.chunk):
-            chunk = texts[start : start + args.chunk]
-            for name, emb in embedders.items():
-                vecs, t = timed(lambda e=emb, c=chunk: e.encode(c))
-                seconds[name] += t
-                vectors[name].append(vecs)
-        return seconds, {k: np.concatenate(v) for k, v in vectors.items()}
-
-    rates: dict[tuple[str, str], float] = {}
+    embedders = warm_embedders()
+    rates: dict[tuple[str, str, str], float] = {}
     agreement: dict[tuple[str, str], tuple[float, float]] = {}
     for condition in ("idle", "one core busy"):
         busy = None
@@ -188,33 +195,89 @@ def backend_matrix(args) -> None:
             busy.start()
         try:
             for label, texts in sets.items():
-                seconds, vectors = run(texts)
+                seconds, vectors = encode_interleaved(embedders, texts, args.chunk)
                 for name in embedders:
                     rates[(condition, label, name)] = len(texts) / seconds[name]
                 if condition == "idle":
-                    ref = vectors["torch fp32"]
-                    k = 20
-                    base = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(ref)
-                    floor = KMeans(n_clusters=k, n_init=50, random_state=1).fit_predict(ref)
-                    agreement[(label, "fp32 vs itself, other seed")] = (
-                        1.0,
-                        adjusted_rand_score(base, floor),
-                    )
-                    for name, vecs in vectors.items():
-                        cos = float(np.min(np.sum(vecs * ref, axis=1)))
-                        labels = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(vecs)
-                        agreement[(label, name)] = (cos, adjusted_rand_score(base, labels))
+                    agreement.update(agreement_with_fp32(label, vectors))
         finally:
             if busy is not None:
                 busy.terminate()
                 busy.join()
+    print_matrix(list(embedders), list(sets), rates, agreement)
 
-    labels = list(sets)
+
+def distinct_sample(name: str, column: str, rows: int) -> list[str]:
+    """Return ``rows`` distinct texts of a shared data set's column, in a seeded random order."""
+    frame = pd.read_csv(ROOT.parent / "shared" / "data" / name)
+    text_column = column if column in frame else frame.columns[1]
+    texts = list(dict.fromkeys(frame[text_column].dropna().astype(str).tolist()))
+    rng = np.random.default_rng(0)
+    return [texts[i] for i in rng.permutation(len(texts))[:rows]]
+
+
+def warm_embedders() -> dict:
+    """One uncached MiniLMEmbedder per backend of BACKENDS, each encoder and tokenizer warmed."""
+    from clusterflow.embed import MiniLMEmbedder
+
+    embedders = {}
+    for name, settings in BACKENDS.items():
+        emb = MiniLMEmbedder(cache_path=None, chunk_size=10**9, **settings)
+        emb.encode(["warm up the encoder", "and its tokenizer"])
+        embedders[name] = emb
+    return embedders
+
+
+def encode_interleaved(
+    embedders: dict, texts: list[str], chunk_size: int
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """Encode ``texts`` chunk by chunk with every backend in turn (so noise hits them alike).
+
+    Returns
+    -------
+    seconds : dict
+        Each backend's summed encoding seconds.
+    vectors : dict
+        Each backend's vectors of all ``texts``.
+    """
+    seconds = dict.fromkeys(embedders, 0.0)
+    vectors: dict[str, list] = {name: [] for name in embedders}
+    for start in range(0, len(texts), chunk_size):
+        chunk = texts[start : start + chunk_size]
+        for name, emb in embedders.items():
+            vecs, t = timed(lambda e=emb, c=chunk: e.encode(c))
+            seconds[name] += t
+            vectors[name].append(vecs)
+    return seconds, {k: np.concatenate(v) for k, v in vectors.items()}
+
+
+def agreement_with_fp32(label: str, vectors: dict) -> dict[tuple[str, str], tuple[float, float]]:
+    """Min cosine and KMeans ARI (k=20, n_init=50) of each backend's vectors against torch fp32.
+
+    Also fp32 against itself with another KMeans seed: the ARI floor of KMeans alone.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    ref = vectors["torch fp32"]
+    k = 20
+    base = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(ref)
+    floor = KMeans(n_clusters=k, n_init=50, random_state=1).fit_predict(ref)
+    agreement = {(label, "fp32 vs itself, other seed"): (1.0, adjusted_rand_score(base, floor))}
+    for name, vecs in vectors.items():
+        cos = float(np.min(np.sum(vecs * ref, axis=1)))
+        labels = KMeans(n_clusters=k, n_init=50, random_state=0).fit_predict(vecs)
+        agreement[(label, name)] = (cos, adjusted_rand_score(base, labels))
+    return agreement
+
+
+def print_matrix(names: list[str], labels: list[str], rates: dict, agreement: dict) -> None:
+    """Print the texts/s table, the agreement table and the fastest path that agrees."""
     print("\ntexts/s (distinct texts, interleaved chunks)")
     head = " | ".join(f"{c}: {lab}" for c in ("idle", "one core busy") for lab in labels)
     print(f"| backend | {head} |")
     print("|---|" + "---|" * (2 * len(labels)))
-    for name in embedders:
+    for name in names:
         cells = " | ".join(
             f"{rates[(c, lab, name)]:.0f}" for c in ("idle", "one core busy") for lab in labels
         )
@@ -222,12 +285,12 @@ def backend_matrix(args) -> None:
     print("\nagreement with torch fp32 (min cosine; ARI of KMeans k=20, n_init=50)")
     print("| backend | " + " | ".join(f"{lab} min cos | {lab} ARI" for lab in labels) + " |")
     print("|---|" + "---|---|" * len(labels))
-    for name in [*embedders, "fp32 vs itself, other seed"]:
+    for name in [*names, "fp32 vs itself, other seed"]:
         cells = " | ".join(
             f"{agreement[(lab, name)][0]:.5f} | {agreement[(lab, name)][1]:.4f}" for lab in labels
         )
         print(f"| {name} | {cells} |")
-    ok = [n for n in embedders if all(agreement[(lab, n)][0] >= 0.99 for lab in labels)]
+    ok = [n for n in names if all(agreement[(lab, n)][0] >= 0.99 for lab in labels)]
     best = max(ok, key=lambda n: sum(rates[("idle", lab, n)] for lab in labels))
     print(f"\nfastest idle path with min cosine >= 0.99 on both sets: {best}")
 

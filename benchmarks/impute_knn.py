@@ -60,6 +60,53 @@ def rmse(filled: np.ndarray, full: np.ndarray, mask: np.ndarray) -> float:
     return float(np.sqrt(np.mean((filled[mask] - full[mask]) ** 2)))
 
 
+def selection_overhead(
+    data: np.ndarray, full: np.ndarray, mask: np.ndarray, seed: int, repeats: int
+) -> None:
+    """Print what TableImputer(method='auto') adds over fitting the method it chose.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The table with its hidden cells set to NaN.
+    full, mask : numpy.ndarray
+        The complete table and the hidden cells, for the RMSE.
+    seed : int
+        The imputers' ``random_state``.
+    repeats : int
+        How many times auto and the chosen method are timed, alternately (fastest kept).
+    """
+    frame = pd.DataFrame(data, columns=[f"x{i}" for i in range(data.shape[1])])
+
+    def run(method: str) -> pd.DataFrame:
+        return TableImputer(method=method, random_state=seed).fit_transform(frame)
+
+    # On a shared machine one timing can be off by tens of percent, so auto and the chosen
+    # method fixed are timed alternately --repeats times and the fastest of each is kept.
+    auto_times, fixed_times = [], []
+    for _ in range(repeats):
+        auto = TableImputer(method="auto", random_state=seed)
+        tic = time.perf_counter()
+        auto_out = auto.fit_transform(frame)
+        auto_times.append(time.perf_counter() - tic)
+        _, seconds, _ = measure(lambda m=auto.method_: run(m), memory=False)
+        fixed_times.append(seconds)
+    auto_s, fixed_s = min(auto_times), min(fixed_times)
+    # A blend's row repeats its parts' seconds: count each fitted candidate once.
+    scored = auto.scores_.set_index("method")
+    scoring_s = float(scored.loc[list(CANDIDATES), "seconds"].sum())
+    print(auto.scores_.to_string(index=False))
+    print(
+        f"TableImputer(method='auto') fit+transform: {auto_s:.2f} s, chose {auto.method_}, "
+        f"RMSE {rmse(auto_out.to_numpy(), full, mask):.4f}"
+    )
+    print(
+        f"TableImputer(method={auto.method_!r}) fit+transform: {fixed_s:.2f} s; "
+        f"selection adds {(auto_s - fixed_s) / fixed_s:+.1%} end to end; the candidates' "
+        f"scoring time ({scoring_s:.2f} s) is {scoring_s / fixed_s:.1%} of it"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
@@ -99,35 +146,7 @@ def main() -> None:
         )
 
     if args.selection:
-        frame = pd.DataFrame(data, columns=[f"x{i}" for i in range(args.cols)])
-
-        def run(method: str) -> pd.DataFrame:
-            return TableImputer(method=method, random_state=args.seed).fit_transform(frame)
-
-        # On a shared machine one timing can be off by tens of percent, so auto and the chosen
-        # method fixed are timed alternately --repeats times and the fastest of each is kept.
-        auto_times, fixed_times = [], []
-        for _ in range(args.repeats):
-            auto = TableImputer(method="auto", random_state=args.seed)
-            tic = time.perf_counter()
-            auto_out = auto.fit_transform(frame)
-            auto_times.append(time.perf_counter() - tic)
-            _, seconds, _ = measure(lambda m=auto.method_: run(m), memory=False)
-            fixed_times.append(seconds)
-        auto_s, fixed_s = min(auto_times), min(fixed_times)
-        # A blend's row repeats its parts' seconds: count each fitted candidate once.
-        scored = auto.scores_.set_index("method")
-        scoring_s = float(scored.loc[list(CANDIDATES), "seconds"].sum())
-        print(auto.scores_.to_string(index=False))
-        print(
-            f"TableImputer(method='auto') fit+transform: {auto_s:.2f} s, chose {auto.method_}, "
-            f"RMSE {rmse(auto_out.to_numpy(), full, mask):.4f}"
-        )
-        print(
-            f"TableImputer(method={auto.method_!r}) fit+transform: {fixed_s:.2f} s; "
-            f"selection adds {(auto_s - fixed_s) / fixed_s:+.1%} end to end; the candidates' "
-            f"scoring time ({scoring_s:.2f} s) is {scoring_s / fixed_s:.1%} of it"
-        )
+        selection_overhead(data, full, mask, args.seed, args.repeats)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS over the whole run (resource.ru_maxrss): {peak_rss:.0f} MB")
 

