@@ -65,8 +65,9 @@ class ImputeConfig(_Frozen):
 
     method: ImputeMethod = Field(
         ImputeMethod.auto,
-        description="Imputer; 'auto' hides a share of known values and picks the imputer that "
-        "restores them best. 'drop' quarantines incomplete rows instead of filling them.",
+        description="Imputer; 'auto' hides a share of known values and picks the imputer (or the "
+        "average of two or three of knn, iterative and forest) that restores them best. 'drop' "
+        "quarantines incomplete rows instead of filling them.",
     )
     n_neighbors: int = Field(5, ge=1, le=100, description="Donors per gap for the KNN imputer.")
     mask_fraction: float = Field(
