@@ -37,6 +37,7 @@ import pandas as pd
 
 from clusterflow import gate, run_record
 from clusterflow.challenger import (
+    RECHECKS,  # noqa: F401  (re-exported from its old home)
     Challenger,
     gate_against_champion,
     load_challenger,

@@ -44,6 +44,14 @@ class DriftView:
                 del plain[item.name]
         return plain
 
+    def __getitem__(self, key: str) -> Any:
+        """Read a field as the dicts these records replaced were read (``view["auc"]``)."""
+        return self.to_dict()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Read a field like ``dict.get``: ``default`` when the JSON form has no such key."""
+        return self.to_dict().get(key, default)
+
 
 # --- columns --------------------------------------------------------------------------------
 

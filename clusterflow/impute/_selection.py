@@ -23,9 +23,11 @@ CANDIDATES = ("mean", "median", "most_frequent", "knn", "iterative", "forest")
 BLENDS = ("knn+iterative", "knn+forest", "iterative+forest", "knn+iterative+forest")
 """Averages of the model-based candidates' imputations that ``method="auto"`` also scores.
 
-Their errors are partly independent (neighbours, a linear fit, trees), so the average of two is
-never worse than the mean of their errors and often better than either; a blend is chosen only
-when it scores strictly better than every single method (it costs the sum of its parts)."""
+Their errors are partly independent (neighbours, a linear fit, trees), so on the numerics the
+average's RMSE is never above the mean of the parts' RMSEs and often below either (the triangle
+inequality); categoricals take the category with the highest averaged score, which has no such
+bound. A blend is chosen only when it scores strictly better than every single method (it costs
+the sum of its parts)."""
 
 SCORED = CANDIDATES + BLENDS
 
@@ -271,6 +273,8 @@ class _MeanImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
 
     def fit(self, X: np.ndarray, y: Any = None) -> _MeanImputer:
         """Fit every part on ``X``."""
+        if not len(self.parts):
+            raise ValueError("a blend needs at least one imputer in parts")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         self.parts_ = [clone(part).fit(X) for part in self.parts]
         return self

@@ -29,8 +29,9 @@ from clusterflow.impute._selection import BLENDS, Layout, Settings, make_backend
 log = logging.getLogger(__name__)
 
 METHODS = tuple(m.value for m in ImputeMethod if m is not ImputeMethod.drop)
-"""Values of ``TableImputer(method=...)``: the config's ``ImputeMethod`` less ``drop`` (which the
-pipeline handles by quarantining rows, not by filling them)."""
+"""The named methods of ``TableImputer(method=...)``: the config's ``ImputeMethod`` less ``drop``
+(which the pipeline handles by quarantining rows, not by filling them). A blend of ``BLENDS``
+(``"knn+forest"``) is accepted too; ``"auto"`` may choose one."""
 
 _SCORE_COLUMNS = ["method", "numeric_rmse", "categorical_error", "score", "seconds"]
 _COLUMN_SCORE_COLUMNS = [

@@ -29,7 +29,9 @@ READ_HOOKS: list[Callable[[Path], None]] = []
 
 A hook may audit reads, or inject a fault: an ``OSError`` it raises propagates unchanged, as a
 failing network filesystem would, so the ingest task's retries can be tested against a real
-flaky source. Hooks must not raise anything else.
+flaky source. Hooks must not raise anything else. Add and remove hooks on this list
+(``READ_HOOKS.append(hook)``; ``clusterflow.io.READ_HOOKS`` is the same list): binding a new list
+to the name elsewhere is not seen by :func:`read_table`.
 """
 
 

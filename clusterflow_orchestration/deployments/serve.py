@@ -246,7 +246,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--env", choices=ENVIRONMENTS, default="dev", help="parameter set (default: %(default)s)"
     )
     parser.add_argument(
-        "--prefect-file", default=str(PREFECT_YAML), metavar="FILE", help="deployments file"
+        "--prefect-file",
+        default=str(PREFECT_YAML),
+        metavar="FILE",
+        help=(
+            "deployments file; its entrypoints must name clusterflow's own flows "
+            "(flows/<module>.py:<flow>, loaded from clusterflow_orchestration)"
+        ),
     )
     parser.add_argument("--no-schedules", action="store_true", help="serve without cron schedules")
     parser.add_argument(

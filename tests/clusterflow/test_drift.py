@@ -464,3 +464,14 @@ def test_birds_remarks_embeddings_separate_the_periods(birds, embedding_cache):
     assert found["late"].drift_detected is True
     assert found["held"].embedding.drifted is False
     assert found["held"].drift_detected is False, found["held"].reasons
+
+
+def test_drift_records_still_read_like_the_dicts_they_replaced():
+    res = _cmp(_synthetic(1000, seed=1), _synthetic(1000, seed=2, shift=0.5))
+    assert res.embedding["auc"] == res.embedding.auc
+    assert res.columns["x"]["drifted"] is True
+    assert res.columns["x"]["batch"] == res.columns["x"].batch.to_dict()
+    assert res.clusters.get("psi") == res.clusters.psi
+    assert res.clusters.get("no such key", "default") == "default"
+    with pytest.raises(KeyError):
+        res.embedding["no such key"]
