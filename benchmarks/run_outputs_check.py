@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.recfunctions import repack_fields
 
-DEFAULT_PYTHON = "/work/main/.venv/bin/python"
+DEFAULT_PYTHON = sys.executable  # the interpreter running this script (the checkout's venv)
 CASES = {  # train's arguments; the demo's are those of `make demo` (Makefile)
     "penguins": "data/penguins.csv --exclude-columns species,year".split(),
     "demo": "data/birds_demo.csv --text-column remarks --id-column record_id "

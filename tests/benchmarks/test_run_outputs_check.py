@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 import zipfile
 
 import numpy as np
@@ -20,6 +21,8 @@ from benchmarks.run_outputs_check import (
     normalise_text,
 )
 
+# MLflow writes the pyfunc code under the system temp folder, with a random suffix.
+TMP = tempfile.gettempdir()
 LITERALS = {"/scratch/cf-outputs-abc/penguins": "@tmp@", "0123abcd" * 4: "@mlflow-run-1@"}
 
 
@@ -29,14 +32,14 @@ def test_text_loses_only_the_volatile_values():
         ' "tracking_uri": "sqlite:////scratch/cf-outputs-abc/penguins/ws/mlflow.db",\n'
         f' "mlflow_run_id": "{"0123abcd" * 4}", "silhouette": 0.3935886758428319}}\n'
         "utc_time_created: '2026-11-26 22:58:10.805477'\nmodel_size_bytes: 29448123\n"
-        "    model_code_path: /tmp/clusterflow-pyfunc-b_zba_tt/clusterflow_model.py\n"
+        f"    model_code_path: {TMP}/clusterflow-pyfunc-b_zba_tt/clusterflow_model.py\n"
     )
     assert normalise_text(text, LITERALS) == (
         '{"run_id": "@run-id@", "seconds": @seconds@, "k": 3,\n'
         ' "tracking_uri": "sqlite:///@tmp@/ws/mlflow.db",\n'
         ' "mlflow_run_id": "@mlflow-run-1@", "silhouette": 0.3935886758428319}\n'
         "utc_time_created: @time@\nmodel_size_bytes: @bytes@\n"
-        "    model_code_path: /tmp/clusterflow-pyfunc-@random@/clusterflow_model.py\n"
+        f"    model_code_path: {TMP}/clusterflow-pyfunc-@random@/clusterflow_model.py\n"
     )
     # a changed metric still shows
     assert normalise_text(text.replace("0.39358", "0.39359"), LITERALS) != normalise_text(
