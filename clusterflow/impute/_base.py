@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from joblib import effective_n_jobs
 from threadpoolctl import threadpool_limits
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 def _single_threaded_blas(method: _F) -> _F:
@@ -26,6 +29,22 @@ def _single_threaded_blas(method: _F) -> _F:
             return method(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _thread_map(fn: Callable[[Any], _T], items: Sequence[Any], n_jobs: int | None) -> list[_T]:
+    """Return ``[fn(item) for item in items]``, run on up to ``n_jobs`` threads, in order.
+
+    ``n_jobs`` follows scikit-learn: None is one thread (unless a joblib ``parallel_config``
+    says otherwise), -1 every core. The imputers' heavy work (tree building, BLAS products,
+    neighbour searches) releases the GIL, so independent fits overlap on separate cores. Call it
+    with BLAS already limited to one thread (``_single_threaded_blas``): the nested limits then
+    restore that same state, whichever thread leaves last.
+    """
+    workers = min(len(items), effective_n_jobs(n_jobs))
+    if workers <= 1:
+        return [fn(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fn, items))
 
 
 class _AcceptsNaN:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -12,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clusterflow.impute._base import _AcceptsNaN
+from clusterflow.impute._base import _AcceptsNaN, _single_threaded_blas, _thread_map
 from clusterflow.impute._iterative import _IterativeTableImputer
 from clusterflow.impute._knn import FastKNNImputer
 from clusterflow.impute._simple import _ColumnStatisticImputer
@@ -30,6 +31,11 @@ bound. A blend is chosen only when it scores strictly better than every single m
 the sum of its parts)."""
 
 SCORED = CANDIDATES + BLENDS
+
+# The order candidates are started in when they run side by side: the longest first, so that
+# the short ones fill the other cores meanwhile (at 100k x 20: forest 6.0 s, knn 1.8 s,
+# iterative 0.9 s, the column statistics milliseconds).
+_START_ORDER = ("forest", "knn", "iterative", "mean", "median", "most_frequent")
 
 # Mask-and-score repeats the masking (with fresh cells) until about this many cells were scored,
 # so that selection on a small table is not decided by a handful of cells.
@@ -77,12 +83,14 @@ class Settings:
     mask_fraction: float = 0.1
     score_sample: int = 5000
     seed: int = 0
+    n_jobs: int | None = None
 
 
 def make_backend(method: str, layout: Layout, settings: Settings) -> Any:
     """Return an unfitted imputer of the encoded matrix for ``method`` (a blend: ``"a+b"``)."""
     if "+" in method:
-        return _MeanImputer(parts=[make_backend(m, layout, settings) for m in method.split("+")])
+        parts = [make_backend(m, layout, settings) for m in method.split("+")]
+        return _MeanImputer(parts=parts, n_jobs=settings.n_jobs)
     if method in ("mean", "median", "most_frequent"):
         return _ColumnStatisticImputer(strategy=method, n_numeric=len(layout.numeric))
     if method == "knn":
@@ -194,6 +202,19 @@ class _Tally:
         return out
 
 
+def _impute_sample(
+    method: str, masked: np.ndarray, sample: np.ndarray, layout: Layout, settings: Settings
+) -> tuple[np.ndarray, float]:
+    """Fit ``method`` on the masked table and impute the sample's rows; return them and seconds."""
+    backend = make_backend(method, layout, settings)
+    # KNN's fit only stores rows: it uses every row as donor, as it will at full scale.
+    fit_rows = masked if method == "knn" else masked[sample]
+    tic = time.perf_counter()
+    filled = backend.fit(fit_rows).transform(masked[sample])
+    return filled, time.perf_counter() - tic
+
+
+@_single_threaded_blas
 def mask_and_score(
     encoded: np.ndarray,
     truth_codes: Sequence[np.ndarray],
@@ -211,7 +232,8 @@ def mask_and_score(
     layout : Layout
         Where each column sits in ``encoded``.
     settings : Settings
-        Candidates' parameters, share of cells hidden, sample size and seed.
+        Candidates' parameters, share of cells hidden, sample size, seed and the threads the
+        candidates run on side by side (``n_jobs``; the results do not depend on it).
 
     Returns
     -------
@@ -238,20 +260,21 @@ def mask_and_score(
         for g, rows in enumerate(hidden):
             masked[np.ix_(sample[rows], np.arange(groups[g].start, groups[g].stop))] = np.nan
         tally.count(hidden)
-        filled, spent = {}, {}
+        impute = functools.partial(
+            _impute_sample, masked=masked, sample=sample, layout=layout, settings=settings
+        )
+        runs: dict[str, tuple[Any, float]] = dict(
+            zip(_START_ORDER, _thread_map(impute, _START_ORDER, settings.n_jobs), strict=True)
+        )
+        # Tallied in CANDIDATES order whatever finished first: the totals stay bit for bit.
         for method in CANDIDATES:
-            backend = make_backend(method, layout, settings)
-            # KNN's fit only stores rows: it uses every row as donor, as it will at full scale.
-            fit_rows = masked if method == "knn" else masked[sample]
-            tic = time.perf_counter()
-            filled[method] = backend.fit(fit_rows).transform(masked[sample])
-            spent[method] = time.perf_counter() - tic
-            tally.total[method]["sec"] += spent[method]
-            tally.add(method, filled[method], truth, hide, sample_codes)
+            filled, seconds = runs[method]
+            tally.total[method]["sec"] += seconds
+            tally.add(method, filled, truth, hide, sample_codes)
         for blend in BLENDS:
             parts = blend.split("+")
-            tally.total[blend]["sec"] += sum(spent[m] for m in parts)
-            mean = sum(filled[m] for m in parts) / len(parts)
+            tally.total[blend]["sec"] += sum(runs[m][1] for m in parts)
+            mean = sum(runs[m][0] for m in parts) / len(parts)
             tally.add(blend, mean, truth, hide, sample_codes)
     return tally
 
@@ -266,17 +289,22 @@ class _MeanImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     ----------
     parts : list of estimator
         Unfitted imputers of the encoded matrix.
+    n_jobs : int or None, default=None
+        Threads the parts are fitted on side by side (scikit-learn's convention: None is one,
+        -1 every core).
     """
 
-    def __init__(self, *, parts: Sequence[Any] = ()) -> None:
+    def __init__(self, *, parts: Sequence[Any] = (), n_jobs: int | None = None) -> None:
         self.parts = parts
+        self.n_jobs = n_jobs
 
+    @_single_threaded_blas
     def fit(self, X: np.ndarray, y: Any = None) -> _MeanImputer:
         """Fit every part on ``X``."""
         if not len(self.parts):
             raise ValueError("a blend needs at least one imputer in parts")
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        self.parts_ = [clone(part).fit(X) for part in self.parts]
+        self.parts_ = _thread_map(lambda part: clone(part).fit(X), self.parts, self.n_jobs)
         return self
 
     def transform(self, X: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from clusterflow.config import ImputeMethod
 from clusterflow.errors import ConfigError
-from clusterflow.impute._base import _single_threaded_blas
+from clusterflow.impute._base import _single_threaded_blas, _thread_map
 from clusterflow.impute._encoding import (
     decode_category,
     encoded_categories,
@@ -87,6 +87,11 @@ blend, default="auto"
         Rows used to score candidates.
     random_state : int, default=0
         Seed of the masking, the sample and the iterative imputers.
+    n_jobs : int or None, default=None
+        Threads that ``fit`` runs independent fits on side by side: the candidates of
+        ``"auto"``, the parts of a blend, the numeric and the categorical method when they
+        differ. scikit-learn's convention: None is one thread (unless a joblib
+        ``parallel_config`` says otherwise), -1 every core. The results do not depend on it.
 
     Attributes
     ----------
@@ -99,7 +104,9 @@ blend, default="auto"
         its own hidden cells: lowest RMSE for numerics, lowest error rate for categoricals.
     scores_ : pandas.DataFrame
         One row per candidate: ``method``, ``numeric_rmse``, ``categorical_error``, ``score``,
-        ``seconds`` (summed over masking rounds); no rows when ``method`` is not ``"auto"``.
+        ``seconds`` (wall-clock, summed over masking rounds; with ``n_jobs`` above one the
+        candidates share the cores, so each takes longer than alone); no rows when ``method``
+        is not ``"auto"``.
     score_records_ : list of dict
         The same, as plain records (what is serialised).
     column_scores_ : pandas.DataFrame
@@ -134,6 +141,7 @@ blend, default="auto"
         "mask_fraction": [Interval(Real, 0, 1, closed="neither")],
         "score_sample": [Interval(Integral, 1, None, closed="left")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -147,6 +155,7 @@ blend, default="auto"
         mask_fraction: float = 0.1,
         score_sample: int = 5000,
         random_state: int = 0,
+        n_jobs: int | None = None,
     ) -> None:
         self.method = method
         self.numeric_columns = numeric_columns
@@ -156,6 +165,7 @@ blend, default="auto"
         self.mask_fraction = mask_fraction
         self.score_sample = score_sample
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # ---- encoding ------------------------------------------------------------------------
 
@@ -177,6 +187,7 @@ blend, default="auto"
             mask_fraction=self.mask_fraction,
             score_sample=self.score_sample,
             seed=self.random_state,
+            n_jobs=self.n_jobs,
         )
 
     def _encode(self, X: pd.DataFrame) -> np.ndarray:
@@ -312,11 +323,11 @@ blend, default="auto"
         self.categorical_imputer_ = None
         if self.categorical_method_ != self.method_ and self.categorical_columns_:
             self.categorical_imputer_ = make_backend(self.categorical_method_, layout, settings)
-            self.categorical_imputer_.fit(encoded)
         # With no column to impute there is nothing to learn (and every imputer rejects a
         # matrix without columns); transform never calls the imputer then.
         if encoded.shape[1]:
-            self.imputer_.fit(encoded)
+            backends = [b for b in (self.imputer_, self.categorical_imputer_) if b is not None]
+            _thread_map(lambda backend: backend.fit(encoded), backends, self.n_jobs)
         return self
 
     @_single_threaded_blas

@@ -73,6 +73,9 @@ def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
         mask_fraction=config.impute.mask_fraction,
         score_sample=config.impute.score_sample,
         random_state=config.random_state,
+        # The candidates of "auto" and a blend's parts are fitted side by side on every core
+        # (threads; the results do not depend on it). The imputer is fitted once per run.
+        n_jobs=-1,
     )
 
 

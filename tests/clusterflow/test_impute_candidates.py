@@ -1,16 +1,21 @@
 """Each candidate of the table imputer on tiny frames, the per-kind choice and the column scores."""
 
 import logging
+import threading
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_info
 
 from clusterflow.config import ImputeMethod
 from clusterflow.errors import ConfigError
 from clusterflow.impute import BLENDS, CANDIDATES, METHODS, SCORED, TableImputer
+from clusterflow.impute._base import _thread_map
 from clusterflow.impute._iterative import _IterativeTableImputer
+from clusterflow.impute._knn import FastKNNImputer
 from clusterflow.impute._selection import Layout, Settings, _MeanImputer, make_backend
 from clusterflow.impute._simple import _ColumnStatisticImputer
 from clusterflow.model import dump_component, load_component
@@ -186,6 +191,7 @@ def _expected_failures(estimator: object) -> dict[str, str]:
         _IterativeTableImputer(),
         _IterativeTableImputer(estimator="trees", max_iter=1),
         _MeanImputer(parts=[_ColumnStatisticImputer(), _IterativeTableImputer(max_iter=1)]),
+        _MeanImputer(parts=[_ColumnStatisticImputer(), FastKNNImputer()], n_jobs=2),
         TableImputer(method="mean"),
     ],
     expected_failed_checks=_expected_failures,
@@ -245,3 +251,43 @@ def test_auto_scores_every_blend_and_picks_one_only_when_it_is_strictly_better(
 def test_only_the_listed_blends_are_methods(mixed: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="invalid imputer setting"):
         TableImputer(method="mean+knn").fit(mixed)
+
+
+def test_thread_map_keeps_the_order_and_runs_side_by_side() -> None:
+    seen: set[int] = set()
+
+    def slow_square(x: int) -> int:
+        seen.add(threading.get_ident())
+        time.sleep(0.05 * (3 - x))  # the first item finishes last
+        return x * x
+
+    assert _thread_map(slow_square, [0, 1, 2], n_jobs=3) == [0, 1, 4]
+    assert len(seen) > 1
+    seen.clear()
+    assert _thread_map(slow_square, [0, 1, 2], n_jobs=None) == [0, 1, 4]
+    assert seen == {threading.get_ident()}  # None is one thread: the caller's
+
+
+def test_threads_change_nothing_but_the_time(mixed: pd.DataFrame) -> None:
+    """Candidates and blend parts fitted side by side give the serial run's choice and values."""
+    serial = TableImputer(random_state=0, n_jobs=1).fit(mixed)
+    threaded = TableImputer(random_state=0, n_jobs=3).fit(mixed)
+    columns = ["method", "numeric_rmse", "categorical_error", "score"]
+    pd.testing.assert_frame_equal(serial.scores_[columns], threaded.scores_[columns])
+    assert (threaded.method_, threaded.categorical_method_) == (
+        serial.method_,
+        serial.categorical_method_,
+    )
+    pd.testing.assert_frame_equal(threaded.transform(mixed), serial.transform(mixed))
+    blend = TableImputer(method="knn+iterative+forest", random_state=0)
+    pd.testing.assert_frame_equal(
+        blend.set_params(n_jobs=3).fit_transform(mixed),
+        blend.set_params(n_jobs=1).fit_transform(mixed),
+    )
+
+
+def test_threaded_fits_leave_blas_threads_as_they_were(mixed: pd.DataFrame) -> None:
+    before = [(lib["internal_api"], lib["num_threads"]) for lib in threadpool_info()]
+    TableImputer(random_state=0, n_jobs=3).fit(mixed)
+    after = [(lib["internal_api"], lib["num_threads"]) for lib in threadpool_info()]
+    assert after == before
