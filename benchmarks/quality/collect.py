@@ -114,11 +114,11 @@ def plain_kwargs(
 
 
 def candidate_table(
-    X: np.ndarray, labels: np.ndarray, seed: int = 0
+    X: np.ndarray, labels: np.ndarray, seed: int = 0, k_max: int | None = None
 ) -> tuple[pd.DataFrame, float, np.ndarray]:
     """The sweep's candidate table with ARI/NMI per candidate, its runtime and all labelings."""
     t0 = time.perf_counter()
-    sweep = RecordingSweep(random_state=seed).fit(X)
+    sweep = RecordingSweep(random_state=seed, k_max=k_max).fit(X)
     seconds = time.perf_counter() - t0
     Xw = sweep._working(X)
     table = sweep.results_.copy()
