@@ -80,9 +80,6 @@ def selection_overhead(
     """
     frame = pd.DataFrame(data, columns=[f"x{i}" for i in range(data.shape[1])])
 
-    def run(method: str) -> pd.DataFrame:
-        return TableImputer(method=method, random_state=seed, n_jobs=n_jobs).fit_transform(frame)
-
     def timed(method: str) -> tuple[TableImputer, pd.DataFrame, float, float]:
         imputer = TableImputer(method=method, random_state=seed, n_jobs=n_jobs)
         tic, cpu = time.perf_counter(), time.process_time()

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Sequence
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+import numpy as np
 from joblib import effective_n_jobs
+from sklearn import config_context, get_config
+from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 _T = TypeVar("_T")
+
+# Set in the threads of _thread_map: there the caller's thread already ignores ConvergenceWarning.
+_WORKER = threading.local()
 
 
 def _single_threaded_blas(method: _F) -> _F:
@@ -39,12 +48,63 @@ def _thread_map(fn: Callable[[Any], _T], items: Sequence[Any], n_jobs: int | Non
     neighbour searches) releases the GIL, so independent fits overlap on separate cores. Call it
     with BLAS already limited to one thread (``_single_threaded_blas``): the nested limits then
     restore that same state, whichever thread leaves last.
+
+    ``warnings.catch_warnings`` saves and restores the process-wide filter list, so it is not
+    safe in threads running side by side: the threads use :func:`_quiet_convergence`, which in
+    a worker does nothing because this function ignores ``ConvergenceWarning`` around the whole
+    map, from the calling thread. The caller's scikit-learn configuration (``set_config``) is
+    applied in every thread, and an error names the item it came from.
     """
     workers = min(len(items), effective_n_jobs(n_jobs))
     if workers <= 1:
         return [fn(item) for item in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, items))
+    config = get_config()
+
+    def run(item: Any) -> _T:
+        nested = getattr(_WORKER, "active", False)
+        _WORKER.active = True
+        try:
+            with config_context(**config):
+                return fn(item)
+        except Exception as err:
+            err.add_note(f"(while fitting {str(item)[:80]} on a worker thread)")
+            raise
+        finally:
+            _WORKER.active = nested
+
+    with contextlib.ExitStack() as stack:
+        if not getattr(_WORKER, "active", False):
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("ignore", ConvergenceWarning)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(run, items))
+
+
+@contextlib.contextmanager
+def _quiet_convergence() -> Iterator[None]:
+    """Ignore ``ConvergenceWarning`` in this block (already ignored in a ``_thread_map`` thread).
+
+    ``IterativeImputer`` warns when ``max_iter`` ends before its tolerance; the result is still
+    a valid imputation, and mask-and-score measures its quality directly.
+    """
+    if getattr(_WORKER, "active", False):
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
+def _nan_means(X: np.ndarray) -> np.ndarray:
+    """Column means over the known cells; 0 (the standardised centre) for an all-NaN column.
+
+    Computed without ``np.nanmean``, whose all-NaN ``RuntimeWarning`` would need a
+    ``catch_warnings`` (not thread-safe).
+    """
+    known = ~np.isnan(X)
+    counts = known.sum(axis=0)
+    sums = np.where(known, X, 0.0).sum(axis=0)
+    return np.divide(sums, counts, out=np.zeros(X.shape[1]), where=counts > 0)
 
 
 class _AcceptsNaN:

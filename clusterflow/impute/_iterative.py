@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from numbers import Integral
 from typing import Any
@@ -10,14 +9,18 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.ensemble import ExtraTreesRegressor
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (registers the class)
 from sklearn.impute import IterativeImputer
 from sklearn.linear_model import Ridge
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clusterflow.impute._base import _AcceptsNaN, _single_threaded_blas
+from clusterflow.impute._base import (
+    _AcceptsNaN,
+    _nan_means,
+    _quiet_convergence,
+    _single_threaded_blas,
+)
 
 # Bounds of the tree variant, so that its cost stays flat on large tables: the chained trees
 # are fitted on at most this many rows, with few trees and two rounds (trees do not converge
@@ -150,16 +153,10 @@ class _IterativeTableImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
             rng = np.random.default_rng(self.random_state)
             X = X[np.sort(rng.choice(X.shape[0], size=_TREE_FIT_ROWS, replace=False))]
         self.n_fit_rows_ = X.shape[0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing block: mean 0
-            self.block_means_ = [
-                np.nan_to_num(np.nanmean(X[:, a:b], axis=0)) for a, b in self.blocks
-            ]
+        # An all-missing block gets frequencies 0.
+        self.block_means_ = [_nan_means(X[:, a:b]) for a, b in self.blocks]
         self.iterative_ = self._chained()
-        with warnings.catch_warnings():
-            # max_iter may end before IterativeImputer's tolerance; the result is still a valid
-            # imputation, and mask-and-score measures its quality directly.
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with _quiet_convergence():
             completed = self.iterative_.fit_transform(self._prefill_blocks(X))
         self.n_iter_ = self.iterative_.n_iter_
         self.group_models_: list[Any] = []
@@ -183,8 +180,7 @@ class _IterativeTableImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
         """Impute numerics by chained equations, then each remaining gap from the other columns."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with _quiet_convergence():
             completed = self.iterative_.transform(self._prefill_blocks(X))
         out = completed.copy()
         groups = self._groups(X.shape[1])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral
 from typing import Any
 
@@ -12,7 +11,7 @@ from sklearn.neighbors import KDTree
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from clusterflow.impute._base import _AcceptsNaN, _single_threaded_blas
+from clusterflow.impute._base import _AcceptsNaN, _nan_means, _single_threaded_blas
 
 _RERANK_BYTES = 32 * 2**20
 
@@ -130,12 +129,9 @@ class FastKNNImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
             The fitted imputer.
         """
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
-        with warnings.catch_warnings():
-            # An all-NaN column gets mean 0 (the standardised centre); TableImputer refuses such
-            # columns earlier with a ConfigError, so this only guards direct use.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            means = np.nanmean(X, axis=0)
-        self.statistics_ = np.nan_to_num(means, nan=0.0)
+        # An all-NaN column gets mean 0 (the standardised centre); TableImputer refuses such
+        # columns earlier with a ConfigError, so this only guards direct use.
+        self.statistics_ = _nan_means(X)
         self.fit_X_ = X.copy()
         centred = np.where(np.isnan(X), self.statistics_, X) - self.statistics_
         eigvals, eigvecs = np.linalg.eigh(centred.T @ centred / X.shape[0])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 from typing import Any
@@ -24,7 +23,14 @@ from clusterflow.impute._encoding import (
     numeric_block,
     one_hot,
 )
-from clusterflow.impute._selection import BLENDS, Layout, Settings, make_backend, mask_and_score
+from clusterflow.impute._selection import (
+    BLENDS,
+    Layout,
+    Settings,
+    _best,
+    make_backend,
+    mask_and_score,
+)
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +147,12 @@ blend, default="auto"
         "mask_fraction": [Interval(Real, 0, 1, closed="neither")],
         "score_sample": [Interval(Integral, 1, None, closed="left")],
         "random_state": [Interval(Integral, 0, None, closed="left")],
-        "n_jobs": [Integral, None],
+        # joblib's convention: -1 every core, -2 all but one; 0 means nothing.
+        "n_jobs": [
+            Interval(Integral, None, -1, closed="right"),
+            Interval(Integral, 1, None, closed="left"),
+            None,
+        ],
     }
 
     def __init__(
@@ -166,6 +177,10 @@ blend, default="auto"
         self.score_sample = score_sample
         self.random_state = random_state
         self.n_jobs = n_jobs
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Imputers saved before n_jobs existed: one thread, as they were fitted.
+        super().__setstate__({"n_jobs": None, **state})
 
     # ---- encoding ------------------------------------------------------------------------
 
@@ -372,27 +387,6 @@ blend, default="auto"
                 filled[:, n_num:] = self.categorical_imputer_.transform(encoded)[:, n_num:]
         self._decode_into(out, X, filled)
         return out
-
-
-def _best(records: list[dict[str, Any]]) -> tuple[str, str]:
-    """Return the candidates that restore hidden numerics and hidden categories best.
-
-    Each kind is judged on its own cells: one combined score let a method that wins the
-    categoricals fill the numerics too, although another restores them better (on openintro's
-    mammals the forest won the 1-5 risk indices and was kept for the heavy-tailed weights, where
-    it was 38% worse than the iterative imputer; see benchmarks/impute_quality.py). ``min``
-    keeps the first of equal errors, so ties go to the simpler method (and a blend, listed after
-    the single methods, wins only when it is strictly better); with nothing hidden of
-    a kind, the other kind's choice (or the mean) is used.
-    """
-
-    def first_best(key: str) -> str | None:
-        scored = [r for r in records if not math.isnan(r[key])]
-        return min(scored, key=lambda r: r[key])["method"] if scored else None
-
-    numeric, categorical = first_best("numeric_rmse"), first_best("categorical_error")
-    method = numeric or categorical or "mean"
-    return method, categorical or method
 
 
 def _require_frame(X: Any, columns: str) -> None:

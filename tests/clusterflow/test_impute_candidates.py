@@ -3,10 +3,14 @@
 import logging
 import threading
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn import config_context, get_config
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from threadpoolctl import threadpool_info
 
@@ -16,7 +20,13 @@ from clusterflow.impute import BLENDS, CANDIDATES, METHODS, SCORED, TableImputer
 from clusterflow.impute._base import _thread_map
 from clusterflow.impute._iterative import _IterativeTableImputer
 from clusterflow.impute._knn import FastKNNImputer
-from clusterflow.impute._selection import Layout, Settings, _MeanImputer, make_backend
+from clusterflow.impute._selection import (
+    _START_ORDER,
+    Layout,
+    Settings,
+    _MeanImputer,
+    make_backend,
+)
 from clusterflow.impute._simple import _ColumnStatisticImputer
 from clusterflow.model import dump_component, load_component
 from clusterflow_cli.main import build_parser
@@ -291,3 +301,64 @@ def test_threaded_fits_leave_blas_threads_as_they_were(mixed: pd.DataFrame) -> N
     TableImputer(random_state=0, n_jobs=3).fit(mixed)
     after = [(lib["internal_api"], lib["num_threads"]) for lib in threadpool_info()]
     assert after == before
+
+
+def test_threads_start_every_candidate_once() -> None:
+    assert sorted(_START_ORDER) == sorted(CANDIDATES)
+
+
+def test_thread_map_passes_the_sklearn_config_and_names_a_failing_item() -> None:
+    with config_context(assume_finite=True):
+        seen = _thread_map(lambda _: get_config()["assume_finite"], [1, 2], n_jobs=2)
+    assert seen == [True, True]
+
+    def fail_on_two(x: int) -> int:
+        if x == 2:
+            raise ValueError("boom")
+        return x
+
+    with pytest.raises(ValueError, match="boom") as info:
+        _thread_map(fail_on_two, [1, 2, 3], n_jobs=2)
+    assert "while fitting 2 on a worker thread" in info.value.__notes__[0]
+
+
+def test_threaded_fits_leave_the_warning_filters_alone_and_hide_convergence_notices(
+    mixed: pd.DataFrame,
+) -> None:
+    """catch_warnings is not thread-safe: the worker threads must not install their own."""
+    before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(5):
+            # max_iter=1 ends before IterativeImputer's tolerance: it would warn.
+            TableImputer(method="knn+iterative+forest", max_iter=1, n_jobs=3).fit(mixed)
+            TableImputer(max_iter=1, n_jobs=3).fit(mixed)
+        inside = list(warnings.filters)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert inside[: len(inside) - len(before)] == [("always", None, Warning, None, 0)]
+    assert list(warnings.filters) == before
+
+
+def test_zero_jobs_is_a_config_error(mixed: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="n_jobs"):
+        TableImputer(n_jobs=0).fit(mixed)
+
+
+@pytest.mark.parametrize("method", ["auto", "knn+iterative"])
+def test_imputers_saved_before_n_jobs_existed_still_clone_and_refit(
+    mixed: pd.DataFrame, method: str, tmp_path
+) -> None:
+    imputer = TableImputer(method=method, random_state=0).fit(mixed)
+    expected = imputer.transform(mixed)
+    # What an older version saved: no n_jobs, on the table imputer nor on a blend.
+    del imputer.n_jobs
+    if isinstance(imputer.imputer_, _MeanImputer):
+        del imputer.imputer_.n_jobs
+    dump_component(imputer, tmp_path / "imputer")
+    loaded = load_component(tmp_path / "imputer", "skops")
+    pd.testing.assert_frame_equal(loaded.transform(mixed), expected)
+    assert loaded.get_params()["n_jobs"] is None
+    assert "TableImputer" in repr(loaded)
+    pd.testing.assert_frame_equal(clone(loaded).fit(mixed).transform(mixed), expected)
+    if isinstance(loaded.imputer_, _MeanImputer):
+        assert clone(loaded.imputer_).n_jobs is None
