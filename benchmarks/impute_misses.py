@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from impute_quality import SKLEARN, hide_cells, load_tables, sklearn_fill
+from impute_quality import SKLEARN, load_tables, masked_case, sklearn_fill
 
 from clusterflow.impute import TableImputer
 
@@ -42,15 +42,7 @@ def squared_errors(
 def case(tables: dict, name: str, kind: str, seed: int) -> dict:
     """Fill one case with auto and the scikit-learn defaults; bootstrap the ratio."""
     frame, numeric, categorical = tables[name]
-    columns = [*numeric, *categorical]
-    truth = frame[columns].copy()
-    truth[numeric] = truth[numeric].astype(float)
-    driver = min(numeric, key=lambda c: truth[c].isna().sum())
-    mask = hide_cells(truth, columns, driver, kind, seed)
-    masked = truth.copy()
-    for j, column in enumerate(columns):
-        masked.loc[mask[:, j], column] = np.nan
-    masked[categorical] = masked[categorical].astype(object)
+    truth, mask, masked = masked_case(frame, numeric, categorical, kind, seed)
     imputer = TableImputer(
         numeric_columns=numeric, categorical_columns=categorical, random_state=seed
     )

@@ -226,10 +226,13 @@ def timed(fn: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, float]:
     return out, time.perf_counter() - tic
 
 
-def run_case(
-    name: str, frame: pd.DataFrame, numeric: list[str], categorical: list[str], kind: str, seed: int
-) -> list[dict]:
-    """All methods on one table, mask kind and seed: one record per method."""
+def masked_case(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], kind: str, seed: int
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """Return the truth, the hidden cells and the masked table of one case.
+
+    The MAR driver is the numeric column with the fewest gaps.
+    """
     columns = [*numeric, *categorical]
     truth = frame[columns].copy()
     truth[numeric] = truth[numeric].astype(float)
@@ -239,6 +242,14 @@ def run_case(
     for j, column in enumerate(columns):
         masked.loc[mask[:, j], column] = np.nan
     masked[categorical] = masked[categorical].astype(object)
+    return truth, mask, masked
+
+
+def run_case(
+    name: str, frame: pd.DataFrame, numeric: list[str], categorical: list[str], kind: str, seed: int
+) -> list[dict]:
+    """All methods on one table, mask kind and seed: one record per method."""
+    truth, mask, masked = masked_case(frame, numeric, categorical, kind, seed)
     records = []
 
     def add(method: str, filled: pd.DataFrame, seconds: float, **extra: object) -> None:
