@@ -37,3 +37,15 @@ def test_impute_stage_keeps_per_column_scores(workspace: Path) -> None:
     assert again.reused and again.column_scores == imputed.column_scores
     meta = json.loads((Path(imputed.path).parent / "meta.json").read_text())
     assert meta["column_scores"] == imputed.column_scores
+
+
+@pytest.mark.parametrize(("text", "n_jobs"), [(None, -1), ("remarks", None)])
+def test_the_imputer_uses_every_core_unless_text_is_embedded_beside_it(
+    text: str | None, n_jobs: int | None
+) -> None:
+    """The training flow embeds while it imputes; threads beside the embedder's slowed birds."""
+    from clusterflow.schema import ColumnRoles
+
+    roles = ColumnRoles(id_column=None, text_column=text, numeric=("x",), categorical=())
+    imputer = stages.make_imputer("auto", roles, TrainConfig(data="unused.csv"))
+    assert imputer.n_jobs == n_jobs
