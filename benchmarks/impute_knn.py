@@ -76,7 +76,8 @@ def selection_overhead(
     repeats : int
         How many times auto and the chosen method are timed, alternately (fastest kept).
     n_jobs : int
-        ``TableImputer``'s threads, for auto and the fixed method alike (the pipeline uses -1).
+        ``TableImputer``'s threads, for auto and the fixed method alike (the pipeline uses -1
+        for data without a text column, one thread with one).
     """
     frame = pd.DataFrame(data, columns=[f"x{i}" for i in range(data.shape[1])])
 
@@ -121,7 +122,7 @@ def main() -> None:
         "--n-jobs",
         type=int,
         default=-1,
-        help="TableImputer's threads (-1: every core, as the pipeline)",
+        help="TableImputer's threads (-1: every core, as the pipeline without text)",
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
     parser.add_argument(

@@ -19,24 +19,11 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from impute_quality import SKLEARN, load_tables, masked_case, sklearn_fill
+from impute_quality import SKLEARN, load_tables, masked_case, sklearn_fill, squared_errors
 
 from clusterflow.impute import TableImputer
 
 RESAMPLES = 5000
-
-
-def squared_errors(
-    filled: pd.DataFrame, truth: pd.DataFrame, mask: np.ndarray, numeric: list[str]
-) -> np.ndarray:
-    """Standardised squared errors of the hidden numeric cells, column by column."""
-    out = []
-    for j, name in enumerate(numeric):
-        rows = mask[:, j]
-        scale = float(truth[name].std(ddof=0))
-        error = (filled.loc[rows, name].astype(float) - truth.loc[rows, name]) / scale
-        out.append(error.to_numpy() ** 2)
-    return np.concatenate(out)
 
 
 def case(tables: dict, name: str, kind: str, seed: int) -> dict:

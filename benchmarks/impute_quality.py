@@ -144,6 +144,19 @@ def hide_cells(
     return mask
 
 
+def squared_errors(
+    filled: pd.DataFrame, truth: pd.DataFrame, mask: np.ndarray, numeric: list[str]
+) -> np.ndarray:
+    """Standardised squared errors of the hidden numeric cells, column by column."""
+    out = [np.empty(0)]
+    for j, name in enumerate(numeric):
+        rows = mask[:, j]
+        scale = float(truth[name].std(ddof=0))
+        error = (filled.loc[rows, name].astype(float) - truth.loc[rows, name]) / scale
+        out.append(error.to_numpy() ** 2)
+    return np.concatenate(out)
+
+
 def score(
     filled: pd.DataFrame,
     truth: pd.DataFrame,
@@ -152,18 +165,11 @@ def score(
     categorical: list[str],
 ) -> tuple[float, float]:
     """Return the standardised RMSE of hidden numerics and the error rate of hidden categories."""
-    squares = []
-    for j, name in enumerate(numeric):
-        rows = mask[:, j]
-        scale = float(truth[name].std(ddof=0))
-        squares.append(
-            ((filled.loc[rows, name].astype(float) - truth.loc[rows, name]) / scale) ** 2
-        )
+    sq = squared_errors(filled, truth, mask, numeric)
     wrong = []
     for j, name in enumerate(categorical, start=len(numeric)):
         rows = mask[:, j]
         wrong.append(filled.loc[rows, name].astype(str) != truth.loc[rows, name].astype(str))
-    sq = pd.concat(squares) if squares else pd.Series(dtype=float)
     wr = pd.concat(wrong) if wrong else pd.Series(dtype=bool)
     rmse = float(np.sqrt(sq.mean())) if len(sq) else float("nan")
     return rmse, float(wr.mean()) if len(wr) else float("nan")

@@ -222,14 +222,17 @@ class _Tally:
 
 
 def _impute_sample(
-    method: str, masked: np.ndarray, sample: np.ndarray, layout: Layout, settings: Settings
+    method: str, masked: np.ndarray, masked_sample: np.ndarray, layout: Layout, settings: Settings
 ) -> tuple[np.ndarray, float]:
-    """Fit ``method`` on the masked table and impute the sample's rows; return them and seconds."""
+    """Fit ``method`` on the masked table and impute the sample's rows; return them and seconds.
+
+    The imputers copy what they are given, so the candidates share both arrays read-only.
+    """
     backend = make_backend(method, layout, settings)
     # KNN's fit only stores rows: it uses every row as donor, as it will at full scale.
-    fit_rows = masked if method == "knn" else masked[sample]
+    fit_rows = masked if method == "knn" else masked_sample
     tic = time.perf_counter()
-    filled = backend.fit(fit_rows).transform(masked[sample])
+    filled = backend.fit(fit_rows).transform(masked_sample)
     return filled, time.perf_counter() - tic
 
 
@@ -280,7 +283,11 @@ def mask_and_score(
             masked[np.ix_(sample[rows], np.arange(groups[g].start, groups[g].stop))] = np.nan
         tally.count(hidden)
         impute = functools.partial(
-            _impute_sample, masked=masked, sample=sample, layout=layout, settings=settings
+            _impute_sample,
+            masked=masked,
+            masked_sample=masked[sample],
+            layout=layout,
+            settings=settings,
         )
         runs: dict[str, tuple[Any, float]] = dict(
             zip(_START_ORDER, _thread_map(impute, _START_ORDER, settings.n_jobs), strict=True)
