@@ -18,15 +18,22 @@ from clusterflow.stages.sampling import FIT_ROWS, fit_sample
 from clusterflow.store import StageStore
 
 
-def impute(validated: Validated, config: TrainConfig, store: StageStore) -> Imputed:
-    """Fit the imputer on the valid rows (choosing it by mask-and-score) and fill every gap."""
+def impute(
+    validated: Validated, config: TrainConfig, store: StageStore, *, n_jobs: int | None = -1
+) -> Imputed:
+    """Fit the imputer on the valid rows (choosing it by mask-and-score) and fill every gap.
+
+    ``n_jobs`` is the imputer's thread budget (scikit-learn's convention: -1 every core, None
+    one thread); the results do not depend on it, so it is not part of the stage's key.
+    """
     settings = config.impute.model_dump(mode="json")
     key = store.key("impute", validated.key, settings, config.random_state)
-    return Imputed(**store.cached("impute", key, partial(_impute_into, validated, config)))
+    fill = partial(_impute_into, validated, config, n_jobs)
+    return Imputed(**store.cached("impute", key, fill))
 
 
 def _impute_into(
-    validated: Validated, config: TrainConfig, tmp: Path, folder: Path
+    validated: Validated, config: TrainConfig, n_jobs: int | None, tmp: Path, folder: Path
 ) -> dict[str, Any]:
     """Fit the imputer, fill the valid rows, and write the table, imputer and report into ``tmp``.
 
@@ -45,7 +52,7 @@ def _impute_into(
         if missing_cells:
             profile = _profile_missingness(table, config, tmp)
             plot_path = str(folder / "missingness.png")
-        imputer, filled = _fit_and_fill(table, method, roles, config)
+        imputer, filled = _fit_and_fill(table, method, roles, config, n_jobs)
         method = imputer.method_
     write_parquet(filled, tmp / "imputed.parquet")
     return {
@@ -61,8 +68,14 @@ def _impute_into(
     }
 
 
-def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
-    """Return the unfitted imputer of a run (in-process and partitioned alike)."""
+def make_imputer(
+    method: str, roles: ColumnRoles, config: TrainConfig, n_jobs: int | None = -1
+) -> Any:
+    """Return the unfitted imputer of a run (in-process and partitioned alike).
+
+    The candidates of "auto" and a blend's parts are fitted side by side on ``n_jobs``
+    threads (the results do not depend on it).
+    """
     from clusterflow.impute import TableImputer
 
     return TableImputer(
@@ -73,11 +86,7 @@ def make_imputer(method: str, roles: ColumnRoles, config: TrainConfig) -> Any:
         mask_fraction=config.impute.mask_fraction,
         score_sample=config.impute.score_sample,
         random_state=config.random_state,
-        # The candidates of "auto" and a blend's parts are fitted side by side on every core
-        # (threads; the results do not depend on it), unless a text column is embedded: the
-        # training flow embeds while it imputes, and imputation threads beside the embedder's
-        # made the birds training slower (cold 178 s against 131 s before issue 11).
-        n_jobs=None if roles.text_column else -1,
+        n_jobs=n_jobs,
     )
 
 
@@ -97,13 +106,13 @@ def _profile_missingness(table: pd.DataFrame, config: TrainConfig, folder: Path)
 
 
 def _fit_and_fill(
-    table: pd.DataFrame, method: str, roles: ColumnRoles, config: TrainConfig
+    table: pd.DataFrame, method: str, roles: ColumnRoles, config: TrainConfig, n_jobs: int | None
 ) -> tuple[Any, pd.DataFrame]:
     """Fit the imputer (on a seeded sample above :data:`FIT_ROWS` rows) and fill every row.
 
     The filled table is checked against the post-imputation schema before it is returned.
     """
-    imputer = make_imputer(method, roles, config)
+    imputer = make_imputer(method, roles, config, n_jobs)
     fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
     imputer.fit(table if fit_on is None else table.iloc[fit_on])
     filled = imputer.transform(table)

@@ -15,6 +15,7 @@ from prefect import flow, runtime
 
 from clusterflow.config import TrainConfig
 from clusterflow.progress import report
+from clusterflow.schema import ColumnRoles
 from clusterflow_orchestration.tasks.embed import embed_task
 from clusterflow_orchestration.tasks.impute import impute_task
 from clusterflow_orchestration.tasks.ingest import ingest_task
@@ -29,6 +30,16 @@ def run_id_now() -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     flow_run_id = runtime.flow_run.id
     return f"{stamp}-{str(flow_run_id)[:8]}" if flow_run_id else stamp
+
+
+def imputer_threads(roles: ColumnRoles) -> int | None:
+    """The imputer's thread budget in the training flow, which embeds while it imputes.
+
+    Every core (-1) when nothing is embedded; one thread (None) beside the embedder, whose own
+    threads take the cores: the imputer's threads next to them made the birds training
+    slower (cold 178 s against 131 s serial; README, benchmarks).
+    """
+    return None if roles.text_column else -1
 
 
 @flow(name="clusterflow-train", log_prints=True)
@@ -51,7 +62,8 @@ def training_flow(config: TrainConfig, register_model: bool = True) -> dict:
     validated = validate_task(snapshot, config)
     clock = _stage(stages, "validate", clock, snapshot.n_rows, validated.n_valid, validated.reused)
     finished: dict[str, float] = {}
-    imputed_future = impute_task.submit(validated, config)
+    threads = imputer_threads(validated.column_roles)
+    imputed_future = impute_task.submit(validated, config, threads)
     imputed_future.add_done_callback(lambda _f: finished.setdefault("impute", time.perf_counter()))
     embedded_future = embed_task.submit(validated, config)
     embedded_future.add_done_callback(lambda _f: finished.setdefault("embed", time.perf_counter()))

@@ -12,9 +12,11 @@ from clusterflow_orchestration.tasks.common import markdown_table, stage_store
 
 
 @task(name="impute")
-def impute_task(validated: stages.Validated, config: TrainConfig) -> stages.Imputed:
-    """Fit and apply the imputer; publish the missingness profile and the imputer scores."""
-    imputed = stages.impute(validated, config, stage_store(config.workspace))
+def impute_task(
+    validated: stages.Validated, config: TrainConfig, n_jobs: int | None = -1
+) -> stages.Imputed:
+    """Fit and apply the imputer (on ``n_jobs`` threads); publish its profile and scores."""
+    imputed = stages.impute(validated, config, stage_store(config.workspace), n_jobs=n_jobs)
     get_run_logger().info(
         "imputed %d missing cells with %s%s",
         imputed.missing_cells,
