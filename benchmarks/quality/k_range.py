@@ -37,6 +37,7 @@ from benchmarks.quality.collect import (  # noqa: E402
     embeddings,
     features,
     imputed,
+    tag,
 )
 from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
 from benchmarks.quality.run import _lodo, markdown, target  # noqa: E402
@@ -49,7 +50,7 @@ FACTORS = [0.75, 1.0, 1.25, 1.5, 2.0]
 
 def wide_table(ds: Dataset) -> pd.DataFrame:
     """The sweep's candidate table (with ARI) for k up to ``WIDEST`` x the default top (cached)."""
-    path = CACHE / "quality" / f"wide-{VERSION}-{ds.name}-x{WIDEST}.csv"
+    path = CACHE / "quality" / f"wide-{VERSION}{tag(ds)}-{ds.name}-x{WIDEST}.csv"
     if not path.exists():
         X = features(ds, imputed(ds), embeddings(ds))
         top = min(int(round(WIDEST * default_k_max(len(X)))), len(X) - 1)

@@ -313,22 +313,29 @@ class HDBSCANFamily(_Family):
         return f"HDBSCAN on the reduced rows (noise {noise})"
 
 
-def fit_mixture(Z: np.ndarray, k: int, seed: int) -> GaussianMixture:
-    """Fit a Gaussian mixture of ``k`` components (full covariances up to 8 dimensions)."""
+def fit_mixture(Z: np.ndarray, k: int, seed: int, n_init: int = 1) -> GaussianMixture:
+    """Fit a Gaussian mixture of ``k`` components (full covariances up to 8 dimensions).
+
+    Of ``n_init`` starts the one with the highest likelihood is kept.
+    """
     cov = "full" if Z.shape[1] <= 8 else "diag"
     Z = np.asarray(Z, dtype=np.float64)
     gmm = GaussianMixture(
-        n_components=k, covariance_type=cov, n_init=1, random_state=seed, reg_covar=1e-4
+        n_components=k, covariance_type=cov, n_init=n_init, random_state=seed, reg_covar=1e-4
     )
     return gmm.fit(Z)
 
 
 @dataclass
 class GaussianMixtureFamily(_Family):
-    """A Gaussian mixture on the reduced rows, fitted on at most ``sample`` of them."""
+    """A Gaussian mixture on the reduced rows, fitted on at most ``sample`` of them.
+
+    Each fit keeps the best of ``n_init`` starts.
+    """
 
     name: ClassVar[str] = "gmm"
     sample: int = 10000
+    n_init: int = 2
 
     def fit(self, space: Space, param: int) -> tuple[Candidate, float]:  # noqa: D102
         Z = space.Z
@@ -336,17 +343,20 @@ class GaussianMixtureFamily(_Family):
         if len(Z) > self.sample:
             pick = np.random.default_rng(seed).choice(len(Z), self.sample, replace=False)
             Z = Z[np.sort(pick)]
-        gmm = fit_mixture(Z, param, seed)
+        gmm = fit_mixture(Z, param, seed, self.n_init)
         empty = np.empty((0, space.X.shape[1]))
         return Candidate(self.name, empty, gmm=gmm, reducer=space.reducer), 0.0
 
     def refit(self, space: Space, param: int, sub: Subsample) -> np.ndarray | None:  # noqa: D102
         Zp = space.reducer.transform(sub.part)
         Zr = space.reducer.transform(sub.rows)
-        return fit_mixture(Zp, min(param, len(Zp) - 1), sub.seed).predict(Zr)
+        return fit_mixture(Zp, min(param, len(Zp) - 1), sub.seed, self.n_init).predict(Zr)
 
     def describe(self) -> str:  # noqa: D102
-        return f"Gaussian mixture on the reduced rows (fitted on at most {self.sample} rows)"
+        return (
+            f"Gaussian mixture on the reduced rows (fitted on at most {self.sample} rows, "
+            f"best of {self.n_init} starts)"
+        )
 
 
 FAMILIES: dict[str, Callable[..., Algorithm]] = {

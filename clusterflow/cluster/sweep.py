@@ -89,6 +89,9 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         Above this many rows k-means uses ``MiniBatchKMeans``.
     gmm_sample : int, default=10000
         Rows on which the Gaussian mixtures are fitted.
+    gmm_n_init : int, default=2
+        Starts of each Gaussian mixture fit, the best likelihood kept (on the sample and on
+        every stability refit, so that refits do not land on other local optima).
     reduce_dims : int, default=16
         HDBSCAN and the Gaussian mixture work on at most this many PCA components
         (density estimates degrade in high dimension).
@@ -145,6 +148,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         agglomerative_sample: int = 5000,
         minibatch_threshold: int = 20000,
         gmm_sample: int = 10000,
+        gmm_n_init: int = 2,
         reduce_dims: int = 16,
         max_noise: float = 0.10,
         min_stability: float = 0.5,
@@ -163,6 +167,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         self.agglomerative_sample = agglomerative_sample
         self.minibatch_threshold = minibatch_threshold
         self.gmm_sample = gmm_sample
+        self.gmm_n_init = gmm_n_init
         self.reduce_dims = reduce_dims
         self.max_noise = max_noise
         self.min_stability = min_stability
@@ -203,7 +208,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             "kmeans": {"minibatch_threshold": self.minibatch_threshold},
             "agglomerative": {"sample": self.agglomerative_sample},
             "hdbscan": {"keep_noise": self.noise == "keep"},
-            "gmm": {"sample": self.gmm_sample},
+            "gmm": {"sample": self.gmm_sample, "n_init": self.gmm_n_init},
         }
         return [FAMILIES[name](**settings[name]) for name in self.algorithms]
 
