@@ -34,6 +34,11 @@ from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
 CACHE = Path(os.environ.get("CLUSTERFLOW_BENCH_CACHE", Path.home() / ".cache/clusterflow-bench"))
 VERSION = "v5"
 WEIGHTS_VERSION = "w2"
+# Starts per Gaussian mixture fit in the sweeps (CLUSTERFLOW_BENCH_GMM_N_INIT overrides the
+# sweep's default, to compare). The v5 / w2 tables were computed with one start: other
+# values get their own cache tag.
+GMM_N_INIT = int(os.environ.get("CLUSTERFLOW_BENCH_GMM_N_INIT", ClusterSweep().gmm_n_init))
+GMM_TAG = "" if GMM_N_INIT == 1 else f"-gmm{GMM_N_INIT}"
 WEIGHT_GRID: dict[str, list] = {
     "categorical_weight": [0.2, 0.5, 1.0],
     "text_share": ["block", 0.25, 0.5, 0.75],
@@ -68,15 +73,35 @@ def embeddings(ds: Dataset) -> np.ndarray | None:
     return vectors
 
 
+def _imputer_tag() -> str:
+    """The imputer's version, part of the imputation's cache key (bump when its results change).
+
+    "" was cached before the key held it (a KNN-era imputation of birds outlived three imputer
+    changes); i2: the forest's two rounds on 60% of the columns, and imputed values clipped to
+    the range seen in fit.
+    """
+    return "-i2"
+
+
+def _has_gaps(ds: Dataset) -> bool:
+    cols = ds.numeric + ds.categorical
+    return bool(cols) and bool(ds.table[cols].isna().any().any())
+
+
+def tag(ds: Dataset) -> str:
+    """Cache tag of a set's sweeps: the mixtures' starts, and the imputer when it has gaps."""
+    return GMM_TAG + (_imputer_tag() if _has_gaps(ds) else "")
+
+
 def imputed(ds: Dataset) -> pd.DataFrame:
     """The table with its gaps filled as training would (cached: the choice costs a fit each)."""
     cols = ds.numeric + ds.categorical
-    if not cols or not ds.table[cols].isna().any().any():
+    if not _has_gaps(ds):
         return ds.table
     digest = hashlib.sha1(
         pd.util.hash_pandas_object(ds.table[cols]).to_numpy(), usedforsecurity=False
     ).hexdigest()
-    path = CACHE / "quality" / f"imputed-{ds.name}-{digest[:10]}.pkl"
+    path = CACHE / "quality" / f"imputed{_imputer_tag()}-{ds.name}-{digest[:10]}.pkl"
     if path.exists():
         return pd.read_pickle(path)
     from clusterflow.impute import TableImputer
@@ -118,7 +143,7 @@ def candidate_table(
 ) -> tuple[pd.DataFrame, float, np.ndarray]:
     """The sweep's candidate table with ARI/NMI per candidate, its runtime and all labelings."""
     t0 = time.perf_counter()
-    sweep = RecordingSweep(random_state=seed, k_max=k_max).fit(X)
+    sweep = RecordingSweep(random_state=seed, k_max=k_max, gmm_n_init=GMM_N_INIT).fit(X)
     seconds = time.perf_counter() - t0
     Xw = sweep._working(X)
     table = sweep.results_.copy()
@@ -203,7 +228,8 @@ def weight_variants(ds: Dataset) -> dict:
     threshold>``; only the constants a set can inform vary (no categorical block: cw stays 1.0,
     and so on).
     """
-    path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}-{ds.name}.json"
+    imputer = _imputer_tag() if _has_gaps(ds) else ""
+    path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}{imputer}-{ds.name}.json"
     if path.exists():
         return json.loads(path.read_text())
     table, emb = imputed(ds), embeddings(ds)
@@ -225,7 +251,7 @@ def rule_variants(ds: Dataset, new: pd.DataFrame) -> dict[str, pd.DataFrame]:
     with categoricals at weight 1 (every tabular block equal). The builder's defaults give the
     ``new`` table, which is reused.
     """
-    folder = CACHE / "quality" / f"rule-{WEIGHTS_VERSION}-{ds.name}"
+    folder = CACHE / "quality" / f"rule-{WEIGHTS_VERSION}{tag(ds)}-{ds.name}"
     folder.mkdir(parents=True, exist_ok=True)
     tails = str(SKEW_THRESHOLD)
     wanted = []
@@ -263,13 +289,18 @@ def evidence_share(X: np.ndarray) -> float:
     return Reducer(X, random_state=0).explained
 
 
-def collect(ds: Dataset) -> dict:
-    """Everything the tables need for one data set (cached by name, shape and VERSION)."""
+def folder_of(ds: Dataset) -> Path:
+    """The cache folder of one data set (by name, shape, VERSION and tag)."""
     digest = hashlib.sha1(
-        f"{VERSION}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode(),
+        f"{VERSION}{tag(ds)}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode(),
         usedforsecurity=False,
     ).hexdigest()[:10]
-    folder = CACHE / "quality" / f"{ds.name}-{digest}"
+    return CACHE / "quality" / f"{ds.name}-{digest}"
+
+
+def collect(ds: Dataset) -> dict:
+    """Everything the tables need for one data set (cached by name, shape and VERSION)."""
+    folder = folder_of(ds)
     if (folder / "meta.json").exists():
         meta = json.loads((folder / "meta.json").read_text())
         meta["new"] = pd.read_csv(folder / "new.csv")

@@ -88,6 +88,43 @@ def test_forest_learns_a_relation_a_linear_model_cannot() -> None:
     assert error("forest") < 0.5 * error("iterative")
 
 
+@pytest.mark.parametrize("gaps_in_fit", [True, False])
+def test_a_linear_fill_stays_within_the_range_seen_in_fit(gaps_in_fit: bool) -> None:
+    """A linear model extrapolates; the imputed value is clipped to the column's known range.
+
+    With gaps in fit the chained equations fill ``y``; without, the model of a column that was
+    complete in fit does. Both are clipped.
+    """
+    x = np.arange(20, dtype=float)
+    frame = pd.DataFrame({"x": x, "y": 2.0 * x + 1.0})
+    if gaps_in_fit:
+        frame.loc[[3, 11], "y"] = np.nan
+    imputer = TableImputer(method="iterative").fit(frame)
+    far = pd.DataFrame({"x": [100.0, -100.0, 5.0], "y": [np.nan, np.nan, np.nan]})
+    out = imputer.transform(far)["y"].to_numpy()
+    known = frame["y"].dropna()
+    assert out[0] == pytest.approx(known.max()) and out[1] == pytest.approx(known.min())
+    assert out[2] == pytest.approx(11.0, abs=0.5)  # inside the range: the relation, unclipped
+
+
+@pytest.mark.parametrize("estimator", ["linear", "trees"])
+def test_a_constant_column_does_not_stop_the_bounds(estimator: str) -> None:
+    X = np.column_stack([np.arange(30.0), np.full(30, 4.0), 2.0 * np.arange(30.0)])
+    X[[2, 7], 2] = np.nan
+    X[5, 1] = np.nan
+    out = _IterativeTableImputer(estimator=estimator).fit(X).transform(X)
+    assert out[5, 1] == pytest.approx(4.0)
+    assert not np.isnan(out).any()
+
+
+def test_an_imputer_saved_before_the_bounds_transforms_unclipped() -> None:
+    X = np.column_stack([np.arange(20.0), 2.0 * np.arange(20.0)])
+    imputer = _IterativeTableImputer().fit(X)
+    del imputer.bounds_
+    out = imputer.transform(np.array([[100.0, np.nan]]))
+    assert out[0, 1] > 100.0
+
+
 def test_forest_fits_on_a_bounded_sample() -> None:
     rng = np.random.default_rng(2)
     X = rng.normal(size=(2500, 3))
