@@ -46,7 +46,7 @@ from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
-from benchmarks.quality.collect import embeddings, features, imputed  # noqa: E402
+from benchmarks.quality.collect import embeddings, features, imputed, imputer_tag  # noqa: E402
 from benchmarks.quality.datasets import LOADERS  # noqa: E402
 from benchmarks.quality.run import markdown  # noqa: E402
 from clusterflow import gate  # noqa: E402
@@ -217,7 +217,9 @@ def main() -> None:
     names = args.sets.split(",") if args.sets else [n for n in LOADERS if n not in TEXT_SETS]
     frames = []
     for name in names:
-        path = CACHE / "gate" / f"{name}-{VERSION}-s{args.seeds}-m{args.margin}.csv"
+        # The imputer's version too: the sets with gaps are clustered on imputed(ds).
+        key = f"{VERSION}{imputer_tag(LOADERS[name]())}-s{args.seeds}-m{args.margin}"
+        path = CACHE / "gate" / f"{name}-{key}.csv"
         if not path.exists():
             if not args.sets and not likelihood_regime(name):
                 print(f"{name}: skipped (silhouette regime)", file=sys.stderr, flush=True)

@@ -78,9 +78,9 @@ def _imputer_tag() -> str:
 
     "" was cached before the key held it (a KNN-era imputation of birds outlived three imputer
     changes); i2: the forest's two rounds on 60% of the columns, and imputed values clipped to
-    the range seen in fit.
+    the range seen in fit; i3: the clip on numerics only (category scores unclipped).
     """
-    return "-i2"
+    return "-i3"
 
 
 def _has_gaps(ds: Dataset) -> bool:
@@ -88,9 +88,14 @@ def _has_gaps(ds: Dataset) -> bool:
     return bool(cols) and bool(ds.table[cols].isna().any().any())
 
 
+def imputer_tag(ds: Dataset) -> str:
+    """The imputer's version when the set has gaps ("" without: no imputation to key)."""
+    return _imputer_tag() if _has_gaps(ds) else ""
+
+
 def tag(ds: Dataset) -> str:
     """Cache tag of a set's sweeps: the mixtures' starts, and the imputer when it has gaps."""
-    return GMM_TAG + (_imputer_tag() if _has_gaps(ds) else "")
+    return GMM_TAG + imputer_tag(ds)
 
 
 def imputed(ds: Dataset) -> pd.DataFrame:
@@ -228,8 +233,7 @@ def weight_variants(ds: Dataset) -> dict:
     threshold>``; only the constants a set can inform vary (no categorical block: cw stays 1.0,
     and so on).
     """
-    imputer = _imputer_tag() if _has_gaps(ds) else ""
-    path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}{imputer}-{ds.name}.json"
+    path = CACHE / "quality" / f"weights-{WEIGHTS_VERSION}{imputer_tag(ds)}-{ds.name}.json"
     if path.exists():
         return json.loads(path.read_text())
     table, emb = imputed(ds), embeddings(ds)

@@ -369,6 +369,8 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        # Sweeps saved before gmm_n_init existed fitted their mixtures with one start.
+        state = {"gmm_n_init": 1, **state}
         table = state.get("results_")
         if isinstance(table, dict) and "__dataframe__" in table:
             state = dict(state)

@@ -61,7 +61,7 @@ class _IterativeTableImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
         ``(start, stop)`` column ranges of the one-hot blocks; columns before the first block
         are numeric.
     max_iter : int
-        Rounds of ``IterativeImputer`` (at most 3 with trees).
+        Rounds of ``IterativeImputer`` (at most 2 with trees).
     random_state : int
         Seed of ``IterativeImputer``, of the trees and of the fitting sample.
     estimator : {"linear", "trees"}
@@ -205,13 +205,15 @@ class _IterativeTableImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
         groups = self._groups(X.shape[1])
         # Imputers saved before the bounds existed transform as they were fitted: unclipped.
         bounds = getattr(self, "bounds_", None)
-        for (start, stop, _), model in zip(groups, self.group_models_, strict=True):
+        for (start, stop, is_block), model in zip(groups, self.group_models_, strict=True):
             gaps = np.isnan(X[:, start])
             if model is None or not gaps.any():
                 continue
             others = np.delete(completed[gaps], np.s_[start:stop], axis=1)
             predicted = model.predict(others).reshape(-1, stop - start)
-            if bounds is not None:
+            # Numerics only: a block's scores are decoded by argmax, and clipping them to the
+            # one-hot range [0, 1] would turn a clear winner into a tie.
+            if bounds is not None and not is_block:
                 predicted = np.clip(predicted, bounds[0, start:stop], bounds[1, start:stop])
             out[np.ix_(gaps, np.arange(start, stop))] = predicted
         return out

@@ -86,7 +86,7 @@ blend, default="auto"
     n_neighbors : int, default=5
         Donors per missing value for ``"knn"``.
     max_iter : int, default=10
-        Rounds of ``"iterative"`` (``"forest"`` runs at most 3).
+        Rounds of ``"iterative"`` (``"forest"`` runs at most 2).
     mask_fraction : float, default=0.1
         Share of known values hidden to score candidates.
     score_sample : int, default=5000

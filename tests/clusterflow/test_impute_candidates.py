@@ -117,6 +117,22 @@ def test_a_constant_column_does_not_stop_the_bounds(estimator: str) -> None:
     assert not np.isnan(out).any()
 
 
+def test_a_category_far_out_of_range_keeps_its_clear_winner() -> None:
+    """Block scores are not clipped: two scores above 1 would tie at 1, and argmax would pick
+    the first category instead of the one the model prefers."""
+    x = np.arange(40.0)
+    category = np.where(x >= 30, 2, np.where(x >= 15, 1, 0))
+    X = np.column_stack([x, np.eye(3)[category]])
+    out = (
+        _IterativeTableImputer(blocks=[(1, 4)])
+        .fit(X)
+        .transform(np.array([[1000.0] + [np.nan] * 3]))
+    )
+    scores = out[0, 1:]
+    assert (scores > 1).sum() == 2  # the case that clipping would turn into a tie
+    assert int(np.argmax(scores)) == 2
+
+
 def test_an_imputer_saved_before_the_bounds_transforms_unclipped() -> None:
     X = np.column_stack([np.arange(20.0), 2.0 * np.arange(20.0)])
     imputer = _IterativeTableImputer().fit(X)

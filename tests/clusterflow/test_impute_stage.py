@@ -34,7 +34,7 @@ def test_impute_stage_keeps_per_column_scores(workspace: Path) -> None:
     methods = {record["method"] for record in imputed.scores}
     assert {record["method"] for record in imputed.column_scores} <= methods
     # The cached stage gives the same records back.
-    again = stages.impute(validated, config, store)  # another budget, the same results
+    again = stages.impute(validated, config, store)  # the budget is not part of the key
     assert again.reused and again.column_scores == imputed.column_scores
     meta = json.loads((Path(imputed.path).parent / "meta.json").read_text())
     assert meta["column_scores"] == imputed.column_scores

@@ -118,6 +118,17 @@ def test_serialisable_with_pickle_and_skops(blobs, tmp_path) -> None:
     np.testing.assert_array_equal(loaded.predict(X), sweep.labels_)
 
 
+def test_a_sweep_saved_before_the_mixture_starts_loads_with_one_start(blobs) -> None:
+    X, _ = blobs
+    sweep = ClusterSweep(**FAST).fit(X)
+    state = sweep.__getstate__()
+    del state["gmm_n_init"]
+    old = ClusterSweep.__new__(ClusterSweep)
+    old.__setstate__(state)
+    assert old.get_params()["gmm_n_init"] == 1 and "ClusterSweep" in repr(old)
+    np.testing.assert_array_equal(old.predict(X), sweep.labels_)
+
+
 def test_cosine_chosen_for_unit_rows() -> None:
     X, _ = make_blobs(n_samples=200, centers=3, n_features=8, random_state=0)
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
