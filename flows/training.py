@@ -5,6 +5,6 @@ code is :mod:`clusterflow_orchestration.flows.training`; this file of the checko
 it.
 """
 
-from clusterflow_orchestration.flows.training import run_id_now, training_flow
+from clusterflow_orchestration.flows.training import imputer_threads, run_id_now, training_flow
 
-__all__ = ["run_id_now", "training_flow"]
+__all__ = ["imputer_threads", "run_id_now", "training_flow"]
