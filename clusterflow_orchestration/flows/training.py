@@ -33,7 +33,7 @@ def run_id_now() -> str:
 
 
 def imputer_threads(roles: ColumnRoles) -> int | None:
-    """The imputer's thread budget in the training flow, which embeds while it imputes.
+    """Return the imputer's thread budget in the training flow, which embeds while it imputes.
 
     Every core (-1) when nothing is embedded; one thread (None) beside the embedder, whose own
     threads take the cores: the imputer's threads next to them made the birds training
