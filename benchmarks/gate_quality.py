@@ -47,7 +47,7 @@ from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
 from benchmarks.quality.collect import embeddings, features, imputed, imputer_tag  # noqa: E402
-from benchmarks.quality.datasets import LOADERS  # noqa: E402
+from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
 from benchmarks.quality.run import markdown  # noqa: E402
 from clusterflow import gate  # noqa: E402
 from clusterflow.cluster.evidence import MIN_EXPLAINED, Reducer, labeling_score  # noqa: E402
@@ -75,15 +75,13 @@ def candidates(X: np.ndarray, fit: np.ndarray, held: np.ndarray, true_k: int, se
     return out
 
 
-def likelihood_regime(name: str) -> bool:
+def likelihood_regime(ds: Dataset) -> bool:
     """Whether the evidence of this set's default features is the likelihood (not silhouette)."""
-    ds = LOADERS[name]()
     X = features(ds, imputed(ds), embeddings(ds))
     return Reducer(X, random_state=0).explained >= MIN_EXPLAINED
 
 
-def run_set(name: str, seeds: int, margin: float) -> list[dict]:
-    ds = LOADERS[name]()
+def run_set(ds: Dataset, seeds: int, margin: float) -> list[dict]:
     table, emb = imputed(ds), embeddings(ds)
     X = features(ds, table, emb)
     rows = []
@@ -111,7 +109,7 @@ def run_set(name: str, seeds: int, margin: float) -> list[dict]:
                 for scorer, found in verdicts.items():
                     rows.append(
                         {
-                            "set": name,
+                            "set": ds.name,
                             "seed": seed,
                             "champion": a,
                             "challenger": b,
@@ -217,16 +215,17 @@ def main() -> None:
     names = args.sets.split(",") if args.sets else [n for n in LOADERS if n not in TEXT_SETS]
     frames = []
     for name in names:
+        ds = LOADERS[name]()
         # The imputer's version too: the sets with gaps are clustered on imputed(ds).
-        key = f"{VERSION}{imputer_tag(LOADERS[name]())}-s{args.seeds}-m{args.margin}"
+        key = f"{VERSION}{imputer_tag(ds)}-s{args.seeds}-m{args.margin}"
         path = CACHE / "gate" / f"{name}-{key}.csv"
         if not path.exists():
-            if not args.sets and not likelihood_regime(name):
+            if not args.sets and not likelihood_regime(ds):
                 print(f"{name}: skipped (silhouette regime)", file=sys.stderr, flush=True)
                 continue
             t0 = time.perf_counter()
             path.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(run_set(name, args.seeds, args.margin)).to_csv(path, index=False)
+            pd.DataFrame(run_set(ds, args.seeds, args.margin)).to_csv(path, index=False)
             print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         frames.append(pd.read_csv(path))
     frame = pd.concat(frames, ignore_index=True)

@@ -39,6 +39,11 @@ WEIGHTS_VERSION = "w2"
 # values get their own cache tag.
 GMM_N_INIT = int(os.environ.get("CLUSTERFLOW_BENCH_GMM_N_INIT", ClusterSweep().gmm_n_init))
 GMM_TAG = "" if GMM_N_INIT == 1 else f"-gmm{GMM_N_INIT}"
+# The imputer's version, in the key of every cache built on an imputed table; bump it when the
+# imputer's results change. Before the key held it, a KNN-era imputation of birds outlived three
+# imputer changes. i2: the forest's two rounds on 60% of the columns, fills clipped to the range
+# seen in fit; i3: the clip on numerics only.
+IMPUTER_TAG = "-i3"
 WEIGHT_GRID: dict[str, list] = {
     "categorical_weight": [0.2, 0.5, 1.0],
     "text_share": ["block", 0.25, 0.5, 0.75],
@@ -73,16 +78,6 @@ def embeddings(ds: Dataset) -> np.ndarray | None:
     return vectors
 
 
-def _imputer_tag() -> str:
-    """The imputer's version, part of the imputation's cache key (bump when its results change).
-
-    "" was cached before the key held it (a KNN-era imputation of birds outlived three imputer
-    changes); i2: the forest's two rounds on 60% of the columns, and imputed values clipped to
-    the range seen in fit; i3: the clip on numerics only (category scores unclipped).
-    """
-    return "-i3"
-
-
 def _has_gaps(ds: Dataset) -> bool:
     cols = ds.numeric + ds.categorical
     return bool(cols) and bool(ds.table[cols].isna().any().any())
@@ -90,7 +85,7 @@ def _has_gaps(ds: Dataset) -> bool:
 
 def imputer_tag(ds: Dataset) -> str:
     """The imputer's version when the set has gaps ("" without: no imputation to key)."""
-    return _imputer_tag() if _has_gaps(ds) else ""
+    return IMPUTER_TAG if _has_gaps(ds) else ""
 
 
 def tag(ds: Dataset) -> str:
@@ -106,7 +101,7 @@ def imputed(ds: Dataset) -> pd.DataFrame:
     digest = hashlib.sha1(
         pd.util.hash_pandas_object(ds.table[cols]).to_numpy(), usedforsecurity=False
     ).hexdigest()
-    path = CACHE / "quality" / f"imputed{_imputer_tag()}-{ds.name}-{digest[:10]}.pkl"
+    path = CACHE / "quality" / f"imputed{IMPUTER_TAG}-{ds.name}-{digest[:10]}.pkl"
     if path.exists():
         return pd.read_pickle(path)
     from clusterflow.impute import TableImputer

@@ -313,7 +313,7 @@ class HDBSCANFamily(_Family):
         return f"HDBSCAN on the reduced rows (noise {noise})"
 
 
-def fit_mixture(Z: np.ndarray, k: int, seed: int, n_init: int = 1) -> GaussianMixture:
+def fit_mixture(Z: np.ndarray, k: int, seed: int, n_init: int) -> GaussianMixture:
     """Fit a Gaussian mixture of ``k`` components (full covariances up to 8 dimensions).
 
     Of ``n_init`` starts the one with the highest likelihood is kept.
