@@ -52,11 +52,19 @@ TAIL_GRID = [1.0, 2.0, 4.0]
 
 
 class RecordingSweep(ClusterSweep):
-    """A ClusterSweep that keeps every candidate model (for the per-candidate ARI)."""
+    """A ClusterSweep that keeps every candidate model (for the per-candidate ARI).
 
-    def _select(self, results: pd.DataFrame, models: list) -> None:  # noqa: D102
+    It fits every family on every set, the mixtures too where the silhouette proposes and the
+    sweep itself skips them: the rule's variants (``min_explained``, ``silhouette_from``) are
+    judged on the whole candidate table.
+    """
+
+    def _deferred(self, families: list, explained: float) -> list:  # noqa: D102
+        return []
+
+    def _select(self, results: pd.DataFrame, models: list, **kwargs: float) -> None:  # noqa: D102
         self.candidates_ = list(models)
-        super()._select(results, models)
+        super()._select(results, models, **kwargs)
 
 
 def scores(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float]:

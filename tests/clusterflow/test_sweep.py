@@ -11,8 +11,10 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
+from clusterflow.cluster.sweep import _partition_usable
 from clusterflow.errors import ConfigError, NoViableClustering
 from clusterflow.features import FeatureBuilder
+from clusterflow.progress import listening
 from clusterflow.sweep import ClusterSweep, default_k_max, k_grid
 from tests.conftest import minilm_vectors, shared
 
@@ -136,6 +138,50 @@ def test_cosine_chosen_for_unit_rows() -> None:
     assert sweep.metric_ == "cosine"
     # Scaling rows does not change a cosine clustering.
     np.testing.assert_array_equal(sweep.predict(X * 3.0), sweep.labels_)
+
+
+@pytest.fixture(scope="module")
+def diffuse() -> tuple[np.ndarray, np.ndarray]:
+    """Four blobs in 64 noisy dimensions: 16 PCA components hold 57% of the variance."""
+    X, y = make_blobs(
+        n_samples=300,
+        centers=4,
+        n_features=64,
+        cluster_std=4.0,
+        center_box=(-5, 5),
+        random_state=0,
+    )
+    return X.astype(np.float32), y
+
+
+def test_mixtures_not_fitted_where_the_silhouette_proposes(diffuse) -> None:
+    X, y = diffuse
+    heard = []
+    with listening(heard.append):
+        sweep = ClusterSweep(**FAST).fit(X)
+    assert sweep.skipped_ == ["gmm"] and sweep.params_["not_fitted"] == ["gmm"]
+    assert "gmm" not in set(sweep.results_["algorithm"])
+    assert "gmm not fitted: the likelihood's reduced view holds 57%" in sweep.disagreement_
+    # The progress counts the candidates fitted, not the ones skipped.
+    assert {e.total for e in heard if e.stage == "sweep"} == {len(sweep.results_)}
+    # The same choice as a sweep told not to try the mixtures at all.
+    partitions = ClusterSweep(algorithms=("kmeans", "agglomerative", "hdbscan"), **FAST).fit(X)
+    np.testing.assert_array_equal(sweep.labels_, partitions.labels_)
+    assert adjusted_rand_score(y, sweep.labels_) == 1.0
+
+
+def test_mixtures_fitted_when_no_partition_can_propose(diffuse) -> None:
+    X, _ = diffuse
+    sweep = ClusterSweep(algorithms=("hdbscan", "gmm"), **FAST).fit(X)
+    assert sweep.skipped_ == [] and "gmm" in set(sweep.results_["algorithm"])
+
+
+def test_mixtures_are_the_fallback_when_no_partition_is_usable() -> None:
+    row = {"algorithm": "kmeans", "k": 2, "silhouette": 0.3, "evidence": -1.0}
+    assert _partition_usable([row])
+    assert not _partition_usable([{**row, "k": 1}])
+    assert not _partition_usable([{**row, "silhouette": float("nan")}])
+    assert not _partition_usable([{**row, "algorithm": "hdbscan"}])
 
 
 def test_config_errors(blobs) -> None:
