@@ -39,6 +39,10 @@ WEIGHTS_VERSION = "w2"
 # values get their own cache tag.
 GMM_N_INIT = int(os.environ.get("CLUSTERFLOW_BENCH_GMM_N_INIT", ClusterSweep().gmm_n_init))
 GMM_TAG = "" if GMM_N_INIT == 1 else f"-gmm{GMM_N_INIT}"
+# Subsample refits per candidate (stability and prediction strength); other counts get their own
+# cache tag.
+RESAMPLES = int(os.environ.get("CLUSTERFLOW_BENCH_RESAMPLES", ClusterSweep().stability_resamples))
+RESAMPLES_TAG = "" if RESAMPLES == 3 else f"-r{RESAMPLES}"
 # The imputer's version, in the key of every cache built on an imputed table; bump it when the
 # imputer's results change. Before the key held it, a KNN-era imputation of birds outlived three
 # imputer changes. i2: the forest's two rounds on 60% of the columns, fills clipped to the range
@@ -97,8 +101,8 @@ def imputer_tag(ds: Dataset) -> str:
 
 
 def tag(ds: Dataset) -> str:
-    """Cache tag of a set's sweeps: the mixtures' starts, and the imputer when it has gaps."""
-    return GMM_TAG + imputer_tag(ds)
+    """Cache tag of a set's sweeps: mixtures' starts, refits, and the imputer when it has gaps."""
+    return GMM_TAG + RESAMPLES_TAG + imputer_tag(ds)
 
 
 def imputed(ds: Dataset) -> pd.DataFrame:
@@ -151,7 +155,9 @@ def candidate_table(
 ) -> tuple[pd.DataFrame, float, np.ndarray]:
     """The sweep's candidate table with ARI/NMI per candidate, its runtime and all labelings."""
     t0 = time.perf_counter()
-    sweep = RecordingSweep(random_state=seed, k_max=k_max, gmm_n_init=GMM_N_INIT).fit(X)
+    sweep = RecordingSweep(
+        random_state=seed, k_max=k_max, gmm_n_init=GMM_N_INIT, stability_resamples=RESAMPLES
+    ).fit(X)
     seconds = time.perf_counter() - t0
     Xw = sweep._working(X)
     table = sweep.results_.copy()
