@@ -160,7 +160,11 @@ class SweepConfig(_Frozen):
         2000, ge=100, description="Rows sampled to compute the silhouette score."
     )
     stability_resamples: int = Field(
-        3, ge=0, le=20, description="Subsample refits used to measure stability (0: skip)."
+        6,
+        ge=0,
+        le=20,
+        description="Subsample refits per candidate behind its stability and prediction "
+        "strength (0: skip).",
     )
     fit_rows: int = Field(
         6000,

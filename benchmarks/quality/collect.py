@@ -42,7 +42,6 @@ GMM_TAG = "" if GMM_N_INIT == 1 else f"-gmm{GMM_N_INIT}"
 # Subsample refits per candidate (stability and prediction strength); other counts get their own
 # cache tag.
 RESAMPLES = int(os.environ.get("CLUSTERFLOW_BENCH_RESAMPLES", ClusterSweep().stability_resamples))
-RESAMPLES_TAG = "" if RESAMPLES == 3 else f"-r{RESAMPLES}"
 # The imputer's version, in the key of every cache built on an imputed table; bump it when the
 # imputer's results change. Before the key held it, a KNN-era imputation of birds outlived three
 # imputer changes. i2: the forest's two rounds on 60% of the columns, fills clipped to the range
@@ -100,9 +99,9 @@ def imputer_tag(ds: Dataset) -> str:
     return IMPUTER_TAG if _has_gaps(ds) else ""
 
 
-def tag(ds: Dataset) -> str:
+def tag(ds: Dataset, resamples: int = RESAMPLES) -> str:
     """Cache tag of a set's sweeps: mixtures' starts, refits, and the imputer when it has gaps."""
-    return GMM_TAG + RESAMPLES_TAG + imputer_tag(ds)
+    return GMM_TAG + ("" if resamples == 3 else f"-r{resamples}") + imputer_tag(ds)
 
 
 def imputed(ds: Dataset) -> pd.DataFrame:
@@ -302,12 +301,10 @@ def evidence_share(X: np.ndarray) -> float:
     return Reducer(X, random_state=0).explained
 
 
-def folder_of(ds: Dataset) -> Path:
+def folder_of(ds: Dataset, resamples: int = RESAMPLES) -> Path:
     """The cache folder of one data set (by name, shape, VERSION and tag)."""
-    digest = hashlib.sha1(
-        f"{VERSION}{tag(ds)}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}".encode(),
-        usedforsecurity=False,
-    ).hexdigest()[:10]
+    key = f"{VERSION}{tag(ds, resamples)}|{ds.name}|{ds.table.shape}|{list(ds.table.columns)}"
+    digest = hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:10]
     return CACHE / "quality" / f"{ds.name}-{digest}"
 
 

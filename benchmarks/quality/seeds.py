@@ -48,12 +48,17 @@ from benchmarks.quality.run import markdown, new_rule, target  # noqa: E402
 SEEDS = (0, 1, 2)
 
 
+def seed_stem(ds: Dataset, seed: int, resamples: int = RESAMPLES) -> str:
+    """Cache file stem of a seed's sweep (tags hold dots: no ``with_suffix`` on it)."""
+    return f"seed-{VERSION}{tag(ds, resamples)}-{ds.name}-s{seed}"
+
+
 def seeded(ds: Dataset, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     """The candidate table and labelings of the sweep with ``seed`` (cached)."""
     if seed == 0:
         meta = collect(ds)
         return meta["new"], np.load(folder_of(ds) / "labels_new.npy")
-    stem = f"seed-{VERSION}{tag(ds)}-{ds.name}-s{seed}"  # tags hold dots: no with_suffix
+    stem = seed_stem(ds, seed)
     csv, npy = CACHE / "quality" / f"{stem}.csv", CACHE / "quality" / f"{stem}.npy"
     if not csv.exists():
         X = features(ds, imputed(ds), embeddings(ds))

@@ -1,0 +1,121 @@
+"""How many subsample refits per candidate? The rule under seeds 0-2 with 3 and with 6 refits.
+
+The refits give each candidate its stability and its prediction strength (the worst cluster's
+share of pairs kept together), which the rule thresholds (0.5 and 0.85). With few refits both are
+noisy, and a candidate near a threshold is in or out by the seed. This reads the seeds
+benchmark's candidate tables for each count (run ``seeds.py`` first, once per count, with
+``CLUSTERFLOW_BENCH_RESAMPLES``), and prints per set and count the targets met over the three
+seeds, the mean ARI, the agreement between the seeds' choices and the sweep's seconds; then the
+count chosen leave-one-dataset-out (most targets met on the other sets, then mean ARI, ties to
+the fewer refits) and its score on the set left out.
+
+    CLUSTERFLOW_BENCH_RESAMPLES=6 python benchmarks/quality/seeds.py
+    python benchmarks/quality/resamples.py [--counts 3,6] [--sets iris,wine]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import adjusted_rand_score  # noqa: E402
+
+from benchmarks.quality.collect import CACHE, collect, folder_of  # noqa: E402
+from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
+from benchmarks.quality.run import markdown, new_rule, target  # noqa: E402
+from benchmarks.quality.seeds import SEEDS, seed_stem  # noqa: E402
+
+
+def cached(ds: Dataset, seed: int, resamples: int) -> tuple[pd.DataFrame, np.ndarray, float]:
+    """A seed's candidate table, labelings and sweep seconds, as ``seeds.py`` cached them."""
+    if seed == 0:
+        folder = folder_of(ds, resamples)
+        meta = pd.read_json(folder / "meta.json", typ="series")
+        table = pd.read_csv(folder / "new.csv")
+        return table, np.load(folder / "labels_new.npy"), float(meta["seconds_new"])
+    stem = CACHE / "quality" / seed_stem(ds, seed, resamples)
+    table = pd.read_csv(f"{stem}.csv")
+    return table, np.load(f"{stem}.npy"), float(table["seconds_total"].iloc[0])
+
+
+def outcome(ds: Dataset, goal: float, resamples: int) -> dict:
+    """Targets met, mean ARI, agreement and seconds of the rule under every seed."""
+    aris, chosen, seconds = [], [], []
+    for seed in SEEDS:
+        table, labels, sec = cached(ds, seed, resamples)
+        i = new_rule(table)
+        aris.append(float(table.loc[i, "ari"]))
+        chosen.append(labels[table.index.get_loc(i)])
+        seconds.append(sec)
+    pairs = itertools.combinations(chosen, 2)
+    return {
+        "met": sum(a >= goal - 1e-9 for a in aris),
+        "ari": float(np.mean(aris)),
+        "agreement": float(np.mean([adjusted_rand_score(a, b) for a, b in pairs])),
+        "seconds": float(np.mean(seconds)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", default="3,6", help="comma list of refit counts")
+    parser.add_argument("--sets", default="", help="comma list of sets (default: all)")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    names = args.sets.split(",") if args.sets else list(LOADERS)
+    scores: dict[tuple[str, int], dict] = {}
+    rows = []
+    for name in names:
+        print(f"reading {name} ...", file=sys.stderr, flush=True)
+        ds = LOADERS[name]()
+        goal = target(collect(ds))
+        row: dict = {"set": name, "target": goal}
+        for r in counts:
+            s = scores[name, r] = outcome(ds, goal, r)
+            row[f"{r}: met"] = f"{s['met']}/{len(SEEDS)}"
+            row[f"{r}: ARI"] = s["ari"]
+            row[f"{r}: agreement"] = s["agreement"]
+            row[f"{r}: seconds"] = s["seconds"]
+        rows.append(row)
+    print(f"## Subsample refits per candidate: {counts}, seeds {SEEDS}\n")
+    print(markdown(pd.DataFrame(rows)))
+    print()
+    for r in counts:
+        total = [scores[n, r] for n in names]
+        print(
+            f"{r} refits: targets met {sum(s['met'] for s in total)}/{len(SEEDS) * len(names)}, "
+            f"mean ARI {np.mean([s['ari'] for s in total]):.3f}, mean agreement "
+            f"{np.mean([s['agreement'] for s in total]):.3f}, sweep seconds "
+            f"{sum(s['seconds'] for s in total):.0f}"
+        )
+    folds = []
+    for held in names:
+        rest = [n for n in names if n != held]
+
+        def merit(r: int, rest: list[str] = rest) -> tuple[int, float, int]:
+            return (
+                sum(scores[n, r]["met"] for n in rest),
+                float(np.mean([scores[n, r]["ari"] for n in rest])),
+                -r,
+            )
+
+        pick = max(counts, key=merit)
+        folds.append({"held out": held, "chosen": pick, **scores[held, pick]})
+    lodo = pd.DataFrame(folds)
+    print(
+        f"\nleave one set out: chosen {lodo['chosen'].value_counts().to_dict()}; held out: "
+        f"targets met {int(lodo['met'].sum())}/{len(SEEDS) * len(names)}, mean ARI "
+        f"{lodo['ari'].mean():.3f}, mean agreement {lodo['agreement'].mean():.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
