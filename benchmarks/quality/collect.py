@@ -39,8 +39,8 @@ WEIGHTS_VERSION = "w2"
 # values get their own cache tag.
 GMM_N_INIT = int(os.environ.get("CLUSTERFLOW_BENCH_GMM_N_INIT", ClusterSweep().gmm_n_init))
 GMM_TAG = "" if GMM_N_INIT == 1 else f"-gmm{GMM_N_INIT}"
-# Subsample refits per candidate (stability and prediction strength); other counts get their own
-# cache tag.
+# Subsample refits per candidate (stability and prediction strength); counts other than 3 (the
+# default before six, whose caches carry no tag) get their own cache tag.
 RESAMPLES = int(os.environ.get("CLUSTERFLOW_BENCH_RESAMPLES", ClusterSweep().stability_resamples))
 # The imputer's version, in the key of every cache built on an imputed table; bump it when the
 # imputer's results change. Before the key held it, a KNN-era imputation of birds outlived three

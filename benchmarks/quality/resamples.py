@@ -9,7 +9,7 @@ seeds, the mean ARI, the agreement between the seeds' choices and the sweep's se
 count chosen leave-one-dataset-out (most targets met on the other sets, then mean ARI, ties to
 the fewer refits) and its score on the set left out.
 
-    CLUSTERFLOW_BENCH_RESAMPLES=6 python benchmarks/quality/seeds.py
+    CLUSTERFLOW_BENCH_RESAMPLES=3 python benchmarks/quality/seeds.py     # and =10; 6 is the default
     python benchmarks/quality/resamples.py [--counts 3,6] [--sets iris,wine]
 """
 

@@ -10,7 +10,7 @@ clusterings, then the mean ARI, the targets met per seed and the mean agreement.
 
     python benchmarks/quality/seeds.py                 # all sets (~5 min per seed, 2 cores)
     CLUSTERFLOW_BENCH_GMM_N_INIT=1 python benchmarks/quality/seeds.py    # one mixture start
-    CLUSTERFLOW_BENCH_RESAMPLES=6 python benchmarks/quality/seeds.py     # six subsample refits
+    CLUSTERFLOW_BENCH_RESAMPLES=3 python benchmarks/quality/seeds.py     # three subsample refits
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Where the likelihood's reduced view holds less than ``MIN_EXPLAINED`` of the var
 k-means and agglomerative candidates propose (by the silhouette), so the sweep skips the
 mixtures unless no partition is usable. This applies the rule to the seeds benchmark's candidate
 tables (seeds 0, 1 and 2, cached by ``seeds.py``; the harness fits every family) with and without
-the mixtures' rows, and prints per sweep whether the choice and the runner-ups stay, and the
-mixtures' share of the sweep's time.
+the mixtures' rows, and prints per sweep whether the sweep skips them (a k-means or agglomerative
+candidate passes every viability check on its own), whether the choice and the runner-ups stay
+without them, and the mixtures' share of the sweep's time.
 
     python benchmarks/quality/skip_mixtures.py [--sets birds,digits]
 """
@@ -26,7 +27,7 @@ from benchmarks.quality.datasets import LOADERS  # noqa: E402
 from benchmarks.quality.run import markdown  # noqa: E402
 from benchmarks.quality.seeds import SEEDS, seeded  # noqa: E402
 from clusterflow.cluster.evidence import MIN_EXPLAINED  # noqa: E402
-from clusterflow.cluster.selection import Alternative, select  # noqa: E402
+from clusterflow.cluster.selection import Alternative, partition_stands, select  # noqa: E402
 
 
 def _name(alt: Alternative | None) -> str:
@@ -53,10 +54,12 @@ def main() -> None:
                 continue  # the evidence proposes: the mixtures are fitted
             mixtures = table["algorithm"] == "gmm"
             full, without = outcome(table), outcome(table[~mixtures])
+            k_max = int(table["k_max"].iloc[0])
             rows.append(
                 {
                     "set": name,
                     "seed": seed,
+                    "skipped": partition_stands(table[~mixtures], k_min=2, k_max=k_max),
                     "chosen": full[0],
                     "same choice": full[0] == without[0],
                     "runner-ups": ", ".join(full[1:]),
@@ -70,7 +73,8 @@ def main() -> None:
     share = out["mixtures' share of the time"]
     moved = int((out["runner-ups"] != out["runner-ups without mixtures"]).sum())
     print(
-        f"\n{int(out['same choice'].sum())} of {len(out)} sweeps keep their choice; "
+        f"\nthe sweep skips the mixtures in {int(out['skipped'].sum())} of {len(out)}; "
+        f"{int(out['same choice'].sum())} of {len(out)} sweeps keep their choice; "
         f"runner-ups change in {moved}; "
         f"the mixtures take {share.min():.0%}-{share.max():.0%} of the time"
     )

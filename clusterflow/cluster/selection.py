@@ -48,7 +48,7 @@ import pandas as pd
 from clusterflow.cluster.evidence import MIN_EXPLAINED
 from clusterflow.errors import ConfigError, NoViableClustering
 
-__all__ = ["Alternative", "Selection", "SelectionParams", "select"]
+__all__ = ["Alternative", "Selection", "SelectionParams", "partition_stands", "select"]
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,38 @@ def _side(guarded: pd.DataFrame, viable: pd.DataFrame, mask: pd.Series) -> pd.Da
 
 
 PARTITIONS = ("kmeans", "agglomerative")
+
+
+def partition_stands(
+    results: pd.DataFrame,
+    *,
+    k_min: int,
+    k_max: int,
+    params: SelectionParams = SelectionParams(),
+    pinned: int | None = None,
+) -> bool:
+    """Whether a k-means or agglomerative candidate passes every check of step 1 on its own.
+
+    Step 1 drops its stability and size checks only when no candidate passes them, whatever
+    its algorithm. When a partition passes all of them on its own, no check is dropped, and
+    the viable partitions (so the silhouette's proposal among them) are the same whatever
+    other candidates the table holds: the sweep uses this to leave the Gaussian mixtures
+    unfitted where the silhouette proposes.
+    """
+    r = results
+    passes = (
+        r["algorithm"].isin(PARTITIONS)
+        & r["silhouette"].notna()
+        & r["evidence"].notna()
+        & (r["noise_share"].fillna(0) <= params.max_noise)
+        & (r["k"] >= 2)
+        & r["k"].between(k_min, k_max)
+        & ~(r["stability"] < params.min_stability)
+        & (r["min_share"] * r["k"] >= params.min_size)
+    )
+    if pinned is not None:
+        passes &= r["k"] == pinned
+    return bool(passes.any())
 
 
 def _proposers(viable: pd.DataFrame, score: str, params: SelectionParams) -> pd.DataFrame:

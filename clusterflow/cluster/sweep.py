@@ -2,9 +2,10 @@
 
 How k is chosen (copied into the README)
 ----------------------------------------
-Every candidate (algorithm, k) is fitted on the feature matrix and scored with the same
-metrics: silhouette (cosine distance for text-dominated features, computed on a fixed random
-sample so every candidate is judged on the same rows), Davies-Bouldin, Calinski-Harabasz,
+Every candidate (algorithm, k) is fitted on the feature matrix (the Gaussian mixtures only where
+the rule could choose one: see ``ClusterSweep._deferred``) and scored with the same metrics:
+silhouette (cosine distance for text-dominated features, computed on a fixed random sample so
+every candidate is judged on the same rows), Davies-Bouldin, Calinski-Harabasz,
 within-cluster sum of squares ("inertia", whose knee is located with ``kneed``), BIC for the
 Gaussian mixture, the share of HDBSCAN noise, and *stability*: the mean adjusted Rand index
 between the candidate's labels and refits on random 80% subsamples (subsampling, not the
@@ -32,7 +33,6 @@ training assignments cannot drift apart.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,7 +49,7 @@ from clusterflow.cluster.algorithms import FAMILIES, Algorithm, Candidate, Space
 from clusterflow.cluster.evidence import MIN_EXPLAINED, Reducer
 from clusterflow.cluster.grid import check_options, default_k_max, k_grid
 from clusterflow.cluster.metrics import RESULT_COLUMNS, Judge, favourites, knee, score_candidate
-from clusterflow.cluster.selection import PARTITIONS, SelectionParams, select
+from clusterflow.cluster.selection import PARTITIONS, SelectionParams, partition_stands, select
 from clusterflow.errors import ConfigError
 from clusterflow.progress import report
 
@@ -61,20 +61,10 @@ ALGORITHMS = tuple(FAMILIES)
 
 @dataclass
 class _Progress:
-    """The number of candidates the sweep will fit (it grows when the mixtures are a fallback)."""
+    """Candidates fitted so far, of all the families' (the mixtures included until skipped)."""
 
     total: int
-
-
-def _partition_usable(rows: list[dict[str, Any]]) -> bool:
-    """Whether some k-means or agglomerative row has two clusters, a silhouette and evidence."""
-    return any(
-        row["algorithm"] in PARTITIONS
-        and row["k"] >= 2
-        and math.isfinite(row["silhouette"])
-        and math.isfinite(row["evidence"])
-        for row in rows
-    )
+    done: int = 0
 
 
 class ClusterSweep(ClusterMixin, BaseEstimator):
@@ -153,7 +143,11 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
     metric_ : str
         The metric used (``"cosine"`` or ``"euclidean"``).
     params_ : dict
-        The grid and the seed.
+        The k range and grid, the algorithms asked for and those not fitted, the metric and
+        the seed.
+    skipped_ : list of str
+        Families not fitted because the rule could not choose them (``["gmm"]`` where the
+        silhouette proposes and a k-means or agglomerative candidate passes every check).
     selection_ : Selection
         The rule's outcome: chosen candidate, coarser and finer runner-ups, notes.
     """
@@ -271,21 +265,34 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         )
         families = self._families()
         deferred = self._deferred(families, reducer.explained)
-        fitted = [family for family in families if family not in deferred]
-        grids = {family.name: family.grid(n, ks) for family in families}
-        progress = _Progress(total=sum(len(grids[family.name]) for family in fitted))
-        rows: list[dict[str, Any]] = []
-        models: list[Candidate] = []
-        for family in fitted:
-            self._fit_family(family, grids[family.name], space, judge, rng, rows, models, progress)
-        self.skipped_ = []
-        for family in deferred:
-            if _partition_usable(rows):
-                self.skipped_.append(family.name)
-                continue
-            # No k-means or agglomerative candidate is usable: the mixtures are the fallback.
-            progress.total += len(grids[family.name])
-            self._fit_family(family, grids[family.name], space, judge, rng, rows, models, progress)
+        grids = [family.grid(n, ks) for family in families]
+        progress = _Progress(total=sum(len(grid) for grid in grids))
+        fitted: dict[str, tuple[list[dict[str, Any]], list[Candidate]]] = {}
+        for family, grid in zip(families, grids, strict=True):
+            if family.name not in deferred:
+                fitted[family.name] = self._fit_family(family, grid, space, judge, rng, progress)
+        self.skipped_: list[str] = []
+        if deferred:
+            so_far = pd.DataFrame([row for rows, _ in fitted.values() for row in rows])
+            if partition_stands(
+                so_far.reindex(columns=RESULT_COLUMNS),
+                k_min=int(self.k_min),
+                k_max=int(self.k_max_),
+                params=self._params(),
+                pinned=self._pinned(),
+            ):
+                self.skipped_ = list(deferred)
+                report("sweep", progress.done, progress.done, "candidates")
+            else:  # no k-means or agglomerative candidate stands alone: the mixtures may win
+                for family, grid in zip(families, grids, strict=True):
+                    if family.name in deferred:
+                        fitted[family.name] = self._fit_family(
+                            family, grid, space, judge, rng, progress
+                        )
+        # In the order of `algorithms`, whichever family was fitted last.
+        order = [family.name for family in families if family.name in fitted]
+        rows = [row for name in order for row in fitted[name][0]]
+        models = [model for name in order for model in fitted[name][1]]
         self._select(pd.DataFrame(rows), models, explained=reducer.explained)
         chosen = self._final
         chosen.finalise(Xw)
@@ -294,19 +301,21 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         self.k_ = int(len(self.cluster_centers_))
         return self
 
-    def _deferred(self, families: list[Algorithm], explained: float) -> list[Algorithm]:
-        """Return the families fitted only when no k-means or agglomerative candidate is usable.
+    def _deferred(self, families: list[Algorithm], explained: float) -> list[str]:
+        """Return the families fitted only when no k-means or agglomerative candidate stands.
 
         Where the likelihood's reduced view holds less than ``MIN_EXPLAINED`` of the variance,
         the silhouette proposes among k-means and agglomerative only (see
-        :func:`clusterflow.cluster.selection.select`), so a Gaussian mixture can be chosen only
-        when none of them is usable. On the quality benchmark's 10 such sets under 3 seeds (30
-        sweeps, ``benchmarks/quality/skip_mixtures.py``), dropping the mixtures changed no
-        choice and took 23-58% of the sweep's time away.
+        :func:`clusterflow.cluster.selection.select`). When one of them passes every viability
+        check on its own (:func:`clusterflow.cluster.selection.partition_stands`), the rule
+        chooses the same candidate with or without the mixtures, so they are not fitted. On
+        the quality benchmark's 10 such sets under 3 seeds (30 sweeps,
+        ``benchmarks/quality/skip_mixtures.py``), dropping the mixtures changed no choice and
+        took 31-63% of the sweep's time away.
         """
         if explained >= MIN_EXPLAINED or not any(f.name in PARTITIONS for f in families):
             return []
-        return [family for family in families if family.name == "gmm"]
+        return [family.name for family in families if family.name == "gmm"]
 
     def _fit_family(
         self,
@@ -315,11 +324,11 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         space: Space,
         judge: Judge,
         rng: np.random.Generator,
-        rows: list[dict[str, Any]],
-        models: list[Candidate],
         progress: _Progress,
-    ) -> None:
-        """Fit and score every candidate of one family, appending to ``rows`` and ``models``."""
+    ) -> tuple[list[dict[str, Any]], list[Candidate]]:
+        """Fit and score every candidate of one family; return their rows and models."""
+        rows: list[dict[str, Any]] = []
+        models: list[Candidate] = []
         t0 = time.perf_counter()
         family.prepare(space, rng)
         setup = (time.perf_counter() - t0) / len(grid)
@@ -331,7 +340,9 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             row["seconds"] += seconds
             rows.append(row)
             models.append(model)
-            report("sweep", len(rows), progress.total, "candidates")
+            progress.done += 1
+            report("sweep", progress.done, progress.total, "candidates")
+        return rows, models
 
     def _resolve_metric(self, X: np.ndarray) -> str:
         if self.metric != "auto":
@@ -348,18 +359,28 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
             return (X / np.where(norms > 1e-12, norms, 1.0)).astype(np.float32)
         return X
 
-    def _select(self, results: pd.DataFrame, models: list[Candidate], *, explained: float) -> None:
-        """Apply the selection rule to the sweep table and keep the chosen candidate."""
-        results = results.reindex(columns=RESULT_COLUMNS)
-        params = SelectionParams(
+    def _params(self) -> SelectionParams:
+        """Return the rule's constants this sweep was given."""
+        return SelectionParams(
             max_noise=self.max_noise,
             min_stability=self.min_stability,
             min_size=self.min_size,
             silhouette_ratio=self.silhouette_ratio,
         )
-        pinned = self.k_min if self.k_min == self.k_max_ else None
+
+    def _pinned(self) -> int | None:
+        """Return the k the user fixed (``k_min == k_max``), or None."""
+        return int(self.k_min) if self.k_min == self.k_max_ else None
+
+    def _select(self, results: pd.DataFrame, models: list[Candidate], *, explained: float) -> None:
+        """Apply the selection rule to the sweep table and keep the chosen candidate."""
+        results = results.reindex(columns=RESULT_COLUMNS)
         selection = select(
-            results, k_min=int(self.k_min), k_max=int(self.k_max_), params=params, pinned=pinned
+            results,
+            k_min=int(self.k_min),
+            k_max=int(self.k_max_),
+            params=self._params(),
+            pinned=self._pinned(),
         )
         best = selection.chosen.index
         results["selected"] = False
@@ -373,17 +394,17 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         self.knee_k_ = knee(results, self.algorithm_)
         scored = viable if len(viable) else results[results["silhouette"].notna()]
         notes = favourites(scored, self.k_, self.algorithm_, self.knee_k_)
-        if self.skipped_:
-            notes.append(
-                f"{', '.join(self.skipped_)} not fitted: the likelihood's reduced view holds "
-                f"{explained:.0%} of the variance (under {MIN_EXPLAINED:.0%}), so the silhouette "
-                "chooses among k-means and agglomerative"
-            )
         self.disagreement_ = "; ".join([*notes, *selection.notes])
         self.rule_ = (
             f"{selection.rule}; Davies-Bouldin {results.loc[best, 'davies_bouldin']:.3f}, "
             f"Calinski-Harabasz {results.loc[best, 'calinski_harabasz']:.1f} ({self.metric_})"
         )
+        if self.skipped_:
+            self.rule_ += (
+                f"; {', '.join(self.skipped_)} not fitted: the likelihood's reduced view holds "
+                f"{explained:.1%} of the variance (under {MIN_EXPLAINED:.0%}), so the silhouette "
+                "chose among k-means and agglomerative, and one of them passed every check"
+            )
         self.params_ = {
             "k_min": int(self.k_min),
             "k_max": int(self.k_max_),

@@ -11,7 +11,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 from sklearn.preprocessing import StandardScaler
 
-from clusterflow.cluster.sweep import _partition_usable
+from clusterflow.cluster.selection import partition_stands, select
 from clusterflow.errors import ConfigError, NoViableClustering
 from clusterflow.features import FeatureBuilder
 from clusterflow.progress import listening
@@ -154,6 +154,17 @@ def diffuse() -> tuple[np.ndarray, np.ndarray]:
     return X.astype(np.float32), y
 
 
+class _EveryFamily(ClusterSweep):
+    """A sweep that fits the mixtures everywhere, as before they could be skipped."""
+
+    def _deferred(self, families, explained):
+        return []
+
+
+def _sweep_events(heard) -> list[tuple[int, int]]:
+    return [(e.done, e.total) for e in heard if e.stage == "sweep"]
+
+
 def test_mixtures_not_fitted_where_the_silhouette_proposes(diffuse) -> None:
     X, y = diffuse
     heard = []
@@ -161,27 +172,81 @@ def test_mixtures_not_fitted_where_the_silhouette_proposes(diffuse) -> None:
         sweep = ClusterSweep(**FAST).fit(X)
     assert sweep.skipped_ == ["gmm"] and sweep.params_["not_fitted"] == ["gmm"]
     assert "gmm" not in set(sweep.results_["algorithm"])
-    assert "gmm not fitted: the likelihood's reduced view holds 57%" in sweep.disagreement_
-    # The progress counts the candidates fitted, not the ones skipped.
-    assert {e.total for e in heard if e.stage == "sweep"} == {len(sweep.results_)}
-    # The same choice as a sweep told not to try the mixtures at all.
-    partitions = ClusterSweep(algorithms=("kmeans", "agglomerative", "hdbscan"), **FAST).fit(X)
-    np.testing.assert_array_equal(sweep.labels_, partitions.labels_)
+    assert "gmm not fitted: the likelihood's reduced view holds 56.7%" in sweep.rule_
+    assert "not fitted" not in sweep.disagreement_  # a fact of the rule, not a warning
+    # The bar counts the mixtures until they are skipped, then closes at the candidates fitted.
+    events = _sweep_events(heard)
+    assert events[-1] == (len(sweep.results_), len(sweep.results_))
+    assert events[-2][1] > len(sweep.results_)
+    # The same choice and runner-ups as a sweep that fits the mixtures too.
+    every = _EveryFamily(**FAST).fit(X)
+    assert "gmm" in set(every.results_["algorithm"])
+    np.testing.assert_array_equal(sweep.labels_, every.labels_)
+    assert sweep.selection_.chosen == every.selection_.chosen
     assert adjusted_rand_score(y, sweep.labels_) == 1.0
 
 
-def test_mixtures_fitted_when_no_partition_can_propose(diffuse) -> None:
+def test_mixtures_fitted_when_no_partition_stands(diffuse, monkeypatch) -> None:
+    X, _ = diffuse
+    monkeypatch.setattr("clusterflow.cluster.sweep.partition_stands", lambda *a, **k: False)
+    heard = []
+    with listening(heard.append):
+        sweep = ClusterSweep(algorithms=("gmm", "kmeans", "agglomerative"), **FAST).fit(X)
+    assert sweep.skipped_ == [] and "not fitted" not in sweep.rule_
+    # Fitted last, listed in the order asked for; the bar's total never moves.
+    assert list(dict.fromkeys(sweep.results_["algorithm"])) == ["gmm", "kmeans", "agglomerative"]
+    events = _sweep_events(heard)
+    assert {total for _, total in events} == {len(sweep.results_)}
+    assert [done for done, _ in events] == list(range(1, len(sweep.results_) + 1))
+
+
+def test_mixtures_fitted_when_no_partition_is_asked_for(diffuse) -> None:
     X, _ = diffuse
     sweep = ClusterSweep(algorithms=("hdbscan", "gmm"), **FAST).fit(X)
     assert sweep.skipped_ == [] and "gmm" in set(sweep.results_["algorithm"])
 
 
-def test_mixtures_are_the_fallback_when_no_partition_is_usable() -> None:
-    row = {"algorithm": "kmeans", "k": 2, "silhouette": 0.3, "evidence": -1.0}
-    assert _partition_usable([row])
-    assert not _partition_usable([{**row, "k": 1}])
-    assert not _partition_usable([{**row, "silhouette": float("nan")}])
-    assert not _partition_usable([{**row, "algorithm": "hdbscan"}])
+def _table(**partition: float) -> pd.DataFrame:
+    """Candidates where the silhouette proposes: two k-means rows and a stable mixture."""
+    base = {
+        "silhouette": 0.3,
+        "evidence": -1.0,
+        "stability": 0.9,
+        "prediction_strength": 0.9,
+        "noise_share": 0.0,
+        "min_share": 0.3,
+        "evidence_share": 0.5,
+    }
+    rows = [
+        {**base, "algorithm": "kmeans", "k": 2, "silhouette": 0.4, **partition},
+        {**base, "algorithm": "kmeans", "k": 3, **partition},
+        {**base, "algorithm": "gmm", "k": 3, "silhouette": 0.2},
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("partition", "stands"),
+    [
+        ({}, True),
+        ({"stability": 0.3}, False),  # step 1 would drop its stability check for the mixture
+        ({"min_share": 0.01}, False),  # and its size check
+        ({"evidence": float("nan")}, False),
+        ({"silhouette": float("nan")}, False),
+    ],
+)
+def test_a_partition_stands_only_where_the_mixtures_cannot_change_the_choice(
+    partition, stands
+) -> None:
+    table = _table(**partition)
+    assert partition_stands(table, k_min=2, k_max=3) is stands
+    with_mixture = select(table, k_min=2, k_max=3).chosen
+    if stands:  # then the mixture's row cannot change the choice
+        without = select(table[table["algorithm"] != "gmm"], k_min=2, k_max=3).chosen
+        assert (with_mixture.algorithm, with_mixture.k) == (without.algorithm, without.k)
+    elif "stability" in partition or "min_share" in partition:
+        assert with_mixture.algorithm == "gmm"  # the mixture alone passes: it is chosen
+    assert not partition_stands(table, k_min=2, k_max=3, pinned=4)
 
 
 def test_config_errors(blobs) -> None:
