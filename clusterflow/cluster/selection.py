@@ -147,6 +147,26 @@ def _alt(results: pd.DataFrame, idx: int) -> Alternative:
     )
 
 
+def _usable(results: pd.DataFrame, params: SelectionParams) -> pd.Series:
+    """Rows with two clusters or more, a silhouette, evidence and little enough noise."""
+    return (
+        results["silhouette"].notna()
+        & results["evidence"].notna()
+        & (results["noise_share"].fillna(0) <= params.max_noise)
+        & (results["k"] >= 2)
+    )
+
+
+def _stable(results: pd.DataFrame, params: SelectionParams) -> pd.Series:
+    """Rows whose stability is not under ``min_stability`` (unmeasured counts as stable)."""
+    return ~(results["stability"] < params.min_stability)
+
+
+def _sized(results: pd.DataFrame, params: SelectionParams) -> pd.Series:
+    """Rows whose smallest cluster holds at least ``min_size`` of the mean cluster size."""
+    return results["min_share"] * results["k"] >= params.min_size
+
+
 def _viable(
     results: pd.DataFrame,
     params: SelectionParams,
@@ -155,12 +175,7 @@ def _viable(
     k_range: tuple[int, int],
 ) -> tuple[pd.DataFrame, list[str]]:
     notes: list[str] = []
-    usable = (
-        results["silhouette"].notna()
-        & results["evidence"].notna()
-        & (results["noise_share"].fillna(0) <= params.max_noise)
-        & (results["k"] >= 2)
-    )
+    usable = _usable(results, params)
     # HDBSCAN finds its own k: outside the range the user asked for it only stands when nothing
     # inside the range is usable (asked for k 9..10, a density split into 2 is not an answer).
     inside = usable & results["k"].between(*k_range)
@@ -174,7 +189,7 @@ def _viable(
             "than two clusters or too much noise",
             hint="widen --k-min/--k-max, add features, or check that rows differ",
         )
-    stable = usable & ~(results["stability"] < params.min_stability)
+    stable = usable & _stable(results, params)
     if not stable.any():
         notes.append(f"no candidate reached stability {params.min_stability}")
         stable = usable
@@ -184,7 +199,7 @@ def _viable(
             stable = strong
         else:
             notes.append(f"no candidate reached prediction strength {params.min_strength}")
-    sized = stable & (results["min_share"] * results["k"] >= params.min_size)
+    sized = stable & _sized(results, params)
     if not sized.any():
         notes.append(
             f"every candidate has a cluster under {params.min_size:.0%} of the mean cluster size"
@@ -217,19 +232,15 @@ def partition_stands(
     other candidates the table holds: the sweep uses this to leave the Gaussian mixtures
     unfitted where the silhouette proposes.
     """
-    r = results
     passes = (
-        r["algorithm"].isin(PARTITIONS)
-        & r["silhouette"].notna()
-        & r["evidence"].notna()
-        & (r["noise_share"].fillna(0) <= params.max_noise)
-        & (r["k"] >= 2)
-        & r["k"].between(k_min, k_max)
-        & ~(r["stability"] < params.min_stability)
-        & (r["min_share"] * r["k"] >= params.min_size)
+        results["algorithm"].isin(PARTITIONS)
+        & _usable(results, params)
+        & results["k"].between(k_min, k_max)
+        & _stable(results, params)
+        & _sized(results, params)
     )
     if pinned is not None:
-        passes &= r["k"] == pinned
+        passes &= results["k"] == pinned
     return bool(passes.any())
 
 
