@@ -6,7 +6,9 @@ and a retrain with ``--seed 1`` would churn the champion. Per set this runs the 
 clusterflow's features with seeds 1 and 2 (seed 0 is the harness's own table, cached alike
 under ``~/.cache/clusterflow-bench/quality/``) and applies the rule to each. Prints per set the
 choice and ARI of every seed and the agreement (mean pairwise ARI) of the three chosen
-clusterings, then the mean ARI, the targets met per seed and the mean agreement.
+clusterings, then the mean ARI, the targets met per seed and the mean agreement; then every
+constant of the rule chosen leave-one-dataset-out over all three seeds' sweeps (run.py's Table 2
+uses seed 0's alone).
 
     python benchmarks/quality/seeds.py                 # all sets (~5 min per seed, 2 cores)
     CLUSTERFLOW_BENCH_GMM_N_INIT=1 python benchmarks/quality/seeds.py    # one mixture start
@@ -43,7 +45,8 @@ from benchmarks.quality.collect import (  # noqa: E402
     tag,
 )
 from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
-from benchmarks.quality.run import markdown, new_rule, target  # noqa: E402
+from benchmarks.quality.run import RULE_GRID, markdown, new_rule, target  # noqa: E402
+from clusterflow.cluster.selection import SelectionParams  # noqa: E402
 
 SEEDS = (0, 1, 2)
 
@@ -69,20 +72,69 @@ def seeded(ds: Dataset, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.read_csv(csv), np.load(npy)
 
 
+def constants_over_seeds(
+    tables: dict[str, list[pd.DataFrame]], goals: dict[str, float]
+) -> pd.DataFrame:
+    """Every constant of the rule leave-one-dataset-out, judged over all seeds' sweeps.
+
+    Run's Table 2 chooses each constant on seed 0's sweeps alone. Here a fold chooses the value
+    meeting the most targets over the other sets' sweeps under every seed (then the highest mean
+    ARI; ties keep the default) and scores it on the three sweeps of the set left out.
+    """
+    names = list(tables)
+    out = []
+    for constant, values in RULE_GRID.items():
+        default = 1.0 if constant == "k_max_factor" else getattr(SelectionParams(), constant)
+        aris = {
+            (v, n): [float(t.loc[new_rule(t, **{constant: v}), "ari"]) for t in tables[n]]
+            for v in values
+            for n in names
+        }
+
+        def merit(v: object, sets: list[str], aris: dict = aris) -> tuple[int, float]:
+            met = sum(a >= goals[n] - 1e-9 for n in sets for a in aris[v, n])
+            return met, float(np.mean([a for n in sets for a in aris[v, n]]))
+
+        order = [default] + [v for v in values if v != default]
+        folds = [
+            max(order, key=lambda v, held=held: merit(v, [n for n in names if n != held]))
+            for held in names
+        ]
+        held_met = sum(merit(v, [n])[0] for v, n in zip(folds, names, strict=True))
+        held_ari = float(np.mean([merit(v, [n])[1] for v, n in zip(folds, names, strict=True)]))
+        chosen = pd.Series([str(v) for v in folds]).value_counts()
+        out.append(
+            {
+                "constant": constant,
+                "default": default,
+                "chosen on others (folds)": ", ".join(f"{v} x{c}" for v, c in chosen.items()),
+                "held-out targets met": f"{held_met}/{len(SEEDS) * len(names)}",
+                "held-out mean ARI": held_ari,
+                "default's targets met": f"{merit(default, names)[0]}/{len(SEEDS) * len(names)}",
+                "default's mean ARI": merit(default, names)[1],
+            }
+        )
+    return pd.DataFrame(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="", help="comma list of sets (default: all)")
     args = parser.parse_args()
     names = args.sets.split(",") if args.sets else list(LOADERS)
     rows = []
+    tables: dict[str, list[pd.DataFrame]] = {}
+    goals: dict[str, float] = {}
     for name in names:
         print(f"collecting {name} ...", file=sys.stderr, flush=True)
         ds = LOADERS[name]()
-        goal = target(collect(ds))
+        goal = goals[name] = target(collect(ds))
         row: dict = {"set": name, "target": goal}
         chosen = []
+        tables[name] = []
         for seed in SEEDS:
             table, labels = seeded(ds, seed)
+            tables[name].append(table)
             i = new_rule(table)
             pick = table.loc[i]
             row[f"seed {seed}"] = f"{pick['algorithm']} {int(pick['k'])}: {pick['ari']:.3f}"
@@ -105,6 +157,8 @@ def main() -> None:
         f"{out['agreement'].mean():.3f}; sets whose choice is the same under every seed "
         f"{int((out['agreement'] > 0.999).sum())}/{len(out)}"
     )
+    print("\n## Every constant of the rule leave-one-dataset-out, over the three seeds\n")
+    print(markdown(constants_over_seeds(tables, goals)))
 
 
 if __name__ == "__main__":

@@ -68,3 +68,20 @@ def test_a_variant_is_read_with_the_other_constants_at_their_defaults() -> None:
     assert _variant(v, "categorical_weight", 1.0, {}) == pytest.approx(0.2)
     assert _variant(v, "text_share", 0.75, {"categorical_weight": "1.0"}) == pytest.approx(0.3)
     assert np.isnan(_variant(v, "text_share", 0.25, {"categorical_weight": "1.0"}))
+
+
+def test_constants_over_seeds_score_every_seed_of_the_set_left_out(metas: list[dict]) -> None:
+    from benchmarks.quality.seeds import constants_over_seeds
+
+    # Two copies of one set, each "under three seeds": every fold then chooses on a set that
+    # scores exactly like the one left out, so both folds agree and cannot lose to the default.
+    table = metas[0]["new"]
+    tables = {"a": [table] * 3, "b": [table] * 3}
+    t = constants_over_seeds(tables, {"a": 2.0, "b": 2.0}).set_index("constant")
+    assert set(t.index) >= {"min_size", "min_strength", "silhouette_ratio"}
+    assert (t["held-out targets met"] == "0/6").all()  # an ARI of 2 is out of reach
+    assert t["chosen on others (folds)"].str.fullmatch(r"\S+ x2").all()
+    assert (t["held-out mean ARI"] >= t["default's mean ARI"] - 1e-12).all()
+    # Reachable targets count every seed of the set left out.
+    easy = constants_over_seeds(tables, {"a": -1.0, "b": -1.0})
+    assert (easy["held-out targets met"] == "6/6").all()
