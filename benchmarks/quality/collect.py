@@ -65,9 +65,9 @@ class RecordingSweep(ClusterSweep):
     def _deferred(self, families: list, explained: float) -> list:  # noqa: D102
         return []
 
-    def _select(self, results: pd.DataFrame, models: list, **kwargs: float) -> None:  # noqa: D102
+    def _select(self, results: pd.DataFrame, models: list) -> None:  # noqa: D102
         self.candidates_ = list(models)
-        super()._select(results, models, **kwargs)
+        super()._select(results, models)
 
 
 def scores(labels: np.ndarray, pred: np.ndarray) -> tuple[float, float]:

@@ -16,7 +16,6 @@ the fewer refits) and its score on the set left out.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import sys
 from pathlib import Path
@@ -26,41 +25,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from sklearn.metrics import adjusted_rand_score  # noqa: E402
 
-from benchmarks.quality.collect import CACHE, collect, folder_of  # noqa: E402
+from benchmarks.quality.collect import collect  # noqa: E402
 from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
-from benchmarks.quality.run import markdown, new_rule, target  # noqa: E402
-from benchmarks.quality.seeds import SEEDS, seed_stem  # noqa: E402
-
-
-def cached(ds: Dataset, seed: int, resamples: int) -> tuple[pd.DataFrame, np.ndarray, float]:
-    """A seed's candidate table, labelings and sweep seconds, as ``seeds.py`` cached them."""
-    if seed == 0:
-        folder = folder_of(ds, resamples)
-        meta = pd.read_json(folder / "meta.json", typ="series")
-        table = pd.read_csv(folder / "new.csv")
-        return table, np.load(folder / "labels_new.npy"), float(meta["seconds_new"])
-    stem = CACHE / "quality" / seed_stem(ds, seed, resamples)
-    table = pd.read_csv(f"{stem}.csv")
-    return table, np.load(f"{stem}.npy"), float(table["seconds_total"].iloc[0])
+from benchmarks.quality.run import markdown, target  # noqa: E402
+from benchmarks.quality.seeds import SEEDS, rule_over_seeds  # noqa: E402
 
 
 def outcome(ds: Dataset, goal: float, resamples: int) -> dict:
     """Targets met, mean ARI, agreement and seconds of the rule under every seed."""
-    aris, chosen, seconds = [], [], []
-    for seed in SEEDS:
-        table, labels, sec = cached(ds, seed, resamples)
-        i = new_rule(table)
-        aris.append(float(table.loc[i, "ari"]))
-        chosen.append(labels[table.index.get_loc(i)])
-        seconds.append(sec)
-    pairs = itertools.combinations(chosen, 2)
+    found = rule_over_seeds(ds, resamples)
     return {
-        "met": sum(a >= goal - 1e-9 for a in aris),
-        "ari": float(np.mean(aris)),
-        "agreement": float(np.mean([adjusted_rand_score(a, b) for a, b in pairs])),
-        "seconds": float(np.mean(seconds)),
+        "met": sum(a >= goal - 1e-9 for a in found["aris"]),
+        "ari": float(np.mean(found["aris"])),
+        "agreement": found["agreement"],
+        "seconds": found["seconds"],
     }
 
 

@@ -193,12 +193,17 @@ def _lodo(
     return out
 
 
+def rule_default(constant: str) -> object:
+    """The default of a constant of ``RULE_GRID`` (the k range's factor is 1)."""
+    return 1.0 if constant == "k_max_factor" else getattr(SelectionParams(), constant)
+
+
 def table2(metas: list[dict]) -> pd.DataFrame:
     by_name = {m["name"]: m for m in metas}
     names = list(by_name)
     rows = []
     for constant, values in RULE_GRID.items():
-        default = 1.0 if constant == "k_max_factor" else getattr(SelectionParams(), constant)
+        default = rule_default(constant)
 
         def score(n: str, v: object, constant: str = constant) -> float:
             table = by_name[n]["new"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 from pathlib import Path
@@ -45,8 +46,7 @@ from benchmarks.quality.collect import (  # noqa: E402
     tag,
 )
 from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
-from benchmarks.quality.run import RULE_GRID, markdown, new_rule, target  # noqa: E402
-from clusterflow.cluster.selection import SelectionParams  # noqa: E402
+from benchmarks.quality.run import RULE_GRID, markdown, new_rule, rule_default, target  # noqa: E402
 
 SEEDS = (0, 1, 2)
 
@@ -56,20 +56,55 @@ def seed_stem(ds: Dataset, seed: int, resamples: int = RESAMPLES) -> str:
     return f"seed-{VERSION}{tag(ds, resamples)}-{ds.name}-s{seed}"
 
 
-def seeded(ds: Dataset, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
-    """The candidate table and labelings of the sweep with ``seed`` (cached)."""
+def seeded(ds: Dataset, seed: int, resamples: int = RESAMPLES) -> tuple[pd.DataFrame, np.ndarray]:
+    """The candidate table (with ``seconds_total``) and labelings of the sweep with ``seed``.
+
+    Cached; a sweep with this run's refit count is computed when missing, one with another
+    count (``resamples.py`` compares them) is only read from what ``seeds.py`` cached under it.
+    """
+    missing = (
+        f"no sweep of {ds.name} cached with {resamples} refits: run "
+        f"CLUSTERFLOW_BENCH_RESAMPLES={resamples} python benchmarks/quality/seeds.py first"
+    )
     if seed == 0:
-        meta = collect(ds)
-        return meta["new"], np.load(folder_of(ds) / "labels_new.npy")
-    stem = seed_stem(ds, seed)
+        folder = folder_of(ds, resamples)
+        if resamples == RESAMPLES:
+            collect(ds)
+        elif not (folder / "meta.json").exists():
+            raise FileNotFoundError(missing)
+        meta = json.loads((folder / "meta.json").read_text())
+        table = pd.read_csv(folder / "new.csv").assign(seconds_total=meta["seconds_new"])
+        return table, np.load(folder / "labels_new.npy")
+    stem = seed_stem(ds, seed, resamples)
     csv, npy = CACHE / "quality" / f"{stem}.csv", CACHE / "quality" / f"{stem}.npy"
     if not csv.exists():
+        if resamples != RESAMPLES:
+            raise FileNotFoundError(missing)
         X = features(ds, imputed(ds), embeddings(ds))
         table, seconds, labels = candidate_table(X, ds.labels, seed=seed)
         table["seconds_total"] = seconds
         np.save(npy, labels)
         table.to_csv(csv, index=False)
     return pd.read_csv(csv), np.load(npy)
+
+
+def rule_over_seeds(ds: Dataset, resamples: int = RESAMPLES) -> dict:
+    """The rule applied to the sweep of every seed: tables, choices, ARIs, agreement, seconds."""
+    tables, picks, chosen = [], [], []
+    for seed in SEEDS:
+        table, labels = seeded(ds, seed, resamples)
+        i = new_rule(table)
+        tables.append(table)
+        picks.append(table.loc[i])
+        chosen.append(labels[table.index.get_loc(i)])
+    pairs = itertools.combinations(chosen, 2)
+    return {
+        "tables": tables,
+        "picks": picks,
+        "aris": [float(pick["ari"]) for pick in picks],
+        "agreement": float(np.mean([adjusted_rand_score(a, b) for a, b in pairs])),
+        "seconds": float(np.mean([t["seconds_total"].iloc[0] for t in tables])),
+    }
 
 
 def constants_over_seeds(
@@ -84,7 +119,7 @@ def constants_over_seeds(
     names = list(tables)
     out = []
     for constant, values in RULE_GRID.items():
-        default = 1.0 if constant == "k_max_factor" else getattr(SelectionParams(), constant)
+        default = rule_default(constant)
         aris = {
             (v, n): [float(t.loc[new_rule(t, **{constant: v}), "ari"]) for t in tables[n]]
             for v in values
@@ -128,20 +163,14 @@ def main() -> None:
     for name in names:
         print(f"collecting {name} ...", file=sys.stderr, flush=True)
         ds = LOADERS[name]()
-        goal = goals[name] = target(collect(ds))
-        row: dict = {"set": name, "target": goal}
-        chosen = []
-        tables[name] = []
-        for seed in SEEDS:
-            table, labels = seeded(ds, seed)
-            tables[name].append(table)
-            i = new_rule(table)
-            pick = table.loc[i]
+        goals[name] = target(collect(ds))
+        found = rule_over_seeds(ds)
+        tables[name] = found["tables"]
+        row: dict = {"set": name, "target": goals[name]}
+        for seed, pick in zip(SEEDS, found["picks"], strict=True):
             row[f"seed {seed}"] = f"{pick['algorithm']} {int(pick['k'])}: {pick['ari']:.3f}"
             row[f"ari{seed}"] = float(pick["ari"])
-            chosen.append(labels[table.index.get_loc(i)])
-        pairs = itertools.combinations(chosen, 2)
-        row["agreement"] = float(np.mean([adjusted_rand_score(a, b) for a, b in pairs]))
+        row["agreement"] = found["agreement"]
         rows.append(row)
     out = pd.DataFrame(rows)
     print(

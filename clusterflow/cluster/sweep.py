@@ -293,7 +293,14 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         order = [family.name for family in families if family.name in fitted]
         rows = [row for name in order for row in fitted[name][0]]
         models = [model for name in order for model in fitted[name][1]]
-        self._select(pd.DataFrame(rows), models, explained=reducer.explained)
+        self._select(pd.DataFrame(rows), models)
+        if self.skipped_:
+            self.rule_ += (
+                f"; {', '.join(self.skipped_)} not fitted: the likelihood's reduced view holds "
+                f"{reducer.explained:.1%} of the variance (under {MIN_EXPLAINED:.0%}), so the "
+                "silhouette chose among k-means and agglomerative, and one of them passed every "
+                "check"
+            )
         chosen = self._final
         chosen.finalise(Xw)
         self.cluster_centers_ = np.asarray(chosen.centers, dtype=np.float32)
@@ -372,7 +379,7 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         """Return the k the user fixed (``k_min == k_max``), or None."""
         return int(self.k_min) if self.k_min == self.k_max_ else None
 
-    def _select(self, results: pd.DataFrame, models: list[Candidate], *, explained: float) -> None:
+    def _select(self, results: pd.DataFrame, models: list[Candidate]) -> None:
         """Apply the selection rule to the sweep table and keep the chosen candidate."""
         results = results.reindex(columns=RESULT_COLUMNS)
         selection = select(
@@ -395,16 +402,10 @@ class ClusterSweep(ClusterMixin, BaseEstimator):
         scored = viable if len(viable) else results[results["silhouette"].notna()]
         notes = favourites(scored, self.k_, self.algorithm_, self.knee_k_)
         self.disagreement_ = "; ".join([*notes, *selection.notes])
-        self.rule_ = (
+        self.rule_: str = (
             f"{selection.rule}; Davies-Bouldin {results.loc[best, 'davies_bouldin']:.3f}, "
             f"Calinski-Harabasz {results.loc[best, 'calinski_harabasz']:.1f} ({self.metric_})"
         )
-        if self.skipped_:
-            self.rule_ += (
-                f"; {', '.join(self.skipped_)} not fitted: the likelihood's reduced view holds "
-                f"{explained:.1%} of the variance (under {MIN_EXPLAINED:.0%}), so the silhouette "
-                "chose among k-means and agglomerative, and one of them passed every check"
-            )
         self.params_ = {
             "k_min": int(self.k_min),
             "k_max": int(self.k_max_),
