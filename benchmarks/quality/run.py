@@ -3,6 +3,7 @@
     python benchmarks/quality/run.py            # all sets (first run: ~15 min on 2 shared cores)
     python benchmarks/quality/run.py --quick    # five small sets
     python benchmarks/quality/run.py --sets iris,penguins
+    python benchmarks/quality/run.py --validation  # Table 1 on the ten validation sets
 
 Prints two tables (Markdown):
 
@@ -17,7 +18,9 @@ one-hot categoricals, each block at equal total variance.
 Table 2, leave-one-dataset-out for every constant of the rule and of the features: for each
 held-out set, the value chosen on the other sets (most targets met, then highest mean ARI,
 other constants at their defaults) and the ARI it gets on the held-out set, next to the
-default's. Candidates are cached (``~/.cache/clusterflow-bench/quality``), so a rule change
+default's. ``--validation`` prints Table 1 for the sets of ``datasets.VALIDATION``, on which no
+constant was chosen, then Tables 2 and 2b over the development and validation sets
+together. Candidates are cached (``~/.cache/clusterflow-bench/quality``), so a rule change
 re-evaluates in seconds.
 """
 
@@ -44,7 +47,7 @@ from benchmarks.quality.collect import (  # noqa: E402
     rule_variants,
     weight_variants,
 )
-from benchmarks.quality.datasets import LOADERS, QUICK  # noqa: E402
+from benchmarks.quality.datasets import LOADERS, QUICK, VALIDATION  # noqa: E402
 from clusterflow.cluster.selection import SelectionParams, select  # noqa: E402
 from clusterflow.features import SKEW_THRESHOLD, FeatureBuilder  # noqa: E402
 
@@ -335,6 +338,18 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _validation_lodo(validation: list[dict]) -> None:
+    """Print Tables 2 and 2b over the development and the validation sets together."""
+    metas = [collect(load()) for load in LOADERS.values()] + validation
+    sections = [
+        ("Table 2 over development and validation sets", table2(metas)),
+        ("Table 2b over development and validation sets", table2_joint(metas)),
+    ]
+    for title, t in sections:
+        print(f"\n## {title} ({len(metas)} sets)\n")
+        print(markdown(lodo_summary(t)))
+
+
 def lodo_summary(t: pd.DataFrame) -> pd.DataFrame:
     """One row per constant: the values chosen across the held-out folds and the mean ARIs."""
     rows = []
@@ -366,16 +381,23 @@ def main() -> None:
     parser.add_argument("--sets", default="", help="comma list of sets (default: all)")
     parser.add_argument("--full", action="store_true", help="print every LODO fold")
     parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="Table 1 on the validation sets (no constant was chosen on them), then Tables 2 "
+        "and 2b over the development and validation sets together",
+    )
+    parser.add_argument(
         "--skip-table4",
         action="store_true",
         help="leave out Table 4 (a full sweep per set and block weighting: the costly part)",
     )
     args = parser.parse_args()
-    names = args.sets.split(",") if args.sets else (QUICK if args.quick else list(LOADERS))
+    loaders = VALIDATION if args.validation else LOADERS
+    names = args.sets.split(",") if args.sets else (QUICK if args.quick else list(loaders))
     metas = []
     for name in names:
         print(f"collecting {name} ...", file=sys.stderr, flush=True)
-        metas.append(collect(LOADERS[name]()))
+        metas.append(collect(loaders[name]()))
     t1 = table1(metas)
     print("## Table 1: chosen k and agreement with the labels (ARI/NMI), one run\n")
     print(markdown(t1))
@@ -387,6 +409,9 @@ def main() -> None:
         f"today's rule {t1['today-rule ARI'].mean():.3f}, today* {t1['today* ARI'].mean():.3f}, "
         f"silmax {t1['silmax ARI'].mean():.3f}, KMeans true k {t1['KM true k ARI'].mean():.3f}"
     )
+    if args.validation:
+        _validation_lodo(metas)
+        return
     sections = [
         ("Table 2: leave-one-dataset-out for every constant of the rule", table2(metas)),
         (

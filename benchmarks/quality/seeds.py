@@ -13,6 +13,7 @@ uses seed 0's alone).
     python benchmarks/quality/seeds.py                 # all sets (~5 min per seed, 2 cores)
     CLUSTERFLOW_BENCH_GMM_N_INIT=1 python benchmarks/quality/seeds.py    # one mixture start
     CLUSTERFLOW_BENCH_RESAMPLES=3 python benchmarks/quality/seeds.py     # three subsample refits
+    python benchmarks/quality/seeds.py --validation    # the ten validation sets, then all 32
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from benchmarks.quality.collect import (  # noqa: E402
     imputed,
     tag,
 )
-from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
+from benchmarks.quality.datasets import LOADERS, VALIDATION, Dataset  # noqa: E402
 from benchmarks.quality.run import RULE_GRID, markdown, new_rule, rule_default, target  # noqa: E402
 
 SEEDS = (0, 1, 2)
@@ -155,14 +156,21 @@ def constants_over_seeds(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="", help="comma list of sets (default: all)")
+    parser.add_argument(
+        "--validation",
+        action="store_true",
+        help="the validation sets (no constant was chosen on them) instead of the development "
+        "sets; then the constants over both together",
+    )
     args = parser.parse_args()
-    names = args.sets.split(",") if args.sets else list(LOADERS)
+    loaders = VALIDATION if args.validation else LOADERS
+    names = args.sets.split(",") if args.sets else list(loaders)
     rows = []
     tables: dict[str, list[pd.DataFrame]] = {}
     goals: dict[str, float] = {}
     for name in names:
         print(f"collecting {name} ...", file=sys.stderr, flush=True)
-        ds = LOADERS[name]()
+        ds = loaders[name]()
         goals[name] = target(collect(ds))
         found = rule_over_seeds(ds)
         tables[name] = found["tables"]
@@ -188,6 +196,16 @@ def main() -> None:
     )
     print("\n## Every constant of the rule leave-one-dataset-out, over the three seeds\n")
     print(markdown(constants_over_seeds(tables, goals)))
+    if args.validation:
+        for name, load in LOADERS.items():
+            ds = load()
+            goals[name] = target(collect(ds))
+            tables[name] = rule_over_seeds(ds)["tables"]
+        print(
+            f"\n## The same over the development and validation sets together ({len(tables)} "
+            "sets)\n"
+        )
+        print(markdown(constants_over_seeds(tables, goals)))
 
 
 if __name__ == "__main__":

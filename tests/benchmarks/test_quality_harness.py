@@ -85,3 +85,24 @@ def test_constants_over_seeds_score_every_seed_of_the_set_left_out(metas: list[d
     # Reachable targets count every seed of the set left out.
     easy = constants_over_seeds(tables, {"a": -1.0, "b": -1.0})
     assert (easy["held-out targets met"] == "6/6").all()
+
+
+def test_validation_sets_are_new_and_never_the_held_out_data(monkeypatch) -> None:
+    from benchmarks.quality import datasets
+
+    asked: list[tuple[str, str]] = []
+
+    class Asked(Exception):
+        pass
+
+    def record(package: str, item: str) -> pd.DataFrame:
+        asked.append((package, item))
+        raise Asked
+
+    monkeypatch.setattr(datasets, "_rdata", record)
+    for load in datasets.VALIDATION.values():
+        with pytest.raises(Asked):
+            load()
+    assert not set(datasets.VALIDATION) & set(datasets.LOADERS)
+    assert len(asked) == len(datasets.VALIDATION)
+    assert not [a for a in asked if a[0] in ("MASS", "ggplot2") or a[1] == "airquality"]
