@@ -154,9 +154,10 @@ def _print_train_summary(summary: dict, config) -> None:
     )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
     for alt in summary.get("runner_ups") or []:
+        caveat = f"; {alt['caveat']}" if alt.get("caveat") else ""
         print(
             f"  runner-up ({alt['role']}): k={alt['k']} with {alt['algorithm']} "
-            f"(evidence {alt['evidence']:.3f}, silhouette {alt['silhouette']:.3f}; "
+            f"(evidence {alt['evidence']:.3f}, silhouette {alt['silhouette']:.3f}{caveat}; "
             f"pin it with --k {alt['k']})"
         )
     for line in cluster_lines(summary):

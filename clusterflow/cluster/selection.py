@@ -30,9 +30,10 @@ The rule (copied into the README; its constants are evaluated leave-one-dataset-
 3. Geometry guards: the proposal stands only if its silhouette reaches
    ``silhouette_ratio`` of the best silhouette among the viable candidates; otherwise the
    best-evidence candidate among those that reach it is chosen.
-4. Runner-ups: the best candidate (same order) with a smaller k (coarser) and with a larger
-   k (finer), when they exist, with their evidence. A choice at an edge of the k range is
-   stated.
+4. Runner-ups: the best viable candidate (same order) with a smaller k (coarser) and with a
+   larger k (finer), with their evidence. A side with no viable candidate names its nearest
+   miss instead, with the checks it fails (``Alternative.caveat``). A choice at an edge of the
+   k range is stated.
 
 Candidates whose k lies outside the asked range ``[k_min, k_max]`` (HDBSCAN chooses its own k)
 are viable only when nothing inside the range is usable.
@@ -97,12 +98,14 @@ class Alternative:
     evidence: float
     silhouette: float
     stability: float
+    caveat: str = ""
 
     def describe(self) -> str:
-        """One line: algorithm, k and the figures."""
+        """One line: algorithm, k and the figures (and the checks it fails, if any)."""
+        caveat = f"; {self.caveat}" if self.caveat else ""
         return (
             f"{self.algorithm} k={self.k} (evidence {self.evidence:.3f}, silhouette "
-            f"{self.silhouette:.3f}, stability {self.stability:.3f})"
+            f"{self.silhouette:.3f}, stability {self.stability:.3f}{caveat})"
         )
 
 
@@ -130,12 +133,13 @@ class Selection:
                         "evidence": round(alt.evidence, 4),
                         "silhouette": round(alt.silhouette, 4),
                         "stability": None if np.isnan(alt.stability) else round(alt.stability, 4),
+                        "caveat": alt.caveat or None,
                     }
                 )
         return out
 
 
-def _alt(results: pd.DataFrame, idx: int) -> Alternative:
+def _alt(results: pd.DataFrame, idx: int, caveat: str = "") -> Alternative:
     row = results.loc[idx]
     return Alternative(
         index=int(idx),
@@ -144,6 +148,7 @@ def _alt(results: pd.DataFrame, idx: int) -> Alternative:
         evidence=float(row["evidence"]),
         silhouette=float(row["silhouette"]),
         stability=float(row["stability"]),
+        caveat=caveat,
     )
 
 
@@ -167,14 +172,16 @@ def _sized(results: pd.DataFrame, params: SelectionParams) -> pd.Series:
     return results["min_share"] * results["k"] >= params.min_size
 
 
-def _viable(
-    results: pd.DataFrame,
-    params: SelectionParams,
-    pinned: int | None,
-    evidence: bool,
-    k_range: tuple[int, int],
-) -> tuple[pd.DataFrame, list[str]]:
-    notes: list[str] = []
+def _in_scope(
+    results: pd.DataFrame, params: SelectionParams, pinned: int | None, k_range: tuple[int, int]
+) -> pd.Series:
+    """Usable rows inside the asked range (and at the pinned k), where any are.
+
+    Raises
+    ------
+    NoViableClustering
+        If no candidate is usable.
+    """
     usable = _usable(results, params)
     # HDBSCAN finds its own k: outside the range the user asked for it only stands when nothing
     # inside the range is usable (asked for k 9..10, a density split into 2 is not an answer).
@@ -189,6 +196,14 @@ def _viable(
             "than two clusters or too much noise",
             hint="widen --k-min/--k-max, add features, or check that rows differ",
         )
+    return usable
+
+
+def _viable(
+    results: pd.DataFrame, params: SelectionParams, usable: pd.Series, evidence: bool
+) -> tuple[pd.DataFrame, list[str]]:
+    """Step 1 on the rows in scope: the viable candidates and a note per dropped check."""
+    notes: list[str] = []
     stable = usable & _stable(results, params)
     if not stable.any():
         notes.append(f"no candidate reached stability {params.min_stability}")
@@ -208,9 +223,61 @@ def _viable(
     return results[sized], notes
 
 
-def _side(guarded: pd.DataFrame, viable: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
-    inside = guarded[mask.loc[guarded.index]]
-    return inside if len(inside) else viable[mask]
+def _shortfalls(row: pd.Series, params: SelectionParams, evidence: bool) -> list[str]:
+    """Return the checks of step 1 that one candidate fails, in words."""
+    out = []
+    if row["stability"] < params.min_stability:
+        out.append(f"stability {row['stability']:.2f} under {params.min_stability}")
+    strength = row.get("prediction_strength", np.nan)
+    if evidence and strength < params.min_strength:
+        out.append(f"prediction strength {strength:.2f} under {params.min_strength}")
+    if row["min_share"] * row["k"] < params.min_size:
+        out.append(
+            f"smallest cluster {row['min_share'] * row['k']:.0%} of the mean cluster size, "
+            f"under {params.min_size:.0%}"
+        )
+    return out
+
+
+def _runner_up(
+    results: pd.DataFrame,
+    guarded: pd.DataFrame,
+    viable: pd.DataFrame,
+    in_scope: pd.DataFrame,
+    side: pd.Series,
+    *,
+    score: str,
+    params: SelectionParams,
+) -> Alternative | None:
+    """Return the best candidate on one side of the chosen k (with a caveat when not viable).
+
+    Viable candidates that pass the silhouette guard come first, then any viable one. When no
+    candidate on that side is viable (a conservative choice at k=2 leaves every finer one out
+    for a check), the nearest miss is named with the checks it fails, so a user sees the finer
+    grouping and why it was not chosen: fewest failed checks, then (where the likelihood
+    proposes) the highest prediction strength, then the rule's score.
+    """
+    for pool in (guarded, viable):
+        inside = pool[side.loc[pool.index]]
+        if len(inside):
+            return _alt(results, _best(inside, score))
+    rest = in_scope[side.loc[in_scope.index]]
+    if rest.empty:
+        return None
+    evidence = score == "evidence"
+    failed = {i: _shortfalls(row, params, evidence) for i, row in rest.iterrows()}
+    strength = rest.get("prediction_strength", pd.Series(np.nan, index=rest.index)).fillna(0.0)
+    ranked = rest.assign(
+        _failed=[len(failed[i]) for i in rest.index],
+        _strength=strength if evidence else 0.0,
+    ).sort_values(
+        ["_failed", "_strength", score, "k"],
+        ascending=[True, False, False, True],
+        kind="mergesort",
+    )
+    idx = int(ranked.index[0])
+    caveat = "; ".join(failed[idx]) or "not viable"
+    return _alt(results, idx, caveat=f"not chosen: {caveat}")
 
 
 PARTITIONS = ("kmeans", "agglomerative")
@@ -379,9 +446,8 @@ def select(
     """
     share = float(results["evidence_share"].iloc[0]) if "evidence_share" in results else 1.0
     score = "evidence" if share >= params.min_explained else "silhouette"
-    viable, notes = _viable(
-        results, params, pinned, evidence=score == "evidence", k_range=(k_min, k_max)
-    )
+    in_scope = _in_scope(results, params, pinned, (k_min, k_max))
+    viable, notes = _viable(results, params, in_scope, evidence=score == "evidence")
     best_sil = float(viable["silhouette"].max())
     floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
     chosen, why = _choose(
@@ -390,8 +456,11 @@ def select(
     pick = _alt(results, chosen)
     # Runner-ups obey the same guard as the choice, when any candidate on that side does.
     guarded = viable[viable["silhouette"] >= min(floor, params.silhouette_ratio * best_sil)]
-    coarser = _side(guarded, viable, viable["k"] < pick.k)
-    finer = _side(guarded, viable, viable["k"] > pick.k)
+    scope = results[in_scope]
+    coarser, finer = (
+        _runner_up(results, guarded, viable, scope, side, score=score, params=params)
+        for side in (results["k"] < pick.k, results["k"] > pick.k)
+    )
     at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
     if at_edge:
         notes.append(_edge_note(pick.k, k_min, k_max))
@@ -399,8 +468,8 @@ def select(
         why = f"k pinned to {pinned}; at that k, {why}"
     return Selection(
         chosen=pick,
-        coarser=_alt(results, _best(coarser, score)) if len(coarser) else None,
-        finer=_alt(results, _best(finer, score)) if len(finer) else None,
+        coarser=coarser,
+        finer=finer,
         rule=_rule_text(pick, why, len(viable), params),
         notes=tuple(notes),
         at_edge=at_edge,

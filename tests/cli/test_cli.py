@@ -52,3 +52,44 @@ def test_read_header_of_each_format(tmp_path):
     (tmp_path / "b.jsonl").write_text('{"x": 1\n')
     with pytest.raises(InputError, match="line 1 is not valid JSON"):
         read_header(tmp_path / "b.jsonl")
+
+
+def test_the_last_lines_name_each_runner_up_and_why_it_was_not_chosen(capsys, tmp_path):
+    from clusterflow_cli.main import _print_train_summary
+    from clusterflow_orchestration.tasks.outputs import runner_ups_text
+
+    finer = {
+        "role": "finer",
+        "algorithm": "agglomerative",
+        "k": 5,
+        "evidence": 3.264,
+        "silhouette": 0.436,
+        "stability": 0.94,
+        "caveat": "not chosen: prediction strength 0.84 under 0.85",
+    }
+    coarser = {**finer, "role": "coarser", "k": 2, "caveat": None}
+    summary = {
+        "outputs": {"assignments": str(tmp_path / "assignments.csv")},
+        "cluster_sizes": {"0": 20, "1": 76},
+        "rows_in": 96,
+        "rows_clustered": 96,
+        "rows_quarantined": 0,
+        "imputer": "knn",
+        "k": 3,
+        "algorithm": "kmeans",
+        "runner_ups": [coarser, finer],
+        "promoted": False,
+    }
+    _print_train_summary(summary, None)
+    out = capsys.readouterr().out
+    assert (
+        "runner-up (finer): k=5 with agglomerative (evidence 3.264, silhouette 0.436; "
+        "not chosen: prediction strength 0.84 under 0.85; pin it with --k 5)"
+    ) in out
+    assert (
+        "runner-up (coarser): k=2 with agglomerative (evidence 3.264, silhouette 0.436; pin" in out
+    )
+    assert runner_ups_text([coarser, finer]) == (
+        "coarser agglomerative k=2 (evidence 3.264, silhouette 0.436); finer agglomerative k=5 "
+        "(evidence 3.264, silhouette 0.436, not chosen: prediction strength 0.84 under 0.85)"
+    )

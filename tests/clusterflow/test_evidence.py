@@ -85,6 +85,43 @@ def test_select_evidence_proposes_silhouette_guards() -> None:
         sel.chosen.k = 9  # frozen
 
 
+def test_a_finer_grouping_that_fails_a_check_is_still_named_with_why() -> None:
+    # Only k=2 reproduces on refits (prediction strength >= 0.85), so no finer candidate is
+    # viable; the finer runner-up is the nearest miss: fewest failed checks, then the highest
+    # prediction strength (not the most evidence: k=6 reproduces far worse).
+    table = _table(
+        [
+            ("kmeans", 2, 0.50, 1.0, 1.0, 0.0, 0.4),
+            ("kmeans", 5, 0.45, 3.0, 0.9, 0.0, 0.1),
+            ("kmeans", 6, 0.45, 3.5, 0.9, 0.0, 0.1),
+            ("kmeans", 7, 0.45, 3.9, 0.3, 0.0, 0.1),  # unstable too
+        ]
+    ).assign(prediction_strength=[0.99, 0.84, 0.40, 0.10])
+    sel = select(table, k_min=2, k_max=7)
+    assert sel.chosen.k == 2 and sel.coarser is None
+    assert sel.finer.k == 5
+    assert sel.finer.caveat == "not chosen: prediction strength 0.84 under 0.85"
+    assert "not chosen: prediction strength 0.84" in sel.finer.describe()
+    assert sel.runner_ups() == [
+        {
+            "role": "finer",
+            "algorithm": "kmeans",
+            "k": 5,
+            "evidence": 3.0,
+            "silhouette": 0.45,
+            "stability": 0.9,
+            "caveat": "not chosen: prediction strength 0.84 under 0.85",
+        }
+    ]
+    # A viable runner-up carries no caveat; one failing several checks names each.
+    relaxed = select(table, k_min=2, k_max=7, params=SelectionParams(min_strength=0.3))
+    assert relaxed.chosen.k == 6
+    assert relaxed.coarser.k == 5 and relaxed.runner_ups()[0]["caveat"] is None
+    assert relaxed.finer.caveat == (
+        "not chosen: stability 0.30 under 0.5; prediction strength 0.10 under 0.3"
+    )
+
+
 def test_select_drops_tiny_clusters_and_flags_the_edge() -> None:
     table = _table(
         [
