@@ -338,7 +338,7 @@ def markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _validation_lodo(validation: list[dict]) -> None:
+def _validation_lodo(validation: list[dict], *, full: bool) -> None:
     """Print Tables 2 and 2b over the development and the validation sets together."""
     metas = [collect(load()) for load in LOADERS.values()] + validation
     sections = [
@@ -347,7 +347,7 @@ def _validation_lodo(validation: list[dict]) -> None:
     ]
     for title, t in sections:
         print(f"\n## {title} ({len(metas)} sets)\n")
-        print(markdown(lodo_summary(t)))
+        print(markdown(t if full else lodo_summary(t)))
 
 
 def lodo_summary(t: pd.DataFrame) -> pd.DataFrame:
@@ -392,6 +392,8 @@ def main() -> None:
         help="leave out Table 4 (a full sweep per set and block weighting: the costly part)",
     )
     args = parser.parse_args()
+    if args.validation and (args.quick or args.skip_table4):
+        parser.error("--quick and --skip-table4 are for the development sets")
     loaders = VALIDATION if args.validation else LOADERS
     names = args.sets.split(",") if args.sets else (QUICK if args.quick else list(loaders))
     metas = []
@@ -410,7 +412,7 @@ def main() -> None:
         f"silmax {t1['silmax ARI'].mean():.3f}, KMeans true k {t1['KM true k ARI'].mean():.3f}"
     )
     if args.validation:
-        _validation_lodo(metas)
+        _validation_lodo(metas, full=args.full)
         return
     sections = [
         ("Table 2: leave-one-dataset-out for every constant of the rule", table2(metas)),

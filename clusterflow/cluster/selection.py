@@ -172,10 +172,22 @@ def _sized(results: pd.DataFrame, params: SelectionParams) -> pd.Series:
     return results["min_share"] * results["k"] >= params.min_size
 
 
+def _strong(results: pd.DataFrame, params: SelectionParams) -> pd.Series:
+    """Return which rows' prediction strength is not under ``min_strength`` (unmeasured: all)."""
+    if "prediction_strength" not in results:
+        return pd.Series(True, index=results.index)
+    return ~(results["prediction_strength"] < params.min_strength)
+
+
 def _in_scope(
     results: pd.DataFrame, params: SelectionParams, pinned: int | None, k_range: tuple[int, int]
 ) -> pd.Series:
-    """Usable rows inside the asked range (and at the pinned k), where any are.
+    """Return the usable rows inside the asked range (and at the pinned k), where any are.
+
+    Returns
+    -------
+    Series of bool
+        The rows the rule may choose from, before the checks of step 1.
 
     Raises
     ------
@@ -200,83 +212,118 @@ def _in_scope(
 
 
 def _viable(
-    results: pd.DataFrame, params: SelectionParams, usable: pd.Series, evidence: bool
-) -> tuple[pd.DataFrame, list[str]]:
-    """Step 1 on the rows in scope: the viable candidates and a note per dropped check."""
-    notes: list[str] = []
-    stable = usable & _stable(results, params)
-    if not stable.any():
-        notes.append(f"no candidate reached stability {params.min_stability}")
-        stable = usable
+    results: pd.DataFrame, params: SelectionParams, in_scope: pd.Series, evidence: bool
+) -> tuple[pd.DataFrame, list[str], dict[str, pd.Series]]:
+    """Apply step 1 to the rows in scope, dropping a check that no candidate passes.
+
+    Returns
+    -------
+    viable : DataFrame
+        The viable candidates.
+    notes : list of str
+        One per check dropped.
+    checks : dict of str to Series of bool
+        The checks in force, by name, with the rows that pass each.
+    """
+    steps = [
+        ("stability", _stable(results, params), f"stability {params.min_stability}"),
+        ("size", _sized(results, params), ""),
+    ]
     if evidence and "prediction_strength" in results:
-        strong = stable & ~(results["prediction_strength"] < params.min_strength)
-        if strong.any():
-            stable = strong
+        strength = f"prediction strength {params.min_strength}"
+        steps.insert(1, ("prediction strength", _strong(results, params), strength))
+    notes: list[str] = []
+    checks: dict[str, pd.Series] = {}
+    kept = in_scope
+    for name, passes, threshold in steps:
+        if (kept & passes).any():
+            kept = kept & passes
+            checks[name] = passes
+        elif name == "size":
+            notes.append(
+                f"every candidate has a cluster under {params.min_size:.0%} of the mean "
+                "cluster size"
+            )
         else:
-            notes.append(f"no candidate reached prediction strength {params.min_strength}")
-    sized = stable & _sized(results, params)
-    if not sized.any():
-        notes.append(
-            f"every candidate has a cluster under {params.min_size:.0%} of the mean cluster size"
-        )
-        sized = stable
-    return results[sized], notes
+            notes.append(f"no candidate reached {threshold}")
+    return results[kept], notes, checks
 
 
-def _shortfalls(row: pd.Series, params: SelectionParams, evidence: bool) -> list[str]:
-    """Return the checks of step 1 that one candidate fails, in words."""
-    out = []
-    if row["stability"] < params.min_stability:
-        out.append(f"stability {row['stability']:.2f} under {params.min_stability}")
-    strength = row.get("prediction_strength", np.nan)
-    if evidence and strength < params.min_strength:
-        out.append(f"prediction strength {strength:.2f} under {params.min_strength}")
-    if row["min_share"] * row["k"] < params.min_size:
-        out.append(
-            f"smallest cluster {row['min_share'] * row['k']:.0%} of the mean cluster size, "
-            f"under {params.min_size:.0%}"
-        )
-    return out
+def _floor(value: float, digits: int = 3) -> float:
+    """Round ``value`` down, so that a figure shown under a threshold never prints as it."""
+    # The epsilon keeps a decimal such as 0.84 (0.8399999... in binary) from dropping a digit.
+    return float(np.floor(value * 10**digits + 1e-9) / 10**digits)
+
+
+def _shortfall(check: str, row: pd.Series, params: SelectionParams) -> str:
+    """Return one failed check of step 1 for one candidate, in words."""
+    if check == "stability":
+        return f"stability {_floor(row['stability']):.3f} under {params.min_stability}"
+    if check == "prediction strength":
+        strength = _floor(row["prediction_strength"])
+        return f"prediction strength {strength:.3f} under {params.min_strength}"
+    share = row["min_share"] * row["k"]
+    if np.isnan(share):
+        return "smallest cluster unmeasured"
+    return (
+        f"smallest cluster {_floor(share):.1%} of the mean cluster size, under "
+        f"{params.min_size:.0%}"
+    )
 
 
 def _runner_up(
     results: pd.DataFrame,
     guarded: pd.DataFrame,
     viable: pd.DataFrame,
-    in_scope: pd.DataFrame,
-    side: pd.Series,
+    candidates: pd.Series,
     *,
     score: str,
     params: SelectionParams,
+    checks: dict[str, pd.Series],
 ) -> Alternative | None:
     """Return the best candidate on one side of the chosen k (with a caveat when not viable).
 
     Viable candidates that pass the silhouette guard come first, then any viable one. When no
     candidate on that side is viable (a conservative choice at k=2 leaves every finer one out
-    for a check), the nearest miss is named with the checks it fails, so a user sees the finer
-    grouping and why it was not chosen: fewest failed checks, then (where the likelihood
-    proposes) the highest prediction strength, then the rule's score.
+    for a check), the nearest miss is named with the checks in force that it fails, so a user
+    sees the finer grouping and why it was not chosen: fewest failed checks, then (where the
+    likelihood proposes) the highest prediction strength, then the rule's score.
+
+    Parameters
+    ----------
+    results : DataFrame
+        The whole candidate table.
+    guarded, viable : DataFrame
+        The viable candidates passing the silhouette guard, and all viable ones.
+    candidates : Series of bool
+        The rows in scope on this side of the chosen k.
+    score : {"evidence", "silhouette"}
+        The score that proposes.
+    params : SelectionParams
+        The rule's constants.
+    checks : dict of str to Series of bool
+        The checks of step 1 in force (:func:`_viable`).
     """
     for pool in (guarded, viable):
-        inside = pool[side.loc[pool.index]]
+        inside = pool[candidates.loc[pool.index]]
         if len(inside):
             return _alt(results, _best(inside, score))
-    rest = in_scope[side.loc[in_scope.index]]
+    rest = results[candidates]
     if rest.empty:
         return None
-    evidence = score == "evidence"
-    failed = {i: _shortfalls(row, params, evidence) for i, row in rest.iterrows()}
-    strength = rest.get("prediction_strength", pd.Series(np.nan, index=rest.index)).fillna(0.0)
+    # Every row here fails at least one check in force: those that pass them all are viable.
+    failed = {i: [name for name, passes in checks.items() if not passes[i]] for i in rest.index}
+    strength = rest.get("prediction_strength", pd.Series(np.nan, index=rest.index))
     ranked = rest.assign(
         _failed=[len(failed[i]) for i in rest.index],
-        _strength=strength if evidence else 0.0,
+        _strength=strength.fillna(0.0) if score == "evidence" else 0.0,
     ).sort_values(
         ["_failed", "_strength", score, "k"],
         ascending=[True, False, False, True],
         kind="mergesort",
     )
     idx = int(ranked.index[0])
-    caveat = "; ".join(failed[idx]) or "not viable"
+    caveat = "; ".join(_shortfall(name, results.loc[idx], params) for name in failed[idx])
     return _alt(results, idx, caveat=f"not chosen: {caveat}")
 
 
@@ -447,7 +494,7 @@ def select(
     share = float(results["evidence_share"].iloc[0]) if "evidence_share" in results else 1.0
     score = "evidence" if share >= params.min_explained else "silhouette"
     in_scope = _in_scope(results, params, pinned, (k_min, k_max))
-    viable, notes = _viable(results, params, in_scope, evidence=score == "evidence")
+    viable, notes, checks = _viable(results, params, in_scope, evidence=score == "evidence")
     best_sil = float(viable["silhouette"].max())
     floor = params.silhouette_ratio * best_sil if score == "evidence" else best_sil
     chosen, why = _choose(
@@ -456,10 +503,15 @@ def select(
     pick = _alt(results, chosen)
     # Runner-ups obey the same guard as the choice, when any candidate on that side does.
     guarded = viable[viable["silhouette"] >= min(floor, params.silhouette_ratio * best_sil)]
-    scope = results[in_scope]
-    coarser, finer = (
-        _runner_up(results, guarded, viable, scope, side, score=score, params=params)
-        for side in (results["k"] < pick.k, results["k"] > pick.k)
+    sides = {
+        "coarser": in_scope & (results["k"] < pick.k),
+        "finer": in_scope & (results["k"] > pick.k),
+    }
+    coarser = _runner_up(
+        results, guarded, viable, sides["coarser"], score=score, params=params, checks=checks
+    )
+    finer = _runner_up(
+        results, guarded, viable, sides["finer"], score=score, params=params, checks=checks
     )
     at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
     if at_edge:

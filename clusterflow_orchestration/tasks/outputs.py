@@ -16,7 +16,7 @@ def runner_ups_text(runner_ups: list[dict]) -> str:
     """One line: the coarser and finer alternatives with their evidence."""
     return "; ".join(
         f"{r['role']} {r['algorithm']} k={r['k']} (evidence {r['evidence']:.3f}, "
-        f"silhouette {r['silhouette']:.3f}{', ' + r['caveat'] if r.get('caveat') else ''})"
+        f"silhouette {r['silhouette']:.3f}{'; ' + r['caveat'] if r.get('caveat') else ''})"
         for r in runner_ups
     )
 

@@ -65,9 +65,16 @@ def test_the_last_lines_name_each_runner_up_and_why_it_was_not_chosen(capsys, tm
         "evidence": 3.264,
         "silhouette": 0.436,
         "stability": 0.94,
-        "caveat": "not chosen: prediction strength 0.84 under 0.85",
+        "caveat": "not chosen: prediction strength 0.838 under 0.85",
     }
-    coarser = {**finer, "role": "coarser", "k": 2, "caveat": None}
+    coarser = {  # a record from before caveats existed has no such key
+        "role": "coarser",
+        "algorithm": "kmeans",
+        "k": 2,
+        "evidence": 1.928,
+        "silhouette": 0.503,
+        "stability": 0.992,
+    }
     summary = {
         "outputs": {"assignments": str(tmp_path / "assignments.csv")},
         "cluster_sizes": {"0": 20, "1": 76},
@@ -84,12 +91,12 @@ def test_the_last_lines_name_each_runner_up_and_why_it_was_not_chosen(capsys, tm
     out = capsys.readouterr().out
     assert (
         "runner-up (finer): k=5 with agglomerative (evidence 3.264, silhouette 0.436; "
-        "not chosen: prediction strength 0.84 under 0.85; pin it with --k 5)"
+        "not chosen: prediction strength 0.838 under 0.85; pin it with --k 5)"
     ) in out
     assert (
-        "runner-up (coarser): k=2 with agglomerative (evidence 3.264, silhouette 0.436; pin" in out
-    )
+        "runner-up (coarser): k=2 with kmeans (evidence 1.928, silhouette 0.503; pin it with --k 2)"
+    ) in out
     assert runner_ups_text([coarser, finer]) == (
-        "coarser agglomerative k=2 (evidence 3.264, silhouette 0.436); finer agglomerative k=5 "
-        "(evidence 3.264, silhouette 0.436, not chosen: prediction strength 0.84 under 0.85)"
+        "coarser kmeans k=2 (evidence 1.928, silhouette 0.503); finer agglomerative k=5 "
+        "(evidence 3.264, silhouette 0.436; not chosen: prediction strength 0.838 under 0.85)"
     )

@@ -100,8 +100,8 @@ def test_a_finer_grouping_that_fails_a_check_is_still_named_with_why() -> None:
     sel = select(table, k_min=2, k_max=7)
     assert sel.chosen.k == 2 and sel.coarser is None
     assert sel.finer.k == 5
-    assert sel.finer.caveat == "not chosen: prediction strength 0.84 under 0.85"
-    assert "not chosen: prediction strength 0.84" in sel.finer.describe()
+    assert sel.finer.caveat == "not chosen: prediction strength 0.840 under 0.85"
+    assert "; not chosen: prediction strength 0.840 under 0.85)" in sel.finer.describe()
     assert sel.runner_ups() == [
         {
             "role": "finer",
@@ -110,7 +110,7 @@ def test_a_finer_grouping_that_fails_a_check_is_still_named_with_why() -> None:
             "evidence": 3.0,
             "silhouette": 0.45,
             "stability": 0.9,
-            "caveat": "not chosen: prediction strength 0.84 under 0.85",
+            "caveat": "not chosen: prediction strength 0.840 under 0.85",
         }
     ]
     # A viable runner-up carries no caveat; one failing several checks names each.
@@ -118,8 +118,27 @@ def test_a_finer_grouping_that_fails_a_check_is_still_named_with_why() -> None:
     assert relaxed.chosen.k == 6
     assert relaxed.coarser.k == 5 and relaxed.runner_ups()[0]["caveat"] is None
     assert relaxed.finer.caveat == (
-        "not chosen: stability 0.30 under 0.5; prediction strength 0.10 under 0.3"
+        "not chosen: stability 0.300 under 0.5; prediction strength 0.100 under 0.3"
     )
+
+
+def test_a_nearest_miss_names_only_the_checks_in_force() -> None:
+    # The silhouette proposes (text-like share): prediction strength is no check there, and
+    # every candidate is unstable, so stability is dropped and no caveat may name it. The
+    # coarser side's miss fails the size check only; a NaN smallest share is said unmeasured.
+    table = _table(
+        [
+            ("kmeans", 2, 0.20, 1.0, 0.2, 0.0, 0.01),  # a 2% of the mean size cluster
+            ("kmeans", 3, 0.30, 1.0, 0.3, 0.0, 0.30),
+            ("kmeans", 4, 0.25, 1.0, 0.2, 0.0, float("nan")),
+        ]
+    ).assign(prediction_strength=[0.1, 0.1, 0.1], evidence_share=0.3)
+    sel = select(table, k_min=2, k_max=4)
+    assert sel.chosen.k == 3 and "no candidate reached stability 0.5" in sel.notes
+    assert sel.coarser.caveat == (
+        "not chosen: smallest cluster 2.0% of the mean cluster size, under 10%"
+    )
+    assert sel.finer.caveat == "not chosen: smallest cluster unmeasured"
 
 
 def test_select_drops_tiny_clusters_and_flags_the_edge() -> None:
