@@ -345,8 +345,13 @@ def _validation_lodo(validation: list[dict], *, full: bool) -> None:
         ("Table 2 over development and validation sets", table2(metas)),
         ("Table 2b over development and validation sets", table2_joint(metas)),
     ]
+    _print_sections([(f"{title} ({len(metas)} sets)", t) for title, t in sections], full=full)
+
+
+def _print_sections(sections: list[tuple[str, pd.DataFrame]], *, full: bool) -> None:
+    """Print each leave-one-dataset-out table under its title (every fold, or the summary)."""
     for title, t in sections:
-        print(f"\n## {title} ({len(metas)} sets)\n")
+        print(f"\n## {title}\n")
         print(markdown(t if full else lodo_summary(t)))
 
 
@@ -434,9 +439,7 @@ def main() -> None:
                 pd.DataFrame(_feature_lodo(metas, "rule")),
             )
         )
-    for title, t in sections:
-        print(f"\n## {title}\n")
-        print(markdown(t if args.full else lodo_summary(t)))
+    _print_sections(sections, full=args.full)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def seeded(ds: Dataset, seed: int, resamples: int = RESAMPLES) -> tuple[pd.DataF
 
 
 def rule_over_seeds(ds: Dataset, resamples: int = RESAMPLES) -> dict:
-    """The rule applied to the sweep of every seed: tables, choices, ARIs, agreement, seconds."""
+    """The rule applied to the sweep of every seed: target, tables, choices, ARIs, agreement."""
     tables, picks, chosen = [], [], []
     for seed in SEEDS:
         table, labels = seeded(ds, seed, resamples)
@@ -100,6 +100,7 @@ def rule_over_seeds(ds: Dataset, resamples: int = RESAMPLES) -> dict:
         chosen.append(labels[table.index.get_loc(i)])
     pairs = itertools.combinations(chosen, 2)
     return {
+        "target": target(collect(ds)),
         "tables": tables,
         "picks": picks,
         "aris": [float(pick["ari"]) for pick in picks],
@@ -170,10 +171,8 @@ def main() -> None:
     goals: dict[str, float] = {}
     for name in names:
         print(f"collecting {name} ...", file=sys.stderr, flush=True)
-        ds = loaders[name]()
-        goals[name] = target(collect(ds))
-        found = rule_over_seeds(ds)
-        tables[name] = found["tables"]
+        found = rule_over_seeds(loaders[name]())
+        goals[name], tables[name] = found["target"], found["tables"]
         row: dict = {"set": name, "target": goals[name]}
         for seed, pick in zip(SEEDS, found["picks"], strict=True):
             row[f"seed {seed}"] = f"{pick['algorithm']} {int(pick['k'])}: {pick['ari']:.3f}"
@@ -198,9 +197,8 @@ def main() -> None:
     print(markdown(constants_over_seeds(tables, goals)))
     if args.validation:
         for name, load in LOADERS.items():
-            ds = load()
-            goals[name] = target(collect(ds))
-            tables[name] = rule_over_seeds(ds)["tables"]
+            found = rule_over_seeds(load())
+            goals[name], tables[name] = found["target"], found["tables"]
         print(
             f"\n## The same over the development and validation sets together ({len(tables)} "
             "sets)\n"

@@ -226,26 +226,29 @@ def _viable(
         The checks in force, by name, with the rows that pass each.
     """
     steps = [
-        ("stability", _stable(results, params), f"stability {params.min_stability}"),
-        ("size", _sized(results, params), ""),
+        (
+            "stability",
+            _stable(results, params),
+            f"no candidate reached stability {params.min_stability}",
+        ),
+        (
+            "size",
+            _sized(results, params),
+            f"every candidate has a cluster under {params.min_size:.0%} of the mean cluster size",
+        ),
     ]
     if evidence and "prediction_strength" in results:
-        strength = f"prediction strength {params.min_strength}"
-        steps.insert(1, ("prediction strength", _strong(results, params), strength))
+        dropped = f"no candidate reached prediction strength {params.min_strength}"
+        steps.insert(1, ("prediction strength", _strong(results, params), dropped))
     notes: list[str] = []
     checks: dict[str, pd.Series] = {}
     kept = in_scope
-    for name, passes, threshold in steps:
+    for name, passes, dropped in steps:
         if (kept & passes).any():
             kept = kept & passes
             checks[name] = passes
-        elif name == "size":
-            notes.append(
-                f"every candidate has a cluster under {params.min_size:.0%} of the mean "
-                "cluster size"
-            )
         else:
-            notes.append(f"no candidate reached {threshold}")
+            notes.append(dropped)
     return results[kept], notes, checks
 
 
@@ -503,15 +506,23 @@ def select(
     pick = _alt(results, chosen)
     # Runner-ups obey the same guard as the choice, when any candidate on that side does.
     guarded = viable[viable["silhouette"] >= min(floor, params.silhouette_ratio * best_sil)]
-    sides = {
-        "coarser": in_scope & (results["k"] < pick.k),
-        "finer": in_scope & (results["k"] > pick.k),
-    }
     coarser = _runner_up(
-        results, guarded, viable, sides["coarser"], score=score, params=params, checks=checks
+        results,
+        guarded,
+        viable,
+        in_scope & (results["k"] < pick.k),
+        score=score,
+        params=params,
+        checks=checks,
     )
     finer = _runner_up(
-        results, guarded, viable, sides["finer"], score=score, params=params, checks=checks
+        results,
+        guarded,
+        viable,
+        in_scope & (results["k"] > pick.k),
+        score=score,
+        params=params,
+        checks=checks,
     )
     at_edge = pinned is None and k_max > k_min and pick.k in (k_min, k_max)
     if at_edge:
