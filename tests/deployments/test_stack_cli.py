@@ -10,10 +10,23 @@ from clusterflow_cli import stack
 from clusterflow_cli.main import main
 
 
+def _start_sleeper(ws, tmp_path, name):
+    """Start ``sleep 300`` as a recorded stack process and wait until /proc shows it.
+
+    Popen can return before the child's /proc cmdline shows the new program (seen on a loaded
+    machine, in CI too): wait for it, as `up` waits for its servers' health checks.
+    """
+    stack.stack_dir(ws).mkdir(parents=True)
+    _, entry, _ = stack._start(name, ["sleep", "300"], os.environ, ws, tmp_path, "300")
+    deadline = time.monotonic() + 30
+    while not stack._alive(entry) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return entry
+
+
 def test_down_stops_only_recorded_processes(tmp_path):
     ws = tmp_path / "ws"
-    stack.stack_dir(ws).mkdir(parents=True)
-    _, entry, _ = stack._start("sleeper", ["sleep", "300"], os.environ, ws, tmp_path, "300")
+    entry = _start_sleeper(ws, tmp_path, "sleeper")
     bystander = subprocess.Popen(["sleep", "301"])
     try:
         stack._write_state(ws, {"env": {}, "processes": [entry]})
@@ -82,14 +95,8 @@ def test_status_tells_a_server_whose_port_is_served_by_another_process(tmp_path)
     import socket
 
     ws = tmp_path / "ws"
-    stack.stack_dir(ws).mkdir(parents=True)
-    _, entry, _ = stack._start("mlflow-server", ["sleep", "300"], os.environ, ws, tmp_path, "300")
+    entry = _start_sleeper(ws, tmp_path, "mlflow-server")
     stack._write_state(ws, {"env": {}, "processes": [entry]})
-    # Popen can return before the child's /proc cmdline shows the new program (seen on a loaded
-    # machine): wait for it, as `up` waits for its servers' health checks.
-    deadline = time.monotonic() + 30
-    while not stack._alive(entry) and time.monotonic() < deadline:
-        time.sleep(0.05)
     try:
         with socket.socket() as squatter:
             squatter.bind(("127.0.0.1", 0))
