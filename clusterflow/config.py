@@ -114,7 +114,11 @@ class FeatureConfig(_Frozen):
         "default, the numeric block's weight).",
     )
     categorical_weight: float | None = Field(
-        None, ge=0, description="Weight of the categorical block (None: the documented default)."
+        None,
+        ge=0,
+        description="Weight of the categorical block against the numeric block (None: 0.2, "
+        "chosen on the quality benchmark; raise it when a category is known to carry the "
+        "grouping, e.g. the app a post was sent from).",
     )
     max_categories: int = Field(
         30,

@@ -44,6 +44,7 @@ def _train_config(args: argparse.Namespace):
             features={
                 "max_categories": args.max_categories,
                 "text_weight": args.text_weight,
+                "categorical_weight": args.categorical_weight,
                 "max_missing": args.max_missing,
             },
             sweep=sweep,

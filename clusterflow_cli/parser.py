@@ -80,6 +80,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     field("--max-categories", "features.max_categories", metavar="N")
     field("--embed-backend", "embed.backend")
     field("--text-weight", "features.text_weight", metavar="W")
+    field("--categorical-weight", "features.categorical_weight", metavar="W")
     field("--max-missing", "features.max_missing", metavar="SHARE")
     field("--seed", "random_state")
     field("--time-column", "time_column", metavar="NAME")

@@ -68,3 +68,15 @@ def test_score_and_monitor_take_a_dask_address():
     for argv in (["score", "d.csv", "--out", "o.csv"], ["monitor", "d.csv", "--out", "o"]):
         assert parser.parse_args([*argv, "--dask-address", "local:2"]).dask_address == "local:2"
         assert parser.parse_args(argv).dask_address is None
+
+
+def test_block_weights_reach_the_config():
+    """--text-weight and --categorical-weight set the feature builder's block weights."""
+    from clusterflow_cli.main import _train_config
+    from clusterflow_cli.parser import build_parser
+
+    argv = ["train", "x.csv", "--text-weight", "0.5", "--categorical-weight", "1"]
+    config = _train_config(build_parser().parse_args(argv))
+    assert (config.features.text_weight, config.features.categorical_weight) == (0.5, 1.0)
+    config = _train_config(build_parser().parse_args(["train", "x.csv"]))
+    assert config.features.categorical_weight is None  # the documented default applies
