@@ -12,8 +12,9 @@ workers and is written per partition into the workspace (which the workers must 
    run's).
 3. *validate* per partition: valid rows to ``valid/part-NNNNN.parquet``, quarantined row numbers
    with their reasons to ``quarantine/``.
-4. *fit the imputer* on the seeded sample of valid rows chosen exactly as in-process
-   (:func:`clusterflow.stages.fit_sample`), gathered to the driver.
+4. *fit the imputer* on the training rows (the gate's held-out rows left out), down to the
+   seeded sample chosen exactly as in-process (:func:`clusterflow.stages.train_fit_rows`),
+   gathered to the driver.
 5. *transform* per partition: the imputer's ``transform`` and the encoder (loaded once per worker
    process) write ``imputed/`` and ``embeddings/``.
 6. *sweep* on the driver: the feature builder and the sweep fit on the same samples as in-process.

@@ -27,9 +27,13 @@ logger = logging.getLogger("clusterflow.partitioned")
 
 
 def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
-    """Fit the imputer on the valid rows in-process would fit on; return ``Imputed``'s fields."""
+    """Fit the imputer on the rows in-process would fit on; return ``Imputed``'s fields.
+
+    Those are the training rows (the gate's held-out ones left out), down to a seeded sample.
+    """
     config, roles, folder = ctx.config, ctx.roles, ctx.folder
-    fit_pos = stages.fit_sample(ctx.n_valid, stages.FIT_ROWS, config.random_state)
+    _, train = stages.training_rows(ctx.validated, config)
+    fit_pos = stages.train_fit_rows(train, ctx.n_valid, config.random_state)
     fit_pos = np.arange(ctx.n_valid) if fit_pos is None else fit_pos
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
@@ -74,9 +78,8 @@ def sweep_on_sample(ctx: StageContext, key: str, imputer: Any) -> tuple[stages.S
             hint="give more rows or lower --k-min",
         )
     # The gate's held-out rows are left out of the fits, exactly as in-process.
-    held = stages.holdout_rows(ctx.validated, config)
-    train = np.setdiff1d(np.arange(n_valid), held)
-    fit_pos = stages.features_fit_rows(train, n_valid, config.random_state)
+    held, train = stages.training_rows(ctx.validated, config)
+    fit_pos = stages.train_fit_rows(train, n_valid, config.random_state)
     fit_pos = np.arange(n_valid) if fit_pos is None else fit_pos
     table, emb = ctx.gather_features(fit_pos)
     builder = stages.make_features(roles, config).fit(table, embeddings=emb)

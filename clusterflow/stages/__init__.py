@@ -38,10 +38,11 @@ from clusterflow.stages.imputation import impute, load_imputer, make_imputer
 from clusterflow.stages.intake import ingest, validate
 from clusterflow.stages.sampling import (
     FIT_ROWS,
-    features_fit_rows,
     fit_sample,
-    holdout_rows,
+    holdout_settings,
     sweep_rows,
+    train_fit_rows,
+    training_rows,
 )
 
 __all__ = [
@@ -56,10 +57,9 @@ __all__ = [
     "Validated",
     "embed",
     "embedder_spec",
-    "features_fit_rows",
     "fit_sample",
     "handle_dict",
-    "holdout_rows",
+    "holdout_settings",
     "impute",
     "ingest",
     "load_imputer",
@@ -68,5 +68,7 @@ __all__ = [
     "make_sweep",
     "sweep",
     "sweep_rows",
+    "train_fit_rows",
+    "training_rows",
     "validate",
 ]

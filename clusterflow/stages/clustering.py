@@ -27,7 +27,7 @@ from clusterflow.stages.artifacts import write_cards, write_plots, write_referen
 from clusterflow.stages.embedding import embedder_spec
 from clusterflow.stages.handles import Embedded, Imputed, Swept, Validated
 from clusterflow.stages.imputation import load_imputer
-from clusterflow.stages.sampling import features_fit_rows, holdout_rows, sweep_rows
+from clusterflow.stages.sampling import holdout_settings, sweep_rows, train_fit_rows, training_rows
 from clusterflow.store import StageStore
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def sweep(
         "features": config.features.model_dump(mode="json"),
         "sweep": config.sweep.model_dump(mode="json"),
         "seed": config.random_state,
-        "holdout": _holdout_settings(config),
+        "holdout": holdout_settings(config),
     }
     key = store.key("sweep", imputed.key, embedded.key if embedded else None, settings)
     compute = partial(_sweep_into, validated, imputed, embedded, config)
@@ -120,14 +120,6 @@ def chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:
     }
 
 
-def _holdout_settings(config: TrainConfig) -> dict:
-    return {
-        "share": config.registry.holdout_share,
-        "max_rows": config.registry.eval_sample,
-        "time": config.time_column,
-    }
-
-
 def _sweep_into(
     validated: Validated,
     imputed: Imputed,
@@ -159,10 +151,9 @@ def _fit(
             f"k_min={config.sweep.k_min}",
             hint="give more rows or lower --k-min",
         )
-    # The gate's held-out rows are assigned like new data: the features and the clusterer are
-    # fitted without them.
-    held = holdout_rows(validated, config)
-    train = np.setdiff1d(np.arange(n_rows), held)
+    # The gate's held-out rows are assigned like new data: the imputer, the features and the
+    # clusterer are fitted without them.
+    held, train = training_rows(validated, config)
     builder, X = _build_features(roles, table, embeddings, train, config)
     clusterer, labels = _choose_clustering(X, n_rows, train, len(held), config)
     model = ClusterModel(
@@ -194,7 +185,7 @@ def _build_features(
     config: TrainConfig,
 ) -> tuple[Any, np.ndarray]:
     """Fit the feature builder on the training rows; return it and every row's features."""
-    fit_on = features_fit_rows(train, len(table), config.random_state)
+    fit_on = train_fit_rows(train, len(table), config.random_state)
     builder = make_features(roles, config)
     builder.fit(
         table.iloc[fit_on] if fit_on is not None else table,

@@ -1,4 +1,8 @@
-"""The impute stage: choose and fit the imputer on the valid rows, fill every gap."""
+"""The impute stage: choose and fit the imputer on the training rows, fill every gap.
+
+The training rows are the valid rows but the gate's held-out ones
+(:mod:`clusterflow.stages.sampling`): the challenger's imputer never sees the rows it is judged on.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
@@ -14,20 +19,21 @@ from clusterflow.io import write_parquet
 from clusterflow.model import dump_component, load_component
 from clusterflow.schema import ColumnRoles, post_impute_schema
 from clusterflow.stages.handles import Imputed, Validated
-from clusterflow.stages.sampling import FIT_ROWS, fit_sample
+from clusterflow.stages.sampling import holdout_settings, train_fit_rows, training_rows
 from clusterflow.store import StageStore
 
 
 def impute(
     validated: Validated, config: TrainConfig, store: StageStore, *, n_jobs: int | None = -1
 ) -> Imputed:
-    """Fit the imputer on the valid rows (choosing it by mask-and-score) and fill every gap.
+    """Fit the imputer on the training rows (choosing it by mask-and-score), fill every gap.
 
     ``n_jobs`` is the imputer's thread budget (scikit-learn's convention: -1 every core, None
     one thread); the results do not depend on it, so it is not part of the stage's key.
     """
     settings = config.impute.model_dump(mode="json")
-    key = store.key("impute", validated.key, settings, config.random_state)
+    held_out = holdout_settings(config)
+    key = store.key("impute", validated.key, settings, config.random_state, held_out)
     fill = partial(_impute_into, validated, config, n_jobs)
     return Imputed(**store.cached("impute", key, fill))
 
@@ -52,7 +58,9 @@ def _impute_into(
         if missing_cells:
             profile = _profile_missingness(table, config, tmp)
             plot_path = str(folder / "missingness.png")
-        imputer, filled = _fit_and_fill(table, method, roles, config, n_jobs)
+        _, train = training_rows(validated, config)
+        fit_on = train_fit_rows(train, len(table), config.random_state)
+        imputer, filled = _fit_and_fill(table, fit_on, method, roles, config, n_jobs)
         method = imputer.method_
     write_parquet(filled, tmp / "imputed.parquet")
     return {
@@ -106,14 +114,18 @@ def _profile_missingness(table: pd.DataFrame, config: TrainConfig, folder: Path)
 
 
 def _fit_and_fill(
-    table: pd.DataFrame, method: str, roles: ColumnRoles, config: TrainConfig, n_jobs: int | None
+    table: pd.DataFrame,
+    fit_on: np.ndarray | None,
+    method: str,
+    roles: ColumnRoles,
+    config: TrainConfig,
+    n_jobs: int | None,
 ) -> tuple[Any, pd.DataFrame]:
-    """Fit the imputer (on a seeded sample above :data:`FIT_ROWS` rows) and fill every row.
+    """Fit the imputer on the rows ``fit_on`` (None: every row) and fill every row.
 
     The filled table is checked against the post-imputation schema before it is returned.
     """
     imputer = make_imputer(method, roles, config, n_jobs)
-    fit_on = fit_sample(len(table), FIT_ROWS, config.random_state)
     imputer.fit(table if fit_on is None else table.iloc[fit_on])
     filled = imputer.transform(table)
     categories = getattr(imputer, "categories_", None)

@@ -1,6 +1,8 @@
 """Which rows each fit sees: the seeded fit samples and the gate's held-out rows.
 
-The partitioned (Dask) path calls the same functions, so both ways fit on the same rows.
+The gate's held-out rows are left out of every fit (imputer, feature builder, clusterer) and
+assigned like new data, so the challenger never sees them. The partitioned (Dask) path calls the
+same functions, so both ways fit on the same rows.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ def sweep_rows(n_rows: int, fit_rows: int, random_state: int) -> np.ndarray | No
     return fit_sample(n_rows, fit_rows, random_state)
 
 
-def features_fit_rows(train: np.ndarray, n_rows: int, random_state: int) -> np.ndarray | None:
-    """Return the rows the feature builder is fitted on (None: every row).
+def train_fit_rows(train: np.ndarray, n_rows: int, random_state: int) -> np.ndarray | None:
+    """Return the rows the imputer and the feature builder are fitted on (None: every row).
 
     The training rows (every row but the gate's held-out ones), down to a seeded sample of
     :data:`FIT_ROWS` of them; the partitioned path gathers the same rows.
@@ -59,3 +61,18 @@ def holdout_rows(validated: Validated, config: TrainConfig) -> np.ndarray:
         random_state=config.random_state,
         times=times,
     )
+
+
+def training_rows(validated: Validated, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(held, train)``: the gate's held-out positions among the valid rows, the rest."""
+    held = holdout_rows(validated, config)
+    return held, np.setdiff1d(np.arange(validated.n_valid), held)
+
+
+def holdout_settings(config: TrainConfig) -> dict:
+    """Return the settings that decide the held-out rows (part of every fitting stage's key)."""
+    return {
+        "share": config.registry.holdout_share,
+        "max_rows": config.registry.eval_sample,
+        "time": config.time_column,
+    }

@@ -294,6 +294,39 @@ def test_the_sweep_never_sees_the_held_out_rows(tmp_path, monkeypatch):
     assert len(np.load(swept.labels_path)) == 400  # every row is still assigned
 
 
+def test_the_imputer_never_sees_the_held_out_rows(tmp_path):
+    """The challenger's imputer is fitted on the training rows: the held-out rows' values (here
+    the 60 most recent, ten times larger) do not move the fill of a training row's gap."""
+    from clusterflow import stages
+    from clusterflow.config import TrainConfig
+    from clusterflow.store import StageStore
+
+    X, _ = make_blobs(n_samples=400, centers=3, random_state=0)
+    frame = pd.DataFrame(X, columns=["x", "y"])
+    frame["z"] = np.linspace(1.0, 2.0, 400)
+    frame.loc[:59, "z"] *= 10  # the held-out rows: the most recent hours come first
+    frame.loc[[100, 200], "z"] = np.nan
+    frame["when"] = pd.date_range("2024-01-01", periods=400, freq="h")[::-1].astype(str)
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    config = TrainConfig(
+        data=str(path), time_column="when", workspace=str(tmp_path), impute={"method": "mean"}
+    )
+    store = StageStore(tmp_path / "stages")
+    val = stages.validate(stages.ingest(path, store), config, store)
+    held, train = stages.training_rows(val, config)
+    np.testing.assert_array_equal(held, np.arange(60))
+    filled = pd.read_parquet(stages.impute(val, config, store).path)
+    training_mean = frame["z"].iloc[train].mean()  # NaN-skipping, the two gaps are in train
+    assert filled.loc[100, "z"] == pytest.approx(training_mean)
+    assert training_mean < frame["z"].mean() * 0.8  # with the held-out rows it would be far larger
+    # Another held-out share is another imputer: the stage's key carries it.
+    other = config.model_copy(
+        update={"registry": config.registry.model_copy(update={"holdout_share": 0.3})}
+    )
+    assert not stages.impute(val, other, store).reused
+
+
 def test_out_of_sample_the_true_k_wins_on_a_few_held_out_rows():
     # 40 held-out rows of three separated blobs, judged under Gaussians fitted on the 400
     # training rows as each model labels them: three beats two both ways round, and six
