@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clusterflow_cli import stack
+from clusterflow_cli.stack.servers import _wait_ours
 
 
 def configured_api() -> str | None:
@@ -82,8 +83,8 @@ def start_kept_server(
         "kept_by": "clusterflow train",
     }
     stack._write_state(workspace, state)
-    try:
-        stack.wait_http(f"{env['PREFECT_API_URL']}/health", timeout, proc, log)
+    try:  # the port was free when picked; make sure no other server took it meanwhile
+        _wait_ours(f"{env['PREFECT_API_URL']}/health", port, timeout, proc, log)
     except BaseException:
         stack.down(workspace, echo=lambda _msg: None)
         raise

@@ -6,6 +6,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from clusterflow_cli import stack
 from clusterflow_cli.main import main
 
@@ -110,3 +112,35 @@ def test_status_tells_a_server_whose_port_is_served_by_another_process(tmp_path)
     finally:
         stack.down(ws, echo=lambda _m: None)
     assert stack.process_status(entry, urls) == "stopped"
+
+
+def test_a_kept_server_whose_port_another_server_took_is_refused(tmp_path, monkeypatch):
+    """The kept Prefect server's port is picked free, then bound seconds later: if another
+    server answers on it meanwhile, the command must not report to that one."""
+    import http.server
+    import threading
+
+    from clusterflow_cli import server
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the handler's API
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    squatter = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=squatter.serve_forever, daemon=True).start()
+    slow_prefect = tmp_path / "prefect"  # still importing when the squatter answers
+    slow_prefect.write_text("#!/bin/sh\nexec sleep 300\n")
+    slow_prefect.chmod(0o755)
+    monkeypatch.setattr(server, "_free_port", lambda: squatter.server_address[1])
+    monkeypatch.setattr(stack, "_bin", lambda name: str(slow_prefect))
+    try:
+        with pytest.raises(stack.StackError, match="not by the server"):
+            server.start_kept_server(tmp_path / "ws", timeout=30, echo=lambda _m: None)
+    finally:
+        squatter.shutdown()
+        squatter.server_close()
+    assert stack.read_state(tmp_path / "ws") == {}  # its own server was stopped and forgotten
