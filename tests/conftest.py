@@ -21,6 +21,30 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
 
+def task_run_count(state, timeout: float = 120.0) -> int:
+    """Return the run count the Prefect server recorded for the task run that ended in ``state``.
+
+    A task run reports its states as events, which the server records asynchronously: read at
+    once, the run may be missing or one state behind, so poll until its final state is recorded.
+    """
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while True:
+            try:
+                run = client.read_task_run(state.state_details.task_run_id)
+                if run.state_type == state.type:
+                    return run.run_count
+            except ObjectNotFound:
+                pass
+            assert time.monotonic() < deadline, "the task run's final state was never recorded"
+            time.sleep(0.2)
+
+
 def shared(name: str) -> Path:
     """A data set of ../shared/data, skipping the test (loudly) when it is not there."""
     path = SHARED_DATA / name

@@ -220,6 +220,15 @@ def _pty_run(args: list[str], tmp: Path, timeout: float = 600) -> tuple[int, str
                 break
             chunks.append(data)
         elif proc.poll() is not None:
+            # it may have written its last lines between the select and the poll: drain them
+            while select.select([main], [], [], 0)[0]:
+                try:
+                    data = os.read(main, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
             break
     os.close(main)
     code = proc.wait(timeout=60)

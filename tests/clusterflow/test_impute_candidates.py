@@ -318,15 +318,21 @@ def test_only_the_listed_blends_are_methods(mixed: pd.DataFrame) -> None:
 
 def test_thread_map_keeps_the_order_and_runs_side_by_side() -> None:
     seen: set[int] = set()
+    # With three threads the items wait for each other, so they pass only side by side (on a
+    # starved machine one thread could otherwise take every item); one thread cannot wait.
+    together: list[threading.Barrier] = [threading.Barrier(3, timeout=60)]
 
     def slow_square(x: int) -> int:
         seen.add(threading.get_ident())
+        if together:
+            together[0].wait()
         time.sleep(0.05 * (3 - x))  # the first item finishes last
         return x * x
 
     assert _thread_map(slow_square, [0, 1, 2], n_jobs=3) == [0, 1, 4]
-    assert len(seen) > 1
+    assert len(seen) == 3
     seen.clear()
+    together.clear()
     assert _thread_map(slow_square, [0, 1, 2], n_jobs=None) == [0, 1, 4]
     assert seen == {threading.get_ident()}  # None is one thread: the caller's
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from mlflow import MlflowClient
 
 from clusterflow.config import TrainConfig
@@ -28,9 +30,15 @@ def test_mlflow_run_is_named_and_dated_after_the_prefect_flow_run(
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
-        tasks = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+        # task runs are recorded from their state events, asynchronously: wait for them
+        deadline = time.monotonic() + 120
+        while True:
+            tasks = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            if any(t.start_time for t in tasks) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     ml = MlflowClient()
     run = ml.get_run(summary["mlflow_run_id"])
     assert run.info.run_name == flow_run.name

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from clusterflow.errors import InputError
+from tests.conftest import task_run_count
 from tests.robustness.badfiles import good_frame
 
 
@@ -41,13 +42,6 @@ def flaky(monkeypatch):
     return install
 
 
-def _run_count(state) -> int:
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        return client.read_task_run(state.state_details.task_run_id).run_count
-
-
 def test_ingest_survives_two_failed_reads(tmp_path, flaky, prefect_harness):
     from tasks.ingest import ingest_task
 
@@ -61,7 +55,7 @@ def test_ingest_survives_two_failed_reads(tmp_path, flaky, prefect_harness):
     snapshot = state.result()
     assert snapshot.n_rows == len(good_frame())
     assert source.reads == 3
-    assert _run_count(state) == 3
+    assert task_run_count(state) == 3
 
 
 def test_ingest_gives_up_after_its_retries(tmp_path, flaky, prefect_harness):
@@ -91,6 +85,6 @@ def test_user_error_is_not_retried(tmp_path, flaky, prefect_harness):
 
     assert state.is_failed()
     assert source.reads == 1
-    assert _run_count(state) == 1
+    assert task_run_count(state) == 1
     with pytest.raises(InputError, match="no data rows"):
         state.result()

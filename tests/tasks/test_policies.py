@@ -24,6 +24,7 @@ from clusterflow import io as cf_io
 from clusterflow.errors import InputError
 from clusterflow_orchestration.tasks.common import retry_transient
 from clusterflow_orchestration.tasks.score import read_batch_task
+from tests.conftest import task_run_count
 from tests.robustness.test_faults import FlakySource
 
 
@@ -114,13 +115,6 @@ def failing_reads():
         cf_io.READ_HOOKS.remove(hook)
 
 
-def _run_count(state) -> int:
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        return client.read_task_run(state.state_details.task_run_id).run_count
-
-
 def _batch(tmp_path: Path) -> Path:
     path = tmp_path / "batch.csv"
     pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": ["x", "y", "z"]}).to_csv(path, index=False)
@@ -136,7 +130,7 @@ def test_a_read_that_fails_once_is_retried(prefect_harness, tmp_path, failing_re
     assert state.is_completed(), state
     pd.testing.assert_frame_equal(state.result(), pd.read_csv(path))
     assert reads.reads == 2
-    assert _run_count(state) == 2
+    assert task_run_count(state) == 2
 
 
 def test_a_user_error_is_not_retried(prefect_harness, tmp_path, failing_reads):
@@ -148,7 +142,7 @@ def test_a_user_error_is_not_retried(prefect_harness, tmp_path, failing_reads):
 
     assert state.is_failed()
     assert reads.reads == 1
-    assert _run_count(state) == 1
+    assert task_run_count(state) == 1
     with pytest.raises(InputError, match="no data rows"):
         state.result()
 
