@@ -129,6 +129,11 @@ def _fit_and_fill(
     imputer.fit(table if fit_on is None else table.iloc[fit_on])
     filled = imputer.transform(table)
     categories = getattr(imputer, "categories_", None)
+    if categories:
+        # A filled cell is always a category seen in fit; an observed value is kept as it is,
+        # and a held-out row may hold a level no training row has.
+        observed = {c: table[c].dropna().astype(str).unique().tolist() for c in categories}
+        categories = {c: [*levels, *observed[c]] for c, levels in categories.items()}
     post_impute_schema(roles, categories).validate(filled, lazy=True)
     return imputer, filled
 

@@ -306,6 +306,9 @@ def test_the_imputer_never_sees_the_held_out_rows(tmp_path):
     frame["z"] = np.linspace(1.0, 2.0, 400)
     frame.loc[:59, "z"] *= 10  # the held-out rows: the most recent hours come first
     frame.loc[[100, 200], "z"] = np.nan
+    frame["size"] = np.where(np.arange(400) % 2, "small", "large")
+    frame.loc[:4, "size"] = "huge"  # a level only held-out rows have (birds: "Over 100")
+    frame.loc[150, "size"] = np.nan
     frame["when"] = pd.date_range("2024-01-01", periods=400, freq="h")[::-1].astype(str)
     path = tmp_path / "d.csv"
     frame.to_csv(path, index=False)
@@ -319,6 +322,8 @@ def test_the_imputer_never_sees_the_held_out_rows(tmp_path):
     filled = pd.read_parquet(stages.impute(val, config, store).path)
     training_mean = frame["z"].iloc[train].mean()  # NaN-skipping, the two gaps are in train
     assert filled.loc[100, "z"] == pytest.approx(training_mean)
+    assert filled.loc[150, "size"] in {"small", "large"}  # filled with a level seen in fit
+    assert (filled.loc[:4, "size"] == "huge").all()  # observed values stay as they are
     assert training_mean < frame["z"].mean() * 0.8  # with the held-out rows it would be far larger
     # Another held-out share is another imputer: the stage's key carries it.
     other = config.model_copy(
