@@ -30,27 +30,36 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
     """Fit the imputer on the rows in-process would fit on; return ``Imputed``'s fields.
 
     Those are the training rows (the gate's held-out ones left out), down to a seeded sample.
+    The gaps are profiled on every valid row, as in-process (above
+    :data:`~clusterflow.stages.FIT_ROWS` rows, on a seeded sample of that many, where in-process
+    profiles them all); both sets of rows are gathered at once.
     """
     config, roles, folder = ctx.config, ctx.roles, ctx.folder
-    _, train = stages.training_rows(ctx.validated, config)
+    held, train = stages.training_rows(ctx.validated, config)
     fit_pos = stages.train_fit_rows(train, ctx.n_valid, config.random_state)
     fit_pos = np.arange(ctx.n_valid) if fit_pos is None else fit_pos
+    profile_pos = stages.fit_sample(ctx.n_valid, stages.FIT_ROWS, config.random_state)
+    profile_pos = np.arange(ctx.n_valid) if profile_pos is None else profile_pos
+    rows = np.union1d(fit_pos, profile_pos)
     method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
     imputer = None
     scores: list[dict] = []
     profile: dict = {}
     plot_path = None
     if roles.features:
-        table = ctx.gather("valid", ".parquet", fit_pos, columns=list(roles.features))
-        table = table.astype({c: float for c in roles.numeric})
-        if int(table.isna().sum().sum()):
+        gathered = ctx.gather("valid", ".parquet", rows, columns=list(roles.features))
+        gathered = gathered.astype({c: float for c in roles.numeric}).reset_index(drop=True)
+        seen = gathered.iloc[np.searchsorted(rows, profile_pos)].reset_index(drop=True)
+        table = gathered.iloc[np.searchsorted(rows, fit_pos)].reset_index(drop=True)
+        if int(seen.isna().sum().sum()):
             from clusterflow.missingness import plot_missingness, profile_missingness
 
-            prof = profile_missingness(table, random_state=config.random_state)
+            prof = profile_missingness(seen, random_state=config.random_state)
             profile = prof.to_dict()
             (folder / "missingness.md").write_text(prof.to_markdown())
-            plot_missingness(table, folder / "missingness.png")
+            plot_missingness(seen, folder / "missingness.png")
             plot_path = str(folder / "missingness.png")
+        stages.check_fit_rows(table, len(held))
         imputer = stages.make_imputer(method, roles, config).fit(table)
         method = imputer.method_
         if getattr(imputer, "scores_", None) is not None:

@@ -34,7 +34,7 @@ from clusterflow.stages.handles import (
     Validated,
     handle_dict,
 )
-from clusterflow.stages.imputation import impute, load_imputer, make_imputer
+from clusterflow.stages.imputation import check_fit_rows, impute, load_imputer, make_imputer
 from clusterflow.stages.intake import ingest, validate
 from clusterflow.stages.sampling import (
     FIT_ROWS,
@@ -55,6 +55,7 @@ __all__ = [
     "Snapshot",
     "Swept",
     "Validated",
+    "check_fit_rows",
     "embed",
     "embedder_spec",
     "fit_sample",

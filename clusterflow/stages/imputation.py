@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
+from clusterflow.errors import ConfigError
 from clusterflow.io import write_parquet
 from clusterflow.model import dump_component, load_component
 from clusterflow.schema import ColumnRoles, post_impute_schema
@@ -58,8 +59,9 @@ def _impute_into(
         if missing_cells:
             profile = _profile_missingness(table, config, tmp)
             plot_path = str(folder / "missingness.png")
-        _, train = training_rows(validated, config)
+        held, train = training_rows(validated, config)
         fit_on = train_fit_rows(train, len(table), config.random_state)
+        check_fit_rows(table if fit_on is None else table.iloc[fit_on], len(held))
         imputer, filled = _fit_and_fill(table, fit_on, method, roles, config, n_jobs)
         method = imputer.method_
     write_parquet(filled, tmp / "imputed.parquet")
@@ -113,6 +115,21 @@ def _profile_missingness(table: pd.DataFrame, config: TrainConfig, folder: Path)
     return prof.to_dict()
 
 
+def check_fit_rows(fit_table: pd.DataFrame, n_held: int) -> None:
+    """Raise :class:`ConfigError` when a column has no value in the rows the imputer is fitted on.
+
+    Those are the training rows (down to a sample on large data): a column known only in the
+    gate's held-out rows, say one added lately with ``--time-column``, cannot be imputed from them.
+    """
+    empty = [c for c in fit_table.columns if fit_table[c].isna().all()]
+    if empty:
+        raise ConfigError(
+            f"column(s) {empty} have no value in the {len(fit_table)} training rows the imputer "
+            f"is fitted on (the gate holds out {n_held} rows), nothing to impute them from",
+            hint="list them in --exclude-columns, or hold out fewer rows (registry.holdout_share)",
+        )
+
+
 def _fit_and_fill(
     table: pd.DataFrame,
     fit_on: np.ndarray | None,
@@ -129,12 +146,13 @@ def _fit_and_fill(
     imputer.fit(table if fit_on is None else table.iloc[fit_on])
     filled = imputer.transform(table)
     categories = getattr(imputer, "categories_", None)
-    if categories:
-        # A filled cell is always a category seen in fit; an observed value is kept as it is,
-        # and a held-out row may hold a level no training row has.
-        observed = {c: table[c].dropna().astype(str).unique().tolist() for c in categories}
-        categories = {c: [*levels, *observed[c]] for c, levels in categories.items()}
-    post_impute_schema(roles, categories).validate(filled, lazy=True)
+    # A filled cell must be a category seen in fit. An observed value is kept as it is (a
+    # held-out row may hold a level no training row has), so the check sees the filled cells.
+    checked = filled.copy()
+    for c, levels in (categories or {}).items():
+        if levels:
+            checked[c] = checked[c].where(table[c].isna(), str(levels[0]))
+    post_impute_schema(roles, categories).validate(checked, lazy=True)
     return imputer, filled
 
 

@@ -332,6 +332,33 @@ def test_the_imputer_never_sees_the_held_out_rows(tmp_path):
     assert not stages.impute(val, other, store).reused
 
 
+def test_a_column_known_only_in_held_out_rows_is_one_clear_error(tmp_path):
+    """A column filled only in the most recent rows (added lately) has nothing to impute from
+    in the training rows: the run says so and what to do, in one line."""
+    from clusterflow import stages
+    from clusterflow.config import TrainConfig
+    from clusterflow.errors import ConfigError
+    from clusterflow.store import StageStore
+
+    X, _ = make_blobs(n_samples=400, centers=3, random_state=0)
+    frame = pd.DataFrame(X, columns=["x", "y"])
+    frame["late"] = np.where(np.arange(400) < 60, np.arange(400.0), np.nan)  # the 60 most recent
+    frame["when"] = pd.date_range("2024-01-01", periods=400, freq="h")[::-1].astype(str)
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    config = TrainConfig(
+        data=str(path), time_column="when", workspace=str(tmp_path), features={"max_missing": 0.9}
+    )
+    store = StageStore(tmp_path / "stages")
+    val = stages.validate(stages.ingest(path, store), config, store)
+    assert "late" in val.column_roles.numeric
+    with pytest.raises(
+        ConfigError, match=r"\['late'\] have no value in the 340 training rows"
+    ) as err:
+        stages.impute(val, config, store)
+    assert "holdout_share" in err.value.hint and "\n" not in str(err.value)
+
+
 def test_out_of_sample_the_true_k_wins_on_a_few_held_out_rows():
     # 40 held-out rows of three separated blobs, judged under Gaussians fitted on the 400
     # training rows as each model labels them: three beats two both ways round, and six
