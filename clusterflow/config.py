@@ -116,9 +116,9 @@ class FeatureConfig(_Frozen):
     categorical_weight: float | None = Field(
         None,
         ge=0,
-        description="Weight of the categorical block against the numeric block (None: 0.2, "
-        "chosen on the quality benchmark; raise it when a category is known to carry the "
-        "grouping, e.g. the app a post was sent from).",
+        description="Weight of the categorical block against the numeric block (None: the "
+        "README's default, chosen on the quality benchmark; raise it when a category is known "
+        "to carry the grouping, e.g. the app a post was sent from).",
     )
     max_categories: int = Field(
         30,

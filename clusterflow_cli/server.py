@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from clusterflow_cli import stack
-from clusterflow_cli.stack.servers import _wait_ours
 
 
 def configured_api() -> str | None:
@@ -84,7 +83,7 @@ def start_kept_server(
     }
     stack._write_state(workspace, state)
     try:  # the port was free when picked; make sure no other server took it meanwhile
-        _wait_ours(f"{env['PREFECT_API_URL']}/health", port, timeout, proc, log)
+        stack.wait_ours(f"{env['PREFECT_API_URL']}/health", port, timeout, proc, log)
     except BaseException:
         stack.down(workspace, echo=lambda _msg: None)
         raise

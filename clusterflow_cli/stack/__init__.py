@@ -43,6 +43,7 @@ from clusterflow_cli.stack.processes import (
     port_owner,
     wait_http,
 )
+from clusterflow_cli.stack.servers import wait_ours
 from clusterflow_cli.stack.state import (
     HOST,
     ROOT,
@@ -83,5 +84,6 @@ __all__ = [
     "up",
     "up_next_steps",
     "wait_http",
+    "wait_ours",
     "write_deploy_file",
 ]

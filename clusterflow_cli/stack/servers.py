@@ -33,9 +33,9 @@ def _start_servers(launch: _Launch, prefect_port: int, mlflow_port: int, timeout
     )
     launch.record(mentry)
     launch.echo(f"starting the clusterflow stack (logs in {home})")
-    _wait_ours(f"http://{HOST}:{prefect_port}/api/health", prefect_port, timeout, proc, log)
+    wait_ours(f"http://{HOST}:{prefect_port}/api/health", prefect_port, timeout, proc, log)
     launch.step(f"Prefect server ready at {env['PREFECT_UI_URL']} (pid {proc.pid})", t0)
-    _wait_ours(f"http://{HOST}:{mlflow_port}/health", mlflow_port, timeout, mproc, mlog)
+    wait_ours(f"http://{HOST}:{mlflow_port}/health", mlflow_port, timeout, mproc, mlog)
     launch.step(f"MLflow server ready at {env['MLFLOW_TRACKING_URI']} (pid {mproc.pid})", t0)
 
 
@@ -57,7 +57,7 @@ def _mlflow_server_cmd(home: Path, port: int) -> list[str]:
     ]
 
 
-def _wait_ours(url: str, port: int, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+def wait_ours(url: str, port: int, timeout: float, proc: subprocess.Popen, log: Path) -> None:
     """Wait for ``url``, then make sure it is our process that answered, not a squatter."""
     wait_http(url, timeout, proc, log)
     if not _answered_by_us(port, proc):

@@ -133,10 +133,19 @@ def test_a_kept_server_whose_port_another_server_took_is_refused(tmp_path, monke
     squatter = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
     threading.Thread(target=squatter.serve_forever, daemon=True).start()
     slow_prefect = tmp_path / "prefect"  # still importing when the squatter answers
-    slow_prefect.write_text("#!/bin/sh\nexec sleep 300\n")
+    slow_prefect.write_text("#!/bin/sh\nsleep 300\n")  # sh keeps 'server' in its command line
     slow_prefect.chmod(0o755)
     monkeypatch.setattr(server, "_free_port", lambda: squatter.server_address[1])
     monkeypatch.setattr(stack, "_bin", lambda name: str(slow_prefect))
+    started = []
+    real_start = stack._start
+
+    def recording_start(*args, **kwargs):
+        proc, entry, log = real_start(*args, **kwargs)
+        started.append(proc)
+        return proc, entry, log
+
+    monkeypatch.setattr(stack, "_start", recording_start)
     try:
         with pytest.raises(stack.StackError, match="not by the server"):
             server.start_kept_server(tmp_path / "ws", timeout=30, echo=lambda _m: None)
@@ -144,3 +153,5 @@ def test_a_kept_server_whose_port_another_server_took_is_refused(tmp_path, monke
         squatter.shutdown()
         squatter.server_close()
     assert stack.read_state(tmp_path / "ws") == {}  # its own server was stopped and forgotten
+    (proc,) = started
+    assert proc.wait(timeout=30) is not None  # stopped, not left behind

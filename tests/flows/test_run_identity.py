@@ -30,14 +30,18 @@ def test_mlflow_run_is_named_and_dated_after_the_prefect_flow_run(
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
-        # task runs are recorded from their state events, asynchronously: wait for them
-        deadline = time.monotonic() + 120
+        # Task runs are recorded from their state events, asynchronously: wait until every one
+        # is recorded as finished and no more arrive.
+        deadline, seen = time.monotonic() + 120, -1
         while True:
             tasks = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-            if any(t.start_time for t in tasks) or time.monotonic() > deadline:
+            done = tasks and all(t.state is not None and t.state.is_final() for t in tasks)
+            if done and len(tasks) == seen:
                 break
+            assert time.monotonic() < deadline, f"task runs not all recorded: {len(tasks)}"
+            seen = len(tasks) if done else -1
             time.sleep(0.5)
     ml = MlflowClient()
     run = ml.get_run(summary["mlflow_run_id"])
