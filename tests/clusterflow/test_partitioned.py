@@ -165,6 +165,13 @@ def test_partitions_give_the_in_process_answer(tmp_path, threaded_client):
         pd.read_parquet(validated.quarantine_path).reset_index(drop=True),
         check_dtype=False,
     )
+    # the imputer fitted on the same training rows, the gaps profiled on the same rows
+    assert run.imputed.profile == imputed.profile
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(run.imputed.path).reset_index(drop=True),
+        pd.read_parquet(imputed.path).reset_index(drop=True),
+        check_dtype=False,
+    )
     assert (run.swept.algorithm, run.swept.k) == (swept.algorithm, swept.k)
     np.testing.assert_array_equal(np.load(run.swept.labels_path), np.load(swept.labels_path))
     assert pd.read_parquet(run.validated.valid_path).index.tolist() == (
