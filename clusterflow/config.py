@@ -104,21 +104,27 @@ class EmbedConfig(_Frozen):
     )
 
 
+TEXT_WEIGHT = 1.0
+"""The text block's default weight: the numeric block's (text and measurements have equal say)."""
+CATEGORICAL_WEIGHT = 0.2
+"""The categorical block's default weight, chosen leave-one-dataset-out on the quality benchmark."""
+
+
 class FeatureConfig(_Frozen):
     """How the text embedding and the tabular columns are combined."""
 
     text_weight: float | None = Field(
         None,
         ge=0,
-        description="Weight of the text block against the tabular block (None: the README's "
-        "default, the numeric block's weight).",
+        description="Weight of the text block against the tabular block (None: "
+        f"{TEXT_WEIGHT:g}, the numeric block's weight).",
     )
     categorical_weight: float | None = Field(
         None,
         ge=0,
-        description="Weight of the categorical block against the numeric block (None: the "
-        "README's default, chosen on the quality benchmark; raise it when a category is known "
-        "to carry the grouping, e.g. the app a post was sent from).",
+        description="Weight of the categorical block against the numeric block (None: "
+        f"{CATEGORICAL_WEIGHT:g}, chosen on the quality benchmark; raise it when a category is "
+        "known to carry the grouping, e.g. the app a post was sent from).",
     )
     max_categories: int = Field(
         30,
@@ -222,7 +228,7 @@ class TrainConfig(_Frozen):
     """Everything one training run needs; the parameter form of the training flow."""
 
     data: str = Field(
-        ..., description="Path of the input table: .csv, .csv.gz, .parquet or .jsonl."
+        ..., description="Path of the input table: .csv, .csv.gz, .tsv, .parquet or .jsonl."
     )
     text_column: str | None = Field(
         None, description="Free-text column to embed (None: tabular only)."
@@ -297,7 +303,7 @@ class ScoreConfig(_Frozen):
     """One batch-scoring run: assign clusters with a registered model."""
 
     data: str = Field(
-        ..., description="Path of the table to score: .csv, .csv.gz, .parquet or .jsonl."
+        ..., description="Path of the table to score: .csv, .csv.gz, .tsv, .parquet or .jsonl."
     )
     out: str = Field(..., description="Output CSV: <id>,cluster for every input row.")
     model_uri: str = Field(
@@ -311,7 +317,9 @@ class ScoreConfig(_Frozen):
 class MonitorConfig(_Frozen):
     """One monitoring run: drift of a new batch against the champion's reference."""
 
-    data: str = Field(..., description="Path of the new batch: .csv, .csv.gz, .parquet or .jsonl.")
+    data: str = Field(
+        ..., description="Path of the new batch: .csv, .csv.gz, .tsv, .parquet or .jsonl."
+    )
     out_dir: str | None = Field(
         None, description="Folder for drift.json and drift_report.html (None: ./clusterflow-runs/)."
     )

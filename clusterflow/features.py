@@ -42,6 +42,7 @@ from sklearn.decomposition import PCA
 from sklearn.preprocessing import OneHotEncoder, PowerTransformer, RobustScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from clusterflow.config import CATEGORICAL_WEIGHT, TEXT_WEIGHT
 from clusterflow.errors import ConfigError, ValidationFailed
 from clusterflow.feature_tails import SKEW_THRESHOLD, decide_tail, fit_tail
 
@@ -102,9 +103,9 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         *,
         numeric_columns: Sequence[str] = (),
         categorical_columns: Sequence[str] = (),
-        text_weight: float = 1.0,
+        text_weight: float = TEXT_WEIGHT,
         numeric_weight: float = 1.0,
-        categorical_weight: float = 0.2,
+        categorical_weight: float = CATEGORICAL_WEIGHT,
         scaling: str = "standard",
         tails: str = "auto",
         skew_threshold: float = SKEW_THRESHOLD,

@@ -100,11 +100,14 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
         help="validate and fill gaps exactly as training does",
         description="Validate and impute exactly as train does (same roles, --max-missing and "
         "quarantine): writes the valid rows with their gaps filled to --out and the quarantined "
-        "rows with their reason to <out>.quarantine.csv.",
+        "rows with their reason to <out stem>.quarantine.csv beside it (the name up to its first "
+        "dot: filled.csv gives filled.quarantine.csv).",
     )
     _add_data_options(imp, TrainConfig)
     field = _field_adder(imp, TrainConfig)
-    imp.add_argument("--out", required=True, metavar="FILE", help="output .csv/.parquet/.jsonl")
+    imp.add_argument(
+        "--out", required=True, metavar="FILE", help="output .csv, .csv.gz, .parquet or .jsonl"
+    )
     field("--exclude-columns", "exclude_columns", note="impute leaves them as they are")
     field("--text-column", "text_column", metavar="NAME", note="impute leaves it as it is")
     field("--id-column", "id_column", metavar="NAME", note="impute leaves it as it is")
@@ -113,7 +116,9 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
         "impute.method",
         dest="method",
         exclude={ImputeMethod.drop},
-        note="as train's --impute, without 'drop' (impute fills every gap it keeps)",
+        help="imputer, as train's --impute: 'auto' hides a share of known values and picks the "
+        "imputer (or the average of two or three of knn, iterative and forest) that restores "
+        "them best (default: auto)",
     )
     field("--max-categories", "features.max_categories", metavar="N", note="as train")
     field("--max-missing", "features.max_missing", metavar="SHARE", note="as train")
@@ -122,7 +127,14 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
-    score = sub.add_parser("score", help="assign clusters with a registered model")
+    score = sub.add_parser(
+        "score",
+        help="assign clusters with a registered model",
+        description="Validate a batch as training did and assign every valid row a cluster "
+        "with a registered model (the champion by default): writes <id>,cluster per row to "
+        "--out (with --details also distance and novel) and the quarantined rows with their "
+        "reason beside it.",
+    )
     _add_data_options(score, ScoreConfig)
     field = _field_adder(score, ScoreConfig)
     field("--out", "out", metavar="FILE")
@@ -133,12 +145,21 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_monitor(sub: argparse._SubParsersAction) -> None:
-    mon = sub.add_parser("monitor", help="drift of a new batch against the model's reference")
+    mon = sub.add_parser(
+        "monitor",
+        help="drift of a new batch against the model's reference",
+        description="Compare a new batch with the reference the model kept from its training "
+        "rows (features, clusters, text), write drift.json, an HTML report and quarantine.csv "
+        "into --out, and on drift emit the event that triggers retraining.",
+    )
     _add_data_options(mon, MonitorConfig)
     field = _field_adder(mon, MonitorConfig)
     # Required here although MonitorConfig.out_dir may be None: the contract's `monitor --out DIR`.
     mon.add_argument(
-        "--out", required=True, metavar="DIR", help="folder for drift.json and the HTML report"
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="folder for drift.json, the HTML report and quarantine.csv",
     )
     field("--model", "model_uri", metavar="URI")
     mon.add_argument("--json", action="store_true", help="print drift.json on stdout")

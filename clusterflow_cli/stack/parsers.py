@@ -39,9 +39,26 @@ def _add_up_parser(subparsers) -> None:
         "deployments/prefect.yaml and start a worker. 'clusterflow down' stops them.",
     )
     _workspace_option(p_up)
-    p_up.add_argument("--env", choices=("dev", "prod"), default="dev", help="deployments to deploy")
-    p_up.add_argument("--prefect-port", type=int, default=4200, metavar="PORT")
-    p_up.add_argument("--mlflow-port", type=int, default=5000, metavar="PORT")
+    p_up.add_argument(
+        "--env",
+        choices=("dev", "prod"),
+        default="dev",
+        help="deployments to deploy (default: %(default)s)",
+    )
+    p_up.add_argument(
+        "--prefect-port",
+        type=int,
+        default=4200,
+        metavar="PORT",
+        help="Prefect server port (default: %(default)s)",
+    )
+    p_up.add_argument(
+        "--mlflow-port",
+        type=int,
+        default=5000,
+        metavar="PORT",
+        help="MLflow server port (default: %(default)s)",
+    )
     p_up.add_argument(
         "--workdir",
         default=".",
@@ -57,7 +74,13 @@ def _add_up_parser(subparsers) -> None:
     )
     p_up.add_argument("--no-worker", action="store_true", help="do not start a worker")
     p_up.add_argument("--no-deploy", action="store_true", help="servers only")
-    p_up.add_argument("--timeout", type=float, default=180.0, metavar="S", help="startup timeout")
+    p_up.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        metavar="S",
+        help="seconds each server may take to start (default: %(default)g)",
+    )
 
 
 def _add_serve_parser(subparsers) -> None:
