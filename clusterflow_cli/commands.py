@@ -102,6 +102,7 @@ def _impute_config(args: argparse.Namespace):
         **table_fields(args),
         impute={"method": args.method},
         features={"max_missing": args.max_missing, "max_categories": args.max_categories},
+        registry={"holdout_share": args.holdout_share},
     )
 
 

@@ -37,7 +37,6 @@ def _train_config(args: argparse.Namespace):
     try:
         return TrainConfig(
             **table_fields(args),
-            time_column=args.time_column,
             out_dir=args.out,
             impute={"method": args.impute},
             embed={"backend": args.embed_backend},
@@ -49,6 +48,7 @@ def _train_config(args: argparse.Namespace):
             },
             sweep=sweep,
             registry={
+                "holdout_share": args.holdout_share,
                 "model_name": args.model_name,
                 "replace_incompatible": args.replace_incompatible,
             },

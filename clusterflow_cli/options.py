@@ -80,8 +80,9 @@ def table_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Return the ``TrainConfig`` fields of the options on a table that train and impute share.
 
     Both read DATA with the same column roles (``--text-column``, ``--id-column``,
-    ``--exclude-columns``), in the same ``--workspace``, with the same ``--seed``: the stages of
-    ``impute`` are training's, so the two commands build these fields in one place.
+    ``--exclude-columns``), in the same ``--workspace``, with the same ``--seed``, and hold out the
+    same rows for the gate (``--time-column``, ``--holdout-share``): the stages of ``impute`` are
+    training's, so the two commands build these fields in one place.
     """
     return {
         "data": str(args.data),
@@ -90,6 +91,7 @@ def table_fields(args: argparse.Namespace) -> dict[str, Any]:
         "exclude_columns": args.exclude_columns,
         "workspace": args.workspace,
         "random_state": args.seed,
+        "time_column": args.time_column,
     }
 
 

@@ -84,6 +84,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     field("--max-missing", "features.max_missing", metavar="SHARE")
     field("--seed", "random_state")
     field("--time-column", "time_column", metavar="NAME")
+    field("--holdout-share", "registry.holdout_share", metavar="SHARE")
     field("--replace-incompatible", "registry.replace_incompatible")
     field("--model-name", "registry.model_name", metavar="NAME")
     train.add_argument(
@@ -123,6 +124,9 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
     field("--max-categories", "features.max_categories", metavar="N", note="as train")
     field("--max-missing", "features.max_missing", metavar="SHARE", note="as train")
     field("--seed", "random_state")
+    note = "as train: the imputer is fitted without the rows training holds out for the gate"
+    field("--time-column", "time_column", metavar="NAME", note=note)
+    field("--holdout-share", "registry.holdout_share", metavar="SHARE", note=note)
     imp.add_argument("--json", action="store_true", help="print a summary as JSON on stdout")
 
 
@@ -130,10 +134,9 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     score = sub.add_parser(
         "score",
         help="assign clusters with a registered model",
-        description="Validate a batch as training did and assign every valid row a cluster "
-        "with a registered model (the champion by default): writes <id>,cluster per row to "
-        "--out (with --details also distance and novel) and the quarantined rows with their "
-        "reason beside it.",
+        description="Assign every row of a batch a cluster with a registered model (the "
+        "champion by default), filling its gaps with the model's imputer: writes <id>,cluster "
+        "per input row to --out (with --details also distance and novel).",
     )
     _add_data_options(score, ScoreConfig)
     field = _field_adder(score, ScoreConfig)

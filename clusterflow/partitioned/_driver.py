@@ -33,7 +33,8 @@ from clusterflow.stages.common import sanitise_for_parquet
 from clusterflow.store import StageStore
 
 FIT_ROWS = stages.FIT_ROWS
-"""Rows of the seeded sample the roles, the imputer and the feature builder are fitted on."""
+"""Size of the seeded samples the roles (of raw rows), the imputer and the feature builder (of
+training rows) are fitted on."""
 
 
 @dataclass

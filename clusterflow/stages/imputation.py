@@ -126,7 +126,7 @@ def check_fit_rows(fit_table: pd.DataFrame, n_held: int) -> None:
         raise ConfigError(
             f"column(s) {empty} have no value in the {len(fit_table)} training rows the imputer "
             f"is fitted on (the gate holds out {n_held} rows), nothing to impute them from",
-            hint="list them in --exclude-columns, or hold out fewer rows (registry.holdout_share)",
+            hint="list them in --exclude-columns, or hold out fewer rows (--holdout-share)",
         )
 
 

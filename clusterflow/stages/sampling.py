@@ -16,8 +16,8 @@ from clusterflow.stages.handles import Validated
 FIT_ROWS = 100_000
 """Above this many training rows (the valid rows but the gate's held-out ones) the imputer and the
 feature builder fit on a seeded sample of this size (then transform every row). Below it they see
-every training row. A Dask run gathers exactly these rows to its driver, so both ways give the
-same model (see :mod:`clusterflow.partitioned`)."""
+every training row. A Dask run gathers these same rows to its driver, so both ways give the same
+model (see :mod:`clusterflow.partitioned`)."""
 
 
 def fit_sample(n_rows: int, limit: int, random_state: int) -> np.ndarray | None:

@@ -80,3 +80,16 @@ def test_block_weights_reach_the_config():
     assert (config.features.text_weight, config.features.categorical_weight) == (0.5, 1.0)
     config = _train_config(build_parser().parse_args(["train", "x.csv"]))
     assert config.features.categorical_weight is None  # the documented default applies
+
+
+def test_impute_holds_out_the_rows_training_holds_out():
+    """impute fits the imputer as train does: the same --time-column and --holdout-share."""
+    from clusterflow_cli.commands import _impute_config
+    from clusterflow_cli.main import _train_config
+    from clusterflow_cli.parser import build_parser
+
+    shared = ["x.csv", "--time-column", "when", "--holdout-share", "0.3"]
+    train = _train_config(build_parser().parse_args(["train", *shared]))
+    impute = _impute_config(build_parser().parse_args(["impute", *shared, "--out", "o.csv"]))
+    for config in (train, impute):
+        assert (config.time_column, config.registry.holdout_share) == ("when", 0.3)

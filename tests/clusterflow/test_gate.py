@@ -356,7 +356,7 @@ def test_a_column_known_only_in_held_out_rows_is_one_clear_error(tmp_path):
         ConfigError, match=r"\['late'\] have no value in the 340 training rows"
     ) as err:
         stages.impute(val, config, store)
-    assert "holdout_share" in err.value.hint and "\n" not in str(err.value)
+    assert "--holdout-share" in err.value.hint and "\n" not in str(err.value)
 
 
 def test_out_of_sample_the_true_k_wins_on_a_few_held_out_rows():

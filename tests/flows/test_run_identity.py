@@ -37,7 +37,9 @@ def test_mlflow_run_is_named_and_dated_after_the_prefect_flow_run(
             tasks = client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-            done = tasks and all(t.state is not None and t.state.is_final() for t in tasks)
+            done = any(t.start_time for t in tasks) and all(
+                t.state is not None and t.state.is_final() for t in tasks
+            )
             if done and len(tasks) == seen:
                 break
             assert time.monotonic() < deadline, f"task runs not all recorded: {len(tasks)}"
