@@ -147,6 +147,8 @@ def _print_run_links(summary: dict, state, api_url: str | None, stream) -> None:
 
 
 def _print_train_summary(summary: dict, config) -> None:
+    from clusterflow.cluster.selection import runner_up_figures
+
     out = Path(summary["outputs"]["assignments"]).parent
     sizes = ", ".join(f"{k}:{v}" for k, v in summary["cluster_sizes"].items())
     print(
@@ -155,11 +157,9 @@ def _print_train_summary(summary: dict, config) -> None:
     )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
     for alt in summary.get("runner_ups") or []:
-        caveat = f"; {alt['caveat']}" if alt.get("caveat") else ""
         print(
             f"  runner-up ({alt['role']}): k={alt['k']} with {alt['algorithm']} "
-            f"(evidence {alt['evidence']:.3f}, silhouette {alt['silhouette']:.3f}{caveat}; "
-            f"pin it with --k {alt['k']})"
+            f"({runner_up_figures(alt)}; pin it with --k {alt['k']})"
         )
     for line in cluster_lines(summary):
         print(line)

@@ -139,6 +139,17 @@ class Selection:
         return out
 
 
+def runner_up_figures(record: dict) -> str:
+    """Return a runner-up record's evidence, silhouette and caveat as one clause.
+
+    ``record`` is one of :meth:`Selection.runner_ups` (as read back from ``summary.json``, where
+    a record written before the caveat existed has none); the CLI and the Prefect summary both
+    print runner-ups through it.
+    """
+    caveat = f"; {record['caveat']}" if record.get("caveat") else ""
+    return f"evidence {record['evidence']:.3f}, silhouette {record['silhouette']:.3f}{caveat}"
+
+
 def _alt(results: pd.DataFrame, idx: int, caveat: str = "") -> Alternative:
     row = results.loc[idx]
     return Alternative(

@@ -147,12 +147,14 @@ def _fit_and_fill(
     filled = imputer.transform(table)
     categories = getattr(imputer, "categories_", None)
     # A filled cell must be a category seen in fit. An observed value is kept as it is (a
-    # held-out row may hold a level no training row has), so the check sees the filled cells.
-    checked = filled.copy()
-    for c, levels in (categories or {}).items():
-        if levels:
-            checked[c] = checked[c].where(table[c].isna(), str(levels[0]))
-    post_impute_schema(roles, categories).validate(checked, lazy=True)
+    # held-out row may hold a level no training row has), so the check sees the filled cells
+    # only: observed cells stand in as the first level seen.
+    filled_only = {
+        c: filled[c].where(table[c].isna(), str(levels[0]))
+        for c, levels in (categories or {}).items()
+        if levels
+    }
+    post_impute_schema(roles, categories).validate(filled.assign(**filled_only), lazy=True)
     return imputer, filled
 
 

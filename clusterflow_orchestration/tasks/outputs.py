@@ -7,6 +7,7 @@ from dataclasses import asdict
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
+from clusterflow.cluster.selection import runner_up_figures
 from clusterflow.outputs import write_run_outputs
 from clusterflow.registration import Registration
 from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
@@ -15,9 +16,7 @@ from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 def runner_ups_text(runner_ups: list[dict]) -> str:
     """One line: the coarser and finer alternatives with their evidence."""
     return "; ".join(
-        f"{r['role']} {r['algorithm']} k={r['k']} (evidence {r['evidence']:.3f}, "
-        f"silhouette {r['silhouette']:.3f}{'; ' + r['caveat'] if r.get('caveat') else ''})"
-        for r in runner_ups
+        f"{r['role']} {r['algorithm']} k={r['k']} ({runner_up_figures(r)})" for r in runner_ups
     )
 
 
