@@ -29,11 +29,10 @@ thread):
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import warnings
 from pathlib import Path
-
-import statistics
 
 import impute_quality
 import numpy as np
