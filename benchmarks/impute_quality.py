@@ -349,18 +349,34 @@ def main() -> None:
         return
     tables = load_tables()
     wanted = [t for t in args.tables.split(",") if t] or list(tables)
+    report(each_case(tables, wanted, args.masks, args.seeds, run_case, args.csv))
+
+
+def each_case(
+    tables: dict[str, tuple[pd.DataFrame, list[str], list[str]]],
+    wanted: list[str],
+    masks: str,
+    seeds: str,
+    run: Callable[..., list[dict]],
+    csv: str | None = None,
+) -> pd.DataFrame:
+    """Run ``run(name, frame, numeric, categorical, kind, seed)`` on every table, mask and seed.
+
+    Each case's records are appended to ``csv`` as it finishes (so a long run can be reported
+    from what it got through); all of them are returned.
+    """
     records = []
     for name in wanted:
         frame, numeric, categorical = tables[name]
-        for kind in args.masks.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                case = run_case(name, frame, numeric, categorical, kind, seed)
+        for kind in masks.split(","):
+            for seed in (int(s) for s in seeds.split(",")):
+                case = run(name, frame, numeric, categorical, kind, seed)
                 records.extend(case)
-                if args.csv:
-                    header = not Path(args.csv).exists()
-                    pd.DataFrame(case).to_csv(args.csv, mode="a", header=header, index=False)
-                print(f"  done {name} {kind} seed={seed}", flush=True)
-    report(pd.DataFrame(records))
+                if csv:
+                    header = not Path(csv).exists()
+                    pd.DataFrame(case).to_csv(csv, mode="a", header=header, index=False)
+                print(f"  done {name} ({len(frame)} rows) {kind} seed={seed}", flush=True)
+    return pd.DataFrame(records)
 
 
 def report(results: pd.DataFrame) -> None:

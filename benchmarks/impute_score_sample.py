@@ -7,21 +7,22 @@ imputer's own time, most of it the candidates fitted on that sample.
 
 For every table, mask kind and seed of ``impute_quality.py`` (its large tables sampled to
 ``--rows``), this runs ``auto`` once per ``--samples`` value (``score_sample``, the sample's cap)
-and the six scikit-learn defaults once, and prints per setting: the cases where ``auto`` is within
-1.02x of the best scikit-learn default, the mean ratio, the categorical error and the seconds;
-then the setting chosen leave-one-table-out (most cases met, then the lowest mean ratio, then the
-fastest; chosen on the other tables) and how it does on the table left out, beside the
-5,000-row sample (the default). ``--tag`` adds a name to the
-settings, so runs of two code versions can be reported together (``--report a.csv b.csv``).
-Tables of at most 2,000 rows are left out of the choice: every setting scores them on every row.
+and the scikit-learn defaults once (six; three on a table without categoricals), and prints per
+setting: the cases where ``auto``'s numeric RMSE is within 1.02x of the best default's, the mean
+ratio, ``auto``'s categorical error and its seconds (one thread); then the setting chosen
+leave-one-table-out (most cases met, then the lowest mean ratio, then the fastest; chosen on the
+other tables) and how it does on the table left out, beside the 5,000-row sample (the default).
+``--tag`` adds a name to the settings, so runs of two code versions can be reported together
+(``--report a.csv b.csv``). A table no larger than the smallest sample is left out of that choice
+(every setting scores it on every row); a table run at two sizes (``--rows``) is two folds.
 
     python benchmarks/impute_score_sample.py [--samples 2000,5000] [--rows 3000]
         [--tables birds,tweets] [--seeds 0,1,2] [--tag=+v2] [--csv out.csv]
 
 ``--time-selection`` instead times the selection alone (``mask_and_score``, the candidates on the
-sample; not the chosen method's final fit) on ``impute_knn.py``'s 100,000 x 20 table, each
-``--samples`` value in turn, ``--repeats`` times (fastest and median; ``--n-jobs 1`` for one
-thread):
+sample; not the chosen method's final fit) on ``impute_knn.make_data``'s 100,000 x 20 table, each
+``--samples`` value in turn, ``--repeats`` times (fastest and median; one thread unless
+``--n-jobs -1``):
 
     python benchmarks/impute_score_sample.py --time-selection --repeats 4 --n-jobs 1
 """
@@ -29,16 +30,16 @@ thread):
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import time
 import warnings
-from pathlib import Path
 
 import impute_quality
 import numpy as np
 import pandas as pd
 from impute_knn import make_data
-from impute_quality import SKLEARN, masked_case, score, sklearn_fill
+from impute_quality import SKLEARN, each_case, masked_case, score, sklearn_fill
 
 from clusterflow.impute import TableImputer
 from clusterflow.impute._selection import mask_and_score
@@ -125,26 +126,30 @@ def pick(results: pd.DataFrame) -> str:
 
 
 def leave_one_table_out(results: pd.DataFrame) -> pd.DataFrame:
-    """The value chosen without each table, and how it does on that table."""
-    # Tables of at most 2,000 rows are scored on every row by every setting: they cannot tell.
-    telling = results[results["rows"] > min(2000, results["score_sample"].min())]
+    """The setting chosen without each table (at its size), and how it does on that table."""
+    # A table no larger than the smallest sample is scored on every row by every setting: it
+    # cannot tell them apart. A table run at two sizes is two folds.
+    telling = results[results["rows"] > results["score_sample"].min()]
+    telling = telling.assign(fold=telling["table"] + "@" + telling["rows"].astype(str))
+    if telling["fold"].nunique() < 2:
+        return pd.DataFrame()
     rows = []
-    for table in telling["table"].unique():
-        chosen = pick(telling[telling["table"] != table])
-        held = summary(telling[telling["table"] == table]).loc[chosen]
-        reference = summary(telling[telling["table"] == table]).loc[REFERENCE]
-        rows.append(
-            {
-                "held_out": table,
-                "chosen": chosen,
-                "met": f"{int(held['met'])}/{int(held['cases'])}",
-                "mean_ratio": held["mean_ratio"],
-                "seconds": held["seconds"],
-                f"met_at_{REFERENCE}": f"{int(reference['met'])}/{int(reference['cases'])}",
-                f"mean_ratio_at_{REFERENCE}": reference["mean_ratio"],
-                f"seconds_at_{REFERENCE}": reference["seconds"],
-            }
-        )
+    for fold in telling["fold"].unique():
+        chosen = pick(telling[telling["fold"] != fold])
+        held = summary(telling[telling["fold"] == fold])
+        row = {
+            "held_out": fold,
+            "chosen": chosen,
+            "met": f"{int(held.loc[chosen, 'met'])}/{int(held.loc[chosen, 'cases'])}",
+            "mean_ratio": held.loc[chosen, "mean_ratio"],
+            "seconds": held.loc[chosen, "seconds"],
+        }
+        if REFERENCE in held.index:
+            reference = held.loc[REFERENCE]
+            row[f"met_at_{REFERENCE}"] = f"{int(reference['met'])}/{int(reference['cases'])}"
+            row[f"mean_ratio_at_{REFERENCE}"] = reference["mean_ratio"]
+            row[f"seconds_at_{REFERENCE}"] = reference["seconds"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -153,8 +158,9 @@ def time_selection(samples: list[int], repeats: int, n_jobs: int | None) -> None
     full, mask = make_data(100_000, 20, 0.1, 0)
     frame = pd.DataFrame(np.where(mask, np.nan, full), columns=[f"c{j}" for j in range(20)])
     seconds: dict[int, list[float]] = {rows: [] for rows in samples}
-    for _ in range(repeats):
-        for rows in samples:
+    for repeat in range(repeats):
+        # Alternate the order, so that neither size always runs first.
+        for rows in samples if repeat % 2 == 0 else samples[::-1]:
             imputer = TableImputer(score_sample=rows, n_jobs=n_jobs)
             # What fit does before it scores: learn the encoding, encode.
             imputer._learn_encoding(frame, list(frame.columns), [])
@@ -184,44 +190,41 @@ def main() -> None:
         "--time-selection", action="store_true", help="time mask-and-score at 100,000 x 20 only"
     )
     parser.add_argument("--repeats", type=int, default=3, help="timings per sample size")
-    parser.add_argument("--n-jobs", type=int, default=None, help="threads (default: every core)")
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="--time-selection's threads (default: one, as TableImputer's None; -1: every core)",
+    )
     args = parser.parse_args()
     if args.time_selection:
         time_selection(sorted(int(s) for s in args.samples.split(",")), args.repeats, args.n_jobs)
         return
     if args.report:
-        report(pd.concat([pd.read_csv(path) for path in args.report], ignore_index=True))
+        frames = [pd.read_csv(path, dtype={"setting": str}) for path in args.report]
+        report(pd.concat(frames, ignore_index=True))
         return
     warnings.filterwarnings("ignore")
     impute_quality.SAMPLE = args.rows
     samples = sorted(int(s) for s in args.samples.split(","))
     tables = impute_quality.load_tables()
     wanted = [t for t in args.tables.split(",") if t] or list(tables)
-    records: list[dict] = []
-    for name in wanted:
-        frame, numeric, categorical = tables[name]
-        for kind in args.masks.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                case = run_case(name, frame, numeric, categorical, kind, seed, samples, args.tag)
-                records.extend(case)
-                if args.csv:
-                    header = not Path(args.csv).exists()
-                    pd.DataFrame(case).to_csv(args.csv, mode="a", header=header, index=False)
-                print(f"  done {name} ({len(frame)} rows) {kind} seed={seed}", flush=True)
-    report(pd.DataFrame(records))
+    run = functools.partial(run_case, samples=samples, tag=args.tag)
+    report(each_case(tables, wanted, args.masks, args.seeds, run, args.csv))
 
 
 def report(results: pd.DataFrame) -> None:
     """Print the summary over all cases, per table, and leave-one-table-out."""
     if "setting" not in results:
         results = results.assign(setting=results["score_sample"].astype(str))
-    results = results.assign(setting=results["setting"].fillna(results["score_sample"].astype(str)))
+    setting = results["setting"].fillna(results["score_sample"].astype(str)).astype(str)
+    results = results.assign(setting=setting)
     floats = {"float_format": lambda v: f"{v:.3f}"}
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print("\nall cases, per score_sample")
         print(summary(results).to_string(**floats))
         print("\nper table: cases met / mean ratio / seconds")
-        per = results.groupby(["table", "setting"]).apply(
+        per = results.groupby(["table", "rows", "setting"]).apply(
             lambda g: (
                 f"{int((g['ratio'] <= GOAL).sum())}/{len(g)} "
                 f"{g['ratio'].mean():.3f} {g['seconds'].mean():.2f}s"
@@ -230,7 +233,8 @@ def report(results: pd.DataFrame) -> None:
         )
         print(per.unstack().to_string())
         print("\nleave one table out (tables larger than the smallest sample)")
-        print(leave_one_table_out(results).to_string(index=False, **floats))
+        folds = leave_one_table_out(results)
+        print(folds.to_string(index=False, **floats) if len(folds) else "  no such table")
 
 
 if __name__ == "__main__":
