@@ -54,7 +54,7 @@ def running_local_api(workspace: str | Path) -> dict | None:
 
 
 def start_kept_server(
-    workspace: str | Path, *, timeout: float = 180.0, echo: Callable[[str], None]
+    workspace: str | Path, *, timeout: float = 600.0, echo: Callable[[str], None]
 ) -> dict:
     """Start a local Prefect server in the background, record it for ``down``; return its env."""
     workspace = Path(workspace).resolve()

@@ -22,7 +22,7 @@ def up(
     mlflow_port: int = 5000,
     worker: bool = True,
     deploy: bool = True,
-    timeout: float = 180.0,
+    timeout: float = 600.0,
     prefect_file: str | Path = PREFECT_YAML,
     project_dir: str | Path = ROOT,
     workdir: str | Path | None = None,

@@ -77,7 +77,7 @@ def _add_up_parser(subparsers) -> None:
     p_up.add_argument(
         "--timeout",
         type=float,
-        default=180.0,
+        default=600.0,
         metavar="S",
         help="seconds each server may take to start (default: %(default)g)",
     )

@@ -61,7 +61,7 @@ def shared_ws(tmp_path_factory):
     assert done.returncode == 0, done.stderr
 
 
-def _run(args: list[str], tmp: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def _run(args: list[str], tmp: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     return subprocess.run(
         [*CLI, *args], capture_output=True, text=True, cwd=tmp, env=_env(tmp), timeout=timeout
     )

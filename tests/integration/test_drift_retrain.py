@@ -52,7 +52,7 @@ def prefect_server(tmp_path):
             start_new_session=True,
         )
     try:
-        wait_http(f"http://127.0.0.1:{port}/api/health", 240, proc, log)
+        wait_http(f"http://127.0.0.1:{port}/api/health", 600, proc, log)
         yield env
     finally:
         _stop(proc)
@@ -63,7 +63,7 @@ def _flow_runs(api: str, deployment_id: str) -> list[dict]:
     return httpx.post(f"{api}/flow_runs/filter", json=body, timeout=30).json()
 
 
-def _deployment_id(api: str, flow: str, name: str, timeout: float = 240) -> str:
+def _deployment_id(api: str, flow: str, name: str, timeout: float = 600) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         resp = httpx.get(f"{api}/deployments/name/{flow}/{name}", timeout=30)
@@ -73,6 +73,22 @@ def _deployment_id(api: str, flow: str, name: str, timeout: float = 240) -> str:
     raise AssertionError(f"deployment {flow}/{name} was never created")
 
 
+def _automation_names(api: str, wanted: str, timeout: float = 120) -> list[str]:
+    """Return the server's automation names once ``wanted`` is among them (or at the deadline).
+
+    Serving creates the deployment first, then deletes and re-creates its automations, so they
+    can be missing for a moment after the deployment exists.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+        names = [a["name"] for a in automations]
+        if wanted in names or time.monotonic() > deadline:
+            return names
+        time.sleep(2)
+
+
+@pytest.mark.timeout(1800)
 def test_drift_event_triggers_retraining(prefect_server, tmp_path):
     env = {**prefect_server, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}
     api = env["PREFECT_API_URL"]
@@ -126,8 +142,9 @@ def test_drift_event_triggers_retraining(prefect_server, tmp_path):
         train_id = _deployment_id(api, "clusterflow-train", "dev")
         assert _flow_runs(api, train_id) == []
         # the automation created from the yaml trigger is on the server
-        automations = httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
-        assert any(a["name"] == "clusterflow-dev retrain on drift" for a in automations)
+        assert "clusterflow-dev retrain on drift" in _automation_names(
+            api, "clusterflow-dev retrain on drift"
+        )
 
         # 3. monitoring on the drifted batch emits the event (run from the CLI, reporting here)
         mon = subprocess.run(

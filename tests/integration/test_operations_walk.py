@@ -65,6 +65,7 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.timeout(2400)
 def test_documented_operations_path(tmp_path):
     work = tmp_path / "work"  # the user's folder: nothing may be written to the checkout
     work.mkdir()

@@ -26,7 +26,7 @@ def local_stack(tmp_path):
         env_name="dev",
         prefect_port=free_port(),
         mlflow_port=free_port(),
-        timeout=240,
+        timeout=600,
         echo=lambda _msg: None,
     )
     try:
@@ -38,6 +38,7 @@ def local_stack(tmp_path):
         assert not (workspace / "stack" / "stack.json").exists()
 
 
+@pytest.mark.timeout(1200)
 def test_up_deploy_run_registers_in_mlflow_server(local_stack, tiny_penguins, tmp_path):
     workspace, state = local_stack
     env = {**os.environ, **state["env"]}

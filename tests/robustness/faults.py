@@ -94,7 +94,7 @@ def install_barrier(spec: str) -> None:
     def wrapped(*args, **kwargs):
         out = real(*args, **kwargs)
         Path(folder, f"{os.getpid()}").write_text("registered\n")
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 1200
         while len(list(Path(folder).iterdir())) < int(n) and time.monotonic() < deadline:
             time.sleep(0.2)
         return out

@@ -67,9 +67,8 @@ def small_demo(tmp_path) -> Path:
 def _env(tmp_path: Path) -> dict:
     env = dict(os.environ)
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    # Each run starts (or finds) the workspace's kept Prefect server: the CLI allows it 600 s.
     env.pop("PREFECT_API_URL", None)
-    # several temporary Prefect servers start at once on a loaded machine
-    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
     return env
 
 
@@ -107,6 +106,7 @@ def _gate_record(tmp_path: Path, run_id: str) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # a killed run and its rerun, each through the stages
 @pytest.mark.parametrize("stage", STAGES)
 def test_killed_after_each_stage_resumes(tmp_path, small_demo, stage):
     workspace = tmp_path / "ws"
@@ -150,6 +150,7 @@ def test_killed_after_each_stage_resumes(tmp_path, small_demo, stage):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_killed_inside_a_stage_or_registration_then_rerun(tmp_path, small_demo, point):
     workspace = tmp_path / "ws"
@@ -223,6 +224,7 @@ def _check_promotion_chain(tmp_path: Path, summaries: list[dict]) -> list[dict]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)  # two or three text trainings at once on two cores
 @pytest.mark.parametrize(
     "models",
     [
@@ -254,7 +256,7 @@ def test_trainings_at_once_gate_against_the_champion_they_replace(tmp_path, smal
         )
         for i, extra in enumerate(models)
     ]
-    outs = [p.communicate(timeout=1200) for p in procs]
+    outs = [p.communicate(timeout=2100) for p in procs]
     for proc, (_, err) in zip(procs, outs, strict=True):
         assert proc.returncode == 0, err[-2000:]
     summaries = [json.loads(out) for out, _ in outs]
