@@ -26,6 +26,9 @@ from clusterflow_cli.main import build_parser
 from tests.conftest import ROOT, bundled
 from tests.robustness.badfiles import CATALOGUE, FAST, write_case
 
+# A test may pay for a module fixture's CLI run as well as its own (600 s each at most), and the
+# first CLI run may start the workspace's Prefect server: more than the global 900 s.
+pytestmark = pytest.mark.timeout(1800)
 SCRIPT = ROOT / ".venv" / "bin" / "clusterflow"
 CLI = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "clusterflow_cli.main"]
 ERRORS = [c for c in CATALOGUE if c.error is not None]

@@ -83,7 +83,7 @@ def test_documented_operations_path(tmp_path):
     # 1. up: one line per step with elapsed seconds
     up = _cli(
         ["up", "--workspace", str(ws), "--prefect-port", str(prefect_port)]
-        + ["--mlflow-port", str(mlflow_port), "--timeout", "300"],
+        + ["--mlflow-port", str(mlflow_port)],
         CLEAN_ENV,
         work,
     )

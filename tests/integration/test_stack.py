@@ -38,7 +38,7 @@ def local_stack(tmp_path):
         assert not (workspace / "stack" / "stack.json").exists()
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1800)  # the fixture's up (600 s) and deploy, the run (700 s), down
 def test_up_deploy_run_registers_in_mlflow_server(local_stack, tiny_penguins, tmp_path):
     workspace, state = local_stack
     env = {**os.environ, **state["env"]}
