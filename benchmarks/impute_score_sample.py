@@ -39,7 +39,7 @@ import impute_quality
 import numpy as np
 import pandas as pd
 from impute_knn import make_data
-from impute_quality import SKLEARN, each_case, masked_case, score, sklearn_fill
+from impute_quality import SKLEARN, each_case, masked_case, score, sklearn_fill, timed
 
 from clusterflow.impute import TableImputer
 from clusterflow.impute._selection import mask_and_score
@@ -80,9 +80,7 @@ def run_case(
             random_state=seed,
             score_sample=rows,
         )
-        tic = time.perf_counter()
-        filled = imputer.fit_transform(masked)
-        seconds = time.perf_counter() - tic
+        filled, seconds = timed(lambda imputer=imputer: imputer.fit_transform(masked))
         rmse, error = score(filled, truth, mask, numeric, categorical)
         records.append(
             {

@@ -11,7 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from clusterflow.config import ImputeMethod, TrainConfig
@@ -61,8 +60,9 @@ def _impute_into(
             plot_path = str(folder / "missingness.png")
         held, train = training_rows(validated, config)
         fit_on = train_fit_rows(train, len(table), config.random_state)
-        check_fit_rows(table if fit_on is None else table.iloc[fit_on], len(held))
-        imputer, filled = _fit_and_fill(table, fit_on, method, roles, config, n_jobs)
+        fit_table = table if fit_on is None else table.iloc[fit_on]
+        check_fit_rows(fit_table, len(held))
+        imputer, filled = _fit_and_fill(table, fit_table, method, roles, config, n_jobs)
         method = imputer.method_
     write_parquet(filled, tmp / "imputed.parquet")
     return {
@@ -132,18 +132,18 @@ def check_fit_rows(fit_table: pd.DataFrame, n_held: int) -> None:
 
 def _fit_and_fill(
     table: pd.DataFrame,
-    fit_on: np.ndarray | None,
+    fit_table: pd.DataFrame,
     method: str,
     roles: ColumnRoles,
     config: TrainConfig,
     n_jobs: int | None,
 ) -> tuple[Any, pd.DataFrame]:
-    """Fit the imputer on the rows ``fit_on`` (None: every row) and fill every row.
+    """Fit the imputer on ``fit_table`` (rows of ``table``) and fill every row of ``table``.
 
     The filled table is checked against the post-imputation schema before it is returned.
     """
     imputer = make_imputer(method, roles, config, n_jobs)
-    imputer.fit(table if fit_on is None else table.iloc[fit_on])
+    imputer.fit(fit_table)
     filled = imputer.transform(table)
     categories = getattr(imputer, "categories_", None)
     # A filled cell must be a category seen in fit. An observed value is kept as it is (a
