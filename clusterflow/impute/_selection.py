@@ -105,6 +105,67 @@ def make_backend(method: str, layout: Layout, settings: Settings) -> Any:
     )
 
 
+def fit_parts(
+    methods: Sequence[str], encoded: np.ndarray, layout: Layout, settings: Settings
+) -> dict[str, Any]:
+    """Fit the parts of ``methods`` (blends or single methods) on ``encoded``, each once.
+
+    The numeric and the categorical choice are often blends with parts in common
+    (``knn+iterative+forest`` and ``knn+iterative``). Every part is seeded, so fitting one
+    twice gives the same model at twice the cost: a part of two blends is fitted once, and
+    :func:`assemble` puts the same object in both. The parts are fitted side by side on
+    ``settings.n_jobs`` threads, the longest first.
+
+    Returns
+    -------
+    dict
+        The fitted imputer of each single method named in ``methods``.
+    """
+    named = {m for method in methods for m in method.split("+")}
+    parts = [m for m in _START_ORDER if m in named] + sorted(named - set(_START_ORDER))
+    fitted = dict(
+        zip(
+            parts,
+            _thread_map(
+                lambda m: make_backend(m, layout, settings).fit(encoded), parts, settings.n_jobs
+            ),
+            strict=True,
+        )
+    )
+    return fitted
+
+
+def assemble(method: str, parts: dict[str, Any], n_jobs: int | None) -> Any:
+    """Return the fitted imputer of ``method`` made of the fitted ``parts`` (not copied)."""
+    if "+" not in method:
+        return parts[method]
+    return _MeanImputer.of_fitted([parts[m] for m in method.split("+")], n_jobs=n_jobs)
+
+
+def impute_with(backends: Sequence[Any], encoded: np.ndarray) -> list[np.ndarray]:
+    """Return every backend's imputation of ``encoded``, each distinct part transformed once.
+
+    A blend's imputation is the mean of its parts' (as ``_MeanImputer.transform`` computes it),
+    and a part that two backends share (see :func:`fit_parts`) is transformed only once.
+    """
+    done: dict[int, np.ndarray] = {}
+
+    def part(backend: Any) -> np.ndarray:
+        if id(backend) not in done:
+            done[id(backend)] = backend.transform(encoded)
+        return done[id(backend)]
+
+    out = []
+    for backend in backends:
+        if isinstance(backend, _MeanImputer):
+            check_is_fitted(backend)
+            total = np.asarray(sum(part(p) for p in backend.parts_), dtype=np.float64)
+            out.append(total / len(backend.parts_))
+        else:
+            out.append(part(backend).copy())
+    return out
+
+
 class _Tally:
     """Squared errors, mismatches and seconds per candidate and per imputed column."""
 
@@ -339,6 +400,14 @@ class _MeanImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Blends saved before n_jobs existed: one thread, as they were fitted.
         super().__setstate__({"n_jobs": None, **state})
+
+    @classmethod
+    def of_fitted(cls, parts: Sequence[Any], n_jobs: int | None = None) -> _MeanImputer:
+        """Return the blend of ``parts``, fitted already on the same matrix (not copied)."""
+        blend = cls(parts=[clone(part) for part in parts], n_jobs=n_jobs)
+        blend.parts_ = list(parts)
+        blend.n_features_in_ = parts[0].n_features_in_
+        return blend
 
     @_single_threaded_blas
     def fit(self, X: np.ndarray, y: Any = None) -> _MeanImputer:

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from clusterflow.config import ImputeMethod
 from clusterflow.errors import ConfigError
-from clusterflow.impute._base import _single_threaded_blas, _thread_map
+from clusterflow.impute._base import _single_threaded_blas
 from clusterflow.impute._encoding import (
     decode_category,
     encoded_categories,
@@ -28,6 +28,9 @@ from clusterflow.impute._selection import (
     Layout,
     Settings,
     _best,
+    assemble,
+    fit_parts,
+    impute_with,
     make_backend,
     mask_and_score,
 )
@@ -134,6 +137,10 @@ blend, default="auto"
         The fitted imputer of the encoded matrix.
     categorical_imputer_ : estimator or None
         The fitted imputer whose categorical blocks are used, when it differs from ``imputer_``.
+    parts_ : dict of str to estimator
+        The fitted single methods ``imputer_`` and ``categorical_imputer_`` are made of (a
+        blend's parts), each fitted once and shared: the numeric and the categorical choice
+        often have parts in common.
     feature_names_in_ : ndarray of str
         Columns of the frame seen in ``fit``.
     """
@@ -181,6 +188,9 @@ blend, default="auto"
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Imputers saved before n_jobs existed: one thread, as they were fitted.
         super().__setstate__({"n_jobs": None, **state})
+        # Imputers saved before the shared parts keep their own imputer_ and no parts_.
+        if getattr(self, "parts_", None) and not hasattr(self, "imputer_"):
+            self._assemble()
 
     # ---- encoding ------------------------------------------------------------------------
 
@@ -334,16 +344,34 @@ blend, default="auto"
         else:
             self.method_ = self.categorical_method_ = self.method
         layout, settings = self._layout(), self._settings()
-        self.imputer_ = make_backend(self.method_, layout, settings)
-        self.categorical_imputer_ = None
-        if self.categorical_method_ != self.method_ and self.categorical_columns_:
-            self.categorical_imputer_ = make_backend(self.categorical_method_, layout, settings)
         # With no column to impute there is nothing to learn (and every imputer rejects a
         # matrix without columns); transform never calls the imputer then.
         if encoded.shape[1]:
-            backends = [b for b in (self.imputer_, self.categorical_imputer_) if b is not None]
-            _thread_map(lambda backend: backend.fit(encoded), backends, self.n_jobs)
+            self.parts_ = fit_parts(self._backend_methods(), encoded, layout, settings)
+            self._assemble()
+        else:
+            self.parts_ = {}
+            backends = [make_backend(m, layout, settings) for m in self._backend_methods()]
+            self.imputer_, self.categorical_imputer_ = (*backends, None)[:2]
         return self
+
+    def _backend_methods(self) -> list[str]:
+        """Return the numeric method, and the categorical one when it differs (with columns)."""
+        if self.categorical_method_ != self.method_ and self.categorical_columns_:
+            return [self.method_, self.categorical_method_]
+        return [self.method_]
+
+    def _assemble(self) -> None:
+        backends = [assemble(m, self.parts_, self.n_jobs) for m in self._backend_methods()]
+        self.imputer_, self.categorical_imputer_ = (*backends, None)[:2]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The fitted parts are saved once; the numeric and the categorical imputer are made of
+        # them again on load (saved as well, a part both use would be written twice).
+        state = dict(super().__getstate__())  # object.__getstate__ returns __dict__ itself
+        if state.get("parts_"):
+            del state["imputer_"], state["categorical_imputer_"]
+        return state
 
     @_single_threaded_blas
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -381,10 +409,11 @@ blend, default="auto"
         if not np.isnan(encoded).any():
             filled = encoded
         else:
-            filled = self.imputer_.transform(encoded)
-            if self.categorical_imputer_ is not None:
+            backends = [b for b in (self.imputer_, self.categorical_imputer_) if b is not None]
+            filled, *categorical = impute_with(backends, encoded)
+            if categorical:
                 n_num = len(self.numeric_columns_)
-                filled[:, n_num:] = self.categorical_imputer_.transform(encoded)[:, n_num:]
+                filled[:, n_num:] = categorical[0][:, n_num:]
         self._decode_into(out, X, filled)
         return out
 

@@ -151,6 +151,54 @@ def test_forest_fits_on_a_bounded_sample() -> None:
     assert _IterativeTableImputer(estimator="linear").fit(X).n_fit_rows_ == 2500
 
 
+def _schema(path) -> str:
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return archive.read("schema.json").decode()
+
+
+def test_a_part_of_both_choices_is_fitted_and_saved_once(
+    mixed: pd.DataFrame, monkeypatch, tmp_path
+) -> None:
+    # The numeric and the categorical choice are blends with the forest in common.
+    monkeypatch.setattr(
+        "clusterflow.impute._table._best", lambda records: ("knn+forest", "iterative+forest")
+    )
+    imputer = TableImputer(random_state=0).fit(mixed)
+    assert (imputer.method_, imputer.categorical_method_) == ("knn+forest", "iterative+forest")
+    assert set(imputer.parts_) == {"knn", "iterative", "forest"}
+    forest = imputer.parts_["forest"]
+    assert imputer.imputer_.parts_[1] is forest is imputer.categorical_imputer_.parts_[1]
+    shared = imputer.transform(mixed)
+
+    # The same blends fitted each on its own (as before) impute the same values: every part is
+    # seeded, so the one fitted copy is the model the second fit would have given.
+    apart = clone(imputer)
+    apart.__dict__.update({k: v for k, v in vars(imputer).items() if k.endswith("_")})
+    encoded = imputer._encode(mixed)
+    apart.imputer_ = clone(imputer.imputer_).fit(encoded)
+    apart.categorical_imputer_ = clone(imputer.categorical_imputer_).fit(encoded)
+    apart.parts_ = {}  # what an imputer saved before the shared parts holds
+    assert apart.imputer_.parts_[1] is not apart.categorical_imputer_.parts_[1]
+    pd.testing.assert_frame_equal(apart.transform(mixed), shared)
+
+    # Saved, the forest is written once (the older layout wrote it twice) and shared on load.
+    dump_component(imputer, tmp_path / "shared")
+    dump_component(apart, tmp_path / "apart")
+    trees = '"__class__": "ExtraTreesRegressor"'
+    assert 2 * _schema(tmp_path / "shared.skops").count(trees) == _schema(
+        tmp_path / "apart.skops"
+    ).count(trees)
+    loaded = load_component(tmp_path / "shared", "skops")
+    assert loaded.imputer_.parts_[1] is loaded.parts_["forest"]
+    assert loaded.categorical_imputer_.parts_[1] is loaded.parts_["forest"]
+    pd.testing.assert_frame_equal(loaded.transform(mixed), shared)
+    older = load_component(tmp_path / "apart", "skops")
+    pd.testing.assert_frame_equal(older.transform(mixed), shared)
+    assert vars(imputer).keys() == vars(loaded).keys()  # saving took nothing from the original
+
+
 def test_auto_chooses_each_kind_on_its_own_cells(mixed: pd.DataFrame) -> None:
     imputer = TableImputer(random_state=0).fit(mixed)
     scores = imputer.scores_.set_index("method")
