@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,8 +247,19 @@ class ClusterModel:
         )
 
     # -- persistence --------------------------------------------------------------------------
-    def save(self, folder: str | Path) -> Path:
-        """Write the model into ``folder`` (spec.json plus the fitted components)."""
+    def save(self, folder: str | Path, *, written: Mapping[str, Path] | None = None) -> Path:
+        """Write the model into ``folder`` (spec.json plus the fitted components).
+
+        Parameters
+        ----------
+        folder : str or Path
+            Where to write (created).
+        written : mapping of str to Path, optional
+            Components this model holds as they were read from a ``.skops`` file that
+            :func:`~clusterflow.component_io.dump_component` wrote (the stem, by component name:
+            the sweep stage's imputer is the impute stage's file). That file is copied, not
+            written and checked again.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         components = {
@@ -254,9 +267,14 @@ class ClusterModel:
             "features": self.features,
             "clusterer": self.clusterer,
         }
+        written = written or {}
         formats = {}
         for name, obj in components.items():
-            formats[name] = dump_component(obj, folder / name)
+            if name in written and obj is not None:
+                shutil.copyfile(written[name].with_suffix(".skops"), folder / f"{name}.skops")
+                formats[name] = "skops"
+            else:
+                formats[name] = dump_component(obj, folder / name)
         spec = {
             "roles": self.roles.to_dict(),
             "embedder": None if self.embedder is None else vars(self.embedder),

@@ -46,6 +46,7 @@ class _Fitted:
     model: ClusterModel
     distance: np.ndarray
     results: pd.DataFrame
+    imputer_path: Path | None  # the impute stage's file of model.imputer (copied, not rewritten)
 
 
 def sweep(
@@ -174,6 +175,7 @@ def _fit(
         model=model,
         distance=distance,
         results=clusterer.results_.copy(),
+        imputer_path=Path(imputed.imputer_path) if imputed.imputer_format == "skops" else None,
     )
 
 
@@ -250,7 +252,8 @@ def _write_outputs(
 
     Return the plots' paths by name and the cards' path.
     """
-    fitted.model.save(tmp / "model")
+    written = {"imputer": fitted.imputer_path} if fitted.imputer_path else None
+    fitted.model.save(tmp / "model", written=written)
     np.save(tmp / "labels.npy", fitted.labels)
     np.save(tmp / "holdout.npy", fitted.held)
     np.save(tmp / "distance.npy", fitted.distance)

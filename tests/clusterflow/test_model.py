@@ -104,3 +104,31 @@ def test_refusing_torch_and_dask_leaves_skops_trusted_lists_unchanged():
     assert refused["loaded"] == [] and plain["loaded"] == ["dask", "torch"]
     assert refused["lists"]["SKLEARN_ESTIMATOR_TYPE_NAMES"]  # the walk found estimators at all
     assert refused["lists"] == plain["lists"]
+
+
+def test_a_component_read_from_a_written_file_is_copied_not_written_again(tmp_path):
+    from clusterflow.impute import TableImputer
+    from clusterflow.model import dump_component, load_component
+
+    frame = pd.DataFrame({"n": [1.0, None, 3.0, 4.0], "c": ["a", "b", None, "a"]})
+    (tmp_path / "stage").mkdir()
+    dump_component(TableImputer(method="knn").fit(frame), tmp_path / "stage" / "imputer")
+    model = ClusterModel(
+        roles=ROLES,
+        imputer=load_component(tmp_path / "stage" / "imputer", "skops"),
+        features=None,
+        clusterer=None,
+        embedder=None,
+    )
+    model.save(tmp_path / "model", written={"imputer": tmp_path / "stage" / "imputer"})
+    saved = (tmp_path / "model" / "imputer.skops").read_bytes()
+    assert saved == (tmp_path / "stage" / "imputer.skops").read_bytes()
+    loaded = ClusterModel.load(tmp_path / "model")
+    pd.testing.assert_frame_equal(loaded.imputer.transform(frame), model.imputer.transform(frame))
+    # Without it, the imputer is written (and read back) as before.
+    model.save(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "spec.json").read_text())["formats"]["imputer"] == (
+        "skops"
+    )
+    again = ClusterModel.load(tmp_path / "again").imputer.transform(frame)
+    pd.testing.assert_frame_equal(again, model.imputer.transform(frame))
