@@ -70,15 +70,25 @@ def test_demo_sample_end_to_end(prefect_harness, mlflow_uri, workspace, tmp_path
     assert again["model_version"] == "2"
 
 
-def test_penguins_contract_and_quality(prefect_harness, mlflow_uri, workspace, tmp_path):
-    out = tmp_path / "penguins"
-    config = TrainConfig(
+def _penguins_config(folder) -> TrainConfig:
+    return TrainConfig(
         data=str(shared("penguins.csv")),
         exclude_columns=("species", "year"),
-        out_dir=str(out),
-        workspace=str(workspace),
+        out_dir=str(folder / "out"),
+        workspace=str(folder / "ws"),
     )
-    summary = training_flow(config=config, register_model=False)
+
+
+@pytest.fixture(scope="module")
+def penguins_run(prefect_harness, tmp_path_factory):
+    """One default training on penguins, unregistered: its summary and output folder."""
+    folder = tmp_path_factory.mktemp("penguins")
+    summary = training_flow(config=_penguins_config(folder), register_model=False)
+    return summary, folder / "out"
+
+
+def test_penguins_contract_and_quality(penguins_run):
+    summary, out = penguins_run
     assignments, quarantine, _ = contract_files(out)
     assert summary["rows_in"] == 344 == summary["rows_clustered"] + summary["rows_quarantined"]
     assert list(assignments.columns) == ["row", "cluster"]
@@ -182,18 +192,11 @@ def test_full_text_sets_beat_kmeans_told_the_true_k(
     assert summary["rows_clustered"] == len(truth)
 
 
-def test_same_data_and_settings_give_the_same_clusters(prefect_harness, tmp_path):
-    # Two fresh workspaces: nothing is reused, everything is recomputed from the seed.
-    runs = []
-    for name in ("a", "b"):
-        config = TrainConfig(
-            data=str(bundled("penguins.csv")),
-            exclude_columns=("species", "year"),
-            out_dir=str(tmp_path / name),
-            workspace=str(tmp_path / f"ws-{name}"),
-        )
-        summary = training_flow(config=config, register_model=False)
-        assert summary["stages_reused"] == []
-        runs.append(pd.read_csv(tmp_path / name / "assignments.csv"))
-    assert runs[0].equals(runs[1])
-    assert runs[0]["cluster"].nunique() >= 2
+def test_same_data_and_settings_give_the_same_clusters(penguins_run, tmp_path):
+    # A second fresh workspace: nothing is reused, everything is recomputed from the seed.
+    first, first_out = penguins_run
+    summary = training_flow(config=_penguins_config(tmp_path), register_model=False)
+    assert first["stages_reused"] == summary["stages_reused"] == []
+    again = pd.read_csv(tmp_path / "out" / "assignments.csv")
+    assert again.equals(pd.read_csv(first_out / "assignments.csv"))
+    assert again["cluster"].nunique() >= 2
