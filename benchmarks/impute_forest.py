@@ -125,7 +125,8 @@ def fewest_trees(results: pd.DataFrame, trees: list[int], tolerance: float) -> p
     rows = []
     for held in relative.columns:
         others = relative.drop(columns=held).mean(axis=1)
-        chosen = min(n for n in relative.index if others[n] <= tolerance)
+        within = [n for n in relative.index if others[n] <= tolerance]
+        chosen = min(within) if within else DEFAULTS["_TREE_COUNT"]
         rows.append({"held out": held, "trees chosen on others": chosen,
                      "held-out ratio to 20 trees": relative.loc[chosen, held]})  # fmt: skip
     return pd.DataFrame(rows)

@@ -270,10 +270,11 @@ class ClusterModel:
         written = written or {}
         formats = {}
         for name, obj in components.items():
-            if name in written and obj is not None:
-                shutil.copyfile(written[name].with_suffix(".skops"), folder / f"{name}.skops")
+            source = written[name].with_suffix(".skops") if name in written else None
+            if obj is not None and source is not None and source.is_file():
+                shutil.copyfile(source, folder / f"{name}.skops")
                 formats[name] = "skops"
-            else:
+            else:  # nothing written before, or the file is gone: write it (and read it back)
                 formats[name] = dump_component(obj, folder / name)
         spec = {
             "roles": self.roles.to_dict(),

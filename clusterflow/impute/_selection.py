@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,23 +147,35 @@ def impute_with(backends: Sequence[Any], encoded: np.ndarray) -> list[np.ndarray
     """Return every backend's imputation of ``encoded``, each distinct part transformed once.
 
     A blend's imputation is the mean of its parts' (as ``_MeanImputer.transform`` computes it),
-    and a part that two backends share (see :func:`fit_parts`) is transformed only once.
+    and a part that two backends share (see :func:`fit_parts`) is transformed only once; only
+    the imputations of shared parts are kept until their last use.
     """
-    done: dict[int, np.ndarray] = {}
 
-    def part(backend: Any) -> np.ndarray:
-        if id(backend) not in done:
-            done[id(backend)] = backend.transform(encoded)
-        return done[id(backend)]
+    def parts(backend: Any) -> list[Any]:
+        if isinstance(backend, _MeanImputer):
+            check_is_fitted(backend)
+            return list(backend.parts_)
+        return [backend]
+
+    uses = Counter(id(p) for backend in backends for p in parts(backend))
+    kept: dict[int, np.ndarray] = {}
+
+    def imputed(part: Any) -> np.ndarray:
+        uses[id(part)] -= 1
+        if id(part) in kept:
+            return kept.pop(id(part)) if uses[id(part)] == 0 else kept[id(part)]
+        filled = part.transform(encoded)
+        if uses[id(part)]:
+            kept[id(part)] = filled
+        return filled
 
     out = []
     for backend in backends:
         if isinstance(backend, _MeanImputer):
-            check_is_fitted(backend)
-            total = np.asarray(sum(part(p) for p in backend.parts_), dtype=np.float64)
+            total = np.asarray(sum(imputed(p) for p in parts(backend)), dtype=np.float64)
             out.append(total / len(backend.parts_))
         else:
-            out.append(part(backend).copy())
+            out.append(imputed(backend))
     return out
 
 

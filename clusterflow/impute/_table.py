@@ -140,7 +140,9 @@ blend, default="auto"
     parts_ : dict of str to estimator
         The fitted single methods ``imputer_`` and ``categorical_imputer_`` are made of (a
         blend's parts), each fitted once and shared: the numeric and the categorical choice
-        often have parts in common.
+        often have parts in common. Empty when there is no column to impute (``imputer_`` is
+        then unfitted); absent on imputers saved before this attribute, which keep their own
+        ``imputer_`` and ``categorical_imputer_``.
     feature_names_in_ : ndarray of str
         Columns of the frame seen in ``fit``.
     """

@@ -457,7 +457,9 @@ def test_imputers_saved_before_n_jobs_existed_still_clone_and_refit(
 ) -> None:
     imputer = TableImputer(method=method, random_state=0).fit(mixed)
     expected = imputer.transform(mixed)
-    # What an older version saved: no n_jobs, on the table imputer nor on a blend.
+    # What an older version saved: no n_jobs, on the table imputer nor on a blend (and no
+    # shared parts, so the blend is saved as the imputer's own).
+    imputer.parts_ = {}
     del imputer.n_jobs
     if isinstance(imputer.imputer_, _MeanImputer):
         del imputer.imputer_.n_jobs
