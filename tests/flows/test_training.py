@@ -72,7 +72,7 @@ def test_demo_sample_end_to_end(prefect_harness, mlflow_uri, workspace, tmp_path
 
 def _penguins_config(folder) -> TrainConfig:
     return TrainConfig(
-        data=str(shared("penguins.csv")),
+        data=str(bundled("penguins.csv")),
         exclude_columns=("species", "year"),
         out_dir=str(folder / "out"),
         workspace=str(folder / "ws"),
@@ -93,7 +93,7 @@ def test_penguins_contract_and_quality(penguins_run):
     assert summary["rows_in"] == 344 == summary["rows_clustered"] + summary["rows_quarantined"]
     assert list(assignments.columns) == ["row", "cluster"]
     assert quarantine.empty and "reason" in quarantine.columns
-    truth = pd.read_csv(shared("penguins.csv"))["species"]
+    truth = pd.read_csv(bundled("penguins.csv"))["species"]
     assert adjusted_rand_score(truth.iloc[assignments["row"]], assignments["cluster"]) >= 0.85
     assert summary["model_uri"] is None and summary["promoted"] is False
     # Runner-ups: a coarser and a finer alternative with their evidence (issue 11).
@@ -134,7 +134,9 @@ def test_user_errors_surface_as_typed_errors(prefect_harness, workspace, tmp_pat
 
 def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     frame = pd.read_csv(shared("stackoverflow_titles.csv"))
-    sample = frame.groupby("label", group_keys=False).sample(n=150, random_state=0)
+    # 50 titles of each of the 20 tags: a third of the time of 150 each (16-26 s against 48 s on
+    # a 2-core AMD EPYC); the full 20,000 are checked under -m slow.
+    sample = frame.groupby("label", group_keys=False).sample(n=50, random_state=0)
     path = tmp_path / "so.csv"
     sample.to_csv(path, index=False)
     out = tmp_path / "so"
@@ -148,7 +150,8 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     training_flow(config=config, register_model=False)
     assignments = pd.read_csv(out / "assignments.csv")
     truth = sample["label"].to_numpy()[assignments["row"]]
-    # issue 2 asks for > 0.3; measured 0.58 (KMeans told the true k=20: 0.566 on the full set)
+    # issue 2 asks for > 0.3; measured 0.553 here (0.532 with the sample's seed 1; 150 per tag:
+    # 0.570 and 0.584; KMeans told the true k=20: 0.566 on the full set)
     assert adjusted_rand_score(truth, assignments["cluster"]) >= 0.5
 
 
