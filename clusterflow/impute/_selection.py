@@ -124,16 +124,10 @@ def fit_parts(
     """
     named = {m for method in methods for m in method.split("+")}
     parts = [m for m in _START_ORDER if m in named] + sorted(named - set(_START_ORDER))
-    fitted = dict(
-        zip(
-            parts,
-            _thread_map(
-                lambda m: make_backend(m, layout, settings).fit(encoded), parts, settings.n_jobs
-            ),
-            strict=True,
-        )
+    fit = _thread_map(
+        lambda m: make_backend(m, layout, settings).fit(encoded), parts, settings.n_jobs
     )
-    return fitted
+    return dict(zip(parts, fit, strict=True))
 
 
 def assemble(method: str, parts: dict[str, Any], n_jobs: int | None) -> Any:

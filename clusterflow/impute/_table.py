@@ -190,7 +190,8 @@ blend, default="auto"
     def __setstate__(self, state: dict[str, Any]) -> None:
         # Imputers saved before n_jobs existed: one thread, as they were fitted.
         super().__setstate__({"n_jobs": None, **state})
-        # Imputers saved before the shared parts keep their own imputer_ and no parts_.
+        # Saved with shared parts: the numeric and the categorical imputer are made of them again.
+        # Imputers saved before have no parts_ and keep their own imputer_.
         if getattr(self, "parts_", None) and not hasattr(self, "imputer_"):
             self._assemble()
 
