@@ -39,12 +39,13 @@ SHARES = [0.5, 0.6, 0.7, 0.8, 1.0]
 REFERENCE = "mf1.0 r2"
 
 
-ADOPTED = "mf0.6 r2"
 # The candidate's own settings: run_cases changes the module's constants and puts these back.
 DEFAULTS = {
     name: getattr(forest_module, name)
     for name in ("_TREE_MAX_FEATURES", "_TREE_MAX_ITER", "_TREE_COUNT")
 }
+ADOPTED_SHARE = DEFAULTS["_TREE_MAX_FEATURES"]
+ADOPTED = f"mf{ADOPTED_SHARE} r{DEFAULTS['_TREE_MAX_ITER']}"
 
 
 def settings(
@@ -54,7 +55,8 @@ def settings(
     count = DEFAULTS["_TREE_COUNT"]
     out = {f"mf{share} r2": (share, 2, count) for share in shares}
     out.update({f"mf1.0 r{rounds}": (1.0, rounds, count) for rounds in extra_rounds})
-    out.update({f"{ADOPTED} t{n}": (0.6, 2, n) for n in trees})
+    rounds = DEFAULTS["_TREE_MAX_ITER"]
+    out.update({f"{ADOPTED} t{n}": (ADOPTED_SHARE, rounds, n) for n in trees})
     return out
 
 
@@ -106,17 +108,20 @@ def leave_one_table_out(per_table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ratios_to(results: pd.DataFrame, setting: str) -> pd.Series:
+    """Each case's RMSE divided by ``setting``'s on the same table and case."""
+    base = results[results["setting"] == setting].set_index(["table", "case"])["rmse"]
+    keys = list(zip(results["table"], results["case"], strict=True))
+    return results["rmse"] / base.loc[keys].to_numpy()
+
+
 def fewest_trees(results: pd.DataFrame, trees: list[int], tolerance: float) -> pd.DataFrame:
     """For each table: the fewest trees within ``tolerance`` of 20 on the others, held out.
 
     The ratios here are to the adopted setting with its 20 trees, case by case, then averaged
     per table.
     """
-    adopted = results[results["setting"] == ADOPTED].set_index(["table", "case"])["rmse"]
-    to_adopted = results.assign(
-        ratio=results["rmse"]
-        / adopted.loc[list(zip(results["table"], results["case"], strict=True))].to_numpy()
-    )
+    to_adopted = results.assign(ratio=ratios_to(results, ADOPTED))
     per_table = to_adopted.groupby(["setting", "table"])["ratio"].mean().unstack()
     counts = sorted({*trees, DEFAULTS["_TREE_COUNT"]})
     names = {n: f"{ADOPTED} t{n}" if n in trees else ADOPTED for n in counts}
@@ -150,13 +155,9 @@ def main() -> None:
     names = [t for t in args.tables.split(",") if t] or list(tables)
     extra = [int(r) for r in args.rounds.split(",") if r]
     trees = [int(n) for n in args.trees.split(",") if n]
-    shares = sorted({float(x) for x in args.shares.split(",") if x} | {1.0, 0.6})
+    shares = sorted({float(x) for x in args.shares.split(",") if x} | {1.0, ADOPTED_SHARE})
     results = run_cases(tables, names, settings(shares, extra, trees))
-    reference = results[results["setting"] == REFERENCE].set_index(["table", "case"])["rmse"]
-    results["ratio"] = (
-        results["rmse"]
-        / reference.loc[list(zip(results["table"], results["case"], strict=True))].to_numpy()
-    )
+    results["ratio"] = ratios_to(results, REFERENCE)
     summary = results.groupby("setting").agg(
         mean_ratio=("ratio", "mean"),
         worse_2pct=("ratio", lambda r: int((r > 1.02).sum())),

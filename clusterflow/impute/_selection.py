@@ -429,4 +429,4 @@ class _MeanImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
         """Return the mean of the parts' imputations of ``X``."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan", reset=False)
-        return sum(part.transform(X) for part in self.parts_) / len(self.parts_)
+        return impute_with([self], X)[0]
