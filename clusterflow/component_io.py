@@ -167,13 +167,15 @@ def load_component(stem: Path, fmt: str) -> Any:
     sio = _skops_io()
 
     path = stem.with_suffix(".skops")
-    untrusted = sio.get_untrusted_types(file=path)
-    refused = sorted(set(untrusted) - allowed_types())
-    if refused:
-        raise ValidationFailed(
-            f"{path}: refuses to load type(s) {refused}: not among the types a clusterflow "
-            "model holds",
-            hint="only load models that clusterflow wrote; the allowed types are listed in the "
-            "README (Registry)",
-        )
-    return sio.load(path, trusted=list(untrusted))
+    # One pass: skops audits the file against the allowed types while it loads it (asking
+    # for the untrusted types first built and audited the whole tree twice: a quarter of the
+    # load of a forest imputer). The types are listed again only to word a refusal.
+    try:
+        return sio.load(path, trusted=sorted(allowed_types()))
+    except sio.exceptions.UntrustedTypesFoundException:
+        refused = sorted(set(sio.get_untrusted_types(file=path)) - allowed_types())
+    raise ValidationFailed(
+        f"{path}: refuses to load type(s) {refused}: not among the types a clusterflow model holds",
+        hint="only load models that clusterflow wrote; the allowed types are listed in the "
+        "README (Registry)",
+    )
