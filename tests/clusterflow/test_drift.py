@@ -395,13 +395,18 @@ def test_birds_random_holdout_of_one_period_does_not_drift(birds):
 
 @pytest.fixture(scope="module")
 def tweets(embedding_cache) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
-    """A seeded sample of 2013 (1200 rows) and of 2017-2018 (600 rows), with embeddings."""
+    """A seeded sample of 2013 (600 rows) and of 2017-2018 (300 rows), with embeddings.
+
+    Embedding is most of this module's time. Measured with these seeds at three sizes (600/300,
+    800/400, 1200/600): 2013 against 2017 has text AUC 0.926, 0.919 and 0.923 with the same three
+    drifted columns, and 20 random halves of 2013 raise no alarm (mean AUC 0.482, 0.493, 0.503).
+    """
     frame = pd.read_csv(shared("tweets.csv"))
     year = pd.to_datetime(frame["created_at"]).dt.year
-    y2013 = frame[year == 2013].sample(1200, random_state=0).reset_index(drop=True)
-    late = frame[year.isin([2017, 2018])].sample(600, random_state=0).reset_index(drop=True)
+    y2013 = frame[year == 2013].sample(600, random_state=0).reset_index(drop=True)
+    late = frame[year.isin([2017, 2018])].sample(300, random_state=0).reset_index(drop=True)
     vectors = minilm_vectors(pd.concat([y2013, late])["text"].astype(str).tolist(), embedding_cache)
-    return {"2013": (y2013, vectors[:1200]), "2017": (late, vectors[1200:])}
+    return {"2013": (y2013, vectors[:600]), "2017": (late, vectors[600:])}
 
 
 def test_tweets_2013_vs_2017_text_drifts(tweets):
