@@ -47,6 +47,21 @@ def _nan_euclidean_to_candidates(
     return dist
 
 
+def _equal_columns(observed: np.ndarray) -> np.ndarray:
+    """Label each column of ``observed`` by its pattern: equal columns share a label.
+
+    Labels follow first appearance. The groups are filled independently, so only which columns
+    share a label matters. (``np.unique(observed.T, axis=0)`` views each column as one record
+    with a field per row: at 100,000 rows that took 1.2 s, half of scoring the KNN candidate.)
+    """
+    packed = np.packbits(observed, axis=0)
+    labels: dict[bytes, int] = {}
+    return np.array(
+        [labels.setdefault(packed[:, j].tobytes(), len(labels)) for j in range(observed.shape[1])],
+        dtype=np.intp,
+    )
+
+
 class FastKNNImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
     """KNN imputation of a numeric matrix with donors found through a KD-tree.
 
@@ -193,8 +208,7 @@ class FastKNNImputer(_AcceptsNaN, TransformerMixin, BaseEstimator):
         donor_observed = ~np.isnan(donors)
         # Columns observed by exactly the same donors (a one-hot block, measurements taken
         # together) share their donor search.
-        _, group_of = np.unique(donor_observed.T, axis=0, return_inverse=True)
-        group_of = group_of.ravel()
+        group_of = _equal_columns(donor_observed)
         k = self.n_neighbors
         n_cand = min(donors.shape[0], self._n_candidates())
         tree = KDTree(self._project(donors))

@@ -14,6 +14,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from clusterflow.errors import ConfigError
 from clusterflow.impute import METHODS, SCORED, FastKNNImputer, TableImputer
+from clusterflow.impute._knn import _equal_columns
 from tests.conftest import shared
 
 NUMERIC = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "year"]
@@ -187,6 +188,18 @@ def test_fast_knn_uses_only_donors_that_observe_the_column() -> None:
     out = FastKNNImputer(n_neighbors=2).fit(data).transform(data)
     assert out[0, 1] == pytest.approx(8.0)
     assert out[1, 1] == pytest.approx(8.0)
+
+
+def test_fast_knn_groups_columns_observed_by_the_same_rows() -> None:
+    # Columns 0 and 2 are seen by the same rows, and so are 1 and 3 (a one-hot block's columns
+    # are); column 4 alone. 9 rows: the packed patterns span two bytes.
+    observed = np.ones((9, 5), dtype=bool)
+    observed[[1, 8], 0] = observed[[1, 8], 2] = False
+    observed[[0, 3], 1] = observed[[0, 3], 3] = False
+    observed[8, 4] = False
+    labels = _equal_columns(observed)
+    assert labels.tolist() == [0, 1, 0, 1, 2]
+    assert _equal_columns(np.ones((100_000, 3), dtype=bool)).tolist() == [0, 0, 0]
 
 
 # ---- real data: penguins ------------------------------------------------------------------------
