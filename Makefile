@@ -30,7 +30,7 @@ COV_FLOOR ?= 87
 COVERAGE  := --cov=clusterflow --cov=clusterflow_cli --cov-report=term --cov-fail-under=$(COV_FLOOR)
 # The default suite runs on TEST_WORKERS processes (pytest-xdist; 0 runs it in this process). Much
 # of it waits on Prefect, MLflow, SQLite and subprocesses rather than computing, so two workers
-# on two cores take well under two thirds of one worker's time. --dist loadscope keeps each test
+# on two cores take about 0.6 of one worker's time. --dist loadscope keeps each test
 # module on one worker: the module fixtures (a shared training, a CLI workspace with its kept
 # server) are built once.
 TEST_WORKERS ?= 2

@@ -156,7 +156,7 @@ def plot_cluster_map(
     ax.set_title(f"{len(clusters)} clusters, {len(Xs)} of {len(X)} rows (PCA)")
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
-    return _save(fig, path, left=0.11, right=0.97, bottom=0.09, top=0.94)
+    return _save(fig, path, left=0.13, right=0.97, bottom=0.09, top=0.94)
 
 
 def _save(fig: plt.Figure, path: str | Path, **margins: float) -> Path:

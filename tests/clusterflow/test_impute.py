@@ -192,14 +192,22 @@ def test_fast_knn_uses_only_donors_that_observe_the_column() -> None:
 
 def test_fast_knn_groups_columns_observed_by_the_same_rows() -> None:
     # Columns 0 and 2 are seen by the same rows, and so are 1 and 3 (a one-hot block's columns
-    # are); column 4 alone. 9 rows: the packed patterns span two bytes.
-    observed = np.ones((9, 5), dtype=bool)
+    # are). 9 rows: the packed patterns span two bytes, and columns 4 and 5 differ only in the
+    # second (row 8).
+    observed = np.ones((9, 6), dtype=bool)
     observed[[1, 8], 0] = observed[[1, 8], 2] = False
     observed[[0, 3], 1] = observed[[0, 3], 3] = False
     observed[8, 4] = False
-    labels = _equal_columns(observed)
-    assert labels.tolist() == [0, 1, 0, 1, 2]
+    assert _equal_columns(observed).tolist() == [0, 1, 0, 1, 2, 3]
     assert _equal_columns(np.ones((100_000, 3), dtype=bool)).tolist() == [0, 0, 0]
+    # The same groups as np.unique over the columns, which it replaced.
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        mask = rng.random((int(rng.integers(1, 20)), 8)) < 0.3
+        mask[:, 4:] = mask[:, :4]  # some columns repeat others
+        _, reference = np.unique(mask.T, axis=0, return_inverse=True)
+        labels = _equal_columns(mask)
+        assert np.array_equal(labels[:, None] == labels, reference[:, None] == reference)
 
 
 # ---- real data: penguins ------------------------------------------------------------------------
