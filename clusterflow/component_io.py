@@ -171,12 +171,14 @@ def load_component(stem: Path, fmt: str) -> Any:
     # untrusted types first built and audited the whole tree twice: a penguins imputer took
     # 0.64 s to load that way, 0.33 s in one pass (benchmarks/artifact_io.py). The types are
     # listed again only to word a refusal.
+    allowed = allowed_types()
     try:
-        return sio.load(path, trusted=sorted(allowed_types()))
-    except sio.exceptions.UntrustedTypesFoundException:
-        refused = sorted(set(sio.get_untrusted_types(file=path)) - allowed_types())
-    raise ValidationFailed(
-        f"{path}: refuses to load type(s) {refused}: not among the types a clusterflow model holds",
-        hint="only load models that clusterflow wrote; the allowed types are listed in the "
-        "README (Registry)",
-    )
+        return sio.load(path, trusted=sorted(allowed))
+    except sio.exceptions.UntrustedTypesFoundException as err:
+        refused = sorted(set(sio.get_untrusted_types(file=path)) - allowed)
+        raise ValidationFailed(
+            f"{path}: refuses to load type(s) {refused}: not among the types a clusterflow model "
+            "holds",
+            hint="only load models that clusterflow wrote; the allowed types are listed in the "
+            "README (Registry)",
+        ) from err

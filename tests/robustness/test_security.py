@@ -122,8 +122,12 @@ def test_a_model_file_with_a_disallowed_type_is_refused(tmp_path, crafted, named
     spec["formats"]["clusterer"] = "skops"
     (folder / "spec.json").write_text(json.dumps(spec))
     assert not any(named in t for t in allowed_types())
-    with pytest.raises(ValidationFailed, match=rf"refuses to load type\(s\) \[.*{named}"):
+    with pytest.raises(
+        ValidationFailed, match=rf"refuses to load type\(s\) \[.*{named}"
+    ) as refused:
         ClusterModel.load(folder)
+    # skops' own refusal stays attached, for --debug's traceback
+    assert isinstance(refused.value.__cause__, sio.exceptions.UntrustedTypesFoundException)
 
 
 def test_joblib_models_are_not_loaded(tmp_path):
