@@ -12,28 +12,40 @@ columns, three rounds. Two rounds on 60% of the columns, chosen here, is the can
 now (see the README's benchmark table).
 
 ``--shares 0.6`` runs only the adopted share beside the reference. ``--trees 5,10`` adds the
-adopted setting (60% of the columns, two rounds) with fewer trees than its 20, and a second
-leave-one-table-out: on the other 8 tables, the fewest trees whose mean ratio to 20 trees is at
-most ``--tolerance`` (1.01: a forest at most 1% worse), scored on the held-out table. Fewer
-trees cost less in the selection (``auto`` fits the forest on up to 2,000 rows every masking
-round) and make the saved imputer smaller.
+adopted setting (60% of the columns, two rounds) with fewer trees than the 20 it was chosen
+with, and a second leave-one-table-out: on the other 8 tables, the fewest trees whose mean ratio
+to 20 trees is at most ``--tolerance`` (1.01: a forest at most 1% worse), scored on the held-out
+table. Fewer trees cost less in the selection (``auto`` fits the forest on up to 2,000 rows every
+masking round) and make the saved imputer smaller. ``--trees 5,10,15`` chose 15 in all 9 folds,
+the candidate's count now; every other setting here is still run with 20 trees, as it was chosen.
+
+``--time-selection`` times what the tree count costs ``auto`` at 100,000 x 20 on one thread
+(the training flow's setting beside the embedder): the selection alone (mask-and-score, every
+candidate) with 20 trees and with the adopted count, and the chosen ``iterative`` imputer's
+fit + transform, alternately in one process (the VM's speed drifts between runs; only the tree
+count differs between the two selections). The overhead is selection / iterative, per repeat.
 
     python benchmarks/impute_forest.py [--tables penguins,mammals] [--rounds 3]
         [--shares 0.6 --rounds "" --trees 5,10]
+    python benchmarks/impute_forest.py --time-selection --repeats 5
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import statistics
 import time
 import warnings
 
+import numpy as np
 import pandas as pd
+from impute_knn import make_data
 from impute_quality import load_tables, masked_case, score
 
 import clusterflow.impute._iterative as forest_module
 from clusterflow.impute import TableImputer
+from clusterflow.impute._selection import mask_and_score
 
 SHARES = [0.5, 0.6, 0.7, 0.8, 1.0]
 REFERENCE = "mf1.0 r2"
@@ -46,13 +58,15 @@ DEFAULTS = {
 }
 ADOPTED_SHARE = DEFAULTS["_TREE_MAX_FEATURES"]
 ADOPTED = f"mf{ADOPTED_SHARE} r{DEFAULTS['_TREE_MAX_ITER']}"
+# The trees of every setting but --trees': the count the shares and rounds were chosen with.
+FULL_TREES = 20
 
 
 def settings(
     shares: list[float], extra_rounds: list[int], trees: list[int]
 ) -> dict[str, tuple[float, int, int]]:
     """``name -> (max_features, rounds, trees)``."""
-    count = DEFAULTS["_TREE_COUNT"]
+    count = FULL_TREES
     out = {f"mf{share} r2": (share, 2, count) for share in shares}
     out.update({f"mf1.0 r{rounds}": (1.0, rounds, count) for rounds in extra_rounds})
     rounds = DEFAULTS["_TREE_MAX_ITER"]
@@ -123,7 +137,7 @@ def fewest_trees(results: pd.DataFrame, trees: list[int], tolerance: float) -> p
     """
     to_adopted = results.assign(ratio=ratios_to(results, ADOPTED))
     per_table = to_adopted.groupby(["setting", "table"])["ratio"].mean().unstack()
-    counts = sorted({*trees, DEFAULTS["_TREE_COUNT"]})
+    counts = sorted({*trees, FULL_TREES})
     names = {n: f"{ADOPTED} t{n}" if n in trees else ADOPTED for n in counts}
     relative = pd.DataFrame({n: per_table.loc[names[n]] for n in counts}).T
     print("\nmean RMSE ratio to 20 trees per table\n" + relative.round(3).to_string())
@@ -131,10 +145,52 @@ def fewest_trees(results: pd.DataFrame, trees: list[int], tolerance: float) -> p
     for held in relative.columns:
         others = relative.drop(columns=held).mean(axis=1)
         within = [n for n in relative.index if others[n] <= tolerance]
-        chosen = min(within) if within else DEFAULTS["_TREE_COUNT"]
+        chosen = min(within) if within else FULL_TREES
         rows.append({"held out": held, "trees chosen on others": chosen,
                      "held-out ratio to 20 trees": relative.loc[chosen, held]})  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def time_selection(repeats: int) -> None:
+    """Print the selection's seconds with 20 trees and the adopted count, and the overhead."""
+    full, mask = make_data(100_000, 20, 0.1, 0)
+    frame = pd.DataFrame(np.where(mask, np.nan, full), columns=[f"c{j}" for j in range(20)])
+    adopted = DEFAULTS["_TREE_COUNT"]
+    seconds: dict[str, list[float]] = {
+        "iterative": [],
+        **{f"{n} trees": [] for n in (FULL_TREES, adopted)},
+    }
+    try:
+        for repeat in range(repeats):
+            # Alternate the order, so that neither count always runs first.
+            for trees in (FULL_TREES, adopted) if repeat % 2 == 0 else (adopted, FULL_TREES):
+                forest_module._TREE_COUNT = trees
+                imputer = TableImputer(n_jobs=1)
+                # What fit does before it scores: learn the encoding, encode.
+                imputer._learn_encoding(frame, list(frame.columns), [])
+                encoded = imputer._encode(frame)
+                tic = time.perf_counter()
+                mask_and_score(encoded, [], imputer._layout(), imputer._settings())
+                seconds[f"{trees} trees"].append(time.perf_counter() - tic)
+            tic = time.perf_counter()
+            TableImputer(method="iterative", n_jobs=1).fit_transform(frame)
+            seconds["iterative"].append(time.perf_counter() - tic)
+            print("  " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True)
+    finally:
+        forest_module._TREE_COUNT = DEFAULTS["_TREE_COUNT"]
+    for name in (f"{FULL_TREES} trees", f"{adopted} trees"):
+        overhead = [s / it for s, it in zip(seconds[name], seconds["iterative"], strict=True)]
+        print(
+            f"selection with {name}: median {statistics.median(seconds[name]):.2f} s, fastest "
+            f"{min(seconds[name]):.2f} s; per repeat / the chosen iterative's fit + transform: "
+            f"median {statistics.median(overhead):+.1%}, "
+            f"{', '.join(f'{o:+.1%}' for o in overhead)}"
+        )
+    its = seconds["iterative"]
+    print(
+        f"iterative fit + transform: median {statistics.median(its):.2f} s, "
+        f"fastest {min(its):.2f} s"
+    )
 
 
 def main() -> None:
@@ -148,7 +204,14 @@ def main() -> None:
     )
     parser.add_argument("--trees", default="", help="comma list of tree counts below 20")
     parser.add_argument("--tolerance", type=float, default=1.01, help="for --trees")
+    parser.add_argument(
+        "--time-selection", action="store_true", help="time auto's selection at 100k x 20 instead"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="for --time-selection")
     args = parser.parse_args()
+    if args.time_selection:
+        time_selection(args.repeats)
+        return
     logging.getLogger("clusterflow.impute").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
     tables = load_tables()
