@@ -60,6 +60,7 @@ ADOPTED_SHARE = DEFAULTS["_TREE_MAX_FEATURES"]
 ADOPTED = f"mf{ADOPTED_SHARE} r{DEFAULTS['_TREE_MAX_ITER']}"
 # The trees of every setting but --trees': the count the shares and rounds were chosen with.
 FULL_TREES = 20
+HELD_OUT = f"held-out ratio to {FULL_TREES} trees"
 
 
 def settings(
@@ -132,22 +133,22 @@ def ratios_to(results: pd.DataFrame, setting: str) -> pd.Series:
 def fewest_trees(results: pd.DataFrame, trees: list[int], tolerance: float) -> pd.DataFrame:
     """For each table: the fewest trees within ``tolerance`` of 20 on the others, held out.
 
-    The ratios here are to the adopted setting with its 20 trees, case by case, then averaged
-    per table.
+    The ratios here are to the adopted share and rounds with ``FULL_TREES`` (20) trees, case by
+    case, then averaged per table.
     """
     to_adopted = results.assign(ratio=ratios_to(results, ADOPTED))
     per_table = to_adopted.groupby(["setting", "table"])["ratio"].mean().unstack()
     counts = sorted({*trees, FULL_TREES})
     names = {n: f"{ADOPTED} t{n}" if n in trees else ADOPTED for n in counts}
     relative = pd.DataFrame({n: per_table.loc[names[n]] for n in counts}).T
-    print("\nmean RMSE ratio to 20 trees per table\n" + relative.round(3).to_string())
+    print(f"\nmean RMSE ratio to {FULL_TREES} trees per table\n" + relative.round(3).to_string())
     rows = []
     for held in relative.columns:
         others = relative.drop(columns=held).mean(axis=1)
         within = [n for n in relative.index if others[n] <= tolerance]
         chosen = min(within) if within else FULL_TREES
         rows.append({"held out": held, "trees chosen on others": chosen,
-                     "held-out ratio to 20 trees": relative.loc[chosen, held]})  # fmt: skip
+                     HELD_OUT: relative.loc[chosen, held]})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -156,6 +157,8 @@ def time_selection(repeats: int) -> None:
     full, mask = make_data(100_000, 20, 0.1, 0)
     frame = pd.DataFrame(np.where(mask, np.nan, full), columns=[f"c{j}" for j in range(20)])
     adopted = DEFAULTS["_TREE_COUNT"]
+    if adopted == FULL_TREES:
+        raise SystemExit(f"the candidate has {FULL_TREES} trees: there is no other count to time")
     seconds: dict[str, list[float]] = {
         "iterative": [],
         **{f"{n} trees": [] for n in (FULL_TREES, adopted)},
@@ -202,7 +205,7 @@ def main() -> None:
         default=",".join(map(str, SHARES)),
         help="comma list of column shares per split (1.0, the reference, is always run)",
     )
-    parser.add_argument("--trees", default="", help="comma list of tree counts below 20")
+    parser.add_argument("--trees", default="", help=f"comma list of tree counts below {FULL_TREES}")
     parser.add_argument("--tolerance", type=float, default=1.01, help="for --trees")
     parser.add_argument(
         "--time-selection", action="store_true", help="time auto's selection at 100k x 20 instead"
@@ -240,7 +243,7 @@ def main() -> None:
     if trees:
         chosen = fewest_trees(results, trees, args.tolerance)
         print("\n" + chosen.round(3).to_string(index=False))
-        held = chosen["held-out ratio to 20 trees"]
+        held = chosen[HELD_OUT]
         print(f"fewest trees: mean held-out ratio {held.mean():.4f}, worst {held.max():.4f}")
 
 

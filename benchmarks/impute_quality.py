@@ -25,12 +25,12 @@ workers), ISLR's ``Hitters`` (322 baseball players, 17 heavy-tailed career count
     python benchmarks/impute_quality.py [--tables penguins,mammals] [--seeds 0,1,2]
         [--csv results.csv]
 
-A change to clusterflow leaves the scikit-learn side as it was, so ``--auto-only --reference
-results.csv`` runs ``auto`` alone and takes every other record of each case from an earlier
-full run on the same cases (the scikit-learn side, the slowest part on the larger tables, is
-not rerun):
+A change to clusterflow leaves the scikit-learn side as it was, so ``--sklearn-from
+results.csv`` runs clusterflow's methods and takes the scikit-learn records of each case from an
+earlier full run on the same cases (scikit-learn's imputers, the slowest part on the larger
+tables, are not rerun; their seconds come from that run):
 
-    python benchmarks/impute_quality.py --auto-only --reference results.csv --csv auto.csv
+    python benchmarks/impute_quality.py --sklearn-from results.csv --csv new.csv
 """
 
 from __future__ import annotations
@@ -266,12 +266,12 @@ def run_case(
     categorical: list[str],
     kind: str,
     seed: int,
-    reference: pd.DataFrame | None = None,
+    sklearn_from: pd.DataFrame | None = None,
 ) -> list[dict]:
     """All methods on one table, mask kind and seed: one record per method.
 
-    With ``reference`` (the records of an earlier full run), only ``auto`` runs; every other
-    record of the case is taken from ``reference``.
+    With ``sklearn_from`` (the records of an earlier full run), clusterflow's methods run and the
+    scikit-learn records of the case are taken from it.
     """
     truth, mask, masked = masked_case(frame, numeric, categorical, kind, seed)
     records = []
@@ -303,18 +303,12 @@ def run_case(
         return imputer.method_
 
     chosen = ours("auto")
-    if reference is not None:
-        same = (
-            (reference["table"] == name) & (reference["mask"] == kind) & (reference["seed"] == seed)
-        )
-        earlier = reference[same & (reference["method"] != "auto")]
-        if earlier.empty:
-            raise SystemExit(f"--reference has no records of {name} {kind} seed={seed}")
-        return records + earlier.to_dict("records")
     for method in CANDIDATES:
         ours(method)
     if chosen not in CANDIDATES:
         ours(chosen)  # a blend: timed on its own too, as auto's "chosen_s"
+    if sklearn_from is not None:
+        return records + earlier_sklearn(sklearn_from, name, kind, seed)
     for method, make in SKLEARN.items():
         for with_categories in (False, True):
             if with_categories and not categorical:
@@ -326,6 +320,24 @@ def run_case(
             )
             add(method + ("+cat" if with_categories else ""), filled, seconds)
     return records
+
+
+def earlier_sklearn(results: pd.DataFrame, name: str, kind: str, seed: int) -> list[dict]:
+    """The scikit-learn records of one case in an earlier run's ``results``, each exactly once."""
+    case = results[
+        (results["table"] == name)
+        & (results["mask"] == kind)
+        & (results["seed"] == seed)
+        & results["method"].str.startswith("sk_")
+    ]
+    if case.empty:
+        raise SystemExit(f"--sklearn-from has no scikit-learn records of {name} {kind} seed={seed}")
+    if case["method"].duplicated().any():
+        raise SystemExit(
+            f"--sklearn-from holds {name} {kind} seed={seed} more than once (a CSV appended to "
+            "by two runs?)"
+        )
+    return case.to_dict("records")
 
 
 def summarise(results: pd.DataFrame) -> pd.DataFrame:
@@ -355,8 +367,7 @@ def summarise(results: pd.DataFrame) -> pd.DataFrame:
         row["auto_err"] = auto["error"]
         row["best_sk_err"] = sk["error"].min()
         row["auto_s"] = auto["seconds"]
-        # NaN when an --auto-only run chose a blend its reference run did not time
-        row["chosen_s"] = by["seconds"].get(auto["chosen"], np.nan)
+        row["chosen_s"] = by.loc[auto["chosen"], "seconds"]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -371,20 +382,17 @@ def main() -> None:
         "--report", nargs="+", metavar="CSV", help="only print the tables of earlier --csv runs"
     )
     parser.add_argument(
-        "--auto-only", action="store_true", help="run auto alone (needs --reference)"
-    )
-    parser.add_argument(
-        "--reference", metavar="CSV", help="an earlier full --csv run: every other method's records"
+        "--sklearn-from",
+        metavar="CSV",
+        help="take the scikit-learn records from an earlier full --csv run on the same cases",
     )
     args = parser.parse_args()
     if args.report:
         report(pd.concat([pd.read_csv(path) for path in args.report], ignore_index=True))
         return
-    if args.auto_only != bool(args.reference):
-        parser.error("--auto-only and --reference go together")
     run = run_case
-    if args.reference:
-        run = partial(run_case, reference=pd.read_csv(args.reference))
+    if args.sklearn_from:
+        run = partial(run_case, sklearn_from=pd.read_csv(args.sklearn_from))
     tables = load_tables()
     wanted = [t for t in args.tables.split(",") if t] or list(tables)
     report(each_case(tables, wanted, args.masks, args.seeds, run, args.csv))
