@@ -155,7 +155,7 @@ def test_stackoverflow_sample_quality(prefect_harness, workspace, tmp_path):
     assert adjusted_rand_score(truth, assignments["cluster"]) >= 0.5
 
 
-def _known_miss(name: str, label: str, exclude: tuple, target: float, measured: float):
+def _known_miss(name: str, label: str, exclude: tuple, target: float, measured: str):
     """A full-size text set whose ARI is just under its target (issue 11, non-strict xfail)."""
     why = f"known miss, issue 11: measured ARI {measured} against {target}"
     return pytest.param(
@@ -169,8 +169,11 @@ def _known_miss(name: str, label: str, exclude: tuple, target: float, measured: 
     [
         # targets: the ARI before issue 11's rule (0.576, 0.509), which beat KMeans told the
         # true k on the same MiniLM embeddings (0.566, 0.482; issue 3): never worse than that
-        _known_miss("stackoverflow_titles.csv", "label", ("label", "label_name"), 0.576, 0.558),
-        _known_miss("banking77.csv", "category", ("category", "split"), 0.509, 0.506),
+        # measured: Intel (bf16 embedder) / AMD EPYC (fp32 embedder); README, Table 1's notes
+        _known_miss(
+            "stackoverflow_titles.csv", "label", ("label", "label_name"), 0.576, "0.558 / 0.595"
+        ),
+        _known_miss("banking77.csv", "category", ("category", "split"), 0.509, "0.506 / 0.503"),
     ],
 )
 @pytest.mark.timeout(3600)  # 20,000 titles or 13,000 queries embedded on a shared 2-core machine
