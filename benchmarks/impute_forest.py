@@ -37,15 +37,15 @@ import logging
 import statistics
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-import numpy as np
 import pandas as pd
-from impute_knn import make_data
+from impute_knn import selection_seconds, selection_table
 from impute_quality import load_tables, masked_case, score
 
 import clusterflow.impute._iterative as forest_module
 from clusterflow.impute import TableImputer
-from clusterflow.impute._selection import mask_and_score
 
 SHARES = [0.5, 0.6, 0.7, 0.8, 1.0]
 REFERENCE = "mf1.0 r2"
@@ -75,16 +75,20 @@ def settings(
     return out
 
 
-def run_cases(tables: dict, names: list[str], grid: dict) -> pd.DataFrame:
-    """The forest alone under every setting of ``grid`` on every case of ``names``."""
+@contextmanager
+def forest_constants(**values: float) -> Iterator[None]:
+    """Set the forest's module constants (named as in ``DEFAULTS``) inside the block only."""
     try:
-        return _run_cases(tables, names, grid)
+        for name, value in values.items():
+            setattr(forest_module, name, value)
+        yield
     finally:
         for name, value in DEFAULTS.items():
             setattr(forest_module, name, value)
 
 
-def _run_cases(tables: dict, names: list[str], grid: dict) -> pd.DataFrame:
+def run_cases(tables: dict, names: list[str], grid: dict) -> pd.DataFrame:
+    """The forest alone under every setting of ``grid`` on every case of ``names``."""
     rows = []
     for name in names:
         frame, numeric, categorical = tables[name]
@@ -92,18 +96,18 @@ def _run_cases(tables: dict, names: list[str], grid: dict) -> pd.DataFrame:
             for seed in (0, 1, 2):
                 truth, mask, masked = masked_case(frame, numeric, categorical, kind, seed)
                 for label, (share, rounds, trees) in grid.items():
-                    forest_module._TREE_MAX_FEATURES = share
-                    forest_module._TREE_MAX_ITER = rounds
-                    forest_module._TREE_COUNT = trees
                     imputer = TableImputer(
                         method="forest",
                         numeric_columns=numeric,
                         categorical_columns=categorical,
                         random_state=seed,
                     )
-                    tic = time.perf_counter()
-                    filled = imputer.fit_transform(masked)
-                    seconds = time.perf_counter() - tic
+                    with forest_constants(
+                        _TREE_MAX_FEATURES=share, _TREE_MAX_ITER=rounds, _TREE_COUNT=trees
+                    ):
+                        tic = time.perf_counter()
+                        filled = imputer.fit_transform(masked)
+                        seconds = time.perf_counter() - tic
                     rmse, error = score(filled, truth, mask, numeric, categorical)
                     rows.append(
                         {"table": name, "case": f"{kind} {seed}", "setting": label,
@@ -154,8 +158,7 @@ def fewest_trees(results: pd.DataFrame, trees: list[int], tolerance: float) -> p
 
 def time_selection(repeats: int) -> None:
     """Print the selection's seconds with 20 trees and the adopted count, and the overhead."""
-    full, mask = make_data(100_000, 20, 0.1, 0)
-    frame = pd.DataFrame(np.where(mask, np.nan, full), columns=[f"c{j}" for j in range(20)])
+    frame = selection_table()
     adopted = DEFAULTS["_TREE_COUNT"]
     if adopted == FULL_TREES:
         raise SystemExit(f"the candidate has {FULL_TREES} trees: there is no other count to time")
@@ -163,24 +166,15 @@ def time_selection(repeats: int) -> None:
         "iterative": [],
         **{f"{n} trees": [] for n in (FULL_TREES, adopted)},
     }
-    try:
-        for repeat in range(repeats):
-            # Alternate the order, so that neither count always runs first.
-            for trees in (FULL_TREES, adopted) if repeat % 2 == 0 else (adopted, FULL_TREES):
-                forest_module._TREE_COUNT = trees
-                imputer = TableImputer(n_jobs=1)
-                # What fit does before it scores: learn the encoding, encode.
-                imputer._learn_encoding(frame, list(frame.columns), [])
-                encoded = imputer._encode(frame)
-                tic = time.perf_counter()
-                mask_and_score(encoded, [], imputer._layout(), imputer._settings())
-                seconds[f"{trees} trees"].append(time.perf_counter() - tic)
-            tic = time.perf_counter()
-            TableImputer(method="iterative", n_jobs=1).fit_transform(frame)
-            seconds["iterative"].append(time.perf_counter() - tic)
-            print("  " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True)
-    finally:
-        forest_module._TREE_COUNT = DEFAULTS["_TREE_COUNT"]
+    for repeat in range(repeats):
+        # Alternate the order, so that neither count always runs first.
+        for trees in (FULL_TREES, adopted) if repeat % 2 == 0 else (adopted, FULL_TREES):
+            with forest_constants(_TREE_COUNT=trees):
+                seconds[f"{trees} trees"].append(selection_seconds(TableImputer(n_jobs=1), frame))
+        tic = time.perf_counter()
+        TableImputer(method="iterative", n_jobs=1).fit_transform(frame)
+        seconds["iterative"].append(time.perf_counter() - tic)
+        print("  " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in seconds.items()), flush=True)
     for name in (f"{FULL_TREES} trees", f"{adopted} trees"):
         overhead = [s / it for s, it in zip(seconds[name], seconds["iterative"], strict=True)]
         print(

@@ -32,17 +32,14 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import time
 import warnings
 
 import impute_quality
-import numpy as np
 import pandas as pd
-from impute_knn import make_data
+from impute_knn import selection_seconds, selection_table
 from impute_quality import SKLEARN, each_case, masked_case, score, sklearn_fill, timed
 
 from clusterflow.impute import TableImputer
-from clusterflow.impute._selection import mask_and_score
 
 GOAL = 1.02
 # The setting each held-out result is compared with: the fixed 5,000-row sample of before.
@@ -153,19 +150,13 @@ def leave_one_table_out(results: pd.DataFrame) -> pd.DataFrame:
 
 def time_selection(samples: list[int], repeats: int, n_jobs: int | None) -> None:
     """Print the seconds of mask-and-score alone at 100,000 x 20 for each sample size."""
-    full, mask = make_data(100_000, 20, 0.1, 0)
-    frame = pd.DataFrame(np.where(mask, np.nan, full), columns=[f"c{j}" for j in range(20)])
+    frame = selection_table()
     seconds: dict[int, list[float]] = {rows: [] for rows in samples}
     for repeat in range(repeats):
         # Alternate the order, so that neither size always runs first.
         for rows in samples if repeat % 2 == 0 else samples[::-1]:
             imputer = TableImputer(score_sample=rows, n_jobs=n_jobs)
-            # What fit does before it scores: learn the encoding, encode.
-            imputer._learn_encoding(frame, list(frame.columns), [])
-            encoded = imputer._encode(frame)
-            tic = time.perf_counter()
-            mask_and_score(encoded, [], imputer._layout(), imputer._settings())
-            seconds[rows].append(time.perf_counter() - tic)
+            seconds[rows].append(selection_seconds(imputer, frame))
             print(f"  score_sample={rows}: {seconds[rows][-1]:.2f} s", flush=True)
     for rows, values in seconds.items():
         print(
