@@ -245,7 +245,10 @@ def decide(
     if champion is None:
         return _without_champion(champion_version, common)
     try:
-        old = _champion_labels(challenger, champion, holdout, challenger_embeddings)
+        if len(holdout):
+            old = _champion_labels(challenger, champion, holdout, challenger_embeddings)
+        else:  # a table too small to hold rows out: only the columns can be checked
+            champion.check_columns(holdout)
     except (ClusterflowError, KeyError, ValueError, TypeError) as err:
         return _incompatible(err, champion_version, replace_incompatible, common)
     if len(holdout) < MIN_HOLDOUT:

@@ -237,6 +237,30 @@ def test_too_few_held_out_rows_keep_the_champion(blobs):
     assert not decision.promote and decision.outcome == Outcome.NO_EVIDENCE
 
 
+def test_a_table_too_small_to_hold_rows_out_keeps_a_compatible_champion(blobs):
+    """No held-out rows at all (a table under MIN_HOLDOUT / share rows): no evidence, not an
+    incompatible champion (the champion was once asked to score zero rows and failed)."""
+    from clusterflow.features import FeatureBuilder
+
+    frame, X = blobs
+    champion = _model(_true_centres(X, k=2))
+    champion.features = FeatureBuilder(numeric_columns=("x", "y")).fit(frame)  # refuses 0 rows
+    decision = decide(
+        _model(_true_centres(X)), champion, frame.head(0), champion_version="1", **GATE
+    )
+    assert not decision.promote and decision.outcome == Outcome.NO_EVIDENCE
+    assert decision.rows == 0 and "only 0 held-out rows" in decision.reason
+
+
+def test_a_table_too_small_to_hold_rows_out_still_checks_the_champions_columns(blobs):
+    frame, X = blobs
+    decision = decide(
+        _model(_true_centres(X)), _other_columns(), frame.head(0), champion_version="2", **GATE
+    )
+    assert not decision.promote and decision.outcome == Outcome.INCOMPATIBLE
+    assert "missing" in decision.reason
+
+
 @pytest.mark.parametrize("noise", [False, True])
 def test_the_fast_bootstrap_equals_scoring_each_resample(blobs, noise):
     from clusterflow.gate import provisional_labeling_score
