@@ -105,8 +105,9 @@ def coerce_numeric(frame: pd.DataFrame, roles: ColumnRoles) -> pd.DataFrame:
             out[column] = parsed
     for column in roles.categorical:
         if column in out:
-            values = out[column]
-            out[column] = values.where(values.isna(), values.astype(str)).astype(object)
+            # As objects first: a nullable boolean or a categorical column cannot hold the text.
+            values = out[column].astype(object)
+            out[column] = values.where(values.isna(), values.astype(str))
     return out
 
 

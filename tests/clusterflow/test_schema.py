@@ -67,6 +67,25 @@ def test_a_row_with_several_problems_gets_every_reason():
     assert outcome.reasons[1] == "column x: inf is infinite; column id: 1 repeats an earlier id"
 
 
+def test_nullable_and_categorical_columns_with_gaps_validate():
+    """Parquet keeps pandas' nullable boolean and categorical types; their gaps stay gaps."""
+    frame = pd.DataFrame(
+        {
+            "x": np.arange(12.0),
+            "flag": pd.array([True, False, None] * 4, dtype="boolean"),
+            "kind": pd.Categorical(["a", "b", None, "a"] * 3),
+            "count": pd.array([1, None, 3, 4] * 3, dtype="Int64"),
+        }
+    )
+    roles = infer_roles(frame)
+    assert set(roles.categorical) == {"flag", "kind"} and set(roles.numeric) == {"x", "count"}
+    valid = validate_records(frame, roles).valid
+    assert len(valid) == 12
+    assert valid["flag"].tolist()[:2] == ["True", "False"] and pd.isna(valid["flag"].iloc[2])
+    assert valid["kind"].tolist()[:2] == ["a", "b"] and pd.isna(valid["kind"].iloc[2])
+    assert valid["count"].isna().sum() == 3 and valid["count"].dtype == float
+
+
 def test_nothing_valid_is_an_error():
     frame = pd.DataFrame({"x": ["inf", "-inf", "inf"], "y": [None, None, None]})
     roles = infer_roles(frame)
