@@ -50,6 +50,32 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
     except _CORRUPT as err:
         raise _damaged(path, err) from err
+    return _keep_leading_zeros(path, sep, frame)
+
+
+_ZERO_SNIFF_ROWS = 10_000
+
+
+def _keep_leading_zeros(path: Path, sep: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns written with leading zeros (ids, postcodes) stay text: ``007`` is not 7.
+
+    Judged on the first rows (a zero-padded column pads them all), so a file without such a
+    column is read only once more, that far.
+    """
+    ints = [
+        c
+        for c in frame.columns
+        if pd.api.types.is_integer_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+    ]
+    if not ints:
+        return frame
+    options = {"sep": sep, "encoding": "utf-8", "dtype": str}
+    head = pd.read_csv(path, usecols=ints, nrows=_ZERO_SNIFF_ROWS, **options)
+    padded = [c for c in ints if head[c].str.match(r"\s*[+-]?0\d").fillna(False).any()]
+    if padded:
+        text = pd.read_csv(path, usecols=padded, **options)
+        for column in padded:
+            frame[column] = text[column].to_numpy()
     return frame
 
 

@@ -17,6 +17,17 @@ def test_reads_csv_with_row_index(tmp_path):
     assert frame["x"].tolist() == [1, 2]
 
 
+def test_zero_padded_integers_stay_text(tmp_path):
+    """Ids and postcodes written with leading zeros keep them (outputs must join back)."""
+    path = tmp_path / "a.csv.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write("id,zip,n,x\n007,02134,0,-1\n010,10001,12,0\n")
+    frame = read_table(path)
+    assert frame["id"].tolist() == ["007", "010"]
+    assert frame["zip"].tolist() == ["02134", "10001"]
+    assert frame["n"].tolist() == [0, 12] and frame["x"].tolist() == [-1, 0]  # plain integers
+
+
 def test_reads_gzip_parquet_and_jsonl_alike(tmp_path):
     frame = pd.DataFrame({"x": [1.5, None, 3.0], "c": ["a", "b", None]})
     frame.to_csv(tmp_path / "a.csv.gz", index=False, compression="gzip")
