@@ -305,13 +305,23 @@ class ScoreConfig(_Frozen):
     data: str = Field(
         ..., description="Path of the table to score: .csv, .csv.gz, .tsv, .parquet or .jsonl."
     )
-    out: str = Field(..., description="Output CSV: <id>,cluster for every input row.")
+    out: str = Field(
+        ..., description="Output CSV (a name ending in .csv): <id>,cluster for every input row."
+    )
     model_uri: str = Field(
         "models:/clusterflow@champion", description="Registered model to use (models:/ or runs:/)."
     )
     id_column: str | None = Field(None, description="Row identifier (None: the model's, or row).")
     details: bool = Field(False, description="Also write the distance and novelty columns.")
     workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
+
+    @model_validator(mode="after")
+    def _csv_out(self) -> ScoreConfig:
+        # The partitioned run appends its parts' CSV text: another suffix would be a CSV
+        # file under a misleading name (a ".parquet" that no Parquet reader opens).
+        if not self.out.lower().endswith(".csv"):
+            raise ValueError(f"out {self.out!r}: score writes CSV; give a name ending in .csv")
+        return self
 
 
 class MonitorConfig(_Frozen):

@@ -67,6 +67,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         id_column=args.id_column,
         exclude_columns=args.exclude_columns,
+        time_column=args.time_column,
     )
     target = Path(args.out)
     _check_output_type(target)
@@ -187,6 +188,13 @@ def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
     from clusterflow.scoring import find_registered_model
     from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
 
+    if not str(args.out).lower().endswith(".csv"):
+        from clusterflow.errors import ConfigError
+
+        raise ConfigError(
+            f"--out {args.out}: score writes CSV (<id>,cluster per row)",
+            hint="give --out a name ending in .csv",
+        )
     header = check_file(args.data, id_column=args.id_column)
     check_dask_address(args.dask_address)
     local = find_registered_model(args.model, args.workspace)

@@ -85,6 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         text_column=config.text_column,
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,
+        time_column=config.time_column,
     )
     from clusterflow_cli.console import say, stage_bars, terminal
     from clusterflow_cli.preflight import check_dask_address

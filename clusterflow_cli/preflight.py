@@ -27,6 +27,7 @@ def check_file(
     text_column: str | None = None,
     id_column: str | None = None,
     exclude_columns: Sequence[str] = (),
+    time_column: str | None = None,
 ) -> list[str]:
     """Check the file's header and the named columns; return the header.
 
@@ -46,6 +47,7 @@ def check_file(
             text_column=text_column,
             id_column=id_column,
             exclude_columns=exclude_columns,
+            time_column=time_column,
             source=Path(data).name,
         )
     return header

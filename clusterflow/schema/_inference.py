@@ -34,10 +34,12 @@ def check_named_columns(
     text_column: str | None = None,
     id_column: str | None = None,
     exclude_columns: Sequence[str] = (),
+    time_column: str | None = None,
     source: str = "input",
 ) -> None:
     """Raise ConfigError if a column named in the options is not among ``columns``."""
-    for column, option in ((text_column, "--text-column"), (id_column, "--id-column")):
+    named = ((text_column, "--text-column"), (id_column, "--id-column"))
+    for column, option in (*named, (time_column, "--time-column")):
         if column is not None:
             _require_column(columns, column, option, source)
     for column in exclude_columns:
@@ -107,6 +109,7 @@ def infer_roles(
     text_column: str | None = None,
     id_column: str | None = None,
     exclude_columns: tuple[str, ...] = (),
+    time_column: str | None = None,
     max_categories: int = 30,
     max_missing: float = 1.0,
     source: str = "input",
@@ -121,6 +124,8 @@ def infer_roles(
         The user's choices; they must name existing columns.
     exclude_columns : tuple of str
         Columns never used as features; they must exist.
+    time_column : str, optional
+        The column that orders the gate's held-out rows; never a feature, and it must exist.
     max_categories : int
         Text-valued columns with more distinct values are excluded as id-like.
     max_missing : float
@@ -144,6 +149,7 @@ def infer_roles(
         text_column=text_column,
         id_column=id_column,
         exclude_columns=exclude_columns,
+        time_column=time_column,
         source=source,
     )
     _require_two_rows(frame, source)
@@ -152,6 +158,7 @@ def infer_roles(
         text_column=text_column,
         id_column=id_column,
         exclude_columns=exclude_columns,
+        time_column=time_column,
         max_categories=max_categories,
         max_missing=max_missing,
     )
@@ -175,6 +182,7 @@ def _assign_roles(
     text_column: str | None,
     id_column: str | None,
     exclude_columns: tuple[str, ...],
+    time_column: str | None,
     max_categories: int,
     max_missing: float,
 ) -> ColumnRoles:
@@ -183,6 +191,8 @@ def _assign_roles(
     Parameters are those of :func:`infer_roles`; the named columns are known to exist.
     """
     excluded = {c: "excluded by the user" for c in exclude_columns}
+    if time_column is not None:
+        excluded[time_column] = "the --time-column (orders the gate's held-out rows)"
     numeric: list[str] = []
     categorical: list[str] = []
     for column in frame.columns:

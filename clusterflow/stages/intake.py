@@ -94,18 +94,13 @@ def _validate_into(
     }
 
 
-def _excluded(config: TrainConfig) -> tuple[str, ...]:
-    """Columns never used as features: the excluded ones and the time column."""
-    time = (config.time_column,) if config.time_column else ()
-    return tuple(dict.fromkeys((*config.exclude_columns, *time)))
-
-
 def _validate_settings(config: TrainConfig) -> dict:
     """Return the settings that go into the validate stage's key."""
     return {
         "text": config.text_column,
         "id": config.id_column,
-        "exclude": _excluded(config),
+        "exclude": config.exclude_columns,
+        "time": config.time_column,
         "max_categories": config.features.max_categories,
         "max_missing": config.features.max_missing,
         "drop": config.impute.method == "drop",
@@ -119,7 +114,8 @@ def _infer_roles(frame: pd.DataFrame, config: TrainConfig, source: str) -> Colum
         frame,
         text_column=config.text_column,
         id_column=config.id_column,
-        exclude_columns=_excluded(config),
+        exclude_columns=config.exclude_columns,
+        time_column=config.time_column,
         max_categories=config.features.max_categories,
         max_missing=config.features.max_missing,
         source=source,

@@ -26,6 +26,7 @@ def test_help_lists_every_command():
     [
         ("a;b;c\n1;2;3\n", (), ("semi.csv", "';' as its delimiter")),
         ("a,b\n1,2\n2,3\n", ("--text-column", "txt"), ("semi.csv", "--text-column 'txt'")),
+        ("a,b\n1,2\n2,3\n", ("--time-column", "when"), ("semi.csv", "--time-column 'when'")),
     ],
 )
 def test_bad_input_gives_exactly_one_line_on_stderr(tmp_path, content, args, words):
@@ -39,6 +40,21 @@ def test_bad_input_gives_exactly_one_line_on_stderr(tmp_path, content, args, wor
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("clusterflow: error: ") and all(w in lines[0] for w in words)
     assert not (tmp_path / ".clusterflow").exists()  # nothing started, nothing written
+
+
+def test_score_refuses_an_output_that_is_not_csv(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n1,2\n2,3\n")
+    proc = subprocess.run(
+        [*CLI, "score", str(path), "--out", "scored.parquet"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert "--out scored.parquet" in line and "ending in .csv" in line
+    assert not (tmp_path / "scored.parquet").exists()
 
 
 def test_read_header_of_each_format(tmp_path):
