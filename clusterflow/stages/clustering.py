@@ -20,7 +20,7 @@ import pandas as pd
 
 from clusterflow.cluster.columns import SUMMARY_METRICS
 from clusterflow.config import TrainConfig
-from clusterflow.errors import ConfigError, NoViableClustering
+from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel
 from clusterflow.schema import ColumnRoles
 from clusterflow.stages.artifacts import write_cards, write_plots, write_reference
@@ -96,6 +96,7 @@ def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
     """
     from clusterflow.sweep import ClusterSweep, default_k_max
 
+    _check_room(config, n_train)
     k_max = min(config.sweep.k_max or default_k_max(n_rows), n_train - 1)
     k_min = config.sweep.k_min
     if config.sweep.k is not None:
@@ -109,6 +110,25 @@ def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
         stability_resamples=config.sweep.stability_resamples,
         random_state=config.random_state,
     )
+
+
+def _check_room(config: TrainConfig, n_train: int) -> None:
+    """Raise, naming the file and the option, when the rows cannot hold the asked clusters.
+
+    Every k is at most ``n_train - 1`` (the silhouette needs a cluster with two rows), so
+    clustering needs three rows.
+    """
+    name = Path(config.data).name
+    if n_train < 3:
+        raise ValidationFailed(
+            f"{name}: only {n_train} valid rows to cluster; clustering needs at least 3",
+            hint="give a file with more rows (rows that fail validation are quarantined)",
+        )
+    room = f"{name} has {n_train} rows to cluster, room for at most {n_train - 1} clusters"
+    if config.sweep.k is not None and config.sweep.k > n_train - 1:
+        raise ConfigError(f"--k {config.sweep.k}: {room}", hint="pin a smaller --k")
+    if config.sweep.k is None and config.sweep.k_min > n_train - 1:
+        raise ConfigError(f"--k-min {config.sweep.k_min}: {room}", hint="lower --k-min")
 
 
 def chosen_metrics(results: pd.DataFrame) -> dict[str, float | None]:

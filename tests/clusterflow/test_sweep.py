@@ -262,6 +262,24 @@ def test_config_errors(blobs) -> None:
         sweep.predict(np.zeros((3, 5)))
 
 
+def test_a_run_names_the_file_and_the_option_when_the_rows_are_too_few() -> None:
+    from clusterflow.config import TrainConfig
+    from clusterflow.errors import ValidationFailed
+    from clusterflow.stages import make_sweep
+
+    def config(**sweep) -> TrainConfig:
+        return TrainConfig(data="data/small.csv", sweep=sweep)
+
+    with pytest.raises(ValidationFailed, match="small.csv: only 2 valid rows to cluster"):
+        make_sweep(config(), 2, 2)
+    with pytest.raises(ConfigError, match="--k 25: small.csv has 21 rows to cluster"):
+        make_sweep(config(k=25), 21, 21)
+    with pytest.raises(ConfigError, match="--k-min 21: small.csv has 21 rows"):
+        make_sweep(config(k_min=21), 21, 21)
+    pinned = make_sweep(config(k=20), 21, 21)
+    assert pinned.k_min == pinned.k_max == 20
+
+
 def test_no_viable_clustering_on_identical_rows() -> None:
     X = np.ones((40, 3), dtype=np.float32)
     with pytest.raises(NoViableClustering, match="no viable clustering"):
