@@ -120,7 +120,11 @@ def reference_sample(model: ClusterModel) -> DriftSample:
 
 
 def split_batch(
-    model: ClusterModel, frame: pd.DataFrame, *, allow_empty: bool = False
+    model: ClusterModel,
+    frame: pd.DataFrame,
+    *,
+    allow_empty: bool = False,
+    source: str = "batch",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Validate a batch against the champion's schema.
 
@@ -133,6 +137,8 @@ def split_batch(
     allow_empty : bool, default=False
         Return no valid rows instead of raising when every row fails (one partition of a
         batch; see :func:`clusterflow.schema.validate_records`).
+    source : str, default="batch"
+        The file's name, for messages.
 
     Returns
     -------
@@ -147,13 +153,15 @@ def split_batch(
         The batch is empty, lacks a column the model reads, or no row passes.
     """
     if frame.empty:
-        raise ValidationFailed("the batch has no rows", hint="monitor a file with rows")
-    model.check_columns(frame, source="batch")
+        raise ValidationFailed(f"{source}: the batch has no rows", hint="monitor a file with rows")
+    model.check_columns(frame, source=source)
     roles = model.roles
     if roles.id_column and roles.id_column not in frame.columns:
         # The id is not a feature: a batch without it is compared all the same.
         roles = dataclasses.replace(roles, id_column=None)
-    outcome = validate_records(frame, roles, max_text_chars=1_000_000, allow_empty=allow_empty)
+    outcome = validate_records(
+        frame, roles, max_text_chars=1_000_000, allow_empty=allow_empty, source=source
+    )
     quarantine = frame.loc[outcome.quarantined_rows].copy()
     quarantine["reason"] = [outcome.reasons[r] for r in outcome.quarantined_rows]
     return outcome.valid, quarantine
@@ -166,6 +174,7 @@ def monitor_frame(
     *,
     random_state: int = 0,
     embedder: Embedder | None = None,
+    source: str = "batch",
 ) -> MonitorOutcome:
     """Compare a batch with the model's reference sample.
 
@@ -181,6 +190,8 @@ def monitor_frame(
         Seed of the domain classifier.
     embedder : Embedder, optional
         Embedder for the text column (default: built from the model's spec, uncached).
+    source : str, default="batch"
+        The file's name, for messages.
 
     Returns
     -------
@@ -193,7 +204,7 @@ def monitor_frame(
         The model has no reference, or the batch has no valid row.
     """
     reference = reference_sample(model)
-    valid, quarantine = split_batch(model, frame)
+    valid, quarantine = split_batch(model, frame, source=source)
     batch, _ = score_frame(model, valid, embedder=embedder)
     return compare_batch(
         model,

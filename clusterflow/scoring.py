@@ -26,7 +26,7 @@ from clusterflow.embed import Embedder
 from clusterflow.errors import RegistryError, ValidationFailed
 from clusterflow.io import write_csv
 from clusterflow.model import ClusterModel
-from clusterflow.schema import ROW_ID
+from clusterflow.schema import ROW_ID, coerce_numeric
 
 __all__ = [
     "LocalModel",
@@ -209,7 +209,8 @@ def score_table(
     -------
     dict
         ``rows``, ``out``, ``model_uri``, ``novel`` (rows farther from their centre than the
-        training rows were) and ``cluster_sizes``.
+        training rows were), ``cluster_sizes`` and ``unreadable`` (see
+        :func:`unreadable_numbers`).
     """
     embedder = (
         model.embedder.build(Path(workspace) / "embeddings.sqlite") if model.embedder else None
@@ -228,7 +229,31 @@ def score_table(
         "model_uri": model_uri,
         "novel": int(assigned["novel"].sum()),
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
+        "unreadable": unreadable_numbers(model, frame),
     }
+
+
+def unreadable_numbers(model: ClusterModel, frame: pd.DataFrame) -> dict:
+    """Count the rows whose numeric cells hold text that is not a finite number.
+
+    Training quarantines such a row; scoring assigns every row, with those cells filled as
+    gaps, and says how many there were. Returns ``rows`` (the count) and ``example`` (the
+    first one, in words, or None).
+    """
+    numeric = [c for c in model.roles.numeric if c in frame.columns]
+    parsed = coerce_numeric(frame[numeric], model.roles)
+    bad = pd.Series(False, index=frame.index)
+    example = None
+    for column in numeric:
+        given = frame[column].notna() & frame[column].astype(str).str.strip().ne("")
+        failed = given & ~np.isfinite(parsed[column].to_numpy(dtype=float))
+        if example is None and failed.any():
+            row = failed.idxmax()
+            value = frame.at[row, column]
+            shown = repr(value) if isinstance(value, str) else str(value)  # 'abc', or inf
+            example = f"row {row}, column {column}: {shown}"
+        bad |= failed
+    return {"rows": int(bad.sum()), "example": example}
 
 
 def score_frame(

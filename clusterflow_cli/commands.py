@@ -175,6 +175,13 @@ def cmd_score(args: argparse.Namespace) -> int:
             run.lines = [f"scored {result['rows']} rows with {args.model} into {args.out}"]
             run.markdown = _score_markdown(result, model_run_id)
     print(f"clusterflow: scored {result['rows']} rows with {args.model}; wrote {result['out']}")
+    unreadable = result.get("unreadable") or {"rows": 0}
+    if unreadable["rows"]:
+        rows = "1 row" if unreadable["rows"] == 1 else f"{unreadable['rows']} rows"
+        print(
+            f"  {rows} had a number that could not be read (first: {unreadable['example']}); "
+            "those cells were filled as gaps (train quarantines such rows)"
+        )
     if run is not None:
         from clusterflow_cli.links import flow_run_lines
 

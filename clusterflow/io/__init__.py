@@ -6,14 +6,21 @@ written to a temporary name and renamed into place, so a crash never leaves a ha
 behind.
 
 Modules: ``_checks`` (:func:`file_format` and the checks of a file's path and first bytes),
-``_read`` (:func:`read_table`, :func:`read_header`, :func:`read_raw_rows` and the
-:data:`READ_HOOKS` they call), ``_fingerprint`` (:func:`fingerprint`, the data's identity) and
-``_write`` (:func:`atomic_path` and the atomic JSON, CSV and Parquet writers).
+``_read`` (:func:`read_table`, :func:`read_header`, :func:`read_raw_rows`,
+:func:`keep_leading_zeros` and the :data:`READ_HOOKS` they call), ``_fingerprint``
+(:func:`fingerprint`, the data's identity) and ``_write`` (:func:`atomic_path` and the atomic
+JSON, CSV and Parquet writers).
 """
 
 from clusterflow.io._checks import SUPPORTED_SUFFIXES, file_format
 from clusterflow.io._fingerprint import fingerprint
-from clusterflow.io._read import READ_HOOKS, read_header, read_raw_rows, read_table
+from clusterflow.io._read import (
+    READ_HOOKS,
+    keep_leading_zeros,
+    read_header,
+    read_raw_rows,
+    read_table,
+)
 from clusterflow.io._write import atomic_path, write_csv, write_json, write_parquet
 
 __all__ = [
@@ -22,6 +29,7 @@ __all__ = [
     "atomic_path",
     "file_format",
     "fingerprint",
+    "keep_leading_zeros",
     "read_header",
     "read_raw_rows",
     "read_table",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -50,17 +51,18 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
     except _CORRUPT as err:
         raise _damaged(path, err) from err
-    return _keep_leading_zeros(path, sep, frame)
+    return keep_leading_zeros(frame, partial(pd.read_csv, path, sep=sep, encoding="utf-8"))
 
 
 _ZERO_SNIFF_ROWS = 10_000
 
 
-def _keep_leading_zeros(path: Path, sep: str, frame: pd.DataFrame) -> pd.DataFrame:
+def keep_leading_zeros(frame: pd.DataFrame, reread: Callable[..., pd.DataFrame]) -> pd.DataFrame:
     """Integer columns written with leading zeros (ids, postcodes) stay text: ``007`` is not 7.
 
-    Judged on the first rows (a zero-padded column pads them all), so a file without such a
-    column is read only once more, that far.
+    ``reread(**options)`` reads the same CSV again with ``pandas.read_csv`` options (here
+    ``usecols``, ``nrows``, ``dtype``). A column is judged on its first rows (a zero-padded
+    column pads them all), so a file without such a column is read only once more, that far.
     """
     ints = [
         c
@@ -69,11 +71,10 @@ def _keep_leading_zeros(path: Path, sep: str, frame: pd.DataFrame) -> pd.DataFra
     ]
     if not ints:
         return frame
-    options = {"sep": sep, "encoding": "utf-8", "dtype": str}
-    head = pd.read_csv(path, usecols=ints, nrows=_ZERO_SNIFF_ROWS, **options)
+    head = reread(usecols=ints, nrows=_ZERO_SNIFF_ROWS, dtype=str)
     padded = [c for c in ints if head[c].str.match(r"\s*[+-]?0\d").fillna(False).any()]
     if padded:
-        text = pd.read_csv(path, usecols=padded, **options)
+        text = reread(usecols=padded, dtype=str)
         for column in padded:
             frame[column] = text[column].to_numpy()
     return frame

@@ -47,7 +47,7 @@ def _monitor_partition(job: PartitionJob, model: ClusterModel, cache_path: str) 
     frame = job.read()
     if frame.empty:
         return _PartitionView(rows=0, sample=None, quarantine=None)
-    valid, quarantine = split_batch(model, frame, allow_empty=True)
+    valid, quarantine = split_batch(model, frame, allow_empty=True, source=Path(job.part.path).name)
     sample = None
     if len(valid):
         embedder = _model_embedder(model, cache_path)
@@ -89,7 +89,7 @@ def _join_partitions(
         )
         raise ValidationFailed(
             f"{source}: every row failed validation ({rows_in} rows; e.g. {examples})",
-            hint="see the reasons; fix the file or the column options",
+            hint="fix those rows, or the column options that make them fail",
         )
     return rows_in, quarantine, _joined(samples)
 

@@ -178,16 +178,19 @@ def read_partition(part: Partition, dtypes: dict[str, str] | None = None) -> pd.
 
         frame = read_table(part.path)
     else:
+        from clusterflow.io import keep_leading_zeros
+
         with open(part.path, "rb") as handle:
             handle.seek(part.start)
             body = handle.read(part.stop - part.start)
-        frame = pd.read_csv(
-            io.BytesIO(part.header + body),
-            sep=part.sep,
-            low_memory=False,
-            encoding="utf-8",
-            dtype={c: str for c, t in (dtypes or {}).items() if t == "text"},
-        )
+
+        def read(**options):
+            return pd.read_csv(
+                io.BytesIO(part.header + body), sep=part.sep, encoding="utf-8", **options
+            )
+
+        text = {c: str for c, t in (dtypes or {}).items() if t == "text"}
+        frame = keep_leading_zeros(read(low_memory=False, dtype=text), read)
     frame.columns = [str(c) for c in frame.columns]
     return frame.reset_index(drop=True)
 

@@ -26,7 +26,7 @@ from clusterflow.model import ClusterModel
 from clusterflow.partitioned._plan import Batch, PartitionJob, plan_batch
 from clusterflow.partitioned._workers import _model_embedder, map_with_model
 from clusterflow.schema import ROW_ID
-from clusterflow.scoring import assignment_ids, score_frame
+from clusterflow.scoring import assignment_ids, score_frame, unreadable_numbers
 
 __all__ = ["score_partitioned"]
 
@@ -56,6 +56,7 @@ def _score_partition(
         "rows": len(table),
         "novel": int(assigned["novel"].sum()),
         "sizes": table["cluster"].value_counts().to_dict(),
+        "unreadable": unreadable_numbers(model, frame),
         "seconds": time.perf_counter() - started,
     }
 
@@ -124,12 +125,17 @@ def _summary(
     sizes: Counter = Counter()
     for s in stats:
         sizes.update(s["sizes"])
+    examples = [s["unreadable"]["example"] for s in stats if s["unreadable"]["example"]]
     return {
         "rows": int(sum(s["rows"] for s in stats)),
         "out": str(out),
         "model_uri": model_uri,
         "novel": int(sum(s["novel"] for s in stats)),
         "cluster_sizes": {str(k): int(sizes[k]) for k in sorted(sizes)},
+        "unreadable": {
+            "rows": int(sum(s["unreadable"]["rows"] for s in stats)),
+            "example": examples[0] if examples else None,
+        },
         "dask": {
             "workers": batch.workers,
             "partitions": len(batch.parts),

@@ -189,7 +189,7 @@ def validate_records(
         sample = "; ".join(f"row {r}: {', '.join(reasons[r])}" for r in bad[:3])
         raise ValidationFailed(
             f"{source}: every row failed validation ({len(bad)} rows; e.g. {sample})",
-            hint="see the reasons; fix the file or the column options",
+            hint="fix those rows, or the column options that make them fail",
         )
     return ValidationOutcome(
         valid=valid,

@@ -15,7 +15,7 @@ from prefect.events import emit_event
 from clusterflow.config import MonitorConfig
 from clusterflow.drift import DriftThresholds
 from clusterflow.drift_report import render_html, render_markdown
-from clusterflow.io import write_csv, write_json
+from clusterflow.io import read_raw_rows, write_csv, write_json
 from clusterflow.model_registry import redact
 from clusterflow.monitoring import MonitorOutcome, monitor_frame
 
@@ -53,6 +53,7 @@ def drift_task(model, frame: pd.DataFrame, config: MonitorConfig) -> MonitorOutc
         thresholds_from(config),
         random_state=config.random_state,
         embedder=embedder,
+        source=Path(config.data).name,
     )
     return _warn_quarantined(outcome)
 
@@ -107,6 +108,19 @@ def log_drift_to_run(run_id: str, data: dict, name: str) -> int:
     return step
 
 
+def _as_written(quarantine: pd.DataFrame, data: str) -> pd.DataFrame:
+    """Return the quarantined rows as the file has them (``32`` stays ``32``), plus ``reason``.
+
+    The rows are indexed by their row number in the input, in both the in-process and the
+    partitioned path.
+    """
+    if quarantine.empty:
+        return quarantine
+    raw = read_raw_rows(data, quarantine.index.astype(int).tolist()).copy()
+    raw["reason"] = quarantine["reason"].to_numpy()
+    return raw
+
+
 @task(name="drift-report")
 def report_task(
     outcome: MonitorOutcome,
@@ -127,7 +141,7 @@ def report_task(
         rows=rows,
     )
     (out / "drift_report.html").write_text(html)
-    write_csv(outcome.quarantine, out / "quarantine.csv")
+    write_csv(_as_written(outcome.quarantine, config.data), out / "quarantine.csv")
     create_markdown_artifact(
         render_markdown(result, rows=rows), key="drift", description="Drift report"
     )

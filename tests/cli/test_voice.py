@@ -391,6 +391,10 @@ def test_score_on_a_dask_cluster_writes_the_same_file(trained, shared_ws, tmp_pa
         )
         assert proc.returncode == 0, proc.stderr
         assert "scored 40 rows" in proc.stdout
+        # The row training quarantined is scored with its cell as a gap, and said so.
+        assert "1 row had a number that could not be read (first: row 10, column x: inf)" in (
+            proc.stdout
+        )
     assert outs["dask"].read_bytes() == outs["plain"].read_bytes()
     bad = subprocess.run(
         [*CLI, "score", str(path), "--out", str(tmp_path / "x.csv"), "--dask-address", "local:x"],

@@ -215,6 +215,13 @@ def test_bad_rows_in_the_batch_are_counted(penguins_champion):
     quarantine = pd.read_csv(champ.root / "monitor-bad_rows" / "quarantine.csv")
     assert quarantine["reason"].tolist() == ["column body_mass_g: 'heavy' is not a number"]
     assert quarantine["body_mass_g"].tolist() == ["heavy"]
+    # The row as the file has it: integers stay integers, blanks stay blank.
+    written = pd.read_csv(champ.batches["bad_rows"], dtype=str, keep_default_na=False)
+    as_csv = pd.read_csv(
+        champ.root / "monitor-bad_rows" / "quarantine.csv", dtype=str, keep_default_na=False
+    )
+    expected = written[written["body_mass_g"] == "heavy"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(as_csv.drop(columns="reason"), expected)
 
 
 def test_cli_exits_zero_on_drift_and_nonzero_only_on_errors(penguins_champion, capsys, tmp_path):
