@@ -76,6 +76,25 @@ def _value_kind(values: pd.Series, non_null: pd.Series) -> str | None:
     return "categorical"
 
 
+def _not_numbers(non_null: pd.Series) -> str:
+    """Say why a column of mostly numbers is not numeric ("" unless at least half parse).
+
+    A numeric column needs :data:`_NUMERIC_SHARE` of its values to be numbers; a missing-value
+    marker such as ``?`` or ``-`` in more cells than that leaves would otherwise be reported as
+    an id or free text.
+    """
+    as_text = non_null.astype(str).str.strip()
+    failed = pd.to_numeric(as_text, errors="coerce").isna()
+    if failed.mean() > 0.5:
+        return ""
+    examples = ", ".join(repr(v) for v in as_text[failed].value_counts().index[:3])
+    return (
+        f"mostly numbers, but {failed.mean():.0%} of its values are not (e.g. {examples}); a "
+        f"numeric column needs {_NUMERIC_SHARE:.0%}: blank out those values (they become gaps "
+        "to impute) to use it"
+    )
+
+
 def _column_role(
     values: pd.Series, *, max_missing: float, max_categories: int
 ) -> tuple[str | None, str]:
@@ -96,6 +115,9 @@ def _column_role(
     if n_unique <= 1:
         return None, "constant (one distinct value)"
     if kind == "categorical" and n_unique > max_categories:
+        mostly_numbers = _not_numbers(non_null)
+        if mostly_numbers:
+            return None, mostly_numbers
         return None, (
             f"{n_unique} distinct values, more than max_categories={max_categories}: "
             "looks like an id or free text (use it as --text-column, or raise --max-categories)"

@@ -86,6 +86,14 @@ def test_nullable_and_categorical_columns_with_gaps_validate():
     assert valid["count"].isna().sum() == 3 and valid["count"].dtype == float
 
 
+def test_a_column_of_numbers_with_many_markers_says_so():
+    values = [str(v) for v in range(85)] + ["?"] * 10 + ["n/a-ish"] * 5
+    frame = pd.DataFrame({"x": np.arange(100.0), "count": values})
+    reason = infer_roles(frame).excluded["count"]
+    assert reason.startswith("mostly numbers, but 15% of its values are not (e.g. '?', 'n/a-ish')")
+    assert "blank out those values" in reason
+
+
 def test_nothing_valid_is_an_error():
     frame = pd.DataFrame({"x": ["inf", "-inf", "inf"], "y": [None, None, None]})
     roles = infer_roles(frame)
