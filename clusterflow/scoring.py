@@ -234,26 +234,39 @@ def score_table(
 
 
 def unreadable_numbers(model: ClusterModel, frame: pd.DataFrame) -> dict:
-    """Count the rows whose numeric cells hold text that is not a finite number.
+    """Count the rows whose numeric cells hold something validation would not read as a number.
 
-    Training quarantines such a row; scoring assigns every row, with those cells filled as
-    gaps, and says how many there were. Returns ``rows`` (the count) and ``example`` (the
-    first one, in words, or None).
+    Training quarantines such a row (``'abc'``, a blank ``' '``, an infinity; ``'nan'`` is a
+    gap, as there); scoring assigns every row, with those cells filled as gaps, and says how
+    many there were. Only the cells that did not parse to a finite number are looked at again.
+    Returns ``rows`` (the count) and ``example`` (the first such row's cell, in words, or None).
     """
     numeric = [c for c in model.roles.numeric if c in frame.columns]
-    parsed = coerce_numeric(frame[numeric], model.roles)
-    bad = pd.Series(False, index=frame.index)
-    example = None
+    bad = np.zeros(len(frame), dtype=bool)
+    first: tuple[int, str] | None = None
     for column in numeric:
-        given = frame[column].notna() & frame[column].astype(str).str.strip().ne("")
-        failed = given & ~np.isfinite(parsed[column].to_numpy(dtype=float))
-        if example is None and failed.any():
-            row = failed.idxmax()
-            value = frame.at[row, column]
+        raw = frame[column]
+        if pd.api.types.is_float_dtype(raw) or pd.api.types.is_integer_dtype(raw):
+            odd = np.flatnonzero(np.isinf(raw.to_numpy(dtype=float, na_value=np.nan)))
+        else:
+            parsed = coerce_numeric(frame[[column]], model.roles)[column].to_numpy(dtype=float)
+            odd = np.flatnonzero(~np.isfinite(parsed) & raw.notna().to_numpy())
+        failed = [int(i) for i in odd if _not_a_number(raw.iat[i])]
+        if failed and (first is None or failed[0] < first[0]):
+            value = raw.iat[failed[0]]
             shown = repr(value) if isinstance(value, str) else str(value)  # 'abc', or inf
-            example = f"row {row}, column {column}: {shown}"
-        bad |= failed
-    return {"rows": int(bad.sum()), "example": example}
+            first = (failed[0], f"row {frame.index[failed[0]]}, column {column}: {shown}")
+        bad[failed] = True
+    return {"rows": int(bad.sum()), "example": None if first is None else first[1]}
+
+
+def _not_a_number(value: object) -> bool:
+    """Whether validation quarantines this cell: it does not read as a float, or is infinite."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return True
+    return bool(np.isinf(number))
 
 
 def score_frame(

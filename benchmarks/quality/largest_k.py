@@ -81,9 +81,7 @@ def consensus(table: pd.DataFrame) -> int:
         return new_rule(table)
     viable = _viable(table, params)
     strong = viable & ~(table["prediction_strength"] < params.min_strength)
-    pool = table[strong if strong.any() else viable].assign(
-        neg_db=lambda t: -t["davies_bouldin"]
-    )
+    pool = table[strong if strong.any() else viable].assign(neg_db=lambda t: -t["davies_bouldin"])
     ks = [int(pool.loc[pool[c].idxmax(), "k"]) for c in ("evidence", "silhouette", "neg_db")]
     at_k = pool[pool["k"] == int(np.median(ks))]
     return int(at_k["silhouette"].idxmax())
@@ -94,14 +92,14 @@ def variants() -> dict[str, Rule]:
     out: dict[str, Rule] = {"rule": new_rule}
     for strength in (0.8, 0.85, 0.9):
         for pick in ("evidence", "silhouette"):
-            out[f"largest k, strength {strength}, by {pick}"] = (
-                lambda t, s=strength, p=pick: largest_k(t, s, p)
+            out[f"largest k, strength {strength}, by {pick}"] = lambda t, s=strength, p=pick: (
+                largest_k(t, s, p)
             )
     out["consensus of 3"] = consensus
     for strength in (0.8, 0.85, 0.9):
         for pick in ("evidence", "silhouette"):
-            out[f"rule; at k=2 largest k, {strength}, by {pick}"] = (
-                lambda t, s=strength, p=pick: edge_then_largest(t, s, p)
+            out[f"rule; at k=2 largest k, {strength}, by {pick}"] = lambda t, s=strength, p=pick: (
+                edge_then_largest(t, s, p)
             )
     return out
 

@@ -7,7 +7,7 @@ behind.
 
 Modules: ``_checks`` (:func:`file_format` and the checks of a file's path and first bytes),
 ``_read`` (:func:`read_table`, :func:`read_header`, :func:`read_raw_rows`,
-:func:`keep_leading_zeros` and the :data:`READ_HOOKS` they call), ``_fingerprint``
+:func:`zero_padded_columns` and the :data:`READ_HOOKS` they call), ``_fingerprint``
 (:func:`fingerprint`, the data's identity) and ``_write`` (:func:`atomic_path` and the atomic
 JSON, CSV and Parquet writers).
 """
@@ -16,24 +16,26 @@ from clusterflow.io._checks import SUPPORTED_SUFFIXES, file_format
 from clusterflow.io._fingerprint import fingerprint
 from clusterflow.io._read import (
     READ_HOOKS,
-    keep_leading_zeros,
+    ZERO_SNIFF_ROWS,
     read_header,
     read_raw_rows,
     read_table,
+    zero_padded_columns,
 )
 from clusterflow.io._write import atomic_path, write_csv, write_json, write_parquet
 
 __all__ = [
     "READ_HOOKS",
     "SUPPORTED_SUFFIXES",
+    "ZERO_SNIFF_ROWS",
     "atomic_path",
     "file_format",
     "fingerprint",
-    "keep_leading_zeros",
     "read_header",
     "read_raw_rows",
     "read_table",
     "write_csv",
     "write_json",
     "write_parquet",
+    "zero_padded_columns",
 ]

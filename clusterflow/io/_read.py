@@ -38,8 +38,10 @@ to the name elsewhere is not seen by :func:`read_table`.
 
 def _read_csv(path: Path) -> pd.DataFrame:
     sep, _ = _csv_header(path)
+    read = partial(pd.read_csv, path, sep=sep, encoding="utf-8")
     try:
-        frame = pd.read_csv(path, sep=sep, low_memory=False, encoding="utf-8")
+        padded = zero_padded_columns(read)
+        frame = read(low_memory=False, dtype=dict.fromkeys(padded, str))
     except UnicodeDecodeError as err:
         raise _not_utf8(path, err) from err
     except pd.errors.ParserError as err:
@@ -51,33 +53,31 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
     except _CORRUPT as err:
         raise _damaged(path, err) from err
-    return keep_leading_zeros(frame, partial(pd.read_csv, path, sep=sep, encoding="utf-8"))
-
-
-_ZERO_SNIFF_ROWS = 10_000
-
-
-def keep_leading_zeros(frame: pd.DataFrame, reread: Callable[..., pd.DataFrame]) -> pd.DataFrame:
-    """Integer columns written with leading zeros (ids, postcodes) stay text: ``007`` is not 7.
-
-    ``reread(**options)`` reads the same CSV again with ``pandas.read_csv`` options (here
-    ``usecols``, ``nrows``, ``dtype``). A column is judged on its first rows (a zero-padded
-    column pads them all), so a file without such a column is read only once more, that far.
-    """
-    ints = [
-        c
-        for c in frame.columns
-        if pd.api.types.is_integer_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
-    ]
-    if not ints:
-        return frame
-    head = reread(usecols=ints, nrows=_ZERO_SNIFF_ROWS, dtype=str)
-    padded = [c for c in ints if head[c].str.match(r"\s*[+-]?0\d").fillna(False).any()]
-    if padded:
-        text = reread(usecols=padded, dtype=str)
-        for column in padded:
-            frame[column] = text[column].to_numpy()
     return frame
+
+
+ZERO_SNIFF_ROWS = 10_000
+"""Rows of a CSV file whose text decides which integer columns are zero-padded."""
+
+
+def zero_padded_columns(read: Callable[..., pd.DataFrame]) -> list[str]:
+    """Return the integer columns written with leading zeros (ids, postcodes), to read as text.
+
+    ``read(**options)`` reads the CSV with ``pandas.read_csv`` options; the first
+    :data:`ZERO_SNIFF_ROWS` rows are read as text, and a column whose values there are all
+    integers, one at least with a leading zero (``007``, ``-01``), is zero-padded: read as
+    numbers, ``00042`` would come back as 42. The partitioned read takes the same columns from
+    the same rows, so both reads agree.
+    """
+    head = read(nrows=ZERO_SNIFF_ROWS, dtype=str)
+    padded = []
+    for column in head.columns:
+        values = head[column].dropna().str.strip()
+        values = values[values != ""]
+        if len(values) and values.str.fullmatch(r"[+-]?\d+").all():
+            if values.str.match(r"[+-]?0\d").any():
+                padded.append(str(column))
+    return padded
 
 
 def _read_jsonl(path: Path) -> pd.DataFrame:
@@ -224,9 +224,21 @@ def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
         raw = pd.concat([read_table(p) for p in input_files(path)], ignore_index=True)
         return raw.iloc[rows]
     if file_format(path) == "csv":
-        raw = pd.read_csv(
-            path, sep=_csv_delimiter(path), dtype=str, keep_default_na=False, encoding="utf-8"
+        # In chunks, keeping only the asked rows: the text of a large file is never held whole.
+        wanted = pd.Index(sorted(set(rows)))
+        chunks = pd.read_csv(
+            path,
+            sep=_csv_delimiter(path),
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8",
+            chunksize=_RAW_CHUNK_ROWS,
         )
-    else:
-        raw = read_table(path)
-    return raw.iloc[rows]
+        kept = [chunk[chunk.index.isin(wanted)] for chunk in chunks]
+        header = pd.read_csv(path, sep=_csv_delimiter(path), nrows=0, encoding="utf-8")
+        raw = pd.concat(kept) if kept else header.astype(str)
+        return raw.loc[rows]
+    return read_table(path).iloc[rows]
+
+
+_RAW_CHUNK_ROWS = 100_000

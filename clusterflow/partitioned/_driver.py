@@ -78,6 +78,7 @@ def _roles(config: TrainConfig, client: Any, plan: Batch) -> ColumnRoles:
         text_column=config.text_column,
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,
+        time_column=config.time_column,
         max_categories=config.features.max_categories,
         max_missing=config.features.max_missing,
         source=plan.source,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from clusterflow import stages
 from clusterflow.config import ImputeMethod
-from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
+from clusterflow.errors import NoViableClustering, ValidationFailed
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel, dump_component
 from clusterflow.partitioned._context import StageContext
 from clusterflow.stages.artifacts import write_plots
@@ -80,12 +80,7 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
 def sweep_on_sample(ctx: StageContext, key: str, imputer: Any) -> tuple[stages.Swept, ClusterModel]:
     """Fit the feature builder and the sweep exactly as in-process, on gathered samples."""
     config, roles, folder, n_valid = ctx.config, ctx.roles, ctx.folder, ctx.n_valid
-    if n_valid < config.sweep.k_min:
-        raise ConfigError(
-            f"{Path(str(config.data)).name}: only {n_valid} valid rows, fewer than "
-            f"k_min={config.sweep.k_min}",
-            hint="give more rows or lower --k-min",
-        )
+    stages.check_room(config, n_valid)
     # The gate's held-out rows are left out of the fits, exactly as in-process.
     held, train = stages.training_rows(ctx.validated, config)
     fit_pos = stages.train_fit_rows(train, n_valid, config.random_state)

@@ -5,6 +5,7 @@ CSV files are cut into byte ranges at record boundaries, Parquet files into row 
 
 from __future__ import annotations
 
+import functools
 import glob as globmod
 import hashlib
 import io
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.errors import InputError
-from clusterflow.io import file_format, fingerprint
+from clusterflow.io import file_format, fingerprint, zero_padded_columns
 
 PARTITION_BYTES = 64 << 20
 """Target size of one CSV partition (bytes of the file)."""
@@ -178,19 +179,16 @@ def read_partition(part: Partition, dtypes: dict[str, str] | None = None) -> pd.
 
         frame = read_table(part.path)
     else:
-        from clusterflow.io import keep_leading_zeros
-
         with open(part.path, "rb") as handle:
             handle.seek(part.start)
             body = handle.read(part.stop - part.start)
-
-        def read(**options):
-            return pd.read_csv(
-                io.BytesIO(part.header + body), sep=part.sep, encoding="utf-8", **options
-            )
-
-        text = {c: str for c, t in (dtypes or {}).items() if t == "text"}
-        frame = keep_leading_zeros(read(low_memory=False, dtype=text), read)
+        frame = pd.read_csv(
+            io.BytesIO(part.header + body),
+            sep=part.sep,
+            low_memory=False,
+            encoding="utf-8",
+            dtype={c: str for c, t in (dtypes or {}).items() if t == "text"},
+        )
     frame.columns = [str(c) for c in frame.columns]
     return frame.reset_index(drop=True)
 
@@ -312,6 +310,11 @@ def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None
         for column, kind in kinds.items():
             if dtypes.get(column) != "text":
                 dtypes[column] = kind
+    if parts and parts[0].kind == "csv":
+        # The columns the whole-file read takes as zero-padded text, from the same first rows.
+        first = parts[0]
+        read = functools.partial(pd.read_csv, first.path, sep=first.sep, encoding="utf-8")
+        dtypes.update(dict.fromkeys(zero_padded_columns(read), "text"))
     columns = tuple(counted[0][1].keys()) if counted else ()
     source = files[0].name if len(files) == 1 else str(data)
     return Batch(parts, lengths, offsets, dtypes, columns, len(workers), partition_bytes, source)

@@ -85,7 +85,7 @@ def _not_numbers(non_null: pd.Series) -> str:
     """
     as_text = non_null.astype(str).str.strip()
     failed = pd.to_numeric(as_text, errors="coerce").isna()
-    if failed.mean() > 0.5:
+    if failed.mean() >= 0.5:
         return ""
     examples = ", ".join(repr(v) for v in as_text[failed].value_counts().index[:3])
     return (
@@ -115,10 +115,7 @@ def _column_role(
     if n_unique <= 1:
         return None, "constant (one distinct value)"
     if kind == "categorical" and n_unique > max_categories:
-        mostly_numbers = _not_numbers(non_null)
-        if mostly_numbers:
-            return None, mostly_numbers
-        return None, (
+        return None, _not_numbers(non_null) or (
             f"{n_unique} distinct values, more than max_categories={max_categories}: "
             "looks like an id or free text (use it as --text-column, or raise --max-categories)"
         )

@@ -23,7 +23,13 @@ The wiring of the stages lives in ``flows/`` (one Prefect task per stage in ``ta
 """
 
 from clusterflow.stages.artifacts import REFERENCE_ROWS
-from clusterflow.stages.clustering import SUMMARY_METRICS, make_features, make_sweep, sweep
+from clusterflow.stages.clustering import (
+    SUMMARY_METRICS,
+    check_room,
+    make_features,
+    make_sweep,
+    sweep,
+)
 from clusterflow.stages.common import ProgressFn
 from clusterflow.stages.embedding import embed, embedder_spec
 from clusterflow.stages.handles import (
@@ -64,6 +70,7 @@ __all__ = [
     "impute",
     "ingest",
     "load_imputer",
+    "check_room",
     "make_features",
     "make_imputer",
     "make_sweep",

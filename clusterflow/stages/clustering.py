@@ -96,7 +96,7 @@ def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
     """
     from clusterflow.sweep import ClusterSweep, default_k_max
 
-    _check_room(config, n_train)
+    check_room(config, n_train)
     k_max = min(config.sweep.k_max or default_k_max(n_rows), n_train - 1)
     k_min = config.sweep.k_min
     if config.sweep.k is not None:
@@ -112,7 +112,7 @@ def make_sweep(config: TrainConfig, n_rows: int, n_train: int) -> Any:
     )
 
 
-def _check_room(config: TrainConfig, n_train: int) -> None:
+def check_room(config: TrainConfig, n_train: int) -> None:
     """Raise, naming the file and the option, when the rows cannot hold the asked clusters.
 
     Every k is at most ``n_train - 1`` (the silhouette needs a cluster with two rows), so
@@ -166,12 +166,7 @@ def _fit(
     table = pd.read_parquet(imputed.path)
     embeddings = np.load(embedded.path) if embedded else None
     n_rows = len(table)
-    if n_rows < config.sweep.k_min:
-        raise ConfigError(
-            f"{Path(config.data).name}: only {n_rows} valid rows, fewer than "
-            f"k_min={config.sweep.k_min}",
-            hint="give more rows or lower --k-min",
-        )
+    check_room(config, n_rows)
     # The gate's held-out rows are assigned like new data: the imputer, the features and the
     # clusterer are fitted without them.
     held, train = training_rows(validated, config)

@@ -15,7 +15,7 @@ from prefect.events import emit_event
 from clusterflow.config import MonitorConfig
 from clusterflow.drift import DriftThresholds
 from clusterflow.drift_report import render_html, render_markdown
-from clusterflow.io import read_raw_rows, write_csv, write_json
+from clusterflow.io import file_format, read_raw_rows, write_csv, write_json
 from clusterflow.model_registry import redact
 from clusterflow.monitoring import MonitorOutcome, monitor_frame
 
@@ -114,8 +114,8 @@ def _as_written(quarantine: pd.DataFrame, data: str) -> pd.DataFrame:
     The rows are indexed by their row number in the input, in both the in-process and the
     partitioned path.
     """
-    if quarantine.empty:
-        return quarantine
+    if quarantine.empty or not Path(data).is_file() or file_format(data) != "csv":
+        return quarantine  # Parquet and JSON Lines values are already as the file has them
     raw = read_raw_rows(data, quarantine.index.astype(int).tolist()).copy()
     raw["reason"] = quarantine["reason"].to_numpy()
     return raw

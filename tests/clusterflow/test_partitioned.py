@@ -255,3 +255,22 @@ def test_partitioned_monitor_gives_the_in_process_drift(tmp_path, threaded_clien
     assert whole.result.drift_detected
     pd.testing.assert_frame_equal(parted.quarantine, whole.quarantine, check_dtype=False)
     assert len(whole.quarantine) == 61
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_partitions_read_zero_padded_ids_as_the_whole_file_does(tmp_path, threaded_client, late):
+    """Padded in the first rows: text in every partition; padded only after them: numbers in
+    both reads (the whole-file read judges the first rows only, and the partitions follow it)."""
+    from clusterflow.io import ZERO_SNIFF_ROWS
+    from clusterflow.partitioned._plan import plan_batch
+
+    n = ZERO_SNIFF_ROWS + 5000
+    ids = [str(i) for i in range(1, n)] + ["00042"] if late else [f"{i:06d}" for i in range(n)]
+    data = tmp_path / "ids.csv"
+    pd.DataFrame({"id": ids, "x": np.arange(len(ids), dtype=float)}).to_csv(data, index=False)
+    whole = read_table(data)
+    batch = plan_batch(data, threaded_client, partition_bytes=40_000)
+    assert len(batch.parts) >= 4
+    parted = pd.concat([job.read() for job in batch.jobs()])
+    assert parted["id"].tolist() == whole["id"].tolist()
+    assert isinstance(whole["id"].iloc[-1], str) is not late

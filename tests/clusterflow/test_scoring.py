@@ -124,3 +124,27 @@ def test_tracking_uri_is_the_registry_rule(tmp_path, monkeypatch):
     assert (
         tracking_uri(tmp_path / "ws") == resolve_tracking_uri(tmp_path / "ws") == "sqlite:///x.db"
     )
+
+
+def test_unreadable_numbers_are_the_cells_validation_quarantines():
+    """Score counts exactly the rows train would quarantine for their numbers ('nan' is a gap)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from clusterflow.schema import ColumnRoles, validate_records
+    from clusterflow.scoring import unreadable_numbers
+
+    roles = ColumnRoles(id_column=None, text_column=None, numeric=("x", "y", "z"), categorical=())
+    frame = pd.DataFrame(
+        {
+            "x": ["1", "NaN", "nan", "abc", "1e400", None, " ", "2", "3", "4"],
+            "y": np.arange(10.0),
+            "z": pd.array([1, None] * 5, dtype="Int64"),
+        }
+    )
+    frame.loc[9, "y"] = np.inf
+    found = unreadable_numbers(SimpleNamespace(roles=roles), frame)
+    assert found == {"rows": 4, "example": "row 3, column x: 'abc'"}
+    assert sorted(validate_records(frame, roles, allow_empty=True).reasons) == [3, 4, 6, 9]

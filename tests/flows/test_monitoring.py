@@ -87,6 +87,10 @@ def penguins_champion(prefect_harness, tracking):
     bad = held_out.copy()
     bad["body_mass_g"] = bad["body_mass_g"].astype(object)
     bad.iloc[0, bad.columns.get_loc("body_mass_g")] = "heavy"
+    # Whole numbers written as such in a column with a gap (read back as floats): the
+    # quarantined row must keep "181", not become "181.0".
+    bad["flipper_length_mm"] = bad["flipper_length_mm"].astype("Int64")
+    bad.iloc[1, bad.columns.get_loc("flipper_length_mm")] = pd.NA
     batches = {
         "held_out": held_out,
         "gentoo": held_out[held_out["species"] == "Gentoo"],
@@ -222,6 +226,7 @@ def test_bad_rows_in_the_batch_are_counted(penguins_champion):
     )
     expected = written[written["body_mass_g"] == "heavy"].reset_index(drop=True)
     pd.testing.assert_frame_equal(as_csv.drop(columns="reason"), expected)
+    assert "." not in expected["flipper_length_mm"].iloc[0]  # the case that matters is here
 
 
 def test_cli_exits_zero_on_drift_and_nonzero_only_on_errors(penguins_champion, capsys, tmp_path):
