@@ -79,7 +79,7 @@ def _join_partitions(
     """
     rows_in = sum(view.rows for view in views)
     if rows_in == 0:
-        raise ValidationFailed("the batch has no rows", hint="monitor a file with rows")
+        raise ValidationFailed(f"{source}: the batch has no rows", hint="monitor a file with rows")
     quarantined = [view.quarantine for view in views if view.quarantine is not None]
     quarantine = pd.concat(quarantined) if quarantined else pd.DataFrame()
     samples = [view.sample for view in views if view.sample is not None]
