@@ -10,12 +10,17 @@ under ``MIN_EXPLAINED`` of the variance, is left to the rule):
   checks and its silhouette guard; at that k the candidate with the best ``pick`` score.
 - *consensus*: the median of the k that the evidence, the silhouette and Davies-Bouldin each
   prefer among the viable candidates.
+- *at k=2, largest k*: the rule, but the largest k above when the rule stops at k=2.
 
 Prints each variant's choice and ARI per set, the targets met and mean ARI over all sets, then
 leave-one-dataset-out over the variants as one more constant of the rule: per held-out set, the
-variant best on the other 31 (most targets, then mean ARI; ties to the rule).
+variant best on the other 31 (most targets, then mean ARI; ties to the rule). ``--seeds`` judges
+the variants on the sweeps of seeds 0, 1 and 2 instead (cached by ``seeds.py``): targets and
+mean ARI over the 96 sweeps, the agreement between the three seeds' chosen clusterings, and
+folds that hold out a set's three sweeps together.
 
     python benchmarks/quality/largest_k.py           # needs the cached tables of run.py
+    python benchmarks/quality/largest_k.py --seeds   # needs those of seeds.py --validation
 """
 
 from __future__ import annotations
@@ -145,13 +150,75 @@ def totals(metas: list[dict], rules: dict[str, Rule]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def over_seeds(metas: list[dict], rules: dict[str, Rule]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each rule over the three seeds' sweeps of every set, and leave-one-dataset-out.
+
+    Returns the totals per rule (targets, mean ARI, agreement between the seeds' choices) and
+    the folds: per held-out set, the rule meeting the most targets over the other sets' sweeps
+    (then mean ARI; ties to the first rule), scored on the held-out set's three sweeps.
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    from benchmarks.quality.seeds import SEEDS, seeded
+
+    loaders = {**LOADERS, **VALIDATION}
+    goals = {m["name"]: target(m) for m in metas}
+    sweeps = {n: [seeded(loaders[n](), seed) for seed in SEEDS] for n in goals}
+    aris: dict[tuple[str, str], list[float]] = {}
+    agreement: dict[str, list[float]] = {v: [] for v in rules}
+    for v, rule in rules.items():
+        for n, runs in sweeps.items():
+            picks = [rule(table) for table, _ in runs]
+            aris[v, n] = [float(t.loc[i, "ari"]) for (t, _), i in zip(runs, picks, strict=True)]
+            chosen = [
+                labels[t.index.get_loc(i)] for (t, labels), i in zip(runs, picks, strict=True)
+            ]
+            pairs = [(a, b) for j, a in enumerate(chosen) for b in chosen[j + 1 :]]
+            agreement[v].append(float(np.mean([adjusted_rand_score(a, b) for a, b in pairs])))
+
+    def merit(v: str, sets: list[str]) -> tuple[int, float]:
+        met = sum(a >= goals[n] - 1e-9 for n in sets for a in aris[v, n])
+        return met, float(np.mean([a for n in sets for a in aris[v, n]]))
+
+    names, sweeps_n = list(goals), len(SEEDS) * len(goals)
+    totals_ = pd.DataFrame(
+        {
+            "rule": v,
+            "targets met": f"{merit(v, names)[0]}/{sweeps_n}",
+            "mean ARI": merit(v, names)[1],
+            "agreement between seeds": float(np.mean(agreement[v])),
+        }
+        for v in rules
+    )
+    folds = []
+    for held in names:
+        chosen_v = max(rules, key=lambda v, held=held: merit(v, [n for n in names if n != held]))
+        met, ari = merit(chosen_v, [held])
+        folds.append({"held out": held, "chosen on others": chosen_v, "met": met, "ARI": ari})
+    return totals_, pd.DataFrame(folds)
+
+
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", action="store_true", help="judge on seeds 0, 1 and 2")
+    args = parser.parse_args()
     metas = []
     for name, load in {**LOADERS, **VALIDATION}.items():
         print(f"collecting {name} ...", file=sys.stderr, flush=True)
         metas.append(collect(load()))
     rules = variants()
+    if args.seeds:
+        totals_, folds_ = over_seeds(metas, rules)
+        print(f"## Over the three seeds' sweeps of all {len(metas)} sets\n")
+        print(markdown(totals_))
+        chosen = folds_["chosen on others"].value_counts()
+        print(
+            "\nleave-one-dataset-out (a set's three sweeps held out together): "
+            + ", ".join(f"{v} x{c}" for v, c in chosen.items())
+            + f"; held out {int(folds_['met'].sum())}/{3 * len(metas)} targets, mean ARI "
+            f"{folds_['ARI'].mean():.3f}"
+        )
+        return
     per_set, folds = compare(metas, rules)
     print("## Each rule's choice per set (x: target missed)\n")
     print(markdown(per_set))
