@@ -106,3 +106,29 @@ def test_validation_sets_are_new_and_never_the_held_out_data(monkeypatch) -> Non
     assert not set(datasets.VALIDATION) & set(datasets.LOADERS)
     assert len(asked) == len(datasets.VALIDATION)
     assert not [a for a in asked if a[0] in ("MASS", "ggplot2") or a[1] == "airquality"]
+
+
+def test_the_k2_variants_of_largest_k_on_a_tiny_table() -> None:
+    """The rule stops at k=2; the variant revisits it, 'always' takes the largest that replicates."""
+    from benchmarks.quality.largest_k import edge_then_largest, largest_k
+
+    rows = [  # algorithm, k, silhouette, evidence, prediction strength
+        ("kmeans", 2, 0.512, -0.183, 0.987),
+        ("agglomerative", 3, 0.372, -0.330, 0.876),
+        ("kmeans", 3, 0.374, -0.319, 0.714),
+        ("agglomerative", 4, 0.368, -0.483, 0.686),
+        ("agglomerative", 5, 0.30, -0.9, 0.95),  # replicates, but under 70% of the best silhouette
+    ]
+    table = pd.DataFrame(
+        rows, columns=["algorithm", "k", "silhouette", "evidence", "prediction_strength"]
+    ).assign(stability=0.95, noise_share=0.0, min_share=0.2, evidence_share=0.9, k_max=10, ari=0.0)
+    assert table.loc[_rule_index(table), "k"] == 2
+    assert table.loc[edge_then_largest(table, 0.8, "silhouette"), "k"] == 3
+    assert table.loc[edge_then_largest(table, 0.9, "silhouette"), "k"] == 2  # nothing finer
+    assert table.loc[largest_k(table, 0.8, "silhouette"), "k"] == 3
+
+
+def _rule_index(table: pd.DataFrame) -> int:
+    from benchmarks.quality.run import new_rule
+
+    return new_rule(table)
