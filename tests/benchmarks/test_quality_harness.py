@@ -109,7 +109,7 @@ def test_validation_sets_are_new_and_never_the_held_out_data(monkeypatch) -> Non
 
 
 def test_the_k2_variants_of_largest_k_on_a_tiny_table() -> None:
-    """The rule stops at k=2; the variant revisits it, 'always' takes the largest that replicates."""
+    """The rule stops at k=2: the variant revisits it, "always" takes the largest replicating k."""
     from benchmarks.quality.largest_k import edge_then_largest, largest_k
 
     rows = [  # algorithm, k, silhouette, evidence, prediction strength
