@@ -114,7 +114,7 @@ def _as_written(quarantine: pd.DataFrame, data: str) -> pd.DataFrame:
     The rows are indexed by their row number in the input, in both the in-process and the
     partitioned path.
     """
-    if quarantine.empty or not Path(data).is_file() or file_format(data) != "csv":
+    if quarantine.empty or not Path(data).is_file() or file_format(Path(data)) != "csv":
         return quarantine  # Parquet and JSON Lines values are already as the file has them
     raw = read_raw_rows(data, quarantine.index.astype(int).tolist()).copy()
     raw["reason"] = quarantine["reason"].to_numpy()

@@ -258,7 +258,7 @@ CATALOGUE: tuple[BadInput, ...] = (
         _bytes(b"x,y\n1,2\n2,3\n5,1\n"),
         args=("--k-min", "5", "--k-max", "6"),
         error=ConfigError,
-        words=("3 valid rows", "k_min=5"),
+        words=("--k-min 5", "few.csv has 3 rows to cluster", "at most 2 clusters"),
     ),
     BadInput(
         "jsonl_broken_line",
