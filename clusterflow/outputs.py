@@ -36,8 +36,16 @@ def quarantined_rows(snapshot: Snapshot, validated: Validated) -> pd.DataFrame:
     rows = quarantine["row"].astype(int).tolist()
     if not rows:
         return pd.DataFrame(columns=[*snapshot.columns, "reason"])
-    raw = read_raw_rows(snapshot.source, rows).copy()
-    raw["reason"] = quarantine["reason"].tolist()
+    return rows_as_written(snapshot.source, rows, quarantine["reason"].tolist())
+
+
+def rows_as_written(source: str | Path, rows: list[int], reasons: list[str]) -> pd.DataFrame:
+    """Return the input's rows ``rows`` as its file has them (``3`` not ``3.0``), plus ``reason``.
+
+    Training's quarantine.csv and monitoring's both go through it.
+    """
+    raw = read_raw_rows(source, rows).copy()
+    raw["reason"] = list(reasons)
     return raw
 
 

@@ -226,16 +226,17 @@ def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
     if file_format(path) == "csv":
         # In chunks, keeping only the asked rows: the text of a large file is never held whole.
         wanted = pd.Index(sorted(set(rows)))
+        sep = _csv_delimiter(path)
         chunks = pd.read_csv(
             path,
-            sep=_csv_delimiter(path),
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             encoding="utf-8",
             chunksize=_RAW_CHUNK_ROWS,
         )
         kept = [chunk[chunk.index.isin(wanted)] for chunk in chunks]
-        header = pd.read_csv(path, sep=_csv_delimiter(path), nrows=0, encoding="utf-8")
+        header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8")
         raw = pd.concat(kept) if kept else header.astype(str)
         return raw.loc[rows]
     return read_table(path).iloc[rows]

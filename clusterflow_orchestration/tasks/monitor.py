@@ -15,9 +15,10 @@ from prefect.events import emit_event
 from clusterflow.config import MonitorConfig
 from clusterflow.drift import DriftThresholds
 from clusterflow.drift_report import render_html, render_markdown
-from clusterflow.io import file_format, read_raw_rows, write_csv, write_json
+from clusterflow.io import file_format, write_csv, write_json
 from clusterflow.model_registry import redact
 from clusterflow.monitoring import MonitorOutcome, monitor_frame
+from clusterflow.outputs import rows_as_written
 
 DRIFT_EVENT = "clusterflow.drift.detected"
 """Name of the Prefect event emitted on drift (deployments/ triggers retraining on it)."""
@@ -116,9 +117,9 @@ def _as_written(quarantine: pd.DataFrame, data: str) -> pd.DataFrame:
     """
     if quarantine.empty or not Path(data).is_file() or file_format(Path(data)) != "csv":
         return quarantine  # Parquet and JSON Lines values are already as the file has them
-    raw = read_raw_rows(data, quarantine.index.astype(int).tolist()).copy()
-    raw["reason"] = quarantine["reason"].to_numpy()
-    return raw
+    return rows_as_written(
+        data, quarantine.index.astype(int).tolist(), quarantine["reason"].tolist()
+    )
 
 
 @task(name="drift-report")
