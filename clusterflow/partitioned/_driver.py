@@ -28,7 +28,7 @@ from clusterflow.partitioned._workers import (
     _validate_partition,
     map_partitions,
 )
-from clusterflow.schema import ColumnRoles, infer_roles
+from clusterflow.schema import ColumnRoles
 from clusterflow.stages.common import sanitise_for_parquet
 from clusterflow.store import StageStore
 
@@ -73,23 +73,7 @@ def _roles(config: TrainConfig, client: Any, plan: Batch) -> ColumnRoles:
         ]
     )
     sample = sanitise_for_parquet(pd.concat(raw))
-    roles = infer_roles(
-        sample,
-        text_column=config.text_column,
-        id_column=config.id_column,
-        exclude_columns=config.exclude_columns,
-        time_column=config.time_column,
-        max_categories=config.features.max_categories,
-        max_missing=config.features.max_missing,
-        source=plan.source,
-    )
-    texts = sample[roles.text_column].dropna().astype(str) if roles.text_column else None
-    if texts is not None and texts.str.strip().eq("").all():
-        raise ValidationFailed(
-            f"{plan.source}: the text column {roles.text_column!r} is empty in every row",
-            hint="choose another --text-column or omit it for tabular data",
-        )
-    return roles
+    return stages.roles_for(sample, config, plan.source)
 
 
 def _fresh(folder: Path) -> None:

@@ -41,7 +41,7 @@ from clusterflow.stages.handles import (
     handle_dict,
 )
 from clusterflow.stages.imputation import check_fit_rows, impute, load_imputer, make_imputer
-from clusterflow.stages.intake import ingest, validate
+from clusterflow.stages.intake import ingest, roles_for, validate
 from clusterflow.stages.sampling import (
     FIT_ROWS,
     fit_sample,
@@ -74,6 +74,7 @@ __all__ = [
     "make_features",
     "make_imputer",
     "make_sweep",
+    "roles_for",
     "sweep",
     "sweep_rows",
     "train_fit_rows",

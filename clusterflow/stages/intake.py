@@ -75,7 +75,7 @@ def _validate_into(
     """Validate the snapshot's rows into ``tmp``: the valid ones, the quarantined ones and why."""
     frame = pd.read_parquet(snapshot.path)
     source = Path(snapshot.source).name
-    roles = _infer_roles(frame, config, source)
+    roles = roles_for(frame, config, source)
     outcome = validate_records(frame, roles, max_text_chars=1_000_000, source=source)
     valid, reasons = outcome.valid, dict(outcome.reasons)
     if config.impute.method == ImputeMethod.drop and roles.features:
@@ -108,8 +108,11 @@ def _validate_settings(config: TrainConfig) -> dict:
     }
 
 
-def _infer_roles(frame: pd.DataFrame, config: TrainConfig, source: str) -> ColumnRoles:
-    """Infer the column roles; a text column empty in every row is an error."""
+def roles_for(frame: pd.DataFrame, config: TrainConfig, source: str) -> ColumnRoles:
+    """Infer the column roles by the run's settings; a text column empty in every row is an error.
+
+    The in-process validation passes the whole table, the Dask driver its sample of rows.
+    """
     roles = infer_roles(
         frame,
         text_column=config.text_column,

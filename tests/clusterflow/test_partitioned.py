@@ -274,3 +274,18 @@ def test_partitions_read_zero_padded_ids_as_the_whole_file_does(tmp_path, thread
     parted = pd.concat([job.read() for job in batch.jobs()])
     assert parted["id"].tolist() == whole["id"].tolist()
     assert isinstance(whole["id"].iloc[-1], str) is not late
+
+
+def test_a_text_column_blank_in_every_row_is_refused_by_both_reads(tmp_path, threaded_client):
+    """In-process validation and the Dask driver share one roles check and say the same line."""
+    from clusterflow.errors import ValidationFailed
+
+    data = tmp_path / "blank.csv"
+    pd.DataFrame({"note": ["  ", "", " \t "] * 30, "x": np.arange(90.0)}).to_csv(data, index=False)
+    config = TrainConfig(data=str(data), text_column="note", workspace=str(tmp_path / "ws"))
+    store = StageStore(tmp_path / "ws" / "stages")
+    message = r"blank.csv: the text column 'note' is empty in every row"
+    with pytest.raises(ValidationFailed, match=message):
+        stages.validate(stages.ingest(data, store), config, store)
+    with pytest.raises(ValidationFailed, match=message):
+        train_partitioned(config, store, threaded_client, partition_bytes=400)
