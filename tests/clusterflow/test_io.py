@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from clusterflow.errors import InputError
-from clusterflow.io import atomic_path, fingerprint, read_raw_rows, read_table
+from clusterflow.io import atomic_path, fingerprint, read_header, read_raw_rows, read_table
 
 
 def test_reads_csv_with_row_index(tmp_path):
@@ -39,6 +39,19 @@ def test_reads_gzip_parquet_and_jsonl_alike(tmp_path):
         assert got["c"].tolist()[:2] == ["a", "b"] and pd.isna(got["c"][2])
 
 
+def test_header_check_gives_the_columns_a_full_read_gives(tmp_path):
+    """The CLI's preflight reads only the header; it must name the columns the flow will see."""
+    frame = pd.DataFrame({"x": [1.5, 2.0], "c": ["a", "b"], "n": [1, 2]})
+    frame.to_csv(tmp_path / "a.csv.gz", index=False, compression="gzip")
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    (tmp_path / "a.jsonl").write_text("\n" + frame.to_json(orient="records", lines=True))
+    for name in ("a.csv.gz", "a.parquet", "a.jsonl"):
+        assert read_header(tmp_path / name) == list(read_table(tmp_path / name).columns)
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(InputError, match="bad.parquet"):
+        read_header(tmp_path / "bad.parquet")
+
+
 def test_fingerprint_depends_on_content_not_name(tmp_path):
     (tmp_path / "a.csv").write_text("x\n1\n")
     (tmp_path / "b.csv").write_text("x\n1\n")
@@ -57,6 +70,8 @@ def test_fingerprint_depends_on_content_not_name(tmp_path):
         (b"\x89PNG\r\n\x1a\n\x00\x00", ".csv", "binary"),
         (b"a,b,a\n1,2,3\n", ".csv", "duplicated column"),
         (b'{"a": 1}\n{"a": 2\n', ".jsonl", "line 2 is not valid JSON"),
+        (b"\n  \n", ".jsonl", "no records"),
+        (b"PAR1 cut short", ".parquet", "Parquet"),
         (b"x\n1\n", ".xlsx", "unsupported file type"),
     ],
 )
