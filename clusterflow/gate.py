@@ -241,7 +241,7 @@ def decide(
     """
     score = score or labeling_score
     X, raw = _assign_holdout(challenger, holdout, challenger_embeddings)
-    common = _evidence_so_far(len(holdout), X, raw, score, random_state, champion_version)
+    common = _evidence_so_far(challenger, X, raw, score, random_state, champion_version)
     if champion is None:
         return _without_champion(champion_version, common)
     try:
@@ -257,7 +257,8 @@ def decide(
     found = compare(
         X, raw, old, resamples=resamples, random_state=random_state, score=score, fitted=fitted
     )
-    return _compared(found, raw, old, champion, common | {"metric": common["metric"] + note})
+    common |= {"metric": common["metric"] + note}
+    return _compared(found, raw, challenger.raw_ids(), old, champion, common)
 
 
 def _assign_holdout(
@@ -273,7 +274,7 @@ def _assign_holdout(
 
 
 def _evidence_so_far(
-    rows: int,
+    challenger: ClusterModel,
     X: np.ndarray,
     raw: np.ndarray,
     score: ScoreFn,
@@ -281,6 +282,7 @@ def _evidence_so_far(
     champion_version: str | None,
 ) -> dict[str, Any]:
     """Return the decision's fields known before the champion is consulted (identity id map)."""
+    rows = len(raw)
     own = float(score(X, raw, random_state=random_state)) if rows else None
     return {
         "rows": rows,
@@ -288,7 +290,7 @@ def _evidence_so_far(
         "metric": score_name(score),
         "challenger_score": own,
         "champion_score": None,
-        "cluster_map": {int(c): int(c) for c in np.unique(raw[raw >= 0])},
+        "cluster_map": {c: c for c in challenger.raw_ids()},
     }
 
 
@@ -346,13 +348,14 @@ def _out_of_sample(
 def _compared(
     found: Comparison,
     raw: np.ndarray,
+    raw_ids: list[int],
     old: np.ndarray,
     champion: ClusterModel,
     common: dict[str, Any],
 ) -> GateDecision:
     """Decide by a comparison, with the challenger's ids matched to the champion's."""
     outcome, reason = _verdict(found, common["champion_version"])
-    mapping, share = match_clusters(raw, old, reserved=champion.published_ids())
+    mapping, share = match_clusters(raw, old, reserved=champion.published_ids(), new_ids=raw_ids)
     common = common | {
         "challenger_score": found.challenger,
         "champion_score": found.champion,

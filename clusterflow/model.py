@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow.cluster_ids import renumber, stage_with_cluster_map
+from clusterflow.cluster_ids import complete_cluster_map, renumber, stage_with_cluster_map
 from clusterflow.component_io import (
     _skops_io,  # noqa: F401  (benchmarks/cli_latency.py and a test import it from here)
     allowed_types,
@@ -122,7 +122,7 @@ class ClusterModel:
         self.clusterer = clusterer
         self.embedder = embedder
         self.novelty_threshold = novelty_threshold
-        self.cluster_map = cluster_map or {}
+        self.cluster_map = complete_cluster_map(cluster_map or {}, self.raw_ids())
         self.folder: Path | None = (
             None  # where the model was loaded from (its reference lives there)
         )
@@ -196,10 +196,13 @@ class ClusterModel:
             return np.asarray(raw, dtype=int).copy()
         return renumber(raw, self.cluster_map)
 
+    def raw_ids(self) -> list[int]:
+        """Return the clusterer's own cluster ids, 0 .. k-1 (noise, -1, is not a cluster)."""
+        return list(range(len(getattr(self.clusterer, "cluster_centers_", []))))
+
     def published_ids(self) -> set[int]:
         """Every cluster id this model can report (its own clusters after the map)."""
-        k = len(getattr(self.clusterer, "cluster_centers_", []))
-        ids = {self.cluster_map.get(c, c) for c in range(k)}
+        ids = {self.cluster_map.get(c, c) for c in self.raw_ids()}
         return ids | set(self.cluster_map.values())
 
     def input_columns(self) -> list[str]:

@@ -8,6 +8,8 @@ Clusters without a partner get ids never used by the champion.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -15,7 +17,11 @@ __all__ = ["match_clusters"]
 
 
 def match_clusters(
-    new_raw: np.ndarray, old_labels: np.ndarray, *, reserved: set[int] | frozenset = frozenset()
+    new_raw: np.ndarray,
+    old_labels: np.ndarray,
+    *,
+    reserved: set[int] | frozenset = frozenset(),
+    new_ids: Iterable[int] = (),
 ) -> tuple[dict[int, int], float]:
     """Map the new model's raw cluster ids onto the old model's ids.
 
@@ -28,11 +34,15 @@ def match_clusters(
     reserved : set of int
         Ids the old model ever used (also those absent from the sample): an unmatched new cluster
         never gets one of them.
+    new_ids : iterable of int
+        Every raw id the new model has. A cluster no evaluation row falls in is unmatched and
+        gets an unused id too; left out of the map, it would keep its raw number, which may be
+        the id a matched cluster was given (two groups published under one id).
 
     Returns
     -------
     mapping : dict
-        Raw new id -> published id, for every cluster id in ``new_raw`` (noise excluded).
+        Raw new id -> published id, for every id in ``new_raw`` or ``new_ids`` (noise excluded).
     matched_share : float
         Share of the rows both models cluster that keep their id under the mapping.
     """
@@ -40,24 +50,24 @@ def match_clusters(
     old_labels = np.asarray(old_labels, dtype=int)
     if new_raw.shape != old_labels.shape:
         raise ValueError(f"label arrays differ in shape: {new_raw.shape} vs {old_labels.shape}")
-    new_ids = np.unique(new_raw[new_raw >= 0])
+    seen = np.unique(new_raw[new_raw >= 0])
     both = (new_raw >= 0) & (old_labels >= 0)
     old_ids = np.unique(old_labels[both])
     mapping: dict[int, int] = {}
-    if len(new_ids) and len(old_ids):
-        table = np.zeros((len(new_ids), len(old_ids)), dtype=np.int64)
-        rows = np.searchsorted(new_ids, new_raw[both])
+    if len(seen) and len(old_ids):
+        table = np.zeros((len(seen), len(old_ids)), dtype=np.int64)
+        rows = np.searchsorted(seen, new_raw[both])
         cols = np.searchsorted(old_ids, old_labels[both])
         np.add.at(table, (rows, cols), 1)
         r, c = linear_sum_assignment(table, maximize=True)
         for i, j in zip(r, c, strict=True):
             if table[i, j] > 0:
-                mapping[int(new_ids[i])] = int(old_ids[j])
+                mapping[int(seen[i])] = int(old_ids[j])
     taken = set(reserved) | set(int(v) for v in old_labels[old_labels >= 0]) | set(mapping.values())
     next_id = max(taken, default=-1) + 1
-    for cid in new_ids:
-        if int(cid) not in mapping:
-            mapping[int(cid)] = next_id
+    for cid in sorted({int(c) for c in seen} | {int(c) for c in new_ids if c >= 0}):
+        if cid not in mapping:
+            mapping[cid] = next_id
             next_id += 1
     kept = both.sum()
     share = None

@@ -37,6 +37,28 @@ def test_new_cluster_gets_an_unused_id_and_noise_stays_noise():
     assert share == pytest.approx(4 / 5)
 
 
+def test_a_cluster_absent_from_the_sample_gets_an_id_of_its_own():
+    """The helper's retrain: raw 1 took old id 8 and raw 8, in no held-out row, kept 8."""
+    old = np.array([8, 8, 0, 0])
+    new = np.array([1, 1, 0, 0])
+    mapping, _ = match_clusters(new, old, reserved={0, 8}, new_ids=range(9))
+    assert mapping[1] == 8 and mapping[0] == 0
+    assert sorted(mapping) == list(range(9))
+    assert len(set(mapping.values())) == 9  # one id per cluster
+    assert min(mapping[c] for c in range(2, 9)) > 8
+
+
+def test_a_saved_map_with_a_clash_is_repaired_on_load():
+    """A model registered with the old, incomplete map publishes each cluster under its own id."""
+    from clusterflow.cluster_ids import complete_cluster_map
+
+    assert complete_cluster_map({1: 8, 0: 0}, list(range(9)))[8] == 9
+    healthy = {0: 2, 1: 0, 2: 1}
+    assert complete_cluster_map(healthy, [0, 1, 2]) == healthy
+    assert complete_cluster_map({1: 1, 2: 2}, [0, 1, 2]) == {1: 1, 2: 2}  # 0 keeps its number
+    assert complete_cluster_map({}, [0, 1]) == {}
+
+
 def test_match_rejects_misaligned_arrays():
     with pytest.raises(ValueError, match="shape"):
         match_clusters(np.zeros(3, dtype=int), np.zeros(4, dtype=int))
@@ -146,6 +168,17 @@ def test_a_tie_keeps_the_champion_and_aligns_the_ids(blobs):
     np.testing.assert_array_equal(
         challenger.predict(frame)["cluster"], champion.predict(frame)["cluster"]
     )
+
+
+def test_a_challenger_cluster_no_held_out_row_falls_in_is_not_merged(blobs):
+    frame, X = blobs
+    centres = _true_centres(X)
+    far = centres.mean(axis=0) + 100.0  # a fourth cluster, far from every row
+    challenger = _model(np.vstack([centres[[2, 0, 1]], far]))
+    decision = decide(challenger, _model(centres), frame, champion_version="1", **GATE)
+    assert sorted(decision.cluster_map) == [0, 1, 2, 3]
+    assert len(set(decision.cluster_map.values())) == 4
+    assert decision.cluster_map[3] not in {0, 1, 2}
 
 
 def test_a_nearly_equal_challenger_is_a_tie(blobs):
