@@ -206,6 +206,10 @@ def _drop_user_error_tracebacks(record: logging.LogRecord) -> bool:
     return True
 
 
+REGISTRY_COMMANDS = frozenset({"train", "score", "monitor"})
+"""Commands that use the model registry: all of them take the same one (``use_stack_registry``)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clusterflow`` console script."""
     parser = build_parser()
@@ -236,6 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         pass
     try:
+        if args.command in REGISTRY_COMMANDS:
+            from clusterflow_cli.server import use_stack_registry
+
+            use_stack_registry(args.workspace)
         with console.muffled(level == console.QUIET):
             return commands[args.command](args)
     except ClusterflowError as err:

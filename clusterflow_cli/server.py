@@ -90,6 +90,25 @@ def start_kept_server(
     return state["env"]
 
 
+def use_stack_registry(workspace: str | Path) -> str | None:
+    """Make the MLflow server of a running ``clusterflow up`` stack the default registry.
+
+    Every command that reads or writes the registry (``train``, ``score``, ``monitor``) calls
+    this first, so that they agree on one registry: a set ``MLFLOW_TRACKING_URI`` wins; else the
+    stack's MLflow server when it runs; else the SQLite file under the workspace. Returns the
+    URI set, or None.
+    """
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return None
+    state = stack.read_state(workspace)
+    servers = [p for p in state.get("processes", []) if p.get("name") == "mlflow-server"]
+    uri = state.get("env", {}).get("MLFLOW_TRACKING_URI")
+    if not (uri and servers and all(stack._alive(p) for p in servers)):
+        return None
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    return uri
+
+
 @contextmanager
 def prefect_api(workspace: str | Path, *, echo: Callable[[str], None]) -> Iterator[str]:
     """Report to a running Prefect API inside the block (see the module doc); yield its URL."""
@@ -110,8 +129,7 @@ def prefect_api(workspace: str | Path, *, echo: Callable[[str], None]) -> Iterat
                 env = running_local_api(workspace) or start_kept_server(workspace, echo=echo)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-    if env.get("MLFLOW_TRACKING_URI"):
-        os.environ.setdefault("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    use_stack_registry(workspace)
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
     updates = {PREFECT_API_URL: env["PREFECT_API_URL"]}

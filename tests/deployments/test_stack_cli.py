@@ -155,3 +155,32 @@ def test_a_kept_server_whose_port_another_server_took_is_refused(tmp_path, monke
     assert stack.read_state(tmp_path / "ws") == {}  # its own server was stopped and forgotten
     (proc,) = started
     assert proc.wait(timeout=30) is not None  # stopped, not left behind
+
+
+def test_every_registry_command_uses_the_running_stacks_mlflow(tmp_path, monkeypatch, capsys):
+    """With `up`'s MLflow server running, score and monitor looked in the workspace's SQLite file
+    while train registered on the server: a model trained a minute earlier was "not found"."""
+    from clusterflow_cli.server import use_stack_registry
+
+    ws = tmp_path / "ws"
+    entry = _start_sleeper(ws, tmp_path, "mlflow-server")  # stands in for the server process
+    stack_uri = f"sqlite:///{tmp_path / 'stack.db'}"
+    stack._write_state(ws, {"env": {"MLFLOW_TRACKING_URI": stack_uri}, "processes": [entry]})
+    data = tmp_path / "batch.csv"
+    data.write_text("x,y\n1,2\n3,4\n")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+        assert use_stack_registry(ws) is None  # a set URI wins
+        monkeypatch.delenv("MLFLOW_TRACKING_URI")
+        for command in (
+            ["score", str(data), "--out", str(tmp_path / "a.csv")],
+            ["monitor", str(data), "--out", str(tmp_path / "m")],
+        ):
+            assert main([*command, "--workspace", str(ws)]) == 2
+            err = capsys.readouterr().err
+            assert f"no model models:/clusterflow@champion in {stack_uri}" in err
+            monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    finally:
+        stack.down(ws, echo=lambda _m: None)
+    assert use_stack_registry(ws) is None  # stopped: the workspace's own SQLite file again
