@@ -202,7 +202,7 @@ def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
             f"--out {args.out}: score writes CSV (<id>,cluster per row)",
             hint="give --out a name ending in .csv",
         )
-    header = check_file(args.data, id_column=args.id_column)
+    header = check_file(args.data, id_column=args.id_column, partitioned=bool(args.dask_address))
     check_dask_address(args.dask_address)
     local = find_registered_model(args.model, args.workspace)
     if local is None:
@@ -268,7 +268,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
     from clusterflow_cli.server import prefect_api
 
-    check_file(args.data)
+    check_file(args.data, partitioned=bool(args.dask_address))
     check_model_uri(args.model, args.workspace)
     dask_address = check_dask_address(args.dask_address)
     config = MonitorConfig(

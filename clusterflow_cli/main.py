@@ -82,6 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = _train_config(args)
     preflight(
         config.data,
+        partitioned=bool(args.dask_address),
         text_column=config.text_column,
         id_column=config.id_column,
         exclude_columns=config.exclude_columns,

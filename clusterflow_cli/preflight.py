@@ -28,16 +28,22 @@ def check_file(
     id_column: str | None = None,
     exclude_columns: Sequence[str] = (),
     time_column: str | None = None,
+    partitioned: bool = False,
 ) -> list[str]:
     """Check the file's header and the named columns; return the header.
 
     A file up to ``FULL_READ_BYTES`` is read whole, so the problems only its rows show (a header
     without rows, a ragged line, a broken JSON line) fail here too; a bigger one is judged by its
-    header (the flow's own read checks the rest).
+    header (the flow's own read checks the rest). ``partitioned`` (a ``--dask-address`` run):
+    ``data`` may also be a folder or a glob of Parquet files, judged by the first file's header.
     """
     from clusterflow.io import read_header, read_table
     from clusterflow.schema import check_named_columns
 
+    if partitioned:
+        from clusterflow.partitioned import input_files
+
+        data = str(input_files(data)[0])
     header = read_header(data)
     if Path(data).is_file() and Path(data).stat().st_size <= FULL_READ_BYTES:
         header = [str(c) for c in read_table(data).columns]

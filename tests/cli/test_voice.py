@@ -396,6 +396,31 @@ def test_score_on_a_dask_cluster_writes_the_same_file(trained, shared_ws, tmp_pa
             proc.stdout
         )
     assert outs["dask"].read_bytes() == outs["plain"].read_bytes()
+    # README, Scaling out: with --dask-address DATA may be a folder of Parquet files.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False).replace("", None)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    frame.iloc[:25].to_parquet(parts / "a.parquet", index=False)
+    frame.iloc[25:].to_parquet(parts / "b.parquet", index=False)
+    args = [
+        "score",
+        str(parts),
+        "--model",
+        "models:/gappy@champion",
+        "--out",
+        str(tmp_path / "f.csv"),
+    ]
+    proc = subprocess.run(
+        [*CLI, *args, "--dask-address", "local:1", "--workspace", str(shared_ws / "ws")],
+        capture_output=True,
+        text=True,
+        cwd=shared_ws,
+        env=_env(shared_ws),
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    folder = pd.read_csv(tmp_path / "f.csv")
+    pd.testing.assert_frame_equal(folder, pd.read_csv(outs["plain"]))
     bad = subprocess.run(
         [*CLI, "score", str(path), "--out", str(tmp_path / "x.csv"), "--dask-address", "local:x"],
         capture_output=True,
