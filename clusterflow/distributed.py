@@ -36,7 +36,8 @@ def parse_dask_address(value: str) -> DaskAddress:
     Raises
     ------
     ConfigError
-        If ``value`` is empty or ``local:N`` does not name a positive worker count.
+        If ``value`` is empty, ``local:N`` does not name a positive worker count, or a scheduler
+        address has no host and port.
     """
     text = (value or "").strip()
     if not text:
@@ -51,6 +52,13 @@ def parse_dask_address(value: str) -> DaskAddress:
                 hint="write local:N with N >= 1, e.g. local:4",
             )
         return DaskAddress(None, int(count))
+    _, _, where = text.rpartition("://")
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"bad Dask address {text!r}: a scheduler address needs a host and a port",
+            hint="use local, local:N or tcp://host:8786",
+        )
     return DaskAddress(text)
 
 
@@ -76,7 +84,15 @@ def dask_client(
 
     parsed = parse_dask_address(address) if isinstance(address, str) else address
     if not parsed.local:
-        with Client(parsed.address) as client:
+        try:
+            client = Client(parsed.address)
+        except OSError as err:  # refused, or timed out (distributed's connect timeout, 30 s)
+            raise ConfigError(
+                f"cannot reach the Dask scheduler at {parsed.address} "
+                f"({' '.join(str(err).split())[:160]})",
+                hint="start the scheduler, check the address, or use --dask-address local:N",
+            ) from err
+        with client:
             yield client
         return
     kwargs = {"memory_limit": memory_limit} if memory_limit is not None else {}

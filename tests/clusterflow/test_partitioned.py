@@ -43,10 +43,30 @@ def test_one_address_parser(value, expected):
     assert parse_dask_address(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "local:0", "local:x"])
+@pytest.mark.parametrize("value", ["", "local:0", "local:x", "foo", "tcp://host", "h:99999"])
 def test_bad_address_says_how_to_write_it(value):
     with pytest.raises(ConfigError, match="Dask address"):
         parse_dask_address(value)
+
+
+def test_an_unreachable_scheduler_is_one_clear_error():
+    import socket
+
+    import dask
+
+    from clusterflow.distributed import dask_client
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "2s"}),  # refused: retried till then
+        pytest.raises(
+            ConfigError, match=f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
+        ),
+        dask_client(f"tcp://127.0.0.1:{port}"),
+    ):
+        pass
 
 
 def test_serve_and_cli_runner_agree_on_local_n():
