@@ -46,6 +46,11 @@ def up(
     started = time.monotonic()
     workspace = Path(workspace).resolve()
     workdir = Path(workdir or ".").resolve()
+    if not workdir.is_dir():
+        raise StackError(
+            f"--workdir {workdir}: no such folder",
+            hint="create it first, or point --workdir at the folder the deployed runs should use",
+        )
     _check_can_start(workspace, prefect_port, mlflow_port)
     launch = _prepare(workspace, workdir, prefect_port, mlflow_port, extra_env, echo)
     launch.project_dir = Path(project_dir).resolve()  # where the prefect CLI runs

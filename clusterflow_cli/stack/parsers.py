@@ -11,9 +11,20 @@ from clusterflow_orchestration.deployments.serve import DEFAULT_MODEL_NAME
 def add_parsers(subparsers) -> None:
     """Add ``up``, ``down``, ``status`` and ``serve`` to the ``clusterflow`` parser."""
     _add_up_parser(subparsers)
-    p_down = subparsers.add_parser("down", help="stop what 'clusterflow up' started")
+    p_down = subparsers.add_parser(
+        "down",
+        help="stop what 'clusterflow up' started",
+        description="Stop the processes recorded under DIR/stack: those 'clusterflow up' started "
+        "(servers, worker) or the local Prefect server a train or monitor started. Only recorded "
+        "processes are stopped; nothing recorded is not an error.",
+    )
     _workspace_option(p_down)
-    p_status = subparsers.add_parser("status", help="show the local stack's processes and URLs")
+    p_status = subparsers.add_parser(
+        "status",
+        help="show the local stack's processes and URLs",
+        description="Show each recorded process (running, stopped, or its port served by another "
+        "process) and the URLs to export. Exit status 0 when a stack is recorded, 1 when none is.",
+    )
     _workspace_option(p_status)
     _add_serve_parser(subparsers)
 
@@ -27,6 +38,13 @@ def _workspace_option(p: argparse.ArgumentParser) -> None:
         help="the stack's pid file, logs and databases go to DIR/stack (default: %(default)s)",
     )
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _port(text: str) -> int:
+    """Return ``text`` as a TCP port a server can listen on (argparse type)."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)")
+    return int(text)
 
 
 def _add_up_parser(subparsers) -> None:
@@ -47,14 +65,14 @@ def _add_up_parser(subparsers) -> None:
     )
     p_up.add_argument(
         "--prefect-port",
-        type=int,
+        type=_port,
         default=4200,
         metavar="PORT",
         help="Prefect server port (default: %(default)s)",
     )
     p_up.add_argument(
         "--mlflow-port",
-        type=int,
+        type=_port,
         default=5000,
         metavar="PORT",
         help="MLflow server port (default: %(default)s)",

@@ -109,6 +109,7 @@ def served_flows(
             else []
         )
         parameters = _merge(spec.parameters, extra)
+        _check_config(spec, parameters)
         if workdir is not None and isinstance(parameters.get("config"), Mapping):
             parameters["config"] = resolve_config(
                 parameters["config"], workdir, model_name=model_name
@@ -238,6 +239,35 @@ def serve_deployments(
         model_name=model_name,
     )
     serve(*deployments, limit=limit)
+
+
+CONFIG_MODELS = {"training": "TrainConfig", "monitoring": "MonitorConfig", "scoring": "ScoreConfig"}
+"""The config model of each kind of deployment (in :mod:`clusterflow.config`)."""
+
+
+def _check_config(spec: DeploymentSpec, parameters: Mapping[str, Any]) -> None:
+    """Refuse a deployment whose config its flow would reject (a misspelt ``--set`` field).
+
+    The server checks the parameters against the flow's schema only when a deployment is
+    created, with a 409 that names neither the option nor the field; here it is one line.
+    """
+    from pydantic import ValidationError
+
+    import clusterflow.config
+
+    config = parameters.get("config")
+    if spec.kind not in CONFIG_MODELS or not isinstance(config, Mapping):
+        return
+    try:
+        getattr(clusterflow.config, CONFIG_MODELS[spec.kind]).model_validate(config)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join([spec.kind, *(str(p) for p in first["loc"])])
+        raise ConfigError(
+            f"deployment {spec.name}: {where}: {first['msg'].lower()}",
+            hint="check the --set options (KIND.FIELD=VALUE) and the fields in 'clusterflow "
+            "train --help'",
+        ) from err
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

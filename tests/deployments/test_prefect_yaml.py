@@ -177,3 +177,20 @@ def test_bad_override_and_unknown_env_are_config_errors(tmp_path):
         load_specs(env="qa")
     with pytest.raises(ConfigError, match="cannot read"):
         load_specs(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("item", "where"),
+    [
+        ("training.nosuch=3", "training.nosuch"),
+        ("training.sweep.k_max=many", "training.sweep.k_max"),
+    ],
+)
+def test_an_override_the_flow_would_reject_is_one_line_before_serving(item, where):
+    """`serve --set training.nosuch=3` reached the server, which answered 409 Conflict."""
+    with pytest.raises(ConfigError, match=f"deployment dev: {where}: ") as err:
+        build_deployments(
+            [s for s in SPECS if s.kind == "training" and s.name == "dev"],
+            overrides=parse_overrides([item]),
+        )
+    assert "--set" in err.value.one_line()

@@ -184,3 +184,18 @@ def test_every_registry_command_uses_the_running_stacks_mlflow(tmp_path, monkeyp
     finally:
         stack.down(ws, echo=lambda _m: None)
     assert use_stack_registry(ws) is None  # stopped: the workspace's own SQLite file again
+
+
+def test_up_checks_its_ports_and_workdir_before_starting_anything(tmp_path, capsys):
+    """`--prefect-port 99999` was 'unexpected OverflowError', `0` hung, and a missing --workdir
+    failed at the worker step, after both servers had started."""
+    ws = tmp_path / "ws"
+    for port in ("99999", "0", "http"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["up", "--workspace", str(ws), "--prefect-port", port])
+        assert exit_.value.code == 2
+        assert f"{port!r} is not a port (1-65535)" in capsys.readouterr().err
+    assert main(["up", "--workspace", str(ws), "--workdir", str(tmp_path / "nowhere")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "nowhere: no such folder" in line
+    assert stack.read_state(ws) == {}  # nothing was started or recorded
