@@ -5,8 +5,9 @@ Nothing here reads the environment or touches files at import time; defaults are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -258,6 +259,33 @@ class TrainConfig(_Frozen):
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     sweep: SweepConfig = Field(default_factory=SweepConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    settings_from: str | None = Field(
+        None,
+        description="A registered model (models:/<name>@champion): train with the settings that "
+        "model was trained with, on this config's data, workspace and out_dir. The drift-retrain "
+        "trigger sets it to the model that drifted.",
+    )
+
+    def with_settings_of(self, recorded: Mapping[str, Any]) -> TrainConfig:
+        """Return the recorded training config, on this config's data, workspace and out_dir.
+
+        ``recorded`` is the ``config.json`` a training logged to its MLflow run. The columns and
+        every stage's settings are the recorded ones (what the drifted model was trained with);
+        whether an incompatible champion may be replaced stays this config's (the trigger asks
+        for it).
+        """
+        registry = dict(recorded.get("registry") or {})
+        registry["replace_incompatible"] = self.registry.replace_incompatible
+        return TrainConfig.model_validate(
+            {
+                **recorded,
+                "data": self.data,
+                "workspace": self.workspace,
+                "out_dir": self.out_dir,
+                "registry": registry,
+                "settings_from": None,
+            }
+        )
 
     @model_validator(mode="after")
     def _columns_disjoint(self) -> TrainConfig:

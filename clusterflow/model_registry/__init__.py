@@ -7,7 +7,12 @@ Each function is one step against MLflow; the order they run in during a trainin
 :func:`resolve_tracking_uri` is called by the entry points.
 """
 
-from clusterflow.model_registry._loading import load_champion, load_cluster_model, load_version
+from clusterflow.model_registry._loading import (
+    load_champion,
+    load_cluster_model,
+    load_version,
+    recorded_train_config,
+)
 from clusterflow.model_registry._orphans import (
     OWNER_TAG,
     STALE_PENDING_S,
@@ -56,6 +61,7 @@ __all__ = [
     "log_model_version",
     "owner",
     "pip_requirements",
+    "recorded_train_config",
     "redact",
     "registry_lock",
     "resolve_tracking_uri",

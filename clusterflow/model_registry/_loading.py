@@ -68,3 +68,34 @@ def load_cluster_model(uri: str):
             "MLFLOW_TRACKING_URI",
         ) from err
     return loaded.unwrap_python_model().model, loaded.metadata.run_id
+
+
+def recorded_train_config(uri: str) -> dict:
+    """Return the training config logged with the model at ``uri`` (its run's ``config.json``).
+
+    Raises
+    ------
+    RegistryError
+        When the registry has no such model, or its run kept no config.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    try:
+        if uri.startswith("runs:/"):
+            run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+        else:
+            name, _, which = uri.removeprefix("models:/").partition("@")
+            if which:
+                version = client.get_model_version_by_alias(name, which)
+            else:
+                name, _, number = name.partition("/")
+                version = client.get_model_version(name, number)
+            run_id = str(version.run_id)
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
+    except (MlflowException, OSError, ValueError) as err:
+        raise RegistryError(
+            f"cannot read the training settings of {uri} from "
+            f"{redact(mlflow.get_tracking_uri())}: {redact(' '.join(str(err).split()))[:300]}",
+            hint="check settings_from and MLFLOW_TRACKING_URI",
+        ) from err

@@ -17,6 +17,7 @@ from clusterflow_orchestration.flows.training import run_id_now
 from clusterflow_orchestration.tasks.outputs import outputs_task
 from clusterflow_orchestration.tasks.partitioned import partitioned_task
 from clusterflow_orchestration.tasks.register import register_task
+from clusterflow_orchestration.tasks.settings import recorded_settings_task
 
 
 @flow(name="clusterflow-train-dask", log_prints=True)
@@ -39,6 +40,8 @@ def partitioned_training_flow(
     partition_bytes : int, optional
         Size of the CSV partitions (None: 4 per worker, 1 to 64 MiB each).
     """
+    if config.settings_from:  # the drifted model's columns and settings, as training_flow does
+        config = recorded_settings_task(config)
     run_id = run_id_now()
     out_dir = config.out_dir or str(Path("clusterflow-runs") / run_id)
     run = partitioned_task(config, dask_address, partition_bytes)

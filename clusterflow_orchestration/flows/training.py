@@ -21,6 +21,7 @@ from clusterflow_orchestration.tasks.impute import impute_task
 from clusterflow_orchestration.tasks.ingest import ingest_task
 from clusterflow_orchestration.tasks.outputs import outputs_task
 from clusterflow_orchestration.tasks.register import register_task
+from clusterflow_orchestration.tasks.settings import recorded_settings_task
 from clusterflow_orchestration.tasks.sweep import sweep_task
 from clusterflow_orchestration.tasks.validate import validate_task
 
@@ -53,6 +54,8 @@ def training_flow(config: TrainConfig, register_model: bool = True) -> dict:
     register_model : bool
         Log the run to MLflow and register the model (the challenger gate decides the alias).
     """
+    if config.settings_from:  # a drift retrain: the drifted model's columns and settings
+        config = recorded_settings_task(config)
     run_id = run_id_now()
     out_dir = config.out_dir or str(Path("clusterflow-runs") / run_id)
     stages: dict[str, dict] = {}

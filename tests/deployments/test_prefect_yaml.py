@@ -88,10 +88,13 @@ def test_retrain_trigger_matches_the_drift_event_and_templates_the_data(env):
     assert trigger.expect == {DRIFT_EVENT}
     config = trigger.parameters["config"]
     assert config["data"] == "{{ event.payload.data }}"
-    # apart from the data, retraining uses the environment's training parameters, and may
-    # replace a champion that cannot read the drifted data (other columns)
-    assert {k: v for k, v in config.items() if k not in ("data", "registry")} == {
-        k: v for k, v in spec.parameters["config"].items() if k not in ("data", "registry")
+    # the drifted model's settings are read at run time; the rest is the environment's
+    # training parameters (its workspace, the registry to write to), and it
+    # may replace a champion that cannot read the drifted data (other columns)
+    assert config["settings_from"] == "{{ event.payload.model_uri }}"
+    own = ("data", "registry", "settings_from")
+    assert {k: v for k, v in config.items() if k not in own} == {
+        k: v for k, v in spec.parameters["config"].items() if k not in own
     }
     assert config["registry"] == {
         **spec.parameters["config"]["registry"],
@@ -142,6 +145,8 @@ def test_event_template_renders_the_payload_path():
     )
     rendered = asyncio.run(action.render_parameters(triggered))
     assert rendered["config"]["data"] == "/batches/2024-05.csv"
+    # the retrain takes the drifted model's columns and settings, not the demo's
+    assert rendered["config"]["settings_from"] == "models:/clusterflow-dev@champion"
     TrainConfig(**rendered["config"])
 
 

@@ -192,6 +192,28 @@ def test_one_species_drifts_and_the_event_reaches_the_server(penguins_champion):
     assert steps[data["mlflow_step"]] == 1.0
 
 
+def test_the_retrain_on_drift_takes_the_drifted_models_settings(penguins_champion):
+    """The trigger's parameters are the dev deployment's (the demo's text and id columns) with
+    the batch as data: on any other data the retrain failed ("--text-column 'remarks' is not a
+    column"). With settings_from it trains with the drifted model's columns and sweep."""
+    from clusterflow_orchestration.deployments.specs import load_specs
+
+    champ = penguins_champion
+    dev = next(s for s in load_specs(env="dev") if s.kind == "training")
+    rendered = {  # what the automation renders from the event's payload
+        **dev.triggers[0]["parameters"]["config"],
+        "data": str(champ.root / "gentoo.csv"),
+        "settings_from": champ.summary["model_uri"],
+        "workspace": str(champ.root / "ws"),
+        "out_dir": str(champ.root / "retrain"),
+    }
+    assert rendered["text_column"] == "remarks"  # the demo's, absent from penguins
+    summary = training_flow(config=TrainConfig(**rendered), register_model=False)
+    assert summary["columns"]["text"] is None
+    assert {"species", "year"} <= set(summary["columns"]["excluded"])
+    assert summary["rows_in"] == len(pd.read_csv(champ.root / "gentoo.csv")) > 0
+
+
 def test_no_event_when_asked_not_to(penguins_champion):
     data = penguins_champion.monitor("gentoo", emit_event=False)
     assert data["drift_detected"] is True and data["event_emitted"] is False
