@@ -90,6 +90,34 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
     )
 
 
+def test_the_settings_a_model_was_trained_with_are_read_back(mlflow_uri, workspace):
+    """What a drift retrain (settings_from) trains with: the model's config, the new data."""
+    from clusterflow.errors import RegistryError
+    from clusterflow.model_registry import recorded_train_config
+
+    reg, _ = train(bundled("faithful.csv"), workspace, k_max=3, seed=4)
+    for uri in (f"models:/{NAME}@{CHAMPION}", f"models:/{NAME}/{reg.model_version}"):
+        recorded = recorded_train_config(uri)
+        assert recorded["sweep"]["k_max"] == 3 and recorded["random_state"] == 4
+    retrain = TrainConfig(
+        data="new.csv",
+        workspace="elsewhere",
+        settings_from=f"models:/{NAME}@{CHAMPION}",
+        registry={"replace_incompatible": True},
+    ).with_settings_of(recorded)
+    assert (retrain.data, retrain.workspace, retrain.settings_from) == (
+        "new.csv",
+        "elsewhere",
+        None,
+    )
+    assert retrain.sweep.k_max == 3 and retrain.registry.model_name == NAME
+    assert retrain.registry.replace_incompatible
+    with pytest.raises(
+        RegistryError, match=f"cannot read the training settings of models:/{NAME}@nope"
+    ):
+        recorded_train_config(f"models:/{NAME}@nope")
+
+
 def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     # A k=6..8 challenger against the k=2 champion, judged out of sample on 40% held out (109
     # rows): k=2 explains held-out rows better by 0.1-0.3 nats per row, which on 109 rows may
