@@ -238,7 +238,42 @@ def serve_deployments(
         workdir=Path(workdir or ".").resolve(),
         model_name=model_name,
     )
+    check_not_served_by_a_worker(deployments)
     serve(*deployments, limit=limit)
+
+
+def check_not_served_by_a_worker(deployments: Sequence[Any]) -> None:
+    """Refuse to serve deployments that a running worker already serves from a work pool.
+
+    Serving takes a deployment of the same name over (it drops the work pool), and Prefect pauses
+    it when ``serve`` stops: the stack of ``clusterflow up`` was left with paused deployments
+    and a drift trigger pointing at one. Deployments on a pool without a worker (``up
+    --no-worker``) are served, as documented.
+
+    Raises
+    ------
+    ConfigError
+        Naming the deployment, its pool and the ways out.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            full = f"{deployment.flow_name}/{deployment.name}"
+            try:
+                existing = client.read_deployment_by_name(full)
+            except ObjectNotFound:
+                continue
+            pool = existing.work_pool_name
+            workers = client.read_workers_for_work_pool(pool) if pool else []
+            if any(str(w.status).upper().endswith("ONLINE") for w in workers):
+                raise ConfigError(
+                    f"deployment {full} is served by a worker on the work pool {pool!r}; "
+                    "serving it here would take it over, and Prefect pauses it when serve stops",
+                    hint="use the running worker (clusterflow up), or stop it first ('clusterflow "
+                    "down', then 'clusterflow up --no-worker')",
+                )
 
 
 CONFIG_MODELS = {"training": "TrainConfig", "monitoring": "MonitorConfig", "scoring": "ScoreConfig"}

@@ -199,3 +199,21 @@ def test_an_override_the_flow_would_reject_is_one_line_before_serving(item, wher
             overrides=parse_overrides([item]),
         )
     assert "--set" in err.value.one_line()
+
+
+def test_serve_refuses_deployments_a_worker_serves(prefect_harness):
+    """`serve` beside `up`'s worker took its deployments over and left them paused on exit."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from clusterflow_orchestration.deployments.serve import check_not_served_by_a_worker
+
+    (train,) = build_deployments([s for s in SPECS if s.kind == "training" and s.name == "dev"])
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="served-pool", type="process"), overwrite=True)
+        flow_id = client.create_flow_from_name(train.flow_name)
+        client.create_deployment(flow_id=flow_id, name=train.name, work_pool_name="served-pool")
+        check_not_served_by_a_worker([train])  # on a pool without a worker: served, as documented
+        client.send_worker_heartbeat("served-pool", "a-worker")
+        with pytest.raises(ConfigError, match=f"{train.flow_name}/dev is served by a worker"):
+            check_not_served_by_a_worker([train])
