@@ -216,11 +216,13 @@ def serve_deployments(
     limit: int | None = None,
     workdir: str | Path | None = None,
     model_name: str | None = None,
+    take_over: bool = False,
 ) -> None:
     """Serve the ``env`` deployments until interrupted (blocks).
 
     Relative paths of the parameters resolve against ``workdir`` (default: the current folder),
-    where the served runs also execute.
+    where the served runs also execute. Deployments a running worker serves are refused unless
+    ``take_over`` (see :func:`check_not_served_by_a_worker`).
     """
     from prefect import serve
 
@@ -238,7 +240,8 @@ def serve_deployments(
         workdir=Path(workdir or ".").resolve(),
         model_name=model_name,
     )
-    check_not_served_by_a_worker(deployments)
+    if not take_over:
+        check_not_served_by_a_worker(deployments)
     serve(*deployments, limit=limit)
 
 
@@ -271,8 +274,8 @@ def check_not_served_by_a_worker(deployments: Sequence[Any]) -> None:
                 raise ConfigError(
                     f"deployment {full} is served by a worker on the work pool {pool!r}; "
                     "serving it here would take it over, and Prefect pauses it when serve stops",
-                    hint="use the running worker (clusterflow up), or stop it first ('clusterflow "
-                    "down', then 'clusterflow up --no-worker')",
+                    hint="use the running worker, or pass --take-over (they stay paused after "
+                    "serve stops, until 'clusterflow up' deploys them again)",
                 )
 
 
@@ -340,6 +343,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s, the model 'clusterflow train' and 'monitor' use)",
     )
     parser.add_argument(
+        "--take-over",
+        action="store_true",
+        help="serve deployments that a running worker already serves (e.g. those of 'clusterflow "
+        "up'); Prefect leaves them paused when serve stops, until they are deployed again",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -378,6 +387,7 @@ def run(args: argparse.Namespace) -> int:
         dask_address=args.dask_address,
         limit=args.limit,
         model_name=args.model_name,
+        take_over=args.take_over,
     )
     return 0
 

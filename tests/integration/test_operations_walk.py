@@ -143,7 +143,8 @@ def test_documented_operations_path(tmp_path):
         serve_log = tmp_path / "serve.log"
         with open(serve_log, "wb") as out:
             serve = subprocess.Popen(
-                [str(BIN / "clusterflow"), "serve", "--env", "dev", "--no-schedules", *sets],
+                [str(BIN / "clusterflow"), "serve", "--env", "dev", "--no-schedules", "--take-over"]
+                + sets,
                 env=env,
                 cwd=work,
                 stdout=out,
