@@ -317,6 +317,13 @@ class DriftConfig(_Frozen):
     novelty_share: float = Field(
         0.05, ge=0, le=1, description="Increase of the novel-row share that counts as drift."
     )
+    quarantine_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Increase of the share of rows failing validation (batch minus training) "
+        "that counts as drift; tested like the novel share.",
+    )
     min_columns: int = Field(1, ge=1, description="Drifted columns that make the batch drifted.")
     max_embedding_rows: int = Field(
         1000, ge=20, description="Rows per side sampled (seeded) for the text domain classifier."

@@ -103,6 +103,9 @@ class ClusterModel:
         Present when the model embeds a text column.
     novelty_threshold : float
         Distance to the own centre above which a row is flagged novel.
+    quarantined_share : float
+        Share of the training file's rows that failed validation (monitoring tests a batch's
+        share against it; 0 for a model saved before it was recorded).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class ClusterModel:
         embedder: EmbedderSpec | None,
         novelty_threshold: float = float("inf"),
         cluster_map: dict[int, int] | None = None,
+        quarantined_share: float = 0.0,
     ) -> None:
         self.roles = roles
         self.imputer = imputer
@@ -122,6 +126,7 @@ class ClusterModel:
         self.clusterer = clusterer
         self.embedder = embedder
         self.novelty_threshold = novelty_threshold
+        self.quarantined_share = quarantined_share
         self.cluster_map = complete_cluster_map(cluster_map or {}, self.raw_ids())
         self.folder: Path | None = (
             None  # where the model was loaded from (its reference lives there)
@@ -283,6 +288,7 @@ class ClusterModel:
             "roles": self.roles.to_dict(),
             "embedder": None if self.embedder is None else vars(self.embedder),
             "novelty_threshold": self.novelty_threshold,
+            "quarantined_share": self.quarantined_share,
             "cluster_map": {str(k): v for k, v in self.cluster_map.items()},
             "formats": formats,
         }
@@ -303,6 +309,7 @@ class ClusterModel:
             embedder=EmbedderSpec(**spec["embedder"]) if spec["embedder"] else None,
             novelty_threshold=float(spec["novelty_threshold"]),
             cluster_map={int(k): int(v) for k, v in spec.get("cluster_map", {}).items()},
+            quarantined_share=float(spec.get("quarantined_share", 0.0)),
         )
         model.folder = folder
         return model

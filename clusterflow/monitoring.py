@@ -14,8 +14,12 @@ an unreadable number would otherwise become a gap, the imputer would fill it wit
 value, and the very rows that changed would make the batch look more like the reference.
 ``drift.json`` carries ``rows`` (``in``, ``compared``, ``quarantined``, their share and the most
 common reasons) and the monitor writes the quarantined rows, unchanged plus a ``reason`` column,
-to ``quarantine.csv`` beside the report. A batch in which no row is valid is an error
-(:class:`~clusterflow.errors.ValidationFailed`), not a drift verdict.
+to ``quarantine.csv`` beside the report. Their share is itself tested: when it exceeds the share
+of the training file's rows that failed (recorded in the model) by more than
+``thresholds.quarantine_share``, one-sided binomial test at ``column_p_value`` (the novelty
+view's rule), the batch drifted (a column written in other units, ``65 W`` for ``65``, makes
+every row fail while the rows left may look like the reference). A batch in which no row is
+valid is an error (:class:`~clusterflow.errors.ValidationFailed`), not a drift verdict.
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ class MonitorOutcome:
     rows_in: int
     quarantine: pd.DataFrame
     reference_rows: int
+    training_quarantined_share: float = 0.0
+    quarantine_p_value: float | None = None
+    quarantine_drifted: bool = False
 
     @property
     def rows_compared(self) -> int:
@@ -84,6 +91,9 @@ class MonitorOutcome:
             "compared": self.rows_compared,
             "quarantined": len(self.quarantine),
             "quarantined_share": len(self.quarantine) / self.rows_in if self.rows_in else 0.0,
+            "training_quarantined_share": self.training_quarantined_share,
+            "quarantine_p_value": self.quarantine_p_value,
+            "quarantine_drifted": self.quarantine_drifted,
             "reference": self.reference_rows,
             "top_quarantine_reasons": [
                 {"reason": reason, "rows": count} for reason, count in reasons.most_common(5)
@@ -232,6 +242,7 @@ def compare_batch(
     Used by :func:`monitor_frame` and by the partitioned monitoring on Dask, which joins the
     partitions' drift samples first.
     """
+    thresholds = DriftThresholds() if thresholds is None else thresholds
     result = compare(
         reference,
         batch,
@@ -240,9 +251,44 @@ def compare_batch(
         thresholds=thresholds,
         random_state=random_state,
     )
+    trained = float(getattr(model, "quarantined_share", 0.0))
+    p_value, drifted = _quarantine_test(len(quarantine), rows_in, trained, thresholds)
+    if drifted:
+        share = len(quarantine) / rows_in
+        result = dataclasses.replace(
+            result,
+            drift_detected=True,
+            reasons=[
+                *result.reasons,
+                f"{share:.0%} of the batch's rows failed validation against {trained:.0%} of "
+                f"the training rows (p={p_value:.2g}); see quarantine.csv",
+            ],
+        )
     return MonitorOutcome(
         result=result,
         rows_in=rows_in,
         quarantine=quarantine,
         reference_rows=len(reference.clusters),
+        training_quarantined_share=trained,
+        quarantine_p_value=p_value,
+        quarantine_drifted=drifted,
     )
+
+
+def _quarantine_test(
+    quarantined: int, rows_in: int, trained: float, thresholds: DriftThresholds
+) -> tuple[float | None, bool]:
+    """Test whether more of the batch failed validation than of the training rows.
+
+    One-sided binomial test of the batch's count against the training share (at least one row
+    in the batch's size, as the novelty view does for a reference without novel rows); drift
+    when the share rose by more than ``quarantine_share`` and p < ``column_p_value``.
+    """
+    if not rows_in:
+        return None, False
+    from scipy import stats
+
+    null_share = min(max(trained, 1.0 / rows_in), 1.0)
+    p_value = float(stats.binomtest(quarantined, rows_in, null_share, alternative="greater").pvalue)
+    rose = quarantined / rows_in - trained > thresholds.quarantine_share
+    return p_value, bool(rose and p_value < thresholds.column_p_value)

@@ -26,7 +26,8 @@ class DriftThresholds(DriftConfig):
     embedding, cluster-mix and novelty tests. ``column_effect`` is KS D for numeric columns and the
     total variation distance for categorical ones. ``cluster_psi`` reads as usual (< 0.1 stable,
     0.1-0.2 moderate, > 0.2 shifted). ``novelty_share`` is the increase of the novel share, batch
-    minus reference.
+    minus reference; ``quarantine_share`` the increase of the share of rows failing validation,
+    batch minus training (checked by :mod:`clusterflow.monitoring`, which sees those rows).
     """
 
     def __init__(self, **values: Any) -> None:

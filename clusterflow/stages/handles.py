@@ -38,6 +38,12 @@ class Validated:
     reused: bool = False
 
     @property
+    def quarantined_share(self) -> float:
+        """Share of the file's rows that failed validation."""
+        rows = self.n_valid + self.n_quarantined
+        return self.n_quarantined / rows if rows else 0.0
+
+    @property
     def column_roles(self) -> ColumnRoles:
         """The roles as an object."""
         return ColumnRoles.from_dict(self.roles)

@@ -78,6 +78,9 @@ def test_held_out_half_does_not_drift(champion):
         "compared": 172,
         "quarantined": 0,
         "quarantined_share": 0.0,
+        "training_quarantined_share": 0.0,
+        "quarantine_p_value": 1.0,
+        "quarantine_drifted": False,
         "reference": 172,
         "top_quarantine_reasons": [],
     }
@@ -113,6 +116,24 @@ def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
     }
     assert outcome.result.columns["body_mass_g"].batch.n == 169
     assert outcome.to_dict()["rows"]["quarantined"] == 3
+    assert rows["quarantine_drifted"] is False  # 3 of 172 (1.7%): within the allowed rise
+    assert rows["training_quarantined_share"] == model.quarantined_share < 0.02
+
+
+def test_a_batch_where_half_the_rows_fail_validation_drifted(champion):
+    """A column written with its unit ("4050 g") sent half the rows to the quarantine, and the
+    half left was compared alone: "no drift (86 rows compared, 86 quarantined)"."""
+    model, held_out = champion
+    batch = held_out.copy()
+    batch["body_mass_g"] = batch["body_mass_g"].astype(object)
+    half = batch.index[::2]
+    batch.loc[half, "body_mass_g"] = [f"{v:.0f} g" for v in held_out.loc[half, "body_mass_g"]]
+    outcome = monitor_frame(model, batch)
+    rows = outcome.rows()
+    assert rows["quarantined"] >= 86 and rows["quarantine_drifted"] is True
+    assert rows["quarantine_p_value"] < 1e-6
+    assert outcome.result.drift_detected
+    assert any("of the batch's rows failed validation" in r for r in outcome.result.reasons)
 
 
 def test_batch_failures_are_typed(champion):
