@@ -53,6 +53,9 @@ def configure(level: int) -> None:
         env.setdefault("TQDM_DISABLE", "1")
         env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         env.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        # MLflow writes "View run ... / View experiment ..." to stdout on a tracking server;
+        # train prints its own links last, and under --json stdout is the JSON object alone.
+        env.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         warnings.filterwarnings("ignore")
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if level >= DEBUG else logging.INFO)
