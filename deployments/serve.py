@@ -7,6 +7,7 @@ re-exports it, so that ``python -m deployments.serve`` runs from the checkout as
 import sys
 
 from clusterflow_orchestration.deployments.serve import (
+    CONFIG_MODELS,
     DEFAULT_MODEL_NAME,
     ENTRYPOINT_PACKAGE,
     ENVIRONMENTS,
@@ -15,6 +16,7 @@ from clusterflow_orchestration.deployments.serve import (
     DeploymentSpec,
     add_arguments,
     build_deployments,
+    check_not_served_by_a_worker,
     load_specs,
     main,
     parse_overrides,
@@ -24,6 +26,7 @@ from clusterflow_orchestration.deployments.serve import (
 )
 
 __all__ = [
+    "CONFIG_MODELS",
     "DEFAULT_MODEL_NAME",
     "ENTRYPOINT_PACKAGE",
     "ENVIRONMENTS",
@@ -32,6 +35,7 @@ __all__ = [
     "DeploymentSpec",
     "add_arguments",
     "build_deployments",
+    "check_not_served_by_a_worker",
     "load_specs",
     "main",
     "parse_overrides",

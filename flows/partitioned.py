@@ -5,6 +5,10 @@ file path). The code is :mod:`clusterflow_orchestration.flows.partitioned`; this
 checkout only re-exports it.
 """
 
-from clusterflow_orchestration.flows.partitioned import partitioned_training_flow
+from clusterflow_orchestration.flows.partitioned import (
+    DASK_STAGES,
+    dask_stages,
+    partitioned_training_flow,
+)
 
-__all__ = ["partitioned_training_flow"]
+__all__ = ["DASK_STAGES", "dask_stages", "partitioned_training_flow"]

@@ -59,7 +59,38 @@ def partitioned_training_flow(
         run.embedded,
         run.swept,
         registration,
+        stages=dask_stages(run),
     )
     summary["dask"] = run.dask
     write_json(summary, Path(out_dir) / "summary.json")
     return summary
+
+
+DASK_STAGES = {
+    "ingest": "read",
+    "validate": "validate",
+    "transform": "impute+embed",
+    "sweep": "sweep",
+    "assign": "assign",
+}
+"""The driver's steps (``dask.seconds``) under the names summary.json's ``stages`` uses."""
+
+
+def dask_stages(run) -> dict:
+    """Return summary.json's ``stages`` of a partitioned run: seconds and rows per driver step.
+
+    A step's seconds are the driver's wall time, workers included; ``dask.worker_seconds``
+    keeps the per-partition times.
+    """
+    rows = run.snapshot.n_rows
+    valid = run.validated.n_valid
+    stages = {}
+    for step, name in DASK_STAGES.items():
+        if step in run.dask["seconds"]:
+            stages[name] = {
+                "seconds": run.dask["seconds"][step],
+                "rows_in": rows if step in ("ingest", "validate") else valid,
+                "rows_out": rows if step == "ingest" else valid,
+                "reused": False,
+            }
+    return stages

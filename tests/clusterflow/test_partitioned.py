@@ -53,6 +53,7 @@ def test_an_unreachable_scheduler_is_one_clear_error():
     import socket
 
     import dask
+    import distributed  # noqa: F401 - its defaults loaded, or leaving the set below drops them
 
     from clusterflow.distributed import dask_client
 
@@ -174,6 +175,12 @@ def test_partitions_give_the_in_process_answer(tmp_path, threaded_client):
     assert run.dask["partitions"] >= 4
     assert run.dask["workers"] == 2
     assert set(run.dask["seconds"]) >= {"ingest", "validate", "transform", "sweep", "assign"}
+    from clusterflow_orchestration.flows.partitioned import dask_stages
+
+    steps = dask_stages(run)  # summary.json's stages (it was {} on Dask)
+    assert list(steps) == ["read", "validate", "impute+embed", "sweep", "assign"]
+    assert steps["validate"]["rows_out"] == run.validated.n_valid
+    assert all(step["seconds"] >= 0 for step in steps.values())
     assert (run.snapshot.n_rows, run.validated.n_valid, run.validated.n_quarantined) == (
         snap.n_rows,
         validated.n_valid,
