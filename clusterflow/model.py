@@ -139,7 +139,8 @@ class ClusterModel:
         if missing:
             raise ValidationFailed(
                 f"{source}: column(s) {missing} that the model was trained on are missing",
-                hint="score a table with the same columns as the training data",
+                hint="give a table with the columns the model was trained on (names as in "
+                "the training file)",
             )
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:

@@ -293,9 +293,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         return 0
     rows = data.get("rows", {})
     verdict = "DRIFT DETECTED" if data["drift_detected"] else "no drift"
+    compared = rows.get("compared", "?")
     print(
         f"clusterflow: {verdict} in {args.data} against {args.model} "
-        f"({rows.get('compared', '?')} rows compared, {rows.get('quarantined', 0)} quarantined); "
+        f"({compared} row{'' if compared == 1 else 's'} compared, "
+        f"{rows.get('quarantined', 0)} quarantined); "
         f"report: {Path(data['out_dir']) / 'drift_report.html'}"
     )
     for reason in data.get("reasons", [])[:10]:

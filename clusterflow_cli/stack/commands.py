@@ -106,11 +106,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from clusterflow_orchestration.deployments.serve import run
 
     if not os.environ.get("PREFECT_API_URL"):
-        raise ConfigError(
-            "clusterflow serve needs a Prefect server",
-            hint="set PREFECT_API_URL (e.g. after 'clusterflow up --no-worker') or start "
-            "'prefect server start'",
-        )
+        from clusterflow_cli.server import running_local_api, use_stack_registry
+
+        stack_env = running_local_api(args.workspace)  # as train and monitor find it
+        if stack_env is None:
+            raise ConfigError(
+                "clusterflow serve needs a Prefect server",
+                hint="set PREFECT_API_URL, or start one with 'clusterflow up --no-worker' or "
+                "'prefect server start'",
+            )
+        os.environ["PREFECT_API_URL"] = stack_env["PREFECT_API_URL"]
+        use_stack_registry(args.workspace)
     return run(args)
 
 

@@ -110,7 +110,8 @@ def _add_serve_parser(subparsers) -> None:
         help="serve the deployments from this process (no work pool)",
         description="Serve the training, monitoring and scoring deployments of "
         "deployments/prefect.yaml (schedules and the drift -> retrain trigger included) from "
-        "this process. Needs PREFECT_API_URL to point at a Prefect server.",
+        "this process. Reports to PREFECT_API_URL, else to the running stack of 'clusterflow "
+        "up' under --workspace.",
     )
-    p_serve.add_argument("--debug", action="store_true", help="show tracebacks")
+    _workspace_option(p_serve)
     add_arguments(p_serve)

@@ -45,9 +45,9 @@ def test_down_stops_only_recorded_processes(tmp_path):
         bystander.wait()
 
 
-def test_serve_without_prefect_api_is_one_line_error(monkeypatch, capsys):
+def test_serve_without_prefect_api_is_one_line_error(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    assert main(["serve", "--env", "dev"]) == 2
+    assert main(["serve", "--env", "dev", "--workspace", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "PREFECT_API_URL" in err[0]
 
@@ -199,3 +199,20 @@ def test_up_checks_its_ports_and_workdir_before_starting_anything(tmp_path, caps
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "nowhere: no such folder" in line
     assert stack.read_state(ws) == {}  # nothing was started or recorded
+
+
+def test_serve_reports_to_the_running_stack_without_exports(tmp_path, monkeypatch, capsys):
+    """`serve` demanded PREFECT_API_URL while `up`'s stack ran; train and monitor found it."""
+    ws = tmp_path / "ws"
+    entry = _start_sleeper(ws, tmp_path, "prefect-server")  # stands in for the server process
+    api = "http://127.0.0.1:9/api"
+    stack._write_state(ws, {"env": {"PREFECT_API_URL": api}, "processes": [entry]})
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    try:
+        missing = tmp_path / "missing.yaml"  # fails after the server is chosen, before serving
+        assert main(["serve", "--workspace", str(ws), "--prefect-file", str(missing)]) == 2
+        assert "cannot read" in capsys.readouterr().err
+        assert os.environ["PREFECT_API_URL"] == api
+    finally:
+        stack.down(ws, echo=lambda _m: None)
