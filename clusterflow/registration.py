@@ -34,6 +34,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 
 from clusterflow import gate, run_record
 from clusterflow.challenger import (
@@ -52,6 +53,7 @@ from clusterflow.model_registry import (
     OWNER_TAG,
     STATE_TAG,
     clean_orphans,
+    clear_alias,
     connect,
     create_run,
     delete_version,
@@ -272,7 +274,18 @@ def _regate_and_move_alias(
         record = run_record.log_gate(decision, promote, reason, version)
         set_alias(name, CHAMPION if promote else CHALLENGER, version)
         attempt.committed = True
+        if promote:  # a challenger lost to the champion this version replaces: no longer one
+            _clear_stale_challenger(name)
     return _Verdict(decision, promote, reason, record)
+
+
+def _clear_stale_challenger(name: str) -> None:
+    """Remove the ``challenger`` alias after a promotion (best effort: the alias moved already)."""
+    try:
+        if clear_alias(name, CHALLENGER):
+            logger.info("removed the 'challenger' alias of %s: it lost to the old champion", name)
+    except MlflowException as err:
+        logger.warning("could not remove the 'challenger' alias of %s: %s", name, redact(str(err)))
 
 
 def _registration(

@@ -143,6 +143,17 @@ def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, str(version))
 
 
+def clear_alias(name: str, alias: str) -> bool:
+    """Remove ``alias`` of model ``name`` if it is set; True if one was removed."""
+    client = MlflowClient()
+    try:
+        client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return False
+    client.delete_registered_model_alias(name, alias)
+    return True
+
+
 def set_version_tag(name: str, version: str, key: str, value: str) -> None:
     """Tag one model version."""
     MlflowClient().set_model_version_tag(name, str(version), key, value)

@@ -134,6 +134,14 @@ def test_worse_challenger_is_not_promoted(mlflow_uri, workspace):
     assert alias_version(CHALLENGER) == "2"
     assert mlflow.get_run(second.run_id).data.tags["clusterflow.promoted"] == "False"
 
+    # a new champion (here over one that cannot read its columns) leaves no stale challenger
+    waiting = workspace / "waiting.csv"
+    pd.read_csv(bundled("faithful.csv"))[["waiting"]].to_csv(waiting, index=False)
+    third, _ = train(waiting, workspace, replace_incompatible=True)
+    assert third.promoted and alias_version(CHAMPION) == third.model_version
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        alias_version(CHALLENGER)
+
     # a concurrent training moved the champion after this model was gated: the re-check right
     # before the alias move gates again against the new champion
     from dataclasses import replace
