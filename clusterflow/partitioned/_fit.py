@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from clusterflow import stages
-from clusterflow.config import ImputeMethod
 from clusterflow.errors import NoViableClustering, ValidationFailed
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel, dump_component
 from clusterflow.partitioned._context import StageContext
 from clusterflow.stages.artifacts import write_plots
 from clusterflow.stages.clustering import chosen_metrics
+from clusterflow.stages.imputation import NO_FEATURES, fitted_method
 
 logger = logging.getLogger("clusterflow.partitioned")
 
@@ -41,7 +41,7 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
     profile_pos = stages.fit_sample(ctx.n_valid, stages.FIT_ROWS, config.random_state)
     profile_pos = np.arange(ctx.n_valid) if profile_pos is None else profile_pos
     rows = np.union1d(fit_pos, profile_pos)
-    method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
+    method = NO_FEATURES
     imputer = None
     scores: list[dict] = []
     profile: dict = {}
@@ -60,7 +60,7 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
             plot_missingness(seen, folder / "missingness.png")
             plot_path = str(folder / "missingness.png")
         stages.check_fit_rows(table, len(held))
-        imputer = stages.make_imputer(method, roles, config).fit(table)
+        imputer = stages.make_imputer(fitted_method(config), roles, config).fit(table)
         method = imputer.method_
         if getattr(imputer, "scores_", None) is not None:
             scores = json.loads(imputer.scores_.to_json(orient="records"))

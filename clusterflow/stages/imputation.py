@@ -22,6 +22,18 @@ from clusterflow.stages.handles import Imputed, Validated
 from clusterflow.stages.sampling import holdout_settings, train_fit_rows, training_rows
 from clusterflow.store import StageStore
 
+NO_FEATURES = "none"
+"""The imputer's name in a run with no tabular feature (a text-only table): nothing is fitted."""
+
+
+def fitted_method(config: TrainConfig) -> str:
+    """Return the imputer to fit: ``--impute``, or ``auto`` for ``drop``.
+
+    ``drop`` quarantined the incomplete training rows; an imputer is still chosen, because
+    scoring fills the gaps of new rows.
+    """
+    return "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
+
 
 def impute(
     validated: Validated, config: TrainConfig, store: StageStore, *, n_jobs: int | None = -1
@@ -49,7 +61,7 @@ def _impute_into(
     table = pd.read_parquet(validated.valid_path, columns=list(roles.features))
     table = table.astype({c: float for c in roles.numeric})
     missing_cells = int(table.isna().sum().sum())
-    method = "auto" if config.impute.method == ImputeMethod.drop else config.impute.method.value
+    method = NO_FEATURES
     imputer = None
     profile: dict = {}
     plot_path = None
@@ -62,7 +74,9 @@ def _impute_into(
         fit_on = train_fit_rows(train, len(table), config.random_state)
         fit_table = table if fit_on is None else table.iloc[fit_on]
         check_fit_rows(fit_table, len(held))
-        imputer, filled = _fit_and_fill(table, fit_table, method, roles, config, n_jobs)
+        imputer, filled = _fit_and_fill(
+            table, fit_table, fitted_method(config), roles, config, n_jobs
+        )
         method = imputer.method_
     write_parquet(filled, tmp / "imputed.parquet")
     return {
