@@ -377,18 +377,11 @@ def test_score_of_a_tabular_model_imports_no_torch_nor_mlflow(trained, shared_ws
 
 def test_score_on_a_dask_cluster_writes_the_same_file(trained, shared_ws, tmp_path):
     path, _ = trained
+    model = ["--model", "models:/gappy@champion", "--workspace", str(shared_ws / "ws")]
     outs = {}
     for name, extra in (("plain", []), ("dask", ["--dask-address", "local:1"])):
         outs[name] = tmp_path / f"{name}.csv"
-        args = ["score", str(path), "--model", "models:/gappy@champion", "--out", str(outs[name])]
-        proc = subprocess.run(
-            [*CLI, *args, *extra, "--workspace", str(shared_ws / "ws")],
-            capture_output=True,
-            text=True,
-            cwd=shared_ws,
-            env=_env(shared_ws),
-            timeout=300,
-        )
+        proc = _run(["score", str(path), "--out", str(outs[name]), *model, *extra], shared_ws, 300)
         assert proc.returncode == 0, proc.stderr
         assert "scored 40 rows" in proc.stdout
         # The row training quarantined is scored with its cell as a gap, and said so.
@@ -402,32 +395,15 @@ def test_score_on_a_dask_cluster_writes_the_same_file(trained, shared_ws, tmp_pa
     parts.mkdir()
     frame.iloc[:25].to_parquet(parts / "a.parquet", index=False)
     frame.iloc[25:].to_parquet(parts / "b.parquet", index=False)
-    args = [
-        "score",
-        str(parts),
-        "--model",
-        "models:/gappy@champion",
-        "--out",
-        str(tmp_path / "f.csv"),
-    ]
-    proc = subprocess.run(
-        [*CLI, *args, "--dask-address", "local:1", "--workspace", str(shared_ws / "ws")],
-        capture_output=True,
-        text=True,
-        cwd=shared_ws,
-        env=_env(shared_ws),
-        timeout=300,
-    )
+    folder = tmp_path / "f.csv"
+    args = ["score", str(parts), "--out", str(folder), *model, "--dask-address", "local:1"]
+    proc = _run(args, shared_ws, 300)
     assert proc.returncode == 0, proc.stderr
-    folder = pd.read_csv(tmp_path / "f.csv")
-    pd.testing.assert_frame_equal(folder, pd.read_csv(outs["plain"]))
-    bad = subprocess.run(
-        [*CLI, "score", str(path), "--out", str(tmp_path / "x.csv"), "--dask-address", "local:x"],
-        capture_output=True,
-        text=True,
-        cwd=shared_ws,
-        env=_env(shared_ws),
-        timeout=120,
+    pd.testing.assert_frame_equal(pd.read_csv(folder), pd.read_csv(outs["plain"]))
+    bad = _run(
+        ["score", str(path), "--out", str(tmp_path / "x.csv"), "--dask-address", "local:x"],
+        shared_ws,
+        120,
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
 
