@@ -27,26 +27,6 @@ def renumber(labels: np.ndarray, mapping: dict) -> np.ndarray:
     return np.array([ids.get(int(c), int(c)) if c >= 0 else -1 for c in labels], dtype=int)
 
 
-def complete_cluster_map(mapping: dict[int, int], raw_ids: list[int]) -> dict[int, int]:
-    """Give every raw id a published id of its own.
-
-    A map made before every cluster of the model was matched (a cluster no held-out row fell
-    in was left out) let that cluster keep its raw number even where a matched cluster had been
-    given that number: two groups under one id. Such a cluster now gets an id above every id in
-    use; a map without that clash is returned as it is (an id left out keeps its number).
-    """
-    if not mapping:
-        return {}
-    complete = dict(mapping)
-    taken = set(mapping.values()) | set(raw_ids)
-    next_id = max(taken, default=-1) + 1
-    for cid in raw_ids:
-        if cid not in complete and cid in mapping.values():
-            complete[cid] = next_id
-            next_id += 1
-    return complete
-
-
 def stage_with_cluster_map(source: str | Path, target: str | Path, mapping: dict[int, int]) -> Path:
     """Copy a saved model folder to ``target`` with ``mapping`` as its cluster map.
 

@@ -272,20 +272,30 @@ class TrainConfig(_Frozen):
         ``recorded`` is the ``config.json`` a training logged to its MLflow run. The columns and
         every stage's settings are the recorded ones (what the drifted model was trained with);
         whether an incompatible champion may be replaced stays this config's (the trigger asks
-        for it).
+        for it). Fields this version no longer has (a config recorded by an older one) are
+        left out; a missing one takes its default.
+
+        Raises
+        ------
+        ConfigError
+            When the recorded values are not a valid training config here.
         """
-        registry = dict(recorded.get("registry") or {})
+        from pydantic import ValidationError
+
+        from clusterflow.errors import ConfigError
+
+        known = _known_fields(TrainConfig, recorded)
+        registry = dict(known.get("registry") or {})
         registry["replace_incompatible"] = self.registry.replace_incompatible
-        return TrainConfig.model_validate(
-            {
-                **recorded,
-                "data": self.data,
-                "workspace": self.workspace,
-                "out_dir": self.out_dir,
-                "registry": registry,
-                "settings_from": None,
-            }
-        )
+        try:
+            return _validated_settings(known, registry, self)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"settings_from {self.settings_from}: its recorded {where}: {first['msg']}",
+                hint="retrain that model by hand with the settings wanted, or clear settings_from",
+            ) from err
 
     @model_validator(mode="after")
     def _columns_disjoint(self) -> TrainConfig:
@@ -379,3 +389,30 @@ class MonitorConfig(_Frozen):
     )
     workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
     random_state: int = Field(0, ge=0, description="Seed of the samples and the domain classifier.")
+
+
+def _validated_settings(known: dict, registry: dict, current: TrainConfig) -> TrainConfig:
+    """Return the recorded settings on ``current``'s data, workspace and out_dir."""
+    return TrainConfig.model_validate(
+        {
+            **known,
+            "data": current.data,
+            "workspace": current.workspace,
+            "out_dir": current.out_dir,
+            "registry": registry,
+            "settings_from": None,
+        }
+    )
+
+
+def _known_fields(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the keys of ``values`` that are fields of ``model``, recursively for sub-models."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        field = model.model_fields.get(name)
+        if field is None:
+            continue
+        sub = field.annotation
+        nested = isinstance(sub, type) and issubclass(sub, BaseModel) and isinstance(value, Mapping)
+        out[name] = _known_fields(sub, value) if nested else value  # type: ignore[arg-type]
+    return out

@@ -17,6 +17,7 @@ from clusterflow.drift import (
     EmbeddingDrift,
     NoveltyDrift,
     NumericColumnDrift,
+    format_p_value,
 )
 
 __all__ = ["render_html", "render_markdown"]
@@ -85,7 +86,7 @@ def render_html(
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         sub,
-        _banner(result),
+        _banner(result, rows),
         _rows_html(rows),
         _reasons_html(result),
         _columns_html(result),
@@ -154,7 +155,7 @@ def render_markdown(result: DriftResult, *, rows: dict[str, Any] | None = None) 
 # --- sections -------------------------------------------------------------------------------
 
 
-def _banner(result: DriftResult) -> str:
+def _banner(result: DriftResult, rows: dict[str, Any] | None = None) -> str:
     drifted = result.drifted_columns
     views = [
         name
@@ -165,6 +166,8 @@ def _banner(result: DriftResult) -> str:
         )
         if view.drifted
     ]
+    if (rows or {}).get("quarantine_drifted"):
+        views.append("rows failing validation")
     detail = f"{len(drifted)} of {len(result.columns)} columns drifted"
     if views:
         detail += "; also " + ", ".join(views)
@@ -196,8 +199,22 @@ def _rows_html(rows: dict[str, Any] | None) -> str:
         f"<dt>compared</dt><dd>{rows['compared']}</dd>"
         f"<dt>quarantined (failed the champion's schema, not compared; see quarantine.csv)</dt>"
         f"<dd>{rows['quarantined']} ({rows['quarantined_share']:.1%})</dd>"
+        f"{_training_share_html(rows)}"
         f"<dt>reference rows (the champion's training sample)</dt><dd>{rows['reference']}</dd>"
         "</dl>" + (f"<p>Most common quarantine reasons:</p><ul>{items}</ul>" if items else "")
+    )
+
+
+def _training_share_html(rows: dict[str, Any]) -> str:
+    """Return the training file's share of failing rows and the test against it, as HTML."""
+    share = rows.get("training_quarantined_share")
+    if share is None:
+        return "<dt>training rows that failed validation</dt><dd>not recorded</dd>"
+    p = rows.get("quarantine_p_value")
+    verdict = "a rise: drift" if rows.get("quarantine_drifted") else "no significant rise"
+    return (
+        f"<dt>training rows that failed validation</dt><dd>{share:.1%} "
+        f"(binomial p = {format_p_value(p)}; {verdict})</dd>"
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow.cluster_ids import complete_cluster_map, renumber, stage_with_cluster_map
+from clusterflow.cluster_ids import renumber, stage_with_cluster_map
 from clusterflow.component_io import (
     _skops_io,  # noqa: F401  (benchmarks/cli_latency.py and a test import it from here)
     allowed_types,
@@ -103,9 +103,10 @@ class ClusterModel:
         Present when the model embeds a text column.
     novelty_threshold : float
         Distance to the own centre above which a row is flagged novel.
-    quarantined_share : float
+    quarantined_share : float, optional
         Share of the training file's rows that failed validation (monitoring tests a batch's
-        share against it; 0 for a model saved before it was recorded).
+        share against it). None when unknown: a model saved before it was recorded, or trained
+        with ``--impute drop`` (whose quarantine also holds the incomplete rows).
     """
 
     def __init__(
@@ -118,7 +119,7 @@ class ClusterModel:
         embedder: EmbedderSpec | None,
         novelty_threshold: float = float("inf"),
         cluster_map: dict[int, int] | None = None,
-        quarantined_share: float = 0.0,
+        quarantined_share: float | None = None,
     ) -> None:
         self.roles = roles
         self.imputer = imputer
@@ -127,7 +128,7 @@ class ClusterModel:
         self.embedder = embedder
         self.novelty_threshold = novelty_threshold
         self.quarantined_share = quarantined_share
-        self.cluster_map = complete_cluster_map(cluster_map or {}, self.raw_ids())
+        self.cluster_map = cluster_map or {}
         self.folder: Path | None = (
             None  # where the model was loaded from (its reference lives there)
         )
@@ -310,7 +311,7 @@ class ClusterModel:
             embedder=EmbedderSpec(**spec["embedder"]) if spec["embedder"] else None,
             novelty_threshold=float(spec["novelty_threshold"]),
             cluster_map={int(k): int(v) for k, v in spec.get("cluster_map", {}).items()},
-            quarantined_share=float(spec.get("quarantined_share", 0.0)),
+            quarantined_share=spec.get("quarantined_share"),
         )
         model.folder = folder
         return model

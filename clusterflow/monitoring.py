@@ -33,7 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clusterflow.drift import DriftResult, DriftSample, DriftThresholds, compare
+from clusterflow.drift import (
+    DriftResult,
+    DriftSample,
+    DriftThresholds,
+    compare,
+    format_p_value,
+)
 from clusterflow.embed import Embedder
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
@@ -72,7 +78,7 @@ class MonitorOutcome:
     rows_in: int
     quarantine: pd.DataFrame
     reference_rows: int
-    training_quarantined_share: float = 0.0
+    training_quarantined_share: float | None = None
     quarantine_p_value: float | None = None
     quarantine_drifted: bool = False
 
@@ -251,7 +257,7 @@ def compare_batch(
         thresholds=thresholds,
         random_state=random_state,
     )
-    trained = float(getattr(model, "quarantined_share", 0.0))
+    trained = getattr(model, "quarantined_share", None)
     p_value, drifted = _quarantine_test(len(quarantine), rows_in, trained, thresholds)
     if drifted:
         share = len(quarantine) / rows_in
@@ -261,7 +267,7 @@ def compare_batch(
             reasons=[
                 *result.reasons,
                 f"{share:.0%} of the batch's rows failed validation against {trained:.0%} of "
-                f"the training rows (p={p_value:.2g}); see quarantine.csv",
+                f"the training rows (p={format_p_value(p_value)}); see quarantine.csv",
             ],
         )
     return MonitorOutcome(
@@ -276,15 +282,16 @@ def compare_batch(
 
 
 def _quarantine_test(
-    quarantined: int, rows_in: int, trained: float, thresholds: DriftThresholds
+    quarantined: int, rows_in: int, trained: float | None, thresholds: DriftThresholds
 ) -> tuple[float | None, bool]:
     """Test whether more of the batch failed validation than of the training rows.
 
     One-sided binomial test of the batch's count against the training share (at least one row
     in the batch's size, as the novelty view does for a reference without novel rows); drift
-    when the share rose by more than ``quarantine_share`` and p < ``column_p_value``.
+    when the share rose by more than ``quarantine_share`` and p < ``column_p_value``. No test
+    when the training share is not known (``trained`` None: an older model, ``--impute drop``).
     """
-    if not rows_in:
+    if not rows_in or trained is None:
         return None, False
     from scipy import stats
 

@@ -282,8 +282,7 @@ def _regate_and_move_alias(
 def _clear_stale_challenger(name: str) -> None:
     """Remove the ``challenger`` alias after a promotion (best effort: the alias moved already)."""
     try:
-        if clear_alias(name, CHALLENGER):
-            logger.info("removed the 'challenger' alias of %s: it lost to the old champion", name)
+        clear_alias(name, CHALLENGER)
     except MlflowException as err:
         logger.warning("could not remove the 'challenger' alias of %s: %s", name, redact(str(err)))
 

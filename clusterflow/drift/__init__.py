@@ -51,7 +51,7 @@ from clusterflow.drift._evidence import (
     NumericColumnDrift,
     NumericSummary,
 )
-from clusterflow.drift._result import DriftResult
+from clusterflow.drift._result import DriftResult, format_p_value
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import domain_classifier_auc, holm, psi
 from clusterflow.drift._thresholds import DriftThresholds
@@ -63,6 +63,7 @@ __all__ = [
     "ClusterMixDrift",
     "ColumnDrift",
     "DriftResult",
+    "format_p_value",
     "DriftSample",
     "DriftThresholds",
     "DriftView",

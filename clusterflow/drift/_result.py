@@ -17,7 +17,7 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.drift._thresholds import DriftThresholds
 
-__all__ = ["DriftResult"]
+__all__ = ["DriftResult", "format_p_value"]
 
 
 @dataclass
@@ -125,7 +125,7 @@ def _reasons(
         reasons.append(
             f"text embeddings: a classifier tells batch from reference with ROC AUC "
             f"{embedding.auc:.3f} (threshold {embedding.threshold:.2f}, "
-            f"p={_fmt_p(embedding.p_value)})"
+            f"p={format_p_value(embedding.p_value)})"
         )
     if clusters.drifted:
         reasons.append(_cluster_reason(clusters))
@@ -133,7 +133,7 @@ def _reasons(
         reasons.append(
             f"novelty: {novelty.batch_novel_share:.1%} of batch rows are far from every "
             f"cluster, against {novelty.reference_novel_share:.1%} of reference rows "
-            f"(binomial p={_fmt_p(novelty.p_value)})"
+            f"(binomial p={format_p_value(novelty.p_value)})"
         )
     return reasons
 
@@ -143,7 +143,8 @@ def _drifted_sorted(columns: dict[str, ColumnDrift]) -> list[str]:
     return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
 
 
-def _fmt_p(p: float | None) -> str:
+def format_p_value(p: float | None) -> str:
+    """Return a p-value as the drift views print it (``n/a``; an underflow as ``<1e-300``)."""
     if p is None:
         return "n/a"
     return f"{p:.2g}" if p >= 1e-300 else "<1e-300"
@@ -159,7 +160,7 @@ def _column_reason(col: str, info: ColumnDrift) -> str:
         return (
             f"column {col}: mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
             f"{_fmt_num(r.median)} -> {_fmt_num(b.median)} (KS D={info.effect:.3f}, "
-            f"Holm p={_fmt_p(info.p_value_adjusted)})"
+            f"Holm p={format_p_value(info.p_value_adjusted)})"
         )
     moves = ", ".join(
         f"{m.category!r} {m.reference:.1%} -> {m.batch:.1%}" for m in info.top_moves[:2]
@@ -167,7 +168,7 @@ def _column_reason(col: str, info: ColumnDrift) -> str:
     new = f"; new categories: {info.new_categories[:3]}" if info.new_categories else ""
     return (
         f"column {col}: {moves}{new} (total variation {info.effect:.3f}, chi-square Holm "
-        f"p={_fmt_p(info.p_value_adjusted)})"
+        f"p={format_p_value(info.p_value_adjusted)})"
     )
 
 

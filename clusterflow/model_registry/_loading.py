@@ -93,7 +93,7 @@ def recorded_train_config(uri: str) -> dict:
                 version = client.get_model_version(name, number)
             run_id = str(version.run_id)
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
-    except (MlflowException, OSError, ValueError) as err:
+    except (MlflowException, ValueError) as err:  # an OSError is left to the task's retries
         raise RegistryError(
             f"cannot read the training settings of {uri} from "
             f"{redact(mlflow.get_tracking_uri())}: {redact(' '.join(str(err).split()))[:300]}",

@@ -143,15 +143,16 @@ def set_alias(name: str, alias: str, version: str) -> None:
     MlflowClient().set_registered_model_alias(name, alias, str(version))
 
 
-def clear_alias(name: str, alias: str) -> bool:
-    """Remove ``alias`` of model ``name`` if it is set; True if one was removed."""
-    client = MlflowClient()
+def clear_alias(name: str, alias: str) -> None:
+    """Remove ``alias`` of model ``name``; nothing happens when it is not set.
+
+    One call (no look-up first, which another training could answer before the delete).
+    """
     try:
-        client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return False
-    client.delete_registered_model_alias(name, alias)
-    return True
+        MlflowClient().delete_registered_model_alias(name, alias)
+    except MlflowException as err:
+        if err.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
 
 
 def set_version_tag(name: str, version: str, key: str, value: str) -> None:

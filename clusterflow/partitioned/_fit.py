@@ -144,7 +144,7 @@ def finish_model(ctx: StageContext, swept: stages.Swept, model: ClusterModel) ->
             hint="use --noise assign or other algorithms",
         )
     model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
-    model.quarantined_share = ctx.validated.quarantined_share
+    model.quarantined_share = ctx.validated.schema_failure_share(config)
     model.save(folder / "model")
     np.save(folder / "labels.npy", labels)
     np.save(folder / "distance.npy", distance)

@@ -178,7 +178,7 @@ def _fit(
         features=builder,
         clusterer=clusterer,
         embedder=embedder_spec(config) if embedded else None,
-        quarantined_share=validated.quarantined_share,
+        quarantined_share=validated.schema_failure_share(config),
     )
     distance = _check_and_calibrate(model, X, labels)
     return _Fitted(

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from clusterflow.config import ImputeMethod, TrainConfig
 from clusterflow.schema import ColumnRoles
 
 
@@ -37,9 +38,14 @@ class Validated:
     n_quarantined: int
     reused: bool = False
 
-    @property
-    def quarantined_share(self) -> float:
-        """Share of the file's rows that failed validation."""
+    def schema_failure_share(self, config: TrainConfig) -> float | None:
+        """Share of the file's rows that failed validation, or None when it is not known.
+
+        With ``impute.method == "drop"`` the quarantine also holds the rows moved there for a
+        gap, which monitoring never quarantines: the share of schema failures is not recorded.
+        """
+        if config.impute.method == ImputeMethod.drop:
+            return None
         rows = self.n_valid + self.n_quarantined
         return self.n_quarantined / rows if rows else 0.0
 

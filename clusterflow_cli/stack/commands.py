@@ -103,11 +103,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``clusterflow serve``."""
+    from clusterflow_cli.server import running_local_api, use_stack_registry
     from clusterflow_orchestration.deployments.serve import run
 
+    use_stack_registry(args.workspace)  # the served runs register where train and score look
     if not os.environ.get("PREFECT_API_URL"):
-        from clusterflow_cli.server import running_local_api, use_stack_registry
-
         stack_env = running_local_api(args.workspace)  # as train and monitor find it
         if stack_env is None:
             raise ConfigError(
@@ -116,7 +116,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "'prefect server start'",
             )
         os.environ["PREFECT_API_URL"] = stack_env["PREFECT_API_URL"]
-        use_stack_registry(args.workspace)
     return run(args)
 
 

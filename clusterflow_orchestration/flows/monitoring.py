@@ -43,6 +43,6 @@ def monitoring_flow(config: MonitorConfig, dask_address: str | None = None) -> d
     data = report_task(outcome, config, out_dir, config.model_uri, run_id)
     return {
         **data,
-        "event_emitted": emit_drift_task(data, config, config.model_uri),
+        "event_emitted": emit_drift_task(data, config, config.model_uri, run_id),
         "out_dir": out_dir,
     }

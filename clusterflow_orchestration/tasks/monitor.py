@@ -157,8 +157,14 @@ def report_task(
 
 
 @task(name="emit-drift-event")
-def emit_drift_task(data: dict, config: MonitorConfig, model_uri: str) -> bool:
-    """Emit ``clusterflow.drift.detected`` (an automation retrains on it) when drift was found."""
+def emit_drift_task(
+    data: dict, config: MonitorConfig, model_uri: str, run_id: str | None = None
+) -> bool:
+    """Emit ``clusterflow.drift.detected`` (an automation retrains on it) when drift was found.
+
+    ``settings_from`` in the payload names the model that drifted by its run (``runs:/<id>/
+    model``), not by the alias, which may have moved by the time the retrain starts.
+    """
     if not (data["drift_detected"] and config.emit_event):
         return False
     event = emit_event(
@@ -170,6 +176,7 @@ def emit_drift_task(data: dict, config: MonitorConfig, model_uri: str) -> bool:
         payload={
             "data": str(Path(config.data).resolve()),
             "model_uri": model_uri,
+            "settings_from": f"runs:/{run_id}/model" if run_id else model_uri,
             "drifted_columns": data.get("drifted_columns", []),
             "reasons": data.get("reasons", [])[:10],
             "text_auc": data.get("embedding", {}).get("auc"),

@@ -48,17 +48,6 @@ def test_a_cluster_absent_from_the_sample_gets_an_id_of_its_own():
     assert min(mapping[c] for c in range(2, 9)) > 8
 
 
-def test_a_saved_map_with_a_clash_is_repaired_on_load():
-    """A model registered with the old, incomplete map publishes each cluster under its own id."""
-    from clusterflow.cluster_ids import complete_cluster_map
-
-    assert complete_cluster_map({1: 8, 0: 0}, list(range(9)))[8] == 9
-    healthy = {0: 2, 1: 0, 2: 1}
-    assert complete_cluster_map(healthy, [0, 1, 2]) == healthy
-    assert complete_cluster_map({1: 1, 2: 2}, [0, 1, 2]) == {1: 1, 2: 2}  # 0 keeps its number
-    assert complete_cluster_map({}, [0, 1]) == {}
-
-
 def test_match_rejects_misaligned_arrays():
     with pytest.raises(ValueError, match="shape"):
         match_clusters(np.zeros(3, dtype=int), np.zeros(4, dtype=int))

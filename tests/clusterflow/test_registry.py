@@ -92,7 +92,7 @@ def test_first_model_is_champion_logged_from_code_with_double_inputs(mlflow_uri,
 
 def test_the_settings_a_model_was_trained_with_are_read_back(mlflow_uri, workspace):
     """What a drift retrain (settings_from) trains with: the model's config, the new data."""
-    from clusterflow.errors import RegistryError
+    from clusterflow.errors import ConfigError, RegistryError
     from clusterflow.model_registry import recorded_train_config
 
     reg, _ = train(bundled("faithful.csv"), workspace, k_max=3, seed=4)
@@ -112,6 +112,11 @@ def test_the_settings_a_model_was_trained_with_are_read_back(mlflow_uri, workspa
     )
     assert retrain.sweep.k_max == 3 and retrain.registry.model_name == NAME
     assert retrain.registry.replace_incompatible
+    # a config recorded by an older version (a field since removed) still gives its settings
+    older = {**recorded, "registry": {**recorded["registry"], "tolerance": 0.02}, "gone": 1}
+    assert retrain.with_settings_of(older).registry.model_name == NAME
+    with pytest.raises(ConfigError, match="its recorded sweep.k_max"):
+        retrain.with_settings_of({**recorded, "sweep": {"k_max": "many"}})
     with pytest.raises(
         RegistryError, match=f"cannot read the training settings of models:/{NAME}@nope"
     ):

@@ -91,7 +91,7 @@ def test_retrain_trigger_matches_the_drift_event_and_templates_the_data(env):
     # the drifted model's settings are read at run time; the rest is the environment's
     # training parameters (its workspace, the registry to write to), and it
     # may replace a champion that cannot read the drifted data (other columns)
-    assert config["settings_from"] == "{{ event.payload.model_uri }}"
+    assert config["settings_from"] == "{{ event.payload.settings_from }}"
     own = ("data", "registry", "settings_from")
     assert {k: v for k, v in config.items() if k not in own} == {
         k: v for k, v in spec.parameters["config"].items() if k not in own
@@ -130,7 +130,11 @@ def test_event_template_renders_the_payload_path():
         occurred=datetime.now(UTC),
         event=DRIFT_EVENT,
         resource={"prefect.resource.id": "clusterflow.model.models:/clusterflow-dev@champion"},
-        payload={"data": "/batches/2024-05.csv", "model_uri": "models:/clusterflow-dev@champion"},
+        payload={
+            "data": "/batches/2024-05.csv",
+            "model_uri": "models:/clusterflow-dev@champion",
+            "settings_from": "runs:/0123abcd/model",
+        },
         id=uuid4(),
     )
     triggered = TriggeredAction.model_construct(
@@ -146,7 +150,7 @@ def test_event_template_renders_the_payload_path():
     rendered = asyncio.run(action.render_parameters(triggered))
     assert rendered["config"]["data"] == "/batches/2024-05.csv"
     # the retrain takes the drifted model's columns and settings, not the demo's
-    assert rendered["config"]["settings_from"] == "models:/clusterflow-dev@champion"
+    assert rendered["config"]["settings_from"] == "runs:/0123abcd/model"  # the run that drifted
     TrainConfig(**rendered["config"])
 
 

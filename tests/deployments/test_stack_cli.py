@@ -168,11 +168,11 @@ def test_every_registry_command_uses_the_running_stacks_mlflow(tmp_path, monkeyp
     stack._write_state(ws, {"env": {"MLFLOW_TRACKING_URI": stack_uri}, "processes": [entry]})
     data = tmp_path / "batch.csv"
     data.write_text("x,y\n1,2\n3,4\n")
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")  # restored afterwards, whatever sets it
     try:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
         assert use_stack_registry(ws) is None  # a set URI wins
-        monkeypatch.delenv("MLFLOW_TRACKING_URI")
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
         for command in (
             ["score", str(data), "--out", str(tmp_path / "a.csv")],
             ["monitor", str(data), "--out", str(tmp_path / "m")],
@@ -180,7 +180,7 @@ def test_every_registry_command_uses_the_running_stacks_mlflow(tmp_path, monkeyp
             assert main([*command, "--workspace", str(ws)]) == 2
             err = capsys.readouterr().err
             assert f"no model models:/clusterflow@champion in {stack_uri}" in err
-            monkeypatch.delenv("MLFLOW_TRACKING_URI")
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
     finally:
         stack.down(ws, echo=lambda _m: None)
     assert use_stack_registry(ws) is None  # stopped: the workspace's own SQLite file again
@@ -207,8 +207,9 @@ def test_serve_reports_to_the_running_stack_without_exports(tmp_path, monkeypatc
     entry = _start_sleeper(ws, tmp_path, "prefect-server")  # stands in for the server process
     api = "http://127.0.0.1:9/api"
     stack._write_state(ws, {"env": {"PREFECT_API_URL": api}, "processes": [entry]})
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    # set (empty, which counts as unset) so that monkeypatch restores what serve sets
+    monkeypatch.setenv("PREFECT_API_URL", "")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
     try:
         missing = tmp_path / "missing.yaml"  # fails after the server is chosen, before serving
         assert main(["serve", "--workspace", str(ws), "--prefect-file", str(missing)]) == 2

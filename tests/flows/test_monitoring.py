@@ -25,7 +25,15 @@ from clusterflow_orchestration.tasks.monitor import DRIFT_EVENT
 from tests.conftest import bundled, shared
 
 CHEAP_SWEEP = {"algorithms": ["kmeans"], "k_max": 6, "stability_resamples": 0}
-EVENT_KEYS = {"data", "model_uri", "drifted_columns", "reasons", "text_auc", "cluster_psi"}
+EVENT_KEYS = {
+    "data",
+    "model_uri",
+    "settings_from",
+    "drifted_columns",
+    "reasons",
+    "text_auc",
+    "cluster_psi",
+}
 
 
 class Champion:
@@ -184,6 +192,8 @@ def test_one_species_drifts_and_the_event_reaches_the_server(penguins_champion):
     assert payload["drifted_columns"] == data["drifted_columns"]
     assert payload["data"].endswith("gentoo.csv")
     assert ours[-1].resource.id == f"clusterflow.model.{champ.summary['model_uri']}"
+    # the retrain reads the settings of this very model, even if the alias moves meanwhile
+    assert payload["settings_from"] == f"runs:/{champ.summary['mlflow_run_id']}/model"
 
     # Each pass logs at the next step of the same run: a time series over batches.
     client = MlflowClient(champ.tracking_uri)
@@ -203,7 +213,7 @@ def test_the_retrain_on_drift_takes_the_drifted_models_settings(penguins_champio
     rendered = {  # what the automation renders from the event's payload
         **dev.triggers[0]["parameters"]["config"],
         "data": str(champ.root / "gentoo.csv"),
-        "settings_from": champ.summary["model_uri"],
+        "settings_from": f"runs:/{champ.summary['mlflow_run_id']}/model",
         "workspace": str(champ.root / "ws"),
         "out_dir": str(champ.root / "retrain"),
     }
