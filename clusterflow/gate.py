@@ -20,7 +20,9 @@ held-out rows' silhouette is compared.
 Alignment
 ---------
 When a model follows a champion, its clusters are matched to the champion's on the held-out rows
-and renumbered (:func:`clusterflow.cluster.alignment.match_clusters`), so cluster 3 still means
+and the sample of training rows both models labelled (a small cluster may have no held-out row;
+matched on held-out rows alone it got a new id even when the retrain found the same groups), and
+renumbered (:func:`clusterflow.cluster.alignment.match_clusters`), so cluster 3 still means
 the same group after a retrain.
 """
 
@@ -258,6 +260,10 @@ def decide(
         X, raw, old, resamples=resamples, random_state=random_state, score=score, fitted=fitted
     )
     common |= {"metric": common["metric"] + note}
+    if fitted is None and reference is not None and len(reference):
+        fitted = _label_reference(challenger, champion, reference, reference_embeddings)
+    if fitted is not None:  # the training sample too: every cluster has rows there
+        raw, old = np.concatenate([raw, fitted.challenger]), np.concatenate([old, fitted.champion])
     return _compared(found, raw, challenger.raw_ids(), old, champion, common)
 
 

@@ -279,7 +279,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         workspace=args.workspace,
         random_state=getattr(args, "seed", 0) or 0,
     )
-    with prefect_api(args.workspace, echo=say):
+    with prefect_api(args.workspace, echo=say) as api_url:
         from clusterflow_orchestration.flows.monitoring import monitoring_flow
 
         with (
@@ -289,7 +289,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             data = monitoring_flow(config=config, dask_address=dask_address)
     if args.json:
         print(json.dumps(data, default=str))
-        _print_drift_reaction(data, args.model, terminal())
+        _print_drift_reaction(data, args.model, api_url, terminal())
         return 0
     rows = data.get("rows", {})
     verdict = "DRIFT DETECTED" if data["drift_detected"] else "no drift"
@@ -302,15 +302,20 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     )
     for reason in data.get("reasons", [])[:10]:
         print(f"  - {reason}")
-    _print_drift_reaction(data, args.model, sys.stdout)
+    _print_drift_reaction(data, args.model, api_url, sys.stdout)
     return 0
 
 
-def _print_drift_reaction(data: dict, model_uri: str, stream) -> None:
-    """Say which automation (if any) reacts to the drift event just emitted."""
+def _print_drift_reaction(data: dict, model_uri: str, api_url: str, stream) -> None:
+    """Say which automation (if any) on ``api_url`` reacts to the drift event just emitted.
+
+    ``api_url`` is the Prefect API the flow reported to (a found stack too, not only an
+    exported ``PREFECT_API_URL``).
+    """
     from clusterflow_cli.links import drift_reaction_lines
 
-    for line in drift_reaction_lines(model_uri, bool(data.get("event_emitted"))):
+    environ = {"PREFECT_API_URL": api_url}
+    for line in drift_reaction_lines(model_uri, bool(data.get("event_emitted")), environ):
         print(line, file=stream)
 
 

@@ -158,7 +158,7 @@ def drift_reaction_lines(
     api = env.get("PREFECT_API_URL")
     if not api:
         return [
-            f"  event {DRIFT_EVENT} emitted to a temporary local Prefect: nothing reacts to it "
+            f"  event {DRIFT_EVENT} emitted without a Prefect API: nothing reacts to it "
             "(set PREFECT_API_URL to a server where 'clusterflow up' or 'serve' deployed the "
             "retrain automation)"
         ]

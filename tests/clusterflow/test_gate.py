@@ -170,6 +170,19 @@ def test_a_challenger_cluster_no_held_out_row_falls_in_is_not_merged(blobs):
     assert decision.cluster_map[3] not in {0, 1, 2}
 
 
+def test_a_cluster_no_held_out_row_falls_in_is_matched_on_the_training_rows(blobs):
+    """The same model retrained: its smallest cluster had no held-out row and got a new id."""
+    frame, X = blobs
+    centres = _true_centres(X)
+    champion, challenger = _model(centres), _model(centres)
+    labels = champion.predict(frame)["cluster"].to_numpy()
+    holdout = frame[labels != 0]  # no held-out row in cluster 0
+    alone = decide(challenger, champion, holdout, champion_version="1", **GATE)
+    assert alone.cluster_map[0] == 3  # held-out rows alone cannot place cluster 0
+    both = decide(challenger, champion, holdout, champion_version="1", reference=frame, **GATE)
+    assert both.cluster_map == {0: 0, 1: 1, 2: 2}
+
+
 def test_a_nearly_equal_challenger_is_a_tie(blobs):
     frame, X = blobs
     centres = _true_centres(X)
