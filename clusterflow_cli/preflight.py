@@ -108,8 +108,11 @@ def check_model_uri(uri: str, workspace: str) -> str:
 
 
 def check_dask_address(address: str | None) -> str | None:
-    """Check a ``--dask-address`` before any work (a bad one is one line); return it."""
-    if address:
+    """Check a ``--dask-address`` before any work (a bad one is one line); return it.
+
+    An empty address is refused too (it would otherwise run in process without a word).
+    """
+    if address is not None:
         from clusterflow.distributed import parse_dask_address
 
         parse_dask_address(address)

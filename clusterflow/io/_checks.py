@@ -59,7 +59,11 @@ def _check_path(path: Path) -> None:
     if not path.exists():
         raise InputError(f"{path}: no such file", hint="check the path and the working directory")
     if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a file", hint="name one data file inside it")
+        raise InputError(
+            f"{path}: is a directory, not a file",
+            hint="name one data file inside it (a folder of Parquet files is read with "
+            "--dask-address)",
+        )
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: not readable", hint="check the file's permissions")
     if path.stat().st_size == 0:

@@ -74,6 +74,11 @@ def _check_can_start(workspace: Path, prefect_port: int, mlflow_port: int) -> No
         raise StackError(
             f"a stack is already running for {workspace}", hint="run 'clusterflow down' first"
         )
+    if prefect_port == mlflow_port:
+        raise StackError(
+            f"--prefect-port and --mlflow-port are both {prefect_port}",
+            hint="give the two servers different ports",
+        )
     # A server already answering on our ports would pass the health checks in our place.
     check_port_free(prefect_port, "Prefect")
     check_port_free(mlflow_port, "MLflow")

@@ -93,3 +93,15 @@ def test_impute_holds_out_the_rows_training_holds_out():
     impute = _impute_config(build_parser().parse_args(["impute", *shared, "--out", "o.csv"]))
     for config in (train, impute):
         assert (config.time_column, config.registry.holdout_share) == ("when", 0.3)
+
+
+def test_an_empty_dask_address_is_refused_not_ignored(tmp_path, capsys):
+    """`--dask-address ''` ran in process without a word."""
+    from clusterflow_cli.main import main
+
+    data = tmp_path / "t.csv"
+    data.write_text("x,y\n1,2\n3,4\n")
+    args = ["score", str(data), "--out", str(tmp_path / "a.csv"), "--dask-address", ""]
+    assert main([*args, "--workspace", str(tmp_path / "ws")]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "the Dask address is empty" in line

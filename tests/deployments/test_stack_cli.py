@@ -198,6 +198,9 @@ def test_up_checks_its_ports_and_workdir_before_starting_anything(tmp_path, caps
     assert main(["up", "--workspace", str(ws), "--workdir", str(tmp_path / "nowhere")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "nowhere: no such folder" in line
+    assert main(["up", "--workspace", str(ws), "--prefect-port", "4321", "--mlflow-port", "4321"])
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "--prefect-port and --mlflow-port are both 4321" in line
     assert stack.read_state(ws) == {}  # nothing was started or recorded
 
 
