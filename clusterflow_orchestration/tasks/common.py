@@ -9,7 +9,8 @@ wrong file or a missing model does not.
 - ``ingest`` (training) and ``read-batch`` (scoring, monitoring): read the input file; 3 retries
   after 1, 2 and 5 s.
 - ``load-model`` (scoring, monitoring): loads the model from the tracking server; 2 retries after
-  2 and 5 s.
+  2 and 5 s. ``recorded-settings`` (a drift retrain) reads the drifted model's ``config.json``
+  from the same server, with the same policy.
 
 Everything else never retries. The compute stages (validate, impute, embed, sweep) are
 deterministic: the same input fails the same way again, and a finished stage is reused from the

@@ -41,12 +41,14 @@ class Policy:
 
 READ_RETRIES = Policy(retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=retry_transient)
 NEVER = Policy()
+MODEL_READ = Policy(retries=2, retry_delay_seconds=[2, 5], retry_condition_fn=retry_transient)
 
 POLICIES = {
     # reads from outside the process: retried on OSError
     "ingest": READ_RETRIES,
     "read-batch": READ_RETRIES,
-    "load-model": Policy(retries=2, retry_delay_seconds=[2, 5], retry_condition_fn=retry_transient),
+    "load-model": MODEL_READ,
+    "recorded-settings": MODEL_READ,  # a drift retrain reads the drifted model's config.json
     # deterministic compute: the same input fails the same way again
     "validate": NEVER,
     "impute": NEVER,
