@@ -288,7 +288,16 @@ class TrainConfig(_Frozen):
         registry = dict(known.get("registry") or {})
         registry["replace_incompatible"] = self.registry.replace_incompatible
         try:
-            return _validated_settings(known, registry, self)
+            return TrainConfig.model_validate(
+                {
+                    **known,
+                    "data": self.data,
+                    "workspace": self.workspace,
+                    "out_dir": self.out_dir,
+                    "registry": registry,
+                    "settings_from": None,
+                }
+            )
         except ValidationError as err:
             first = err.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
@@ -389,20 +398,6 @@ class MonitorConfig(_Frozen):
     )
     workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
     random_state: int = Field(0, ge=0, description="Seed of the samples and the domain classifier.")
-
-
-def _validated_settings(known: dict, registry: dict, current: TrainConfig) -> TrainConfig:
-    """Return the recorded settings on ``current``'s data, workspace and out_dir."""
-    return TrainConfig.model_validate(
-        {
-            **known,
-            "data": current.data,
-            "workspace": current.workspace,
-            "out_dir": current.out_dir,
-            "registry": registry,
-            "settings_from": None,
-        }
-    )
 
 
 def _known_fields(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:

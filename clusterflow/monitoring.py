@@ -39,6 +39,7 @@ from clusterflow.drift import (
     DriftThresholds,
     compare,
     format_p_value,
+    share_rose,
 )
 from clusterflow.embed import Embedder
 from clusterflow.errors import ValidationFailed
@@ -257,7 +258,7 @@ def compare_batch(
         thresholds=thresholds,
         random_state=random_state,
     )
-    trained = getattr(model, "quarantined_share", None)
+    trained = model.quarantined_share
     p_value, drifted = _quarantine_test(len(quarantine), rows_in, trained, thresholds)
     if drifted:
         share = len(quarantine) / rows_in
@@ -293,9 +294,11 @@ def _quarantine_test(
     """
     if not rows_in or trained is None:
         return None, False
-    from scipy import stats
-
-    null_share = min(max(trained, 1.0 / rows_in), 1.0)
-    p_value = float(stats.binomtest(quarantined, rows_in, null_share, alternative="greater").pvalue)
-    rose = quarantined / rows_in - trained > thresholds.quarantine_share
-    return p_value, bool(rose and p_value < thresholds.column_p_value)
+    return share_rose(
+        quarantined,
+        rows_in,
+        trained,
+        floor=1.0 / rows_in,
+        min_rise=thresholds.quarantine_share,
+        level=thresholds.column_p_value,
+    )

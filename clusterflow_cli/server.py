@@ -40,17 +40,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def running_local_api(workspace: str | Path) -> dict | None:
-    """Return the recorded env of a live local server under ``workspace``, or None."""
+def _live_server_env(workspace: str | Path, name: str, key: str) -> dict | None:
+    """Return the recorded env if server ``name`` runs under ``workspace`` and ``key`` is set."""
     state = stack.read_state(workspace)
-    servers = [p for p in state.get("processes", []) if p.get("name") == "prefect-server"]
-    if (
-        servers
-        and all(stack._alive(p) for p in servers)
-        and state.get("env", {}).get("PREFECT_API_URL")
-    ):
+    servers = [p for p in state.get("processes", []) if p.get("name") == name]
+    if servers and all(stack._alive(p) for p in servers) and state.get("env", {}).get(key):
         return state["env"]
     return None
+
+
+def running_local_api(workspace: str | Path) -> dict | None:
+    """Return the recorded env of a live local Prefect server under ``workspace``, or None."""
+    return _live_server_env(workspace, "prefect-server", "PREFECT_API_URL")
 
 
 def start_kept_server(
@@ -100,13 +101,11 @@ def use_stack_registry(workspace: str | Path) -> str | None:
     """
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return None
-    state = stack.read_state(workspace)
-    servers = [p for p in state.get("processes", []) if p.get("name") == "mlflow-server"]
-    uri = state.get("env", {}).get("MLFLOW_TRACKING_URI")
-    if not (uri and servers and all(stack._alive(p) for p in servers)):
+    env = _live_server_env(workspace, "mlflow-server", "MLFLOW_TRACKING_URI")
+    if env is None:
         return None
-    os.environ["MLFLOW_TRACKING_URI"] = uri
-    return uri
+    os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
+    return env["MLFLOW_TRACKING_URI"]
 
 
 @contextmanager
@@ -129,7 +128,6 @@ def prefect_api(workspace: str | Path, *, echo: Callable[[str], None]) -> Iterat
                 env = running_local_api(workspace) or start_kept_server(workspace, echo=echo)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-    use_stack_registry(workspace)
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
     updates = {PREFECT_API_URL: env["PREFECT_API_URL"]}

@@ -53,7 +53,7 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.drift._result import DriftResult, format_p_value
 from clusterflow.drift._sample import DriftSample
-from clusterflow.drift._statistics import domain_classifier_auc, holm, psi
+from clusterflow.drift._statistics import domain_classifier_auc, holm, psi, share_rose
 from clusterflow.drift._thresholds import DriftThresholds
 
 __all__ = [
@@ -75,4 +75,5 @@ __all__ = [
     "domain_classifier_auc",
     "holm",
     "psi",
+    "share_rose",
 ]

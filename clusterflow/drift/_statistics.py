@@ -25,7 +25,7 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.errors import ValidationFailed
 
-__all__ = ["POOLED", "domain_classifier_auc", "holm", "psi"]
+__all__ = ["POOLED", "domain_classifier_auc", "holm", "psi", "share_rose"]
 
 #: Name given to the pooled rare categories of a categorical column.
 POOLED = "(other)"
@@ -56,6 +56,21 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     adjusted = np.empty(m)
     adjusted[order] = np.minimum(stepped, 1.0)
     return adjusted
+
+
+def share_rose(
+    hits: int, n: int, reference_share: float, *, floor: float, min_rise: float, level: float
+) -> tuple[float, bool]:
+    """Test whether a share rose above its reference: one-sided binomial, and by ``min_rise``.
+
+    ``hits`` of ``n`` batch rows are tested against ``reference_share``, floored at ``floor``
+    (one row of the reference, or of the batch: a reference share of 0 would make a single hit
+    "impossible"). Returns the p-value and whether the share rose by more than ``min_rise``
+    with p < ``level``. The novelty view and monitoring's rows-failing-validation check use it.
+    """
+    null_share = min(max(reference_share, floor), 1.0)
+    p_value = float(stats.binomtest(int(hits), int(n), null_share, alternative="greater").pvalue)
+    return p_value, bool(hits / n - reference_share > min_rise and p_value < level)
 
 
 def psi(reference: np.ndarray, batch: np.ndarray, *, epsilon: float = 1e-4) -> float:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from clusterflow.drift._evidence import ClusterMixDrift, EmbeddingDrift, NoveltyDrift
 from clusterflow.drift._sample import DriftSample
-from clusterflow.drift._statistics import _chi2, _pooled_table, domain_classifier_auc, psi
+from clusterflow.drift._statistics import (
+    _chi2,
+    _pooled_table,
+    domain_classifier_auc,
+    psi,
+    share_rose,
+)
 from clusterflow.drift._thresholds import DriftThresholds
 from clusterflow.errors import EmbeddingError
 
@@ -86,9 +91,13 @@ def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> No
     ref_share = float(ref.novel.mean())
     new_share = float(new.novel.mean())
     # A reference with no novel row would make any single novel batch row "impossible".
-    null_share = min(max(ref_share, 1.0 / n_ref), 1.0)
-    p_value = float(
-        stats.binomtest(int(new.novel.sum()), n_new, null_share, alternative="greater").pvalue
+    p_value, drifted = share_rose(
+        int(new.novel.sum()),
+        n_new,
+        ref_share,
+        floor=1.0 / n_ref,
+        min_rise=th.novelty_share,
+        level=th.column_p_value,
     )
     mean_ref = _finite_mean(ref.distances)
     mean_new = _finite_mean(new.distances)
@@ -102,7 +111,7 @@ def _novelty_view(ref: DriftSample, new: DriftSample, th: DriftThresholds) -> No
         distance_ratio=mean_new / mean_ref if mean_ref and mean_new is not None else None,
         p_value=p_value,
         threshold=th.novelty_share,
-        drifted=bool(new_share - ref_share > th.novelty_share and p_value < th.column_p_value),
+        drifted=drifted,
     )
 
 

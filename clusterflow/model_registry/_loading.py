@@ -78,9 +78,7 @@ def recorded_train_config(uri: str) -> dict:
     RegistryError
         When the registry has no such model, or its run kept no config.
     """
-    from mlflow import MlflowClient
-
-    client = MlflowClient()
+    client = mlflow.MlflowClient()
     try:
         if uri.startswith("runs:/"):
             run_id = uri.removeprefix("runs:/").split("/", 1)[0]
