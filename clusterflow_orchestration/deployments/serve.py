@@ -222,7 +222,8 @@ def serve_deployments(
 
     Relative paths of the parameters resolve against ``workdir`` (default: the current folder),
     where the served runs also execute. Deployments a running worker serves are refused unless
-    ``take_over`` (see :func:`check_not_served_by_a_worker`).
+    ``take_over`` (see :func:`check_not_served_by_a_worker`). When serving stops, the drift
+    automations it created are deleted (:func:`retire_triggers`).
     """
     from prefect import serve
 
@@ -242,7 +243,31 @@ def serve_deployments(
     )
     if not take_over:
         check_not_served_by_a_worker(deployments)
-    serve(*deployments, limit=limit)
+    try:
+        serve(*deployments, limit=limit)
+    finally:
+        if triggers:
+            retire_triggers(deployments)
+
+
+def retire_triggers(deployments: Sequence[Any]) -> None:
+    """Delete the automations that serving created for ``deployments`` (their triggers).
+
+    Prefect pauses served deployments when ``serve`` stops but keeps their automations, so a
+    later drift event started a run of a paused deployment that stayed Late. Serving again (or
+    ``clusterflow up``) creates them anew. Best effort: the server may be gone already.
+    """
+    from prefect.client.orchestration import get_client
+
+    try:
+        with get_client(sync_client=True) as client:
+            for deployment in deployments:
+                existing = client.read_deployment_by_name(
+                    f"{deployment.flow_name}/{deployment.name}"
+                )
+                client.delete_resource_owned_automations(f"prefect.deployment.{existing.id}")
+    except Exception as err:  # noqa: BLE001 - a stopped server must not turn a stop into a crash
+        print(f"serve: could not remove the drift automations: {err}", file=sys.stderr)
 
 
 def check_not_served_by_a_worker(deployments: Sequence[Any]) -> None:
@@ -274,8 +299,9 @@ def check_not_served_by_a_worker(deployments: Sequence[Any]) -> None:
                 raise ConfigError(
                     f"deployment {full} is served by a worker on the work pool {pool!r}; "
                     "serving it here would take it over, and Prefect pauses it when serve stops",
-                    hint="use the running worker, or pass --take-over (they stay paused after "
-                    "serve stops, until 'clusterflow up' deploys them again)",
+                    hint="use the running worker, or pass --take-over (they stay paused, "
+                    "without their drift trigger, after serve stops, until 'clusterflow up' "
+                    "deploys them again)",
                 )
 
 

@@ -176,5 +176,14 @@ def test_drift_event_triggers_retraining(prefect_server, tmp_path):
         summary = json.loads((tmp_path / "retrained" / "summary.json").read_text())
         assert summary["rows_in"] == 60
         assert str(summary["model_version"]) == "2"
+
+        # 5. when serving stops, its automation goes too (a later drift would start a run of
+        # the paused deployment that nothing serves)
+        _stop(serve)
+        assert serve.returncode == 0, serve_log.read_text()[-3000:]
+        names = [
+            a["name"] for a in httpx.post(f"{api}/automations/filter", json={}, timeout=30).json()
+        ]
+        assert "clusterflow-dev retrain on drift" not in names, serve_log.read_text()[-3000:]
     finally:
         _stop(serve)
