@@ -14,7 +14,6 @@ own; everywhere else it returns None and the caller asks MLflow.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +22,10 @@ import pandas as pd
 
 from clusterflow.drift import DriftSample
 from clusterflow.embed import Embedder
-from clusterflow.errors import RegistryError, ValidationFailed
+from clusterflow.errors import ConfigError, RegistryError, ValidationFailed
 from clusterflow.io import write_csv
 from clusterflow.model import ClusterModel
+from clusterflow.model_uri import RegisteredURI, RunURI, parse_model_uri
 from clusterflow.schema import ROW_ID, coerce_numeric
 
 __all__ = [
@@ -43,7 +43,6 @@ A store migrated to another revision is read through MLflow (slower, always righ
 suite fails when the installed MLflow creates a revision not listed here, so a new one is added
 only after a look at its registry tables."""
 
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 _PYFUNC_LOADER = "mlflow.pyfunc.loaders.code_model"
 """How :func:`clusterflow.model_registry.log_model_version` logs a model (models from code)."""
 
@@ -97,11 +96,15 @@ def find_registered_model(uri: str, workspace: str | Path) -> LocalModel | None:
     """
     import sqlite3
 
-    found = _MODELS_URI.match(uri)
+    try:
+        found: RegisteredURI | RunURI | None = parse_model_uri(uri)
+    except ConfigError:
+        found = None  # MLflow says what is wrong with it
     tracking = tracking_uri(workspace)
     if (
-        found is None
-        or (found["alias"] or "").lower() == "latest"
+        not isinstance(found, RegisteredURI)
+        or (found.alias or "").lower() == "latest"
+        or not (found.alias or (found.version or "").isdigit())
         or not tracking.startswith("sqlite:///")
         or "?" in tracking
         or any(
@@ -115,7 +118,7 @@ def find_registered_model(uri: str, workspace: str | Path) -> LocalModel | None:
         return None
     try:
         with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=10) as db:
-            row = _read_version(db, found["name"], found["alias"], found["version"])
+            row = _read_version(db, found.name, found.alias, found.version)
     except sqlite3.Error:
         return None
     if row == "unknown schema":
@@ -130,7 +133,7 @@ def find_registered_model(uri: str, workspace: str | Path) -> LocalModel | None:
     folder = _pyfunc_model_folder(location) if status == "READY" else None
     if folder is None:
         return None
-    return LocalModel(uri, found["name"], str(version), run_id or None, folder)
+    return LocalModel(uri, found.name, str(version), run_id or None, folder)
 
 
 def _read_version(db, name: str, alias: str | None, version: str | None):

@@ -89,9 +89,20 @@ def run_link_lines(
     if run_id and experiment_id is None and tracking_uri:
         experiment_id = _experiment_of(tracking_uri, run_id)
     model_uri = str(summary.get("model_uri") or "")
-    name = model_uri.removeprefix("models:/").split("/")[0] if model_uri else None
+    name = _registered_name(model_uri)
     lines += mlflow_lines(tracking_uri, experiment_id, run_id, name, summary.get("model_version"))
     return lines
+
+
+def _registered_name(model_uri: str) -> str | None:
+    from clusterflow.errors import ConfigError
+    from clusterflow.model_uri import RegisteredURI, parse_model_uri
+
+    try:
+        parsed = parse_model_uri(model_uri)
+    except ConfigError:
+        return None
+    return parsed.name if isinstance(parsed, RegisteredURI) else None
 
 
 def _experiment_of(tracking_uri: str, run_id: str) -> str | None:

@@ -8,17 +8,13 @@ here the common mistakes fail in about a second instead of after a flow run has 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from clusterflow.errors import ConfigError, RegistryError
+from clusterflow.errors import RegistryError
 
 FULL_READ_BYTES = 32 * 1024 * 1024
 """Files up to this size are read whole by the preflight (well under a second)."""
-
-_MODELS = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
-_RUNS = re.compile(r"^runs:/(?P<run>[^/]+)/")
 
 
 def check_file(
@@ -74,13 +70,10 @@ def check_model_uri(uri: str, workspace: str) -> str:
     RegistryError
         When the registry has no such model, alias, version or run.
     """
-    models, runs = _MODELS.match(uri), _RUNS.match(uri)
-    if not (models or runs):
-        raise ConfigError(
-            f"model URI {uri!r} is not in the registry",
-            hint="use models:/<name>@champion, models:/<name>/<version> or runs:/<run id>/model",
-        )
+    from clusterflow.model_uri import RunURI, parse_model_uri
     from clusterflow.scoring import find_registered_model, tracking_uri
+
+    parsed = parse_model_uri(uri)
 
     if find_registered_model(uri, workspace) is not None:
         return tracking_uri(workspace)
@@ -92,12 +85,10 @@ def check_model_uri(uri: str, workspace: str) -> str:
     tracking = connect(workspace)
     client = MlflowClient()
     try:
-        if runs:
-            client.get_run(runs["run"])
-        elif models["alias"]:
-            client.get_model_version_by_alias(models["name"], models["alias"])
+        if isinstance(parsed, RunURI):
+            client.get_run(parsed.run_id)
         else:
-            client.get_model_version(models["name"], models["version"])
+            parsed.model_version(client)
     except MlflowException as err:
         raise RegistryError(
             f"no model {uri} in {redact(tracking)}",

@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 from clusterflow.errors import RegistryError
 from clusterflow.model_registry._store import redact
 from clusterflow.model_registry._versions import champion_version
+from clusterflow.model_uri import RunURI, parse_model_uri
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +36,6 @@ def load_champion(name: str):
     return load_version(name, found.version), str(found.version)
 
 
-_ALLOWED_SCHEMES = ("models:/", "runs:/")
-
-
 def load_cluster_model(uri: str):
     """Load a ClusterModel from the configured registry; return (model, mlflow run id).
 
@@ -51,13 +49,7 @@ def load_cluster_model(uri: str):
     RegistryError
         When the registry has no such model or it cannot be loaded.
     """
-    from clusterflow.errors import ConfigError
-
-    if not uri.startswith(_ALLOWED_SCHEMES):
-        raise ConfigError(
-            f"model URI {uri!r} is not in the registry",
-            hint="use models:/<name>@champion, models:/<name>/<version> or runs:/<run id>/model",
-        )
+    parse_model_uri(uri)  # a path or a URL is refused
     try:
         loaded = mlflow.pyfunc.load_model(uri)
     except (MlflowException, OSError) as err:
@@ -80,16 +72,11 @@ def recorded_train_config(uri: str) -> dict:
     """
     client = mlflow.MlflowClient()
     try:
-        if uri.startswith("runs:/"):
-            run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+        parsed = parse_model_uri(uri)
+        if isinstance(parsed, RunURI):
+            run_id = parsed.run_id
         else:
-            name, _, which = uri.removeprefix("models:/").partition("@")
-            if which:
-                version = client.get_model_version_by_alias(name, which)
-            else:
-                name, _, number = name.partition("/")
-                version = client.get_model_version(name, number)
-            run_id = str(version.run_id)
+            run_id = str(parsed.model_version(client).run_id)
         return mlflow.artifacts.load_dict(f"runs:/{run_id}/config.json")
     except (MlflowException, ValueError) as err:  # an OSError is left to the task's retries
         raise RegistryError(
