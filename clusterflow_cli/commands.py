@@ -30,6 +30,23 @@ def _check_output_type(target: Path) -> None:
         )
 
 
+def check_not_the_input(out: str | Path, data: str | Path) -> None:
+    """Refuse an ``--out`` that is the input file: writing it would destroy the data read.
+
+    Raises
+    ------
+    ConfigError
+        Naming both.
+    """
+    from clusterflow.errors import ConfigError
+
+    if Path(out).resolve() == Path(data).resolve():
+        raise ConfigError(
+            f"{out} is the input file; writing it would replace the data",
+            hint="write the output to another file",
+        )
+
+
 def _write_table(frame, target: Path) -> None:
     from clusterflow.io import atomic_path
 
@@ -71,6 +88,15 @@ def cmd_impute(args: argparse.Namespace) -> int:
     )
     target = Path(args.out)
     _check_output_type(target)
+    for written in (target, quarantine_path(target)):
+        check_not_the_input(written, args.data)
+    if quarantine_path(target).resolve() == target.resolve():
+        from clusterflow.errors import ConfigError
+
+        raise ConfigError(
+            f"--out {target} is where impute writes the rows it quarantines",
+            hint="choose a name that does not end in .quarantine.csv",
+        )
     snapshot, validated, imputed = _impute_stages(_impute_config(args))
     out = _filled_table(validated, imputed)
     _write_table(out.reset_index(drop=True), target)
@@ -97,9 +123,11 @@ def cmd_impute(args: argparse.Namespace) -> int:
 def _impute_config(args: argparse.Namespace):
     """Return the training config ``impute`` runs the training stages with."""
     from clusterflow.config import TrainConfig
-    from clusterflow_cli.options import table_fields
+    from clusterflow_cli.options import build_config, table_fields
 
-    return TrainConfig(
+    return build_config(
+        "impute",
+        TrainConfig,
         **table_fields(args),
         impute={"method": args.method},
         features={"max_missing": args.max_missing, "max_categories": args.max_categories},
@@ -155,10 +183,13 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows are scored partitioned on the cluster (:func:`clusterflow.partitioned.score_partitioned`).
     """
     from clusterflow.config import ScoreConfig
+    from clusterflow_cli.options import build_config
     from clusterflow_cli.recorded_run import recorded_run
 
     header, local = _check_score(args)
-    config = ScoreConfig(
+    config = build_config(
+        "score",
+        ScoreConfig,
         data=str(args.data),
         out=args.out,
         model_uri=args.model,
@@ -202,6 +233,7 @@ def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
             f"--out {args.out}: score writes CSV (<id>,cluster per row)",
             hint="give --out a name ending in .csv",
         )
+    check_not_the_input(args.out, args.data)
     header = check_file(args.data, id_column=args.id_column, partitioned=bool(args.dask_address))
     check_dask_address(args.dask_address)
     local = find_registered_model(args.model, args.workspace)
@@ -265,13 +297,16 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """
     from clusterflow.config import MonitorConfig
     from clusterflow_cli.console import say, stage_bars, terminal
+    from clusterflow_cli.options import build_config
     from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
     from clusterflow_cli.server import prefect_api
 
     check_file(args.data, partitioned=bool(args.dask_address))
     check_model_uri(args.model, args.workspace)
     dask_address = check_dask_address(args.dask_address)
-    config = MonitorConfig(
+    config = build_config(
+        "monitor",
+        MonitorConfig,
         data=str(args.data),
         out_dir=args.out,
         model_uri=args.model,

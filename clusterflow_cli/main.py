@@ -25,45 +25,32 @@ __all__ = ["PROG", "build_parser", "main"]
 
 
 def _train_config(args: argparse.Namespace):
-    from pydantic import ValidationError
-
     from clusterflow.config import TrainConfig
-    from clusterflow.errors import ConfigError
-    from clusterflow_cli.options import table_fields
+    from clusterflow_cli.options import build_config, table_fields
 
     sweep = {"k_min": args.k_min, "k_max": args.k_max, "k": args.k, "noise": args.noise}
     if args.algorithms:
         sweep["algorithms"] = args.algorithms
-    try:
-        return TrainConfig(
-            **table_fields(args),
-            out_dir=args.out,
-            impute={"method": args.impute},
-            embed={"backend": args.embed_backend},
-            features={
-                "max_categories": args.max_categories,
-                "text_weight": args.text_weight,
-                "categorical_weight": args.categorical_weight,
-                "max_missing": args.max_missing,
-            },
-            sweep=sweep,
-            registry={
-                "holdout_share": args.holdout_share,
-                "model_name": args.model_name,
-                "replace_incompatible": args.replace_incompatible,
-            },
-        )
-    except ValidationError as err:
-        from clusterflow_cli.options import flag_for
-        from clusterflow_cli.parser import command_parser
-
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "options"
-        flag = flag_for(command_parser("train"), first["loc"])  # the field, as the user typed it
-        where = f"{flag} ({where})" if flag else where
-        raise ConfigError(
-            f"invalid option {where}: {first['msg']}", hint=f"see {PROG} train --help"
-        ) from err
+    return build_config(
+        "train",
+        TrainConfig,
+        **table_fields(args),
+        out_dir=args.out,
+        impute={"method": args.impute},
+        embed={"backend": args.embed_backend},
+        features={
+            "max_categories": args.max_categories,
+            "text_weight": args.text_weight,
+            "categorical_weight": args.categorical_weight,
+            "max_missing": args.max_missing,
+        },
+        sweep=sweep,
+        registry={
+            "holdout_share": args.holdout_share,
+            "model_name": args.model_name,
+            "replace_incompatible": args.replace_incompatible,
+        },
+    )
 
 
 def preflight(data: str, **columns) -> None:

@@ -76,6 +76,33 @@ def flag_for(parser: argparse.ArgumentParser, loc: Sequence[str | int]) -> str |
     return None
 
 
+def build_config(command: str, model: type[BaseModel], **fields: Any) -> Any:
+    """Build ``command``'s config ``model`` from option values; a rejected value is one line.
+
+    The line names the option as the user typed it (``--max-missing``), not the pydantic field.
+
+    Raises
+    ------
+    ConfigError
+        When the config model rejects a value.
+    """
+    from pydantic import ValidationError
+
+    from clusterflow.errors import ConfigError
+    from clusterflow_cli.parser import PROG, command_parser
+
+    try:
+        return model(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "options"
+        flag = flag_for(command_parser(command), first["loc"])
+        where = f"{flag} ({where})" if flag else where
+        raise ConfigError(
+            f"invalid option {where}: {first['msg']}", hint=f"see {PROG} {command} --help"
+        ) from err
+
+
 def table_fields(args: argparse.Namespace) -> dict[str, Any]:
     """Return the ``TrainConfig`` fields of the options on a table that train and impute share.
 

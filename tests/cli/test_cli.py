@@ -57,6 +57,28 @@ def test_score_refuses_an_output_that_is_not_csv(tmp_path):
     assert not (tmp_path / "scored.parquet").exists()
 
 
+@pytest.mark.parametrize(
+    ("command", "out", "words"),
+    [
+        ("impute", "rows.csv", "is the input file"),
+        ("score", "rows.csv", "is the input file"),
+        ("impute", "rows.quarantine.csv", "where impute writes the rows it quarantines"),
+        ("impute", "rows.jsonl", "is the input file"),  # its quarantine file is the input
+    ],
+)
+def test_an_output_never_replaces_the_input(tmp_path, command, out, words):
+    data = "rows.quarantine.csv" if out == "rows.jsonl" else "rows.csv"
+    path = tmp_path / data
+    path.write_text("a,b\n1,2\n2,\n3,4\n")
+    proc = subprocess.run(
+        [*CLI, command, data, "--out", out], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert words in line
+    assert path.read_text() == "a,b\n1,2\n2,\n3,4\n"
+
+
 def test_read_header_of_each_format(tmp_path):
     frame = pd.DataFrame({"x": [1.0], "name": ["a"]})
     frame.to_parquet(tmp_path / "a.parquet")

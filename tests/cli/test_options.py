@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from clusterflow.config import Algorithm, ImputeMethod, MonitorConfig, ScoreConfig, TrainConfig
 from clusterflow_cli.options import config_field, flag_for
 from clusterflow_cli.parser import command_parser
@@ -59,6 +61,30 @@ def test_an_invalid_value_is_reported_with_its_flag(tmp_path):
     assert proc.returncode == 2
     assert "--max-missing (features.max_missing)" in proc.stderr
     assert len(proc.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--max-missing", "2", "--max-missing (features.max_missing)"),
+        ("--holdout-share", "1.5", "--holdout-share (registry.holdout_share)"),
+        ("--max-categories", "0", "--max-categories (features.max_categories)"),
+        ("--seed", "-5", "--seed (random_state)"),
+    ],
+)
+def test_impute_reports_an_invalid_value_with_its_flag(tmp_path, option, value, words):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n3,\n5,6\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "clusterflow_cli.main", "impute", "x.csv", "--out", "y.csv"]
+        + [option, value],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert words in line and "clusterflow impute --help" in line
+    assert not (tmp_path / "y.csv").exists()
 
 
 def test_score_and_monitor_take_a_dask_address():
