@@ -41,8 +41,8 @@ def test_a_registered_uri_asks_the_registry_for_its_version():
 @pytest.mark.parametrize(
     "uri",
     [
-        "/tmp/model",
-        "file:///tmp/model",
+        "/srv/models/model",
+        "file:///srv/models/model",
         "http://host/model",
         "models:/",
         "models:/name",
