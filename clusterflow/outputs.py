@@ -20,6 +20,13 @@ from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 logger = logging.getLogger(__name__)
 
 
+def imputer_text(method: str | None, categorical_method: str | None = None) -> str:
+    """Say which imputer filled the gaps: the method, and the categoricals' when it differs."""
+    if categorical_method in (None, method):
+        return str(method)
+    return f"{method}; categoricals {categorical_method}"
+
+
 def _link_or_copy(src: str | Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists():
@@ -173,6 +180,7 @@ def _run_summary(
         "runner_ups": swept.runner_ups,
         "cluster_sizes": {str(k): int(v) for k, v in counts.items()},
         "imputer": imputed.method,
+        "categorical_imputer": imputed.categorical_method,
         "columns": {
             "numeric": list(roles.numeric),
             "categorical": list(roles.categorical),

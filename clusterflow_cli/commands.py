@@ -54,11 +54,23 @@ def _write_table(frame, target: Path) -> None:
     name = target.name.lower()
     with atomic_path(target) as tmp:
         if name.endswith((".parquet", ".pq")):
-            frame.to_parquet(tmp, index=False)
+            _write_parquet(frame, tmp)
         elif name.endswith((".jsonl", ".ndjson")):
-            frame.to_json(tmp, orient="records", lines=True)
+            frame.to_json(tmp, orient="records", lines=True, date_format="iso")
         else:
             frame.to_csv(tmp, index=False, compression="gzip" if name.endswith(".gz") else None)
+
+
+def _write_parquet(frame, target: Path) -> None:
+    """Write ``frame`` as Parquet; a column Arrow cannot store as it is (mixed types) as text."""
+    import pyarrow as pa
+
+    from clusterflow.stages.common import sanitise_for_parquet
+
+    try:
+        frame.to_parquet(target, index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        sanitise_for_parquet(frame).to_parquet(target, index=False)
 
 
 def quarantine_path(out: str | Path) -> Path:
@@ -98,7 +110,7 @@ def cmd_impute(args: argparse.Namespace) -> int:
             hint="choose a name that does not end in .quarantine.csv",
         )
     snapshot, validated, imputed = _impute_stages(_impute_config(args))
-    out = _filled_table(validated, imputed)
+    out = _filled_table(args.data, validated, imputed)
     _write_table(out.reset_index(drop=True), target)
     raw = quarantined_rows(snapshot, validated)
     qpath = quarantine_path(target)
@@ -113,6 +125,8 @@ def cmd_impute(args: argparse.Namespace) -> int:
         "out": str(target),
         "quarantine": str(qpath),
         "method": imputed.method if roles.features else None,
+        "categorical_method": imputed.categorical_method if roles.features else None,
+        "column_scores": imputed.column_scores,
         "features": list(roles.features),
         "untouched_columns": sorted(roles.excluded),
     }
@@ -147,16 +161,49 @@ def _impute_stages(config):
     return snapshot, validated, imputed
 
 
-def _filled_table(validated, imputed):
-    """Return the valid rows as read, with every feature column replaced by its filled values."""
+def _filled_table(data: str, validated, imputed):
+    """Return the valid rows as read, with every gap of a feature column filled.
+
+    Numeric features come back as floats (the values training clusters). A categorical feature
+    keeps the file's own values and type where it had them (a boolean column stays boolean, a
+    categorical one categorical), filled where it had gaps. The other columns (id, text,
+    excluded) are the file's own, types included (a date stays a date, a JSON object an object).
+    """
     import pandas as pd
 
-    out = pd.read_parquet(validated.valid_path)
-    out.index.name = None
-    filled = pd.read_parquet(imputed.path)
-    for column in validated.column_roles.features:
-        out[column] = filled[column].to_numpy()
+    from clusterflow.io import read_table
+
+    roles = validated.column_roles
+    valid = pd.read_parquet(validated.valid_path, columns=list(roles.categorical))
+    original = read_table(data)
+    out = original.loc[valid.index].copy()
+    filled = pd.read_parquet(imputed.path).set_axis(valid.index)
+    for column in roles.numeric:
+        out[column] = filled[column]
+    for column in roles.categorical:
+        gaps = valid[column].isna()
+        out[column] = _filled_as_written(out[column], filled[column][gaps])
     return out
+
+
+def _filled_as_written(column, fills):
+    """Return ``column`` with ``fills`` (text, indexed by row) in its gaps, typed as the column."""
+    import numpy as np
+    import pandas as pd
+
+    if fills.empty:
+        return column
+    known = column.dropna()
+    if len(known) and known.map(lambda v: isinstance(v, bool | np.bool_)).all():
+        column = column.astype("boolean")
+        fills = fills.map({"True": True, "False": False})
+    elif isinstance(column.dtype, pd.CategoricalDtype):
+        by_text = dict(zip(column.cat.categories.astype(str), column.cat.categories, strict=True))
+        fills = fills.map(by_text)
+    else:
+        column = column.astype(object)
+    column.loc[fills.index] = fills
+    return column
 
 
 def _print_impute_summary(summary: dict, *, as_json: bool) -> None:
@@ -164,13 +211,33 @@ def _print_impute_summary(summary: dict, *, as_json: bool) -> None:
     if as_json:
         print(json.dumps(summary))
         return
+    from clusterflow.outputs import imputer_text
+
+    method = imputer_text(summary["method"], summary["categorical_method"])
     print(
         f"clusterflow: filled {summary['filled_cells']} cells in {summary['rows']} rows "
-        f"with {summary['method']}; {summary['rows_quarantined']} rows quarantined "
+        f"with {method}; {summary['rows_quarantined']} rows quarantined "
         f"({summary['quarantine']}); wrote {summary['out']}"
     )
+    if summary["column_scores"]:
+        print(f"  {_column_scores_line(summary['column_scores'])}")
     if summary["untouched_columns"]:
         print(f"  left as they are: {', '.join(summary['untouched_columns'])}")
+
+
+def _column_scores_line(records: list[dict]) -> str:
+    """How well known cells, hidden and filled, came back per column, against the column mean."""
+    parts = []
+    for r in records:
+        mark = " (no better than the mean)" if r.get("no_better_than_mean") else ""
+        if r["kind"] == "numeric_rmse":
+            parts.append(f"{r['column']} {r['error']:.2f} vs {r['mean_error']:.2f}{mark}")
+        else:
+            parts.append(f"{r['column']} {r['error']:.0%} vs {r['mean_error']:.0%}{mark}")
+    return (
+        "hidden known cells restored (standardised RMSE, or share wrong; vs filling with the "
+        "mean or most common value): " + ", ".join(parts)
+    )
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -137,12 +137,14 @@ def _print_run_links(summary: dict, state, api_url: str | None, stream) -> None:
 
 def _print_train_summary(summary: dict, config) -> None:
     from clusterflow.cluster.selection import runner_up_figures
+    from clusterflow.outputs import imputer_text
 
     out = Path(summary["outputs"]["assignments"]).parent
     sizes = ", ".join(f"{k}:{v}" for k, v in summary["cluster_sizes"].items())
+    imputer = imputer_text(summary["imputer"], summary.get("categorical_imputer"))
     print(
         f"\nclusterflow: {summary['rows_in']} rows in, {summary['rows_clustered']} clustered, "
-        f"{summary['rows_quarantined']} quarantined (imputer: {summary['imputer']})"
+        f"{summary['rows_quarantined']} quarantined (imputer: {imputer})"
     )
     print(f"  found k={summary['k']} with {summary['algorithm']}  [{sizes}]")
     for alt in summary.get("runner_ups") or []:

@@ -70,6 +70,9 @@ def fit_imputer(ctx: StageContext) -> tuple[dict[str, Any], Any]:
         "imputer_path": str(folder / "imputer"),
         "imputer_format": dump_component(imputer, folder / "imputer"),
         "method": method,
+        "categorical_method": getattr(imputer, "categorical_method_", method)
+        if roles.categorical
+        else None,
         "scores": scores,
         "missing_cells": 0,
         "profile": profile,

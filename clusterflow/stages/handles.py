@@ -70,6 +70,9 @@ class Imputed:
     plot_path: str | None = None
     reused: bool = False
     column_scores: list[dict] = field(default_factory=list)
+    categorical_method: str | None = None
+    """The method that filled the categorical columns (None without them); the selection may
+    choose another one for them than ``method``, the numeric columns'."""
 
 
 @dataclass(frozen=True)

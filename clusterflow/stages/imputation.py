@@ -79,11 +79,13 @@ def _impute_into(
         )
         method = imputer.method_
     write_parquet(filled, tmp / "imputed.parquet")
+    categorical = getattr(imputer, "categorical_method_", method) if roles.categorical else None
     return {
         "path": str(folder / "imputed.parquet"),
         "imputer_path": str(folder / "imputer"),
         "imputer_format": dump_component(imputer, tmp / "imputer"),
         "method": method,
+        "categorical_method": categorical,
         "scores": _scores(imputer),
         "column_scores": _column_scores(imputer),
         "missing_cells": missing_cells,

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 
 from clusterflow.cluster.selection import runner_up_figures
-from clusterflow.outputs import write_run_outputs
+from clusterflow.outputs import imputer_text, write_run_outputs
 from clusterflow.registration import Registration
 from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
@@ -24,12 +24,13 @@ def summary_markdown(summary: dict) -> str:
     """Render a short human summary of a run."""
     sizes = ", ".join(f"{k}: {v}" for k, v in summary["cluster_sizes"].items())
     metrics = ", ".join(f"{k}={v:.4g}" for k, v in summary["metrics"].items() if v is not None)
+    imputer = imputer_text(summary["imputer"], summary.get("categorical_imputer"))
     lines = [
         f"# clusterflow run {summary['run_id']}",
         f"- data: `{summary['data']}` ({summary['rows_in']} rows, "
         f"sha256 {summary['fingerprint'][:12]})",
         f"- clustered {summary['rows_clustered']}, quarantined {summary['rows_quarantined']}, "
-        f"imputer {summary['imputer']}",
+        f"imputer {imputer}",
         f"- **{summary['algorithm']}**, k = **{summary['k']}** ({metrics})",
         f"- rule: {summary['selection_rule']}",
         f"- cluster sizes: {sizes}",

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -344,6 +345,54 @@ def test_impute_is_the_training_path(trained, shared_ws, tmp_path):
         Path(summary["outputs"]["quarantine"]), dtype=str, keep_default_na=False
     )
     pd.testing.assert_frame_equal(quarantine, trained_q)
+
+
+def test_impute_keeps_the_types_of_the_file(tmp_path):
+    """Columns impute does not fill come back as the file had them; filled ones keep bool and
+    category types (a date was written as epoch milliseconds, an object as its repr)."""
+    rng = np.random.default_rng(0)
+    n = 40
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "y": rng.normal(size=n),
+            "flag": pd.array([bool(v) for v in rng.integers(0, 2, n)], dtype="boolean"),
+            "grp": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "when": pd.date_range("2020-01-01", periods=n, freq="D"),
+        }
+    )
+    frame.loc[[1, 5], "x"] = np.nan
+    frame.loc[3, "flag"] = pd.NA
+    frame.loc[4, "grp"] = np.nan
+    frame.to_parquet(tmp_path / "typed.parquet", index=False)
+    for out in ("filled.parquet", "filled.jsonl"):
+        proc = _run(
+            ["impute", "typed.parquet", "--out", out, "--exclude-columns", "when", "--json"]
+            + ["--method", "mean"],
+            tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {"categorical_method", "column_scores"} <= set(result)
+    filled = pd.read_parquet(tmp_path / "filled.parquet")
+    assert str(filled["flag"].dtype) == "boolean" and filled["flag"].notna().all()
+    assert isinstance(filled["grp"].dtype, pd.CategoricalDtype)
+    assert set(filled["grp"]) <= {"a", "b", "c"}
+    pd.testing.assert_series_equal(filled["when"], frame["when"])
+    lines = (tmp_path / "filled.jsonl").read_text().splitlines()
+    assert json.loads(lines[0])["when"].startswith("2020-01-01T00:00:00")
+
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text(
+        "".join(
+            json.dumps({"x": None if i == 2 else float(i), "y": i % 3, "meta": {"k": i}}) + "\n"
+            for i in range(30)
+        )
+    )
+    proc = _run(["impute", "nested.jsonl", "--out", "out.jsonl", "--method", "mean"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert rows[2]["meta"] == {"k": 2} and rows[2]["x"] is not None
 
 
 def test_score_of_a_tabular_model_imports_no_torch_nor_mlflow(trained, shared_ws, tmp_path):
