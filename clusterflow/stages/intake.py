@@ -109,8 +109,10 @@ def _validate_settings(config: TrainConfig) -> dict:
 
 
 def roles_for(frame: pd.DataFrame, config: TrainConfig, source: str) -> ColumnRoles:
-    """Infer the column roles by the run's settings; a text column empty in every row is an error.
+    """Infer the column roles by the run's settings; a text column that holds no text is an error.
 
+    No text: empty in every row, or a number in every row that is not empty (``--text-column``
+    naming a measurement would embed ``"3750.0"`` as a sentence, at the text block's weight).
     The in-process validation passes the whole table, the Dask driver its sample of rows.
     """
     roles = infer_roles(
@@ -123,11 +125,20 @@ def roles_for(frame: pd.DataFrame, config: TrainConfig, source: str) -> ColumnRo
         max_missing=config.features.max_missing,
         source=source,
     )
-    if roles.text_column and frame[roles.text_column].dropna().astype(str).str.strip().eq("").all():
-        raise ValidationFailed(
-            f"{source}: the text column {roles.text_column!r} is empty in every row",
-            hint="choose another --text-column or omit it for tabular data",
-        )
+    if roles.text_column:
+        texts = frame[roles.text_column].dropna().astype(str).str.strip()
+        texts = texts[texts != ""]
+        if texts.empty:
+            raise ValidationFailed(
+                f"{source}: the text column {roles.text_column!r} is empty in every row",
+                hint="choose another --text-column or omit it for tabular data",
+            )
+        if pd.to_numeric(texts, errors="coerce").notna().all():
+            raise ValidationFailed(
+                f"{source}: the text column {roles.text_column!r} holds a number in every row, "
+                "not text",
+                hint="choose the column of free text as --text-column, or omit it for tabular data",
+            )
     return roles
 
 

@@ -303,15 +303,25 @@ def test_partitions_read_zero_padded_ids_as_the_whole_file_does(tmp_path, thread
     assert isinstance(whole["id"].iloc[-1], str) is not late
 
 
-def test_a_text_column_blank_in_every_row_is_refused_by_both_reads(tmp_path, threaded_client):
+@pytest.mark.parametrize(
+    ("notes", "says"),
+    [
+        (["  ", "", " \t "], "is empty in every row"),
+        (["3750", " 41.5", "", "-2e3"], "holds a number in every row, not text"),
+    ],
+)
+def test_a_text_column_without_text_is_refused_by_both_reads(
+    tmp_path, threaded_client, notes, says
+):
     """In-process validation and the Dask driver share one roles check and say the same line."""
     from clusterflow.errors import ValidationFailed
 
     data = tmp_path / "blank.csv"
-    pd.DataFrame({"note": ["  ", "", " \t "] * 30, "x": np.arange(90.0)}).to_csv(data, index=False)
+    rows = len(notes) * 30
+    pd.DataFrame({"note": notes * 30, "x": np.arange(float(rows))}).to_csv(data, index=False)
     config = TrainConfig(data=str(data), text_column="note", workspace=str(tmp_path / "ws"))
     store = StageStore(tmp_path / "ws" / "stages")
-    message = r"blank.csv: the text column 'note' is empty in every row"
+    message = rf"blank.csv: the text column 'note' {says}"
     with pytest.raises(ValidationFailed, match=message):
         stages.validate(stages.ingest(data, store), config, store)
     with pytest.raises(ValidationFailed, match=message):
