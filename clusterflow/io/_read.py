@@ -53,7 +53,34 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise InputError(f"{path}: no columns to read", hint="the file needs a header row") from err
     except _CORRUPT as err:
         raise _damaged(path, err) from err
+    if frame.shape[1] > 1 and frame.iloc[:, -1].isna().any():
+        # pandas pads a line with too few fields with gaps (too many is its ParserError)
+        short = _first_short_record(path, sep, frame.shape[1])
+        if short is not None:
+            line, fields = short
+            raise InputError(
+                f"{path}: malformed CSV (line {line} has {fields} field"
+                f"{'' if fields == 1 else 's'}, the header {frame.shape[1]})",
+                hint="check quoting and that every line has as many fields as the header",
+            )
     return frame
+
+
+def _first_short_record(path: Path, sep: str, width: int) -> tuple[int, int] | None:
+    """Return (line, fields) of the first record with fewer than ``width`` fields, or None.
+
+    Blank lines are skipped, as pandas skips them. Read with the csv module (the dialect pandas
+    reads by default: double quotes, doubled to escape), only when the last column has gaps.
+    """
+    import csv
+
+    with _opener(path)(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        next(reader, None)  # the header
+        for record in reader:
+            if record and len(record) < width:
+                return reader.line_num, len(record)
+    return None
 
 
 ZERO_SNIFF_ROWS = 10_000

@@ -69,6 +69,7 @@ def test_fingerprint_depends_on_content_not_name(tmp_path):
         (b"a,b\n\xff\xfe1,2\n", ".csv", "not UTF-8"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", ".csv", "binary"),
         (b"a,b,a\n1,2,3\n", ".csv", "duplicated column"),
+        (b"a,b,c\n1,2,3\n4,5\n6,7,8\n", ".csv", "line 3 has 2 fields, the header 3"),
         (b'{"a": 1}\n{"a": 2\n', ".jsonl", "line 2 is not valid JSON"),
         (b"\n  \n", ".jsonl", "no records"),
         (b"PAR1 cut short", ".parquet", "Parquet"),
@@ -82,6 +83,13 @@ def test_bad_files_raise_input_error(tmp_path, content, suffix, match):
         read_table(path)
     assert str(path) in info.value.one_line()
     assert info.value.hint
+
+
+def test_explicit_empty_fields_blank_lines_and_quoted_newlines_are_not_short(tmp_path):
+    path = tmp_path / "fine.csv"
+    path.write_text('a,b,c\n1,"two\nlines",3\n\n4,5,\n,,\n')
+    frame = read_table(path)
+    assert frame.shape == (3, 3) and frame["c"].isna().sum() == 2
 
 
 def test_missing_path_and_directory(tmp_path):

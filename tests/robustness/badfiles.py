@@ -158,6 +158,10 @@ def _ragged(path: Path) -> None:
     path.write_text("x,y\n1,2\n3,4,5\n6,7\n")
 
 
+def _short(path: Path) -> None:
+    path.write_text("x,y,kind\n1,2,a\n3,4\n6,7,b\n")
+
+
 def _gzip_garbage(path: Path) -> None:
     path.write_bytes(b"\x1f\x8b\x08\x00this is not really gzip data at all")
 
@@ -198,6 +202,13 @@ CATALOGUE: tuple[BadInput, ...] = (
         _ragged,
         error=InputError,
         words=("malformed", "line 3"),
+    ),
+    BadInput(
+        "short_row",
+        "short.csv",
+        _short,
+        error=InputError,
+        words=("malformed", "line 3 has 2 fields"),
     ),
     BadInput(
         "text_column_missing",
