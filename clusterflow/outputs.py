@@ -15,6 +15,7 @@ import pandas as pd
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import read_raw_rows, write_csv, write_json
 from clusterflow.registration import apply_cluster_map
+from clusterflow.schema import CLUSTER_COLUMN
 from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,9 @@ def _write_assignments(
         # Published ids: matched to the previous champion's clusters so an id keeps its meaning.
         labels = apply_cluster_map(labels, registration.get("cluster_map", {}))
     ids = _row_ids(validated)
-    assignments = pd.DataFrame({validated.column_roles.id_name: ids, "cluster": labels.astype(int)})
+    # validation refused an id column named "cluster" (schema.check_id_name): two columns here
+    roles = validated.column_roles
+    assignments = pd.DataFrame({roles.id_name: ids, CLUSTER_COLUMN: labels.astype(int)})
     write_csv(assignments, out / "assignments.csv")
     return assignments
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -116,3 +117,25 @@ def test_the_last_lines_name_each_runner_up_and_why_it_was_not_chosen(capsys, tm
         "coarser kmeans k=2 (evidence 1.928, silhouette 0.503); finer agglomerative k=5 "
         "(evidence 3.264, silhouette 0.436; not chosen: prediction strength 0.838 under 0.85)"
     )
+
+
+@pytest.mark.parametrize("command", ["train", "score"])
+def test_an_id_column_named_cluster_is_refused_in_one_line(tmp_path, command):
+    """The outputs are <id>,cluster: an id named cluster would leave one column, the ids lost."""
+    path = tmp_path / "c.csv"
+    path.write_text("cluster,x\n7,1.0\n8,2.0\n9,3.0\n")
+    out = tmp_path / ("o.csv" if command == "score" else "o")
+    # Should the check let it through, train must not start a kept server: nothing listens here.
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    proc = subprocess.run(
+        [*CLI, command, str(path), "--id-column", "cluster", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("clusterflow: error: c.csv: --id-column 'cluster'")
+    assert "rename the column in the file" in line
+    assert not (tmp_path / ".clusterflow").exists() and not out.exists()
