@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pandas as pd
 from clusterflow.errors import ValidationFailed
 from clusterflow.io import read_raw_rows, write_csv, write_json
 from clusterflow.registration import apply_cluster_map
+from clusterflow.schema import CLUSTER_COLUMN
 from clusterflow.stages import Embedded, Imputed, Snapshot, Swept, Validated
 
 logger = logging.getLogger(__name__)
@@ -43,15 +45,24 @@ def quarantined_rows(snapshot: Snapshot, validated: Validated) -> pd.DataFrame:
     rows = quarantine["row"].astype(int).tolist()
     if not rows:
         return pd.DataFrame(columns=[*snapshot.columns, "reason"])
-    return rows_as_written(snapshot.source, rows, quarantine["reason"].tolist())
+    id_column = validated.column_roles.id_column
+    return rows_as_written(
+        snapshot.source,
+        rows,
+        quarantine["reason"].tolist(),
+        text_columns=(id_column,) if id_column else (),
+    )
 
 
-def rows_as_written(source: str | Path, rows: list[int], reasons: list[str]) -> pd.DataFrame:
+def rows_as_written(
+    source: str | Path, rows: list[int], reasons: list[str], *, text_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """Return the input's rows ``rows`` as its file has them (``3`` not ``3.0``), plus ``reason``.
 
-    Training's quarantine.csv and monitoring's both go through it.
+    Training's quarantine.csv and monitoring's both go through it. ``text_columns`` (the id
+    column) are read as text from Parquet and JSON Lines too (a CSV's rows are all text).
     """
-    raw = read_raw_rows(source, rows).copy()
+    raw = read_raw_rows(source, rows, text_columns=text_columns).copy()
     raw["reason"] = list(reasons)
     return raw
 
@@ -110,7 +121,9 @@ def _write_assignments(
         # Published ids: matched to the previous champion's clusters so an id keeps its meaning.
         labels = apply_cluster_map(labels, registration.get("cluster_map", {}))
     ids = _row_ids(validated)
-    assignments = pd.DataFrame({validated.column_roles.id_name: ids, "cluster": labels.astype(int)})
+    # validation refused an id column named "cluster" (schema.check_id_name): two columns here
+    roles = validated.column_roles
+    assignments = pd.DataFrame({roles.id_name: ids, CLUSTER_COLUMN: labels.astype(int)})
     write_csv(assignments, out / "assignments.csv")
     return assignments
 

@@ -26,13 +26,14 @@ from clusterflow.errors import ConfigError, RegistryError, ValidationFailed
 from clusterflow.io import write_csv
 from clusterflow.model import ClusterModel
 from clusterflow.model_uri import RegisteredURI, RunURI, parse_model_uri
-from clusterflow.schema import ROW_ID, coerce_numeric
+from clusterflow.schema import CLUSTER_COLUMN, ROW_ID, check_id_name, coerce_numeric
 
 __all__ = [
     "LocalModel",
     "assignment_ids",
     "find_registered_model",
     "score_frame",
+    "score_id_column",
     "score_table",
 ]
 
@@ -215,12 +216,12 @@ def score_table(
         training rows were), ``cluster_sizes`` and ``unreadable`` (see
         :func:`unreadable_numbers`).
     """
+    id_name, ids = assignment_ids(model, frame, id_column)  # a wrong id fails before any work
     embedder = (
         model.embedder.build(Path(workspace) / "embeddings.sqlite") if model.embedder else None
     )
     _, assigned = score_frame(model, frame, embedder=embedder)
-    id_name, ids = assignment_ids(model, frame, id_column)
-    table = pd.DataFrame({id_name: ids, "cluster": assigned["cluster"].to_numpy()})
+    table = pd.DataFrame({id_name: ids, CLUSTER_COLUMN: assigned["cluster"].to_numpy()})
     if details:
         table["distance"] = assigned["distance"].to_numpy()
         table["novel"] = assigned["novel"].to_numpy()
@@ -293,11 +294,37 @@ def score_frame(
     return sample, assigned
 
 
+def score_id_column(model: ClusterModel, id_column: str | None) -> str | None:
+    """Return the column whose values name the scored rows: ``id_column``, else the model's.
+
+    Read it as text (:func:`clusterflow.io.read_table`'s ``text_columns``) so that the output
+    has the ids as written. None: the rows are named by their number.
+
+    Raises
+    ------
+    ConfigError
+        If that column is named ``cluster``, like the output's cluster column (a model
+        trained before such an id was refused may have it).
+    """
+    if id_column:
+        check_id_name(id_column)
+        return id_column
+    column = model.roles.id_column
+    if column == CLUSTER_COLUMN:
+        raise ConfigError(
+            f"the model's id column {column!r} has the name of the output's cluster column "
+            f"(<id>,{CLUSTER_COLUMN}), so the ids would be lost",
+            hint="pass --id-column with another column of the file, or rename the column in "
+            "the file and train again",
+        )
+    return column
+
+
 def assignment_ids(
     model: ClusterModel, frame: pd.DataFrame, id_column: str | None
 ) -> tuple[str, np.ndarray]:
     """Return the id column name and values for score outputs (default: the row number)."""
-    column = id_column or model.roles.id_column
+    column = score_id_column(model, id_column)
     if column and column in frame.columns:
         return column, frame[column].to_numpy()
     if id_column:

@@ -155,7 +155,8 @@ def _impute_stages(config):
     from clusterflow.store import StageStore
 
     store = StageStore(Path(config.workspace) / "stages")
-    snapshot = stages.ingest(config.data, store)
+    text_columns = (config.id_column,) if config.id_column else ()
+    snapshot = stages.ingest(config.data, store, text_columns=text_columns)
     validated = stages.validate(snapshot, config, store)
     imputed = stages.impute(validated, config, store)
     return snapshot, validated, imputed
@@ -175,7 +176,7 @@ def _filled_table(data: str, validated, imputed):
 
     roles = validated.column_roles
     valid = pd.read_parquet(validated.valid_path, columns=list(roles.categorical))
-    original = read_table(data)
+    original = read_table(data, text_columns=(roles.id_column,) if roles.id_column else ())
     out = original.loc[valid.index].copy()
     filled = pd.read_parquet(imputed.path).set_axis(valid.index)
     for column in roles.numeric:
@@ -339,9 +340,11 @@ def _score_rows(args: argparse.Namespace, model: Any) -> dict:
         with dask_client(args.dask_address) as client:
             return score_partitioned(model, args.data, client=client, **options)
     from clusterflow.io import read_table
-    from clusterflow.scoring import score_table
+    from clusterflow.scoring import score_id_column, score_table
 
-    return score_table(model, read_table(args.data), **options)
+    id_column = score_id_column(model, args.id_column)
+    frame = read_table(args.data, text_columns=(id_column,) if id_column else ())
+    return score_table(model, frame, **options)
 
 
 def _score_markdown(result: dict, model_run_id: str | None) -> str:

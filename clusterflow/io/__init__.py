@@ -7,9 +7,9 @@ behind.
 
 Modules: ``_checks`` (:func:`file_format` and the checks of a file's path and first bytes),
 ``_read`` (:func:`read_table`, :func:`read_header`, :func:`read_raw_rows`,
-:func:`zero_padded_columns` and the :data:`READ_HOOKS` they call), ``_fingerprint``
-(:func:`fingerprint`, the data's identity) and ``_write`` (:func:`atomic_path` and the atomic
-JSON, CSV and Parquet writers).
+:func:`zero_padded_columns`, :func:`arrow_text_columns` and the :data:`READ_HOOKS` they call),
+``_fingerprint`` (:func:`fingerprint`, the data's identity) and ``_write`` (:func:`atomic_path`
+and the atomic JSON, CSV and Parquet writers).
 """
 
 from clusterflow.io._checks import SUPPORTED_SUFFIXES, file_format
@@ -17,6 +17,7 @@ from clusterflow.io._fingerprint import fingerprint
 from clusterflow.io._read import (
     READ_HOOKS,
     ZERO_SNIFF_ROWS,
+    arrow_text_columns,
     read_header,
     read_raw_rows,
     read_table,
@@ -28,6 +29,7 @@ __all__ = [
     "READ_HOOKS",
     "SUPPORTED_SUFFIXES",
     "ZERO_SNIFF_ROWS",
+    "arrow_text_columns",
     "atomic_path",
     "file_format",
     "fingerprint",

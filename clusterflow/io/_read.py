@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import math
+from collections.abc import Callable, Collection
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -25,6 +28,9 @@ from clusterflow.io._checks import (
     file_format,
 )
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 READ_HOOKS: list[Callable[[Path], None]] = []
 """Functions called with the input path just before :func:`read_table` reads it.
 
@@ -36,12 +42,13 @@ to the name elsewhere is not seen by :func:`read_table`.
 """
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
     sep, _ = _csv_header(path)
     read = partial(pd.read_csv, path, sep=sep, encoding="utf-8")
     try:
         padded = zero_padded_columns(read)
-        frame = read(low_memory=False, dtype=dict.fromkeys(padded, str))
+        # read_csv ignores the names the file lacks
+        frame = read(low_memory=False, dtype=dict.fromkeys([*padded, *text_columns], str))
     except UnicodeDecodeError as err:
         raise _not_utf8(path, err) from err
     except pd.errors.ParserError as err:
@@ -107,7 +114,7 @@ def zero_padded_columns(read: Callable[..., pd.DataFrame]) -> list[str]:
     return padded
 
 
-def _read_jsonl(path: Path) -> pd.DataFrame:
+def _read_jsonl(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
     head = _open_text_head(path)
     _check_text(path, head)
     try:
@@ -118,7 +125,23 @@ def _read_jsonl(path: Path) -> pd.DataFrame:
         raise _damaged(path, err) from err
     if not records:
         raise InputError(f"{path}: no records", hint="the file holds no JSON object")
+    if text_columns:
+        # Before the frame is built: a column of integers with a null would become float64.
+        for record in records:
+            for column in text_columns:
+                if column in record:
+                    record[column] = _json_text(record[column])
     return pd.DataFrame.from_records(records)
+
+
+def _json_text(value: object) -> str | None:
+    """Return a JSON value as text: a string as it is, anything else as JSON writes it.
+
+    ``558672533168590848`` stays those digits; a null (or a NaN) stays missing.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _parse_jsonl(path: Path, opener: Callable) -> list[dict]:
@@ -131,7 +154,7 @@ def _parse_jsonl(path: Path, opener: Callable) -> list[dict]:
     return records
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -158,10 +181,37 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                 hint="flatten or drop nested/binary columns, or pass it through --exclude-columns "
                 "after converting it to text",
             )
+    table = arrow_text_columns(table, text_columns)
     for i, field in enumerate(table.schema):
         if pa.types.is_decimal(field.type):
             table = table.set_column(i, field.name, table.column(i).cast(pa.float64()))
     return table.to_pandas()
+
+
+def arrow_text_columns(table: pa.Table, text_columns: Collection[str]) -> pa.Table:
+    """Return ``table`` with the named columns cast to Arrow strings (absent names are ignored).
+
+    Cast before ``to_pandas``: an Int64 column with a null would become float64 there, and an id
+    above 2**53 would lose digits.
+    """
+    import pyarrow as pa
+
+    cast = set()
+    for i, field in enumerate(table.schema):
+        if field.name in text_columns and not pa.types.is_string(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+            cast.add(field.name)
+    metadata = table.schema.metadata or {}
+    if cast and b"pandas" in metadata:
+        # A file written by pandas records each column's dtype (Int64), which to_pandas would
+        # restore, failing on the strings: record them as text instead.
+        pandas_meta = json.loads(metadata[b"pandas"])
+        for column in pandas_meta.get("columns", []):
+            if column.get("field_name") in cast:
+                column.update(pandas_type="unicode", numpy_type="object", metadata=None)
+        metadata = {**metadata, b"pandas": json.dumps(pandas_meta).encode()}
+        table = table.replace_schema_metadata(metadata)
+    return table
 
 
 def read_header(path: str | Path) -> list[str]:
@@ -200,18 +250,24 @@ def read_header(path: str | Path) -> list[str]:
     return []
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, *, text_columns: Collection[str] = ()) -> pd.DataFrame:
     """Read one input file into a frame with a 0-based ``RangeIndex`` (the row number).
 
     Parameters
     ----------
     path : str or Path
         A ``.csv`` (``.csv.gz``, ``.tsv``), ``.parquet`` or ``.jsonl`` file.
+    text_columns : collection of str, optional
+        Columns read as text, exactly as written, whatever their values (an id column: integers
+        with a blank would otherwise come back as floats, ``1000.0``, and those above 2**53
+        with other digits). Missing values stay missing; names the file lacks are ignored.
 
     Returns
     -------
     pandas.DataFrame
-        The rows as read, column types inferred by pandas/pyarrow.
+        The rows as read: ``text_columns`` and zero-padded integer columns (see
+        :func:`zero_padded_columns`) as text, the other column types inferred by
+        pandas/pyarrow.
 
     Raises
     ------
@@ -225,7 +281,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     for hook in READ_HOOKS:
         hook(path)
     reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet}[kind]
-    frame = reader(path)
+    frame = reader(path, frozenset(text_columns))
     if frame.columns.duplicated().any():
         dupes = sorted(set(frame.columns[frame.columns.duplicated()]))
         raise InputError(f"{path}: duplicated column name(s) {dupes}", hint="rename them")
@@ -237,18 +293,25 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
+def read_raw_rows(
+    path: str | Path, rows: list[int], *, text_columns: Collection[str] = ()
+) -> pd.DataFrame:
     """Return the given rows exactly as written in a CSV (all strings), others as read.
 
     Quarantined rows are reported unchanged: for CSV files this re-reads the file as text so that
-    ``3`` is not shown as ``3.0`` and blanks stay blank.
+    ``3`` is not shown as ``3.0`` and blanks stay blank. Other formats are read by
+    :func:`read_table` with ``text_columns`` (the id column: an Int64 id with a null keeps its
+    digits there too).
     """
     path = Path(path)
     if path.is_dir() or any(ch in str(path) for ch in "*?["):
         # A folder or glob of Parquet files (a partitioned run): rows are numbered across them.
         from clusterflow.partitioned import input_files
 
-        raw = pd.concat([read_table(p) for p in input_files(path)], ignore_index=True)
+        raw = pd.concat(
+            [read_table(p, text_columns=text_columns) for p in input_files(path)],
+            ignore_index=True,
+        )
         return raw.iloc[rows]
     if file_format(path) == "csv":
         # In chunks, keeping only the asked rows: the text of a large file is never held whole.
@@ -266,7 +329,7 @@ def read_raw_rows(path: str | Path, rows: list[int]) -> pd.DataFrame:
         header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8")
         raw = pd.concat(kept) if kept else header.astype(str)
         return raw.loc[rows]
-    return read_table(path).iloc[rows]
+    return read_table(path, text_columns=text_columns).iloc[rows]
 
 
 _RAW_CHUNK_ROWS = 100_000

@@ -51,7 +51,8 @@ class PartitionedRun:
 
 def _plan(config: TrainConfig, client: Any, partition_bytes: int | None) -> Batch:
     """Cut the input and count every partition's rows and column kinds."""
-    batch = plan_batch(config.data, client, partition_bytes)
+    text_columns = (config.id_column,) if config.id_column else ()
+    batch = plan_batch(config.data, client, partition_bytes, text_columns=text_columns)
     if batch.n_rows == 0:
         raise InputError(
             f"{batch.source}: the header has no data rows below it",

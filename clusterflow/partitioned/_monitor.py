@@ -132,7 +132,10 @@ def monitor_partitioned(
         The model has no reference, the batch has no rows, or no row passes.
     """
     reference = reference_sample(model)
-    batch = plan_batch(data, client, partition_bytes)
+    id_column = model.roles.id_column
+    batch = plan_batch(
+        data, client, partition_bytes, text_columns=(id_column,) if id_column else ()
+    )
     views = map_with_model(client, batch, model, workspace, _monitor_partition)
     rows_in, quarantine, sample = _join_partitions(views, Path(data).name)
     return compare_batch(

@@ -9,6 +9,7 @@ import functools
 import glob as globmod
 import hashlib
 import io
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.errors import InputError
-from clusterflow.io import file_format, fingerprint, zero_padded_columns
+from clusterflow.io import arrow_text_columns, file_format, fingerprint, zero_padded_columns
 
 PARTITION_BYTES = 64 << 20
 """Target size of one CSV partition (bytes of the file)."""
@@ -166,18 +167,21 @@ def read_partition(part: Partition, dtypes: dict[str, str] | None = None) -> pd.
     """Read one partition into a frame (0-based local index), columns as text where asked.
 
     ``dtypes`` forces the columns the whole-file read sees as text to stay text in every
-    partition (a partition holding only digits would otherwise read them as numbers).
+    partition (a partition holding only digits would otherwise read them as numbers), and the
+    columns read as text on purpose (the id column: see :func:`plan_batch`) to be text in every
+    format, as :func:`clusterflow.io.read_table` reads them.
     """
+    text = {c for c, t in (dtypes or {}).items() if t == "text"}
     if part.kind == "parquet":
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(part.path)
         table = pf.read_row_groups(list(range(part.start, part.stop)))
-        frame = table.to_pandas()
+        frame = arrow_text_columns(table, text).to_pandas()
     elif part.kind == "whole":
         from clusterflow.io import read_table
 
-        frame = read_table(part.path)
+        frame = read_table(part.path, text_columns=text)
     else:
         with open(part.path, "rb") as handle:
             handle.seek(part.start)
@@ -187,7 +191,7 @@ def read_partition(part: Partition, dtypes: dict[str, str] | None = None) -> pd.
             sep=part.sep,
             low_memory=False,
             encoding="utf-8",
-            dtype={c: str for c, t in (dtypes or {}).items() if t == "text"},
+            dtype=dict.fromkeys(text, str),
         )
     frame.columns = [str(c) for c in frame.columns]
     return frame.reset_index(drop=True)
@@ -285,14 +289,22 @@ class Batch:
         ]
 
 
-def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None) -> Batch:
+def plan_batch(
+    data: str | Path,
+    client: Any,
+    partition_bytes: int | None = None,
+    *,
+    text_columns: Collection[str] = (),
+) -> Batch:
     """Cut ``data`` for ``client``'s workers and count every partition's rows and column kinds.
 
     Used by training, scoring and monitoring alike.
 
     The partitions are sized as for training (:func:`partition_size` of the input, the workers
     and their memory, unless ``partition_bytes`` is given); a column any partition reads as text
-    is text in every partition, as the whole-file read would see it.
+    is text in every partition, as the whole-file read would see it. ``text_columns`` (the id
+    column) are text in every partition whatever their values, as
+    :func:`clusterflow.io.read_table` reads them in process.
     """
     from clusterflow.partitioned._workers import _gather
 
@@ -316,5 +328,6 @@ def plan_batch(data: str | Path, client: Any, partition_bytes: int | None = None
         read = functools.partial(pd.read_csv, first.path, sep=first.sep, encoding="utf-8")
         dtypes.update(dict.fromkeys(zero_padded_columns(read), "text"))
     columns = tuple(counted[0][1].keys()) if counted else ()
+    dtypes.update(dict.fromkeys([c for c in text_columns if c in columns], "text"))
     source = files[0].name if len(files) == 1 else str(data)
     return Batch(parts, lengths, offsets, dtypes, columns, len(workers), partition_bytes, source)

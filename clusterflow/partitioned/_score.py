@@ -25,8 +25,8 @@ from clusterflow.io import atomic_path
 from clusterflow.model import ClusterModel
 from clusterflow.partitioned._plan import Batch, PartitionJob, plan_batch
 from clusterflow.partitioned._workers import _model_embedder, map_with_model
-from clusterflow.schema import ROW_ID
-from clusterflow.scoring import assignment_ids, score_frame, unreadable_numbers
+from clusterflow.schema import CLUSTER_COLUMN, ROW_ID
+from clusterflow.scoring import assignment_ids, score_frame, score_id_column, unreadable_numbers
 
 __all__ = ["score_partitioned"]
 
@@ -47,7 +47,7 @@ def _score_partition(
     id_name, ids = assignment_ids(model, frame, id_column)
     if id_name == ROW_ID:  # the row number in the whole input, not in the partition
         ids = np.arange(job.offset, job.offset + len(frame))
-    table = pd.DataFrame({id_name: ids, "cluster": assigned["cluster"].to_numpy()})
+    table = pd.DataFrame({id_name: ids, CLUSTER_COLUMN: assigned["cluster"].to_numpy()})
     if details:
         table["distance"] = assigned["distance"].to_numpy()
         table["novel"] = assigned["novel"].to_numpy()
@@ -105,7 +105,8 @@ def score_partitioned(
         ``rows``, ``out``, ``model_uri``, ``novel``, ``cluster_sizes`` (as in-process) and
         ``dask``: ``workers``, ``partitions``, ``worker_seconds`` per partition.
     """
-    batch = plan_batch(data, client, partition_bytes)
+    named = score_id_column(model, id_column)  # a wrong id fails here, not on every worker
+    batch = plan_batch(data, client, partition_bytes, text_columns=(named,) if named else ())
     Path(workspace).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".score-parts-", dir=workspace))
     try:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from clusterflow.errors import ConfigError, ValidationFailed
-from clusterflow.schema._roles import ColumnRoles
+from clusterflow.schema._roles import CLUSTER_COLUMN, ColumnRoles
 
 _NUMERIC_SHARE = 0.9
 """A text column whose non-empty values parse as numbers at least this often is numeric."""
@@ -37,13 +37,33 @@ def check_named_columns(
     time_column: str | None = None,
     source: str = "input",
 ) -> None:
-    """Raise ConfigError if a column named in the options is not among ``columns``."""
+    """Raise ConfigError if a column named in the options is not among ``columns``.
+
+    An id column named like the outputs' cluster column is refused too (see
+    :func:`check_id_name`).
+    """
     named = ((text_column, "--text-column"), (id_column, "--id-column"))
     for column, option in (*named, (time_column, "--time-column")):
         if column is not None:
             _require_column(columns, column, option, source)
     for column in exclude_columns:
         _require_column(columns, column, "--exclude-columns", source)
+    check_id_name(id_column, source)
+
+
+def check_id_name(id_column: str | None, source: str = "input") -> None:
+    """Raise ConfigError if the id column is named ``cluster``.
+
+    ``assignments.csv`` and score's output are ``<id>,cluster``: with the id named ``cluster``
+    they would hold one ``cluster`` column, the ids lost.
+    """
+    if id_column == CLUSTER_COLUMN:
+        raise ConfigError(
+            f"{source}: --id-column {id_column!r} has the name of the outputs' cluster column "
+            f"(<id>,{CLUSTER_COLUMN}), so the ids would be lost",
+            hint="rename the column in the file (e.g. to cluster_id) and pass the new name to "
+            "--id-column",
+        )
 
 
 def _looks_like_timestamp(values: pd.Series) -> bool:

@@ -7,6 +7,9 @@ from dataclasses import asdict, dataclass, field
 ROW_ID = "row"
 """Name of the id column when the user gives none: the 0-based row number."""
 
+CLUSTER_COLUMN = "cluster"
+"""Name of the cluster column of ``assignments.csv`` and of score's output (``<id>,cluster``)."""
+
 
 @dataclass(frozen=True)
 class ColumnRoles:

@@ -21,7 +21,6 @@ from clusterflow.schema._schemas import _checks_schema, _types_schema
 _CHECK_WORDS = {
     "finite": "is infinite",
     "unique_id": "repeats an earlier id",
-    "not_nullable": "is empty",
 }
 
 
@@ -40,6 +39,9 @@ def _describe(case: pd.Series) -> str:
         return f"column {column}: {shown} is not a number"
     if check == "has_feature":
         return "every feature column and the text are empty"
+    if check == "not_nullable":
+        # The cell is missing: NaN from a numeric column, None from a text one; say neither.
+        return f"column {column} is empty"
     if check == "text_length":
         return f"column {column}: text too long ({len(str(value))} characters)"
     words = _CHECK_WORDS.get(check, f"fails {check}")

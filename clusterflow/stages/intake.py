@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,19 @@ from clusterflow.store import StageStore
 logger = logging.getLogger(__name__)
 
 
-def ingest(data: str | Path, store: StageStore) -> Snapshot:
+def ingest(data: str | Path, store: StageStore, *, text_columns: Collection[str] = ()) -> Snapshot:
     """Read the input file into a typed snapshot stored under its content hash.
+
+    Parameters
+    ----------
+    data : str or Path
+        The input file.
+    store : StageStore
+        Where the snapshot is kept.
+    text_columns : collection of str, optional
+        Columns read as text, as written (the run's id column: see
+        :func:`clusterflow.io.read_table`). Part of the snapshot's key: a snapshot read
+        without them holds those columns as typed by inference.
 
     Raises
     ------
@@ -29,9 +41,10 @@ def ingest(data: str | Path, store: StageStore) -> Snapshot:
         If the file cannot be read as a table (see :func:`clusterflow.io.read_table`).
     """
     path = Path(data)
-    frame = read_table(path)  # raises the clear errors before anything is hashed or stored
+    # raises the clear errors before anything is hashed or stored
+    frame = read_table(path, text_columns=text_columns)
     digest = fingerprint(path)
-    key = store.key("ingest", digest)
+    key = store.key("ingest", digest, sorted(set(text_columns)))
     target = store.path("ingest", key) / "rows.parquet"
     # Not store.cached: the handle is rebuilt from the frame (read anyway for its errors), so
     # the stage keeps no meta.json.

@@ -39,7 +39,8 @@ def monitoring_flow(config: MonitorConfig, dask_address: str | None = None) -> d
     if dask_address:  # validated and scored partitioned on the cluster's workers
         outcome = drift_partitioned_task(model, config, dask_address)
     else:
-        outcome = drift_task(model, read_batch_task(config.data), config)
+        # the id as text: the quarantined rows of a Parquet or JSON Lines batch show it as written
+        outcome = drift_task(model, read_batch_task(config.data, model.roles.id_column), config)
     data = report_task(outcome, config, out_dir, config.model_uri, run_id)
     return {
         **data,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from clusterflow.config import ScoreConfig
+from clusterflow.scoring import score_id_column
 from clusterflow_orchestration.tasks.score import load_model_task, read_batch_task, score_task
 
 
@@ -18,5 +19,6 @@ def scoring_flow(config: ScoreConfig) -> dict:
         The table to score, the registered model to use and where to write the assignments.
     """
     model, model_run_id = load_model_task(config.model_uri, config.workspace)
-    frame = read_batch_task(config.data)
+    # the model first: its id column, when config names none, is read as text too
+    frame = read_batch_task(config.data, score_id_column(model, config.id_column))
     return score_task(model, frame, config, model_run_id)

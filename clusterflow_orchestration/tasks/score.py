@@ -22,9 +22,12 @@ def load_model_task(model_uri: str, workspace: str):
 @task(
     name="read-batch", retries=3, retry_delay_seconds=[1, 2, 5], retry_condition_fn=retry_transient
 )
-def read_batch_task(data: str) -> pd.DataFrame:
-    """Read a batch to score or monitor (retried on I/O errors, like ingest)."""
-    return read_table(data)
+def read_batch_task(data: str, id_column: str | None = None) -> pd.DataFrame:
+    """Read a batch to score or monitor (retried on I/O errors, like ingest).
+
+    The ``id_column`` is read as text, as written (an integer id with a blank stays ``1000``).
+    """
+    return read_table(data, text_columns=(id_column,) if id_column else ())
 
 
 @task(name="score")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -11,6 +13,7 @@ import pytest
 from clusterflow.errors import InputError
 from clusterflow.io import read_header
 from tests.conftest import bundled
+from tests.robustness.badfiles import FAST, good_frame
 
 CLI = [sys.executable, "-m", "clusterflow_cli.main"]
 
@@ -138,3 +141,133 @@ def test_the_last_lines_name_each_runner_up_and_why_it_was_not_chosen(capsys, tm
         "coarser kmeans k=2 (evidence 1.928, silhouette 0.503); finer agglomerative k=5 "
         "(evidence 3.264, silhouette 0.436; not chosen: prediction strength 0.838 under 0.85)"
     )
+
+
+BIG_ID = 558672533168590848
+"""An 18-digit id (a tweet's): above 2**53, so a float64 holds another number."""
+
+
+@pytest.fixture(scope="module")
+def int_ids(prefect_harness, tmp_path_factory):
+    """Integer ids with one blank (row 5) and one repeat (row 9), trained by the CLI.
+
+    Read by inference, such a column is float64: every id came out as ``1000.0``.
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    tmp = tmp_path_factory.mktemp("int-ids")
+    frame = good_frame(40)
+    ids: list[int | None] = list(range(1000, 1040))
+    ids[5], ids[9] = None, ids[8]
+    frame.insert(0, "pid", pd.array(ids, dtype="Int64"))
+    path = tmp / "ids.csv"
+    frame.to_csv(path, index=False)
+    assert path.read_text().splitlines()[1].startswith("1000,")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
+    env.update(
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow.db'}",
+        PREFECT_API_URL=str(PREFECT_API_URL.value()),
+        PREFECT_HOME=str(tmp / "prefect-home"),
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*CLI, *args, "--workspace", str(tmp / "ws")],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            env=env,
+            timeout=600,
+        )
+
+    trained = run(
+        *("train", str(path), "--id-column", "pid", "--model-name", "ids", "--json", *FAST),
+        *("--out", str(tmp / "run")),
+    )
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads(trained.stdout.strip().splitlines()[-1])
+    return path, summary, run
+
+
+def test_train_writes_integer_ids_as_written_and_quarantines_a_blank_id(int_ids):
+    _, summary, _ = int_ids
+    assignments = pd.read_csv(summary["outputs"]["assignments"], dtype=str)
+    assert list(assignments.columns) == ["pid", "cluster"]
+    expected = [str(i) for i in range(1000, 1040) if i not in (1005, 1009)]
+    assert assignments["pid"].tolist() == expected  # 1000, not 1000.0
+    quarantine = pd.read_csv(summary["outputs"]["quarantine"], dtype=str, keep_default_na=False)
+    assert dict(zip(quarantine["pid"], quarantine["reason"], strict=True)) == {
+        "": "column pid is empty",
+        "1008": "column pid: '1008' repeats an earlier id",
+    }
+    columns = summary["columns"]
+    assert columns["id"] == "pid" and columns["numeric"] == ["x", "y"]  # the id is no feature
+    assert columns["categorical"] == ["kind"]
+
+
+def test_score_writes_integer_ids_as_written(int_ids, tmp_path):
+    path, _, run = int_ids
+    out = tmp_path / "scored.csv"
+    proc = run("score", str(path), "--out", str(out), "--model", "models:/ids@champion")
+    assert proc.returncode == 0, proc.stderr
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    written = pd.read_csv(path, dtype=str, keep_default_na=False)["pid"]
+    assert scored["pid"].tolist() == written.tolist()  # every row, the blank id left blank
+    assert scored["pid"][0] == "1000"
+
+
+@pytest.mark.parametrize("suffix", ["parquet", "jsonl"])
+def test_score_keeps_an_18_digit_id_with_a_null(int_ids, tmp_path, suffix):
+    path, _, run = int_ids
+    batch = pd.read_csv(path).head(6)
+    batch["pid"] = pd.array([BIG_ID + i for i in range(6)], dtype="Int64")
+    batch.loc[2, "pid"] = pd.NA
+    data = tmp_path / f"batch.{suffix}"
+    if suffix == "parquet":
+        batch.to_parquet(data, index=False)
+    else:
+        batch.to_json(data, orient="records", lines=True)
+    out = tmp_path / "scored.csv"
+    # the model's id column (pid), read as text
+    proc = run("score", str(data), "--out", str(out), "--model", "models:/ids@champion")
+    assert proc.returncode == 0, proc.stderr
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert scored["pid"].tolist() == [
+        str(BIG_ID),
+        str(BIG_ID + 1),
+        "",
+        *map(str, (BIG_ID + 3, BIG_ID + 4, BIG_ID + 5)),
+    ]
+
+
+def test_impute_leaves_integer_ids_as_written(int_ids, tmp_path):
+    path, _, run = int_ids
+    out = tmp_path / "filled.csv"
+    proc = run("impute", str(path), "--id-column", "pid", "--out", str(out), "--method", "mean")
+    assert proc.returncode == 0, proc.stderr
+    filled = pd.read_csv(out, dtype=str)
+    assert filled["pid"].tolist()[:3] == ["1000", "1001", "1002"]
+    quarantine = pd.read_csv(tmp_path / "filled.quarantine.csv", dtype=str)
+    assert quarantine["pid"].tolist()[1:] == ["1008"] and pd.isna(quarantine["pid"][0])
+
+
+@pytest.mark.parametrize("command", ["train", "score"])
+def test_an_id_column_named_cluster_is_refused_in_one_line(tmp_path, command):
+    """The outputs are <id>,cluster: an id named cluster would leave one column, the ids lost."""
+    path = tmp_path / "c.csv"
+    path.write_text("cluster,x\n7,1.0\n8,2.0\n9,3.0\n")
+    out = tmp_path / ("o.csv" if command == "score" else "o")
+    # Should the check let it through, train must not start a kept server: nothing listens here.
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"}
+    proc = subprocess.run(
+        [*CLI, command, str(path), "--id-column", "cluster", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("clusterflow: error: c.csv: --id-column 'cluster'")
+    assert "rename the column in the file" in line
+    assert not (tmp_path / ".clusterflow").exists() and not out.exists()

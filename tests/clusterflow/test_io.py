@@ -28,6 +28,37 @@ def test_zero_padded_integers_stay_text(tmp_path):
     assert frame["n"].tolist() == [0, 12] and frame["x"].tolist() == [-1, 0]  # plain integers
 
 
+BIG_ID = 558672533168590848
+"""An 18-digit id (a tweet's): above 2**53, so a float64 holds another number."""
+
+
+def test_text_columns_keep_integer_ids_with_a_gap_as_written(tmp_path):
+    """An id column with a blank would read as float64: 1000.0, and a big id loses digits."""
+    path = tmp_path / "a.csv"
+    path.write_text(f"id,x\n1000,1.5\n,2.5\n{BIG_ID},3.5\n")
+    assert read_table(path)["id"].tolist()[0] == 1000.0  # inferred: the defect's type
+    frame = read_table(path, text_columns=["id", "not_in_the_file"])
+    assert frame["id"].tolist()[::2] == ["1000", str(BIG_ID)] and pd.isna(frame["id"][1])
+    assert frame["x"].tolist() == [1.5, 2.5, 3.5]  # other columns as inferred
+    raw = read_raw_rows(path, [2], text_columns=["id"])
+    assert raw["id"].tolist() == [str(BIG_ID)]
+
+
+def test_text_columns_keep_a_big_id_in_jsonl_and_parquet(tmp_path):
+    frame = pd.DataFrame({"id": pd.array([BIG_ID, None, 7], dtype="Int64"), "x": [1.0, 2.0, 3.0]})
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    (tmp_path / "a.jsonl").write_text(
+        f'{{"id": {BIG_ID}, "x": 1.0}}\n{{"id": null, "x": 2.0}}\n{{"id": 7, "x": 3.0}}\n'
+    )
+    for name in ("a.parquet", "a.jsonl"):
+        got = read_table(tmp_path / name, text_columns=("id",))
+        assert got["id"].tolist()[::2] == [str(BIG_ID), "7"] and pd.isna(got["id"][1]), name
+        assert got["x"].tolist() == [1.0, 2.0, 3.0], name
+        assert read_raw_rows(tmp_path / name, [0], text_columns=("id",))["id"].tolist() == [
+            str(BIG_ID)
+        ], name
+
+
 def test_reads_gzip_parquet_and_jsonl_alike(tmp_path):
     frame = pd.DataFrame({"x": [1.5, None, 3.0], "c": ["a", "b", None]})
     frame.to_csv(tmp_path / "a.csv.gz", index=False, compression="gzip")

@@ -303,6 +303,35 @@ def test_partitions_read_zero_padded_ids_as_the_whole_file_does(tmp_path, thread
     assert isinstance(whole["id"].iloc[-1], str) is not late
 
 
+def test_partitions_read_the_id_column_as_text_in_every_format(tmp_path, threaded_client):
+    """An 18-digit id with a null: as read_table(text_columns) reads it, in every partition.
+
+    Read by inference, a CSV partition holding the blank gives floats (and other digits), one
+    without it integers; Parquet's Int64 and JSON Lines' numbers give floats as well.
+    """
+    from clusterflow.partitioned._plan import plan_batch
+
+    big = 558672533168590848
+    frame = pd.DataFrame({"pid": pd.array([big + i for i in range(400)], dtype="Int64")})
+    frame["x"] = np.arange(400.0)
+    frame.loc[250, "pid"] = pd.NA
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    frame.to_parquet(tmp_path / "ids.parquet", index=False)
+    frame.to_json(tmp_path / "ids.jsonl", orient="records", lines=True)
+    expected = [None if pd.isna(v) else str(v) for v in frame["pid"]]
+    for name in ("ids.csv", "ids.parquet", "ids.jsonl"):
+        batch = plan_batch(
+            tmp_path / name, threaded_client, partition_bytes=2000, text_columns=["pid"]
+        )
+        if name == "ids.csv":
+            assert len(batch.parts) >= 4
+        parted = pd.concat([job.read() for job in batch.jobs()])
+        whole = read_table(tmp_path / name, text_columns=["pid"])
+        for got in (parted, whole):
+            assert [None if pd.isna(v) else v for v in got["pid"]] == expected, name
+            assert got["x"].tolist() == frame["x"].tolist(), name
+
+
 @pytest.mark.parametrize(
     ("notes", "says"),
     [

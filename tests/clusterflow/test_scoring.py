@@ -148,3 +148,22 @@ def test_unreadable_numbers_are_the_cells_validation_quarantines():
     found = unreadable_numbers(SimpleNamespace(roles=roles), frame)
     assert found == {"rows": 4, "example": "row 3, column x: 'abc'"}
     assert sorted(validate_records(frame, roles, allow_empty=True).reasons) == [3, 4, 6, 9]
+
+
+def test_an_id_column_named_cluster_is_refused_before_any_work(tmp_path):
+    """score writes <id>,cluster: an id named cluster would leave one column, the ids lost."""
+    from clusterflow.errors import ConfigError
+    from clusterflow.scoring import score_id_column, score_table
+
+    frame = pd.DataFrame({"cluster": [7, 8], "x": [1.0, 2.0]})
+    old_model = SimpleNamespace(roles=SimpleNamespace(id_column="cluster"))  # trained before
+    plain = SimpleNamespace(roles=SimpleNamespace(id_column=None))
+    options = {"out": tmp_path / "o.csv", "model_uri": "m", "workspace": tmp_path}
+    with pytest.raises(ConfigError, match="the model's id column 'cluster'") as raised:
+        score_table(old_model, frame, **options)
+    assert "pass --id-column with another column" in raised.value.one_line()
+    with pytest.raises(ConfigError, match="--id-column 'cluster'") as raised:
+        score_table(plain, frame, id_column="cluster", **options)
+    assert "rename the column in the file" in raised.value.one_line()
+    assert not (tmp_path / "o.csv").exists()
+    assert score_id_column(old_model, "x") == "x"  # another id column named: fine
