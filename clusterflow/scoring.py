@@ -217,6 +217,7 @@ def score_table(
         :func:`unreadable_numbers`).
     """
     id_name, ids = assignment_ids(model, frame, id_column)  # a wrong id fails before any work
+    unreadable = unreadable_numbers(model, frame, whole_batch=True)
     embedder = (
         model.embedder.build(Path(workspace) / "embeddings.sqlite") if model.embedder else None
     )
@@ -233,17 +234,50 @@ def score_table(
         "model_uri": model_uri,
         "novel": int(assigned["novel"].sum()),
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
-        "unreadable": unreadable_numbers(model, frame),
+        "unreadable": unreadable,
+        "featureless": featureless_rows(model, frame),
     }
 
 
-def unreadable_numbers(model: ClusterModel, frame: pd.DataFrame) -> dict:
+def featureless_rows(model: ClusterModel, frame: pd.DataFrame) -> dict:
+    """Count the rows with no value in any column the model reads (training quarantines them).
+
+    Scoring assigns them all the same, from the imputer's typical values alone. Returns ``rows``
+    and ``example`` (the first such row, in words, or None).
+    """
+    read = [c for c in (*model.roles.features, model.roles.text_column) if c and c in frame.columns]
+    empty = np.ones(len(frame), dtype=bool)
+    for column in read:
+        if not empty.any():
+            break
+        values = frame[column]
+        blank = values.isna().to_numpy()
+        if not pd.api.types.is_numeric_dtype(values):  # text: a blank string is empty too
+            blank |= values.astype(str).str.strip().eq("").to_numpy()
+        empty &= blank
+    rows = np.flatnonzero(empty)
+    return {
+        "rows": len(rows),
+        "example": f"row {frame.index[rows[0]]}" if len(rows) else None,
+    }
+
+
+def unreadable_numbers(
+    model: ClusterModel, frame: pd.DataFrame, *, whole_batch: bool = False
+) -> dict:
     """Count the rows whose numeric cells hold something validation would not read as a number.
 
     Training quarantines such a row (``'abc'``, a blank ``' '``, an infinity; ``'nan'`` is a
     gap, as there); scoring assigns every row, with those cells filled as gaps, and says how
     many there were. Only the cells that did not parse to a finite number are looked at again.
     Returns ``rows`` (the count) and ``example`` (the first such row's cell, in words, or None).
+
+    Raises
+    ------
+    ValidationFailed
+        With ``whole_batch`` (``frame`` is the whole batch, not a partition of it), when no
+        value of a numeric column reads as a number: the column's format changed (``3,750``,
+        ``65 W``), and filling it all as gaps would score made-up values.
     """
     numeric = [c for c in model.roles.numeric if c in frame.columns]
     bad = np.zeros(len(frame), dtype=bool)
@@ -256,6 +290,13 @@ def unreadable_numbers(model: ClusterModel, frame: pd.DataFrame) -> dict:
             parsed = coerce_numeric(frame[[column]], model.roles)[column].to_numpy(dtype=float)
             odd = np.flatnonzero(~np.isfinite(parsed) & raw.notna().to_numpy())
         failed = [int(i) for i in odd if _not_a_number(raw.iat[i])]
+        if whole_batch and failed and len(failed) == int(raw.notna().sum()):
+            raise ValidationFailed(
+                f"column {column}: no value reads as a number (first: row "
+                f"{frame.index[failed[0]]}: {raw.iat[failed[0]]!r})",
+                hint="write the column as plain numbers, as in the training data (no thousands "
+                "separators or units)",
+            )
         if failed and (first is None or failed[0] < first[0]):
             value = raw.iat[failed[0]]
             shown = repr(value) if isinstance(value, str) else str(value)  # 'abc', or inf

@@ -281,6 +281,14 @@ def cmd_score(args: argparse.Namespace) -> int:
             f"  {rows} had a number that could not be read (first: {unreadable['example']}); "
             "those cells were filled as gaps (train quarantines such rows)"
         )
+    featureless = result.get("featureless") or {"rows": 0}
+    if featureless["rows"]:
+        rows = "1 row" if featureless["rows"] == 1 else f"{featureless['rows']} rows"
+        print(
+            f"  {rows} had no value in any column the model reads (first: "
+            f"{featureless['example']}); assigned from typical values alone (train quarantines "
+            "such rows)"
+        )
     if run is not None:
         from clusterflow_cli.links import flow_run_lines
 

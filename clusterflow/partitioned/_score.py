@@ -26,7 +26,13 @@ from clusterflow.model import ClusterModel
 from clusterflow.partitioned._plan import Batch, PartitionJob, plan_batch
 from clusterflow.partitioned._workers import _model_embedder, map_with_model
 from clusterflow.schema import CLUSTER_COLUMN, ROW_ID
-from clusterflow.scoring import assignment_ids, score_frame, score_id_column, unreadable_numbers
+from clusterflow.scoring import (
+    assignment_ids,
+    featureless_rows,
+    score_frame,
+    score_id_column,
+    unreadable_numbers,
+)
 
 __all__ = ["score_partitioned"]
 
@@ -57,6 +63,7 @@ def _score_partition(
         "novel": int(assigned["novel"].sum()),
         "sizes": table["cluster"].value_counts().to_dict(),
         "unreadable": unreadable_numbers(model, frame),
+        "featureless": featureless_rows(model, frame),
         "seconds": time.perf_counter() - started,
     }
 
@@ -119,6 +126,15 @@ def score_partitioned(
     return _summary(stats, batch, out, model_uri)
 
 
+def _added(stats: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Add up the partitions' row notes under ``key``: the count and the first example."""
+    examples = [s[key]["example"] for s in stats if s[key]["example"]]
+    return {
+        "rows": int(sum(s[key]["rows"] for s in stats)),
+        "example": examples[0] if examples else None,
+    }
+
+
 def _summary(
     stats: list[dict[str, Any]], batch: Batch, out: str | Path, model_uri: str
 ) -> dict[str, Any]:
@@ -126,17 +142,14 @@ def _summary(
     sizes: Counter = Counter()
     for s in stats:
         sizes.update(s["sizes"])
-    examples = [s["unreadable"]["example"] for s in stats if s["unreadable"]["example"]]
     return {
         "rows": int(sum(s["rows"] for s in stats)),
         "out": str(out),
         "model_uri": model_uri,
         "novel": int(sum(s["novel"] for s in stats)),
         "cluster_sizes": {str(k): int(sizes[k]) for k in sorted(sizes)},
-        "unreadable": {
-            "rows": int(sum(s["unreadable"]["rows"] for s in stats)),
-            "example": examples[0] if examples else None,
-        },
+        "unreadable": _added(stats, "unreadable"),
+        "featureless": _added(stats, "featureless"),
         "dask": {
             "workers": batch.workers,
             "partitions": len(batch.parts),

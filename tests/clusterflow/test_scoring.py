@@ -150,6 +150,46 @@ def test_unreadable_numbers_are_the_cells_validation_quarantines():
     assert sorted(validate_records(frame, roles, allow_empty=True).reasons) == [3, 4, 6, 9]
 
 
+def test_a_numeric_column_with_no_readable_number_fails_the_whole_batch():
+    """'3,750' in every row: a format change, not a few bad cells to fill as gaps."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from clusterflow.errors import ValidationFailed
+    from clusterflow.schema import ColumnRoles
+    from clusterflow.scoring import unreadable_numbers
+
+    roles = ColumnRoles(id_column=None, text_column=None, numeric=("x", "y"), categorical=())
+    model = SimpleNamespace(roles=roles)
+    frame = pd.DataFrame({"x": ["3,750", None, "4,100"], "y": np.arange(3.0)})
+    with pytest.raises(ValidationFailed, match=r"column x: no value reads as a number"):
+        unreadable_numbers(model, frame, whole_batch=True)
+    assert unreadable_numbers(model, frame)["rows"] == 2  # one partition of a batch: counted
+    frame.loc[1, "x"] = "12"
+    assert unreadable_numbers(model, frame, whole_batch=True)["rows"] == 2
+
+
+def test_rows_with_no_value_the_model_reads_are_counted():
+    from types import SimpleNamespace
+
+    from clusterflow.schema import ColumnRoles
+    from clusterflow.scoring import featureless_rows
+
+    roles = ColumnRoles(id_column="id", text_column="t", numeric=("x",), categorical=("c",))
+    frame = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "t": ["hello", " ", None, None],
+            "x": [None, None, None, 1.0],
+            "c": [None, None, " ", None],
+            "other": [1, 2, 3, 4],
+        }
+    )
+    found = featureless_rows(SimpleNamespace(roles=roles), frame)
+    assert found == {"rows": 2, "example": "row 1"}
+
+
 def test_an_id_column_named_cluster_is_refused_before_any_work(tmp_path):
     """score writes <id>,cluster: an id named cluster would leave one column, the ids lost."""
     from clusterflow.errors import ConfigError
