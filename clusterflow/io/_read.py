@@ -146,7 +146,7 @@ def _json_text(value: object) -> str | None:
 
 def _parse_jsonl(path: Path, opener: Callable) -> list[dict]:
     records = []
-    with opener(path, "rt", encoding="utf-8") as fh:
+    with opener(path, "rt", encoding="utf-8-sig") as fh:  # a byte-order mark is not JSON
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -241,7 +241,7 @@ def read_header(path: str | Path) -> list[str]:
             raise _unreadable_parquet(path, err) from err
     head = _open_text_head(path)
     _check_text(path, head)
-    lines = head.decode("utf-8", errors="ignore").splitlines()
+    lines = head.decode("utf-8-sig", errors="ignore").splitlines()
     if len(head) == _SNIFF_BYTES:
         lines = lines[:-1]  # the last sniffed line may be cut short
     for lineno, line in enumerate(lines, start=1):

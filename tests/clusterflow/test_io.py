@@ -116,6 +116,17 @@ def test_bad_files_raise_input_error(tmp_path, content, suffix, match):
     assert info.value.hint
 
 
+def test_a_byte_order_mark_is_read_past_in_json_lines_as_in_csv(tmp_path):
+    for name, body in (
+        ("bom.jsonl", '{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n'),
+        ("bom.csv", "a,b\n1,x\n2,y\n"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+        assert read_header(path) == ["a", "b"]
+        assert read_table(path)["a"].tolist() == [1, 2]
+
+
 def test_explicit_empty_fields_blank_lines_and_quoted_newlines_are_not_short(tmp_path):
     path = tmp_path / "fine.csv"
     path.write_text('a,b,c\n1,"two\nlines",3\n\n4,5,\n,,\n')
