@@ -202,6 +202,7 @@ def score_table(
     workspace: str | Path,
     id_column: str | None = None,
     details: bool = False,
+    source: str = "batch",
 ) -> dict:
     """Assign every row of ``frame`` with ``model`` and write ``<id>,cluster`` to ``out``.
 
@@ -217,15 +218,16 @@ def score_table(
         :func:`unreadable_numbers`).
     """
     id_name, ids = assignment_ids(model, frame, id_column)  # a wrong id fails before any work
-    unreadable = unreadable_numbers(model, frame, whole_batch=True)
+    check_detail_names(id_name, details)
+    unreadable = unreadable_numbers(model, frame)
+    check_readable_columns([unreadable], source)
     embedder = (
         model.embedder.build(Path(workspace) / "embeddings.sqlite") if model.embedder else None
     )
     _, assigned = score_frame(model, frame, embedder=embedder)
     table = pd.DataFrame({id_name: ids, CLUSTER_COLUMN: assigned["cluster"].to_numpy()})
-    if details:
-        table["distance"] = assigned["distance"].to_numpy()
-        table["novel"] = assigned["novel"].to_numpy()
+    for column in DETAIL_COLUMNS if details else ():
+        table[column] = assigned[column].to_numpy()
     write_csv(table, out)
     sizes = table["cluster"].value_counts().sort_index()
     return {
@@ -262,47 +264,75 @@ def featureless_rows(model: ClusterModel, frame: pd.DataFrame) -> dict:
     }
 
 
-def unreadable_numbers(
-    model: ClusterModel, frame: pd.DataFrame, *, whole_batch: bool = False
-) -> dict:
+def unreadable_numbers(model: ClusterModel, frame: pd.DataFrame) -> dict:
     """Count the rows whose numeric cells hold something validation would not read as a number.
 
     Training quarantines such a row (``'abc'``, a blank ``' '``, an infinity; ``'nan'`` is a
     gap, as there); scoring assigns every row, with those cells filled as gaps, and says how
     many there were. Only the cells that did not parse to a finite number are looked at again.
-    Returns ``rows`` (the count) and ``example`` (the first such row's cell, in words, or None).
-
-    Raises
-    ------
-    ValidationFailed
-        With ``whole_batch`` (``frame`` is the whole batch, not a partition of it), when no
-        value of a numeric column reads as a number: the column's format changed (``3,750``,
-        ``65 W``), and filling it all as gaps would score made-up values.
+    Returns ``rows`` (the count), ``example`` (the first such row's cell, in words, or None)
+    and ``columns``: per numeric column, its ``written`` cells (neither missing nor blank), how
+    many of those ``failed`` and the first as ``example`` (for :func:`check_readable_columns`,
+    which adds up the partitions of a batch).
     """
     numeric = [c for c in model.roles.numeric if c in frame.columns]
     bad = np.zeros(len(frame), dtype=bool)
     first: tuple[int, str] | None = None
+    columns: dict[str, dict] = {}
     for column in numeric:
         raw = frame[column]
         if pd.api.types.is_float_dtype(raw) or pd.api.types.is_integer_dtype(raw):
             odd = np.flatnonzero(np.isinf(raw.to_numpy(dtype=float, na_value=np.nan)))
+            blank = 0
         else:
             parsed = coerce_numeric(frame[[column]], model.roles)[column].to_numpy(dtype=float)
             odd = np.flatnonzero(~np.isfinite(parsed) & raw.notna().to_numpy())
+            blank = int(raw.map(lambda v: isinstance(v, str) and not v.strip()).sum())
         failed = [int(i) for i in odd if _not_a_number(raw.iat[i])]
-        if whole_batch and failed and len(failed) == int(raw.notna().sum()):
-            raise ValidationFailed(
-                f"column {column}: no value reads as a number (first: row "
-                f"{frame.index[failed[0]]}: {raw.iat[failed[0]]!r})",
-                hint="write the column as plain numbers, as in the training data (no thousands "
-                "separators or units)",
-            )
+        written = [
+            i for i in failed if not (isinstance(raw.iat[i], str) and not raw.iat[i].strip())
+        ]
+        columns[column] = {
+            "written": int(raw.notna().sum()) - blank,
+            "failed": len(written),
+            "example": f"row {frame.index[written[0]]}: {raw.iat[written[0]]!r}"
+            if written
+            else None,
+        }
         if failed and (first is None or failed[0] < first[0]):
             value = raw.iat[failed[0]]
             shown = repr(value) if isinstance(value, str) else str(value)  # 'abc', or inf
             first = (failed[0], f"row {frame.index[failed[0]]}, column {column}: {shown}")
         bad[failed] = True
-    return {"rows": int(bad.sum()), "example": None if first is None else first[1]}
+    return {
+        "rows": int(bad.sum()),
+        "example": None if first is None else first[1],
+        "columns": columns,
+    }
+
+
+def check_readable_columns(counts: list[dict], source: str) -> None:
+    """Refuse a batch in which no written value of a numeric column reads as a number.
+
+    ``counts`` are :func:`unreadable_numbers` results: the whole batch's, or its partitions'.
+    A few unreadable cells are filled as gaps and counted; a column with no number at all has
+    changed its format (``3,750``, ``65 W``), and filling it all would score made-up values.
+
+    Raises
+    ------
+    ValidationFailed
+        Naming the file, the column and its first value.
+    """
+    for column in counts[0]["columns"] if counts else ():
+        per_part = [c["columns"][column] for c in counts]
+        written = sum(p["written"] for p in per_part)
+        if written and sum(p["failed"] for p in per_part) == written:
+            example = next(p["example"] for p in per_part if p["example"])
+            raise ValidationFailed(
+                f"{source}: column {column}: no value reads as a number (first: {example})",
+                hint="write the column as plain numbers, as in the training data (no thousands "
+                "separators or units)",
+            )
 
 
 def _not_a_number(value: object) -> bool:
@@ -359,6 +389,26 @@ def score_id_column(model: ClusterModel, id_column: str | None) -> str | None:
             "the file and train again",
         )
     return column
+
+
+DETAIL_COLUMNS = ("distance", "novel")
+"""The columns ``--details`` adds to score's output after ``<id>,cluster``."""
+
+
+def check_detail_names(id_name: str | None, details: bool) -> None:
+    """Refuse an id column that ``--details`` would overwrite (named ``distance`` or ``novel``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the column and the way out.
+    """
+    if details and id_name in DETAIL_COLUMNS:
+        raise ConfigError(
+            f"the id column {id_name!r} has the name of a column --details adds "
+            f"({', '.join(DETAIL_COLUMNS)}), so the ids would be lost",
+            hint="score without --details, or rename the id column in the file",
+        )
 
 
 def assignment_ids(

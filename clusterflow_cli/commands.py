@@ -100,8 +100,15 @@ def cmd_impute(args: argparse.Namespace) -> int:
     )
     target = Path(args.out)
     _check_output_type(target)
-    for written in (target, quarantine_path(target)):
-        check_not_the_input(written, args.data)
+    check_not_the_input(target, args.data)
+    if quarantine_path(target).resolve() == Path(args.data).resolve():
+        from clusterflow.errors import ConfigError
+
+        raise ConfigError(
+            f"--out {target} would put its quarantined rows in {quarantine_path(target)}, the "
+            "input file",
+            hint="write the output under another name",
+        )
     if quarantine_path(target).resolve() == target.resolve():
         from clusterflow.errors import ConfigError
 
@@ -166,42 +173,47 @@ def _filled_table(data: str, validated, imputed):
     """Return the valid rows as read, with every gap of a feature column filled.
 
     Numeric features come back as floats (the values training clusters). A categorical feature
-    keeps the file's own values and type where it had them (a boolean column stays boolean, a
-    categorical one categorical), filled where it had gaps. The other columns (id, text,
-    excluded) are the file's own, types included (a date stays a date, a JSON object an object).
+    keeps the file's own values where it had them and gets the filled ones, spelt as the file
+    spells them (``true`` in a CSV, a boolean or a category in Parquet), in its gaps. The other
+    columns (id, text, excluded) are the file's own: a CSV's as written (text), a Parquet or
+    JSON Lines file's with their types (a date stays a date, a JSON object an object).
     """
     import pandas as pd
 
-    from clusterflow.io import read_table
+    from clusterflow.io import file_format, read_header, read_table
 
     roles = validated.column_roles
+    if file_format(Path(data)) == "csv":
+        as_text = [c for c in read_header(data) if c not in roles.numeric]
+    else:
+        as_text = [roles.id_column] if roles.id_column else []
     valid = pd.read_parquet(validated.valid_path, columns=list(roles.categorical))
-    original = read_table(data, text_columns=(roles.id_column,) if roles.id_column else ())
+    original = read_table(data, text_columns=as_text)
     out = original.loc[valid.index].copy()
     filled = pd.read_parquet(imputed.path).set_axis(valid.index)
     for column in roles.numeric:
         out[column] = filled[column]
     for column in roles.categorical:
         gaps = valid[column].isna()
-        out[column] = _filled_as_written(out[column], filled[column][gaps])
+        if gaps.any():
+            out[column] = _filled_as_written(out[column], valid[column], filled[column], gaps)
     return out
 
 
-def _filled_as_written(column, fills):
-    """Return ``column`` with ``fills`` (text, indexed by row) in its gaps, typed as the column."""
-    import numpy as np
+def _filled_as_written(column, checked, filled, gaps):
+    """Return the file's ``column`` with ``filled`` in its ``gaps``, spelt as the file spells them.
+
+    ``checked`` is the column as validation gives it (text): its known cells pair each text with
+    the file's own value (``"True"`` with ``true`` or ``True``, ``"a"`` with a category), and a
+    filled text takes that value; one the file never had stays text.
+    """
     import pandas as pd
 
-    if fills.empty:
-        return column
-    known = column.dropna()
-    if len(known) and known.map(lambda v: isinstance(v, bool | np.bool_)).all():
-        column = column.astype("boolean")
-        fills = fills.map({"True": True, "False": False})
-    elif isinstance(column.dtype, pd.CategoricalDtype):
-        by_text = dict(zip(column.cat.categories.astype(str), column.cat.categories, strict=True))
-        fills = fills.map(by_text)
-    else:
+    known = ~gaps
+    pairs = pd.DataFrame({"text": checked[known], "value": column[known]})
+    spelling = dict(pairs.drop_duplicates("text").itertuples(index=False, name=None))
+    fills = filled[gaps].map(lambda text: spelling.get(text, text))
+    if not isinstance(column.dtype, pd.CategoricalDtype) and str(column.dtype) != "boolean":
         column = column.astype(object)
     column.loc[fills.index] = fills
     return column
@@ -230,6 +242,9 @@ def _column_scores_line(records: list[dict]) -> str:
     """How well known cells, hidden and filled, came back per column, against the column mean."""
     parts = []
     for r in records:
+        if r.get("error") is None or r.get("mean_error") is None or r["error"] != r["error"]:
+            parts.append(f"{r['column']} n/a (no known cell to hide)")
+            continue
         mark = " (no better than the mean)" if r.get("no_better_than_mean") else ""
         if r["kind"] == "numeric_rmse":
             parts.append(f"{r['column']} {r['error']:.2f} vs {r['mean_error']:.2f}{mark}")
@@ -352,7 +367,7 @@ def _score_rows(args: argparse.Namespace, model: Any) -> dict:
 
     id_column = score_id_column(model, args.id_column)
     frame = read_table(args.data, text_columns=(id_column,) if id_column else ())
-    return score_table(model, frame, **options)
+    return score_table(model, frame, source=Path(args.data).name, **options)
 
 
 def _score_markdown(result: dict, model_run_id: str | None) -> str:

@@ -74,19 +74,31 @@ def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
 
 
 def _first_short_record(path: Path, sep: str, width: int) -> tuple[int, int] | None:
-    """Return (line, fields) of the first record with fewer than ``width`` fields, or None.
+    """Return (line, fields) of the first record with fewer fields than the header, or None.
 
-    Blank lines are skipped, as pandas skips them. Read with the csv module (the dialect pandas
-    reads by default: double quotes, doubled to escape), only when the last column has gaps.
+    Read with the csv module (the dialect pandas reads by default: double quotes, doubled to
+    escape), only when the last column has gaps. As pandas does, lines of blanks are skipped and
+    a header ending in an empty name (``a,b,``) may have rows one field short. Anything the
+    module cannot read that pandas did is left to pandas (None).
     """
     import csv
 
-    with _opener(path)(path, "rt", encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter=sep)
-        next(reader, None)  # the header
-        for record in reader:
-            if record and len(record) < width:
-                return reader.line_num, len(record)
+    previous = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # texts of up to a million characters are valid
+    try:
+        with _opener(path)(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=sep)
+            header = next(reader, [])
+            while header and not header[-1].strip():
+                header.pop()  # an unnamed trailing column: rows may leave it out
+            width = min(width, len(header)) if header else width
+            for record in reader:
+                if len(record) < width and "".join(record).strip():
+                    return reader.line_num, len(record)
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(previous)
     return None
 
 

@@ -166,22 +166,24 @@ def plan_partitions(data: str | Path, *, partition_bytes: int = PARTITION_BYTES)
 def read_partition(part: Partition, dtypes: dict[str, str] | None = None) -> pd.DataFrame:
     """Read one partition into a frame (0-based local index), columns as text where asked.
 
-    ``dtypes`` forces the columns the whole-file read sees as text to stay text in every
-    partition (a partition holding only digits would otherwise read them as numbers), and the
-    columns read as text on purpose (the id column: see :func:`plan_batch`) to be text in every
-    format, as :func:`clusterflow.io.read_table` reads them.
+    ``dtypes`` forces the columns a CSV's whole-file read sees as text (``"text"``) to stay text
+    in every CSV partition (a partition holding only digits would otherwise read them as
+    numbers), and the columns read as text on purpose (``"id"``, the id column: see
+    :func:`plan_batch`) to be text in every format, as :func:`clusterflow.io.read_table` reads
+    them. Parquet and JSON Lines keep their own types otherwise, as the whole-file read does.
     """
-    text = {c for c, t in (dtypes or {}).items() if t == "text"}
+    ids = {c for c, t in (dtypes or {}).items() if t == "id"}
+    text = ids | {c for c, t in (dtypes or {}).items() if t == "text"}
     if part.kind == "parquet":
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(part.path)
         table = pf.read_row_groups(list(range(part.start, part.stop)))
-        frame = arrow_text_columns(table, text).to_pandas()
+        frame = arrow_text_columns(table, ids).to_pandas()
     elif part.kind == "whole":
         from clusterflow.io import read_table
 
-        frame = read_table(part.path, text_columns=text)
+        frame = read_table(part.path, text_columns=ids)
     else:
         with open(part.path, "rb") as handle:
             handle.seek(part.start)
@@ -321,13 +323,13 @@ def plan_batch(
     for _, kinds in counted:
         for column, kind in kinds.items():
             if dtypes.get(column) != "text":
-                dtypes[column] = kind
+                dtypes[column] = kind  # a column any CSV partition reads as text is text
     if parts and parts[0].kind == "csv":
         # The columns the whole-file read takes as zero-padded text, from the same first rows.
         first = parts[0]
         read = functools.partial(pd.read_csv, first.path, sep=first.sep, encoding="utf-8")
         dtypes.update(dict.fromkeys(zero_padded_columns(read), "text"))
     columns = tuple(counted[0][1].keys()) if counted else ()
-    dtypes.update(dict.fromkeys([c for c in text_columns if c in columns], "text"))
+    dtypes.update(dict.fromkeys([c for c in text_columns if c in columns], "id"))
     source = files[0].name if len(files) == 1 else str(data)
     return Batch(parts, lengths, offsets, dtypes, columns, len(workers), partition_bytes, source)

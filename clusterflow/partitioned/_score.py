@@ -27,7 +27,10 @@ from clusterflow.partitioned._plan import Batch, PartitionJob, plan_batch
 from clusterflow.partitioned._workers import _model_embedder, map_with_model
 from clusterflow.schema import CLUSTER_COLUMN, ROW_ID
 from clusterflow.scoring import (
+    DETAIL_COLUMNS,
     assignment_ids,
+    check_detail_names,
+    check_readable_columns,
     featureless_rows,
     score_frame,
     score_id_column,
@@ -54,9 +57,8 @@ def _score_partition(
     if id_name == ROW_ID:  # the row number in the whole input, not in the partition
         ids = np.arange(job.offset, job.offset + len(frame))
     table = pd.DataFrame({id_name: ids, CLUSTER_COLUMN: assigned["cluster"].to_numpy()})
-    if details:
-        table["distance"] = assigned["distance"].to_numpy()
-        table["novel"] = assigned["novel"].to_numpy()
+    for column in DETAIL_COLUMNS if details else ():
+        table[column] = assigned[column].to_numpy()
     table.to_csv(Path(folder, f"{job.name}.csv"), index=False)
     return {
         "rows": len(table),
@@ -113,6 +115,7 @@ def score_partitioned(
         ``dask``: ``workers``, ``partitions``, ``worker_seconds`` per partition.
     """
     named = score_id_column(model, id_column)  # a wrong id fails here, not on every worker
+    check_detail_names(named, details)
     batch = plan_batch(data, client, partition_bytes, text_columns=(named,) if named else ())
     Path(workspace).mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".score-parts-", dir=workspace))
@@ -120,6 +123,7 @@ def score_partitioned(
         stats = map_with_model(
             client, batch, model, workspace, _score_partition, id_column, details, str(folder)
         )
+        check_readable_columns([s["unreadable"] for s in stats], batch.source)
         _append_parts(folder, len(batch.parts), out)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -243,11 +243,9 @@ def serve_deployments(
     )
     if not take_over:
         check_not_served_by_a_worker(deployments)
-    try:
-        serve(*deployments, limit=limit)
-    finally:
-        if triggers:
-            retire_triggers(deployments)
+    serve(*deployments, limit=limit)  # returns on Ctrl-C or SIGTERM, after pausing them
+    if triggers:
+        retire_triggers(deployments)
 
 
 def retire_triggers(deployments: Sequence[Any]) -> None:
@@ -259,15 +257,21 @@ def retire_triggers(deployments: Sequence[Any]) -> None:
     """
     from prefect.client.orchestration import get_client
 
-    try:
-        with get_client(sync_client=True) as client:
-            for deployment in deployments:
-                existing = client.read_deployment_by_name(
-                    f"{deployment.flow_name}/{deployment.name}"
-                )
+    failed = []
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            name = f"{deployment.flow_name}/{deployment.name}"
+            try:
+                existing = client.read_deployment_by_name(name)
                 client.delete_resource_owned_automations(f"prefect.deployment.{existing.id}")
-    except Exception as err:  # noqa: BLE001 - a stopped server must not turn a stop into a crash
-        print(f"serve: could not remove the drift automations: {err}", file=sys.stderr)
+            except Exception:  # noqa: BLE001 - a stopped server must not turn a stop into a crash
+                failed.append(name)
+    if failed:
+        print(
+            f"serve: could not remove the drift automations of {', '.join(failed)} (is the "
+            "Prefect server still running?); disable them in the UI",
+            file=sys.stderr,
+        )
 
 
 def check_not_served_by_a_worker(deployments: Sequence[Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from prefect import get_run_logger, task
 
@@ -47,6 +49,7 @@ def score_task(
         workspace=config.workspace,
         id_column=config.id_column,
         details=config.details,
+        source=Path(config.data).name,
     )
     get_run_logger().info(
         "scored %d rows with %s into %s", result["rows"], config.model_uri, config.out

@@ -66,7 +66,7 @@ def test_score_refuses_an_output_that_is_not_csv(tmp_path):
         ("impute", "rows.csv", "is the input file"),
         ("score", "rows.csv", "is the input file"),
         ("impute", "rows.quarantine.csv", "where impute writes the rows it quarantines"),
-        ("impute", "rows.jsonl", "is the input file"),  # its quarantine file is the input
+        ("impute", "rows.jsonl", "the input file"),  # its quarantine file is the input
     ],
 )
 def test_an_output_never_replaces_the_input(tmp_path, command, out, words):

@@ -131,3 +131,18 @@ def test_an_empty_dask_address_is_refused_not_ignored(tmp_path, capsys):
     assert main([*args, "--workspace", str(tmp_path / "ws")]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert "the Dask address is empty" in line
+
+
+def test_the_per_column_line_of_impute_survives_a_column_with_nothing_to_hide():
+    from clusterflow_cli.commands import _column_scores_line
+
+    line = _column_scores_line(
+        [
+            {"column": "a", "kind": "numeric_rmse", "error": None, "mean_error": None},
+            {"column": "b", "kind": "numeric_rmse", "error": 0.5, "mean_error": 1.0},
+            {"column": "c", "kind": "categorical_error", "error": 0.6, "mean_error": 0.5}
+            | {"no_better_than_mean": True},
+        ]
+    )
+    assert "a n/a" in line and "b 0.50 vs 1.00" in line
+    assert "c 60% vs 50% (no better than the mean)" in line

@@ -129,9 +129,15 @@ def test_a_byte_order_mark_is_read_past_in_json_lines_as_in_csv(tmp_path):
 
 def test_explicit_empty_fields_blank_lines_and_quoted_newlines_are_not_short(tmp_path):
     path = tmp_path / "fine.csv"
-    path.write_text('a,b,c\n1,"two\nlines",3\n\n4,5,\n,,\n')
+    path.write_text('a,b,c\n1,"two\nlines",3\n\n4,5,\n  \n,,\n')
     frame = read_table(path)
     assert frame.shape == (3, 3) and frame["c"].isna().sum() == 2
+    long = tmp_path / "long.csv"  # a field beyond the csv module's default limit (131,072)
+    long.write_text(f"id,text,x\n1,{'a' * 200_000},1\n2,b,\n")
+    assert read_table(long)["text"].str.len().tolist() == [200_000, 1]
+    trailing = tmp_path / "trailing.csv"  # a header ending in an empty name
+    trailing.write_text("a,b,\n1,2\n3,4\n")
+    assert read_table(trailing).shape == (2, 3)
 
 
 def test_missing_path_and_directory(tmp_path):

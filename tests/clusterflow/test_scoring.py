@@ -146,7 +146,7 @@ def test_unreadable_numbers_are_the_cells_validation_quarantines():
     )
     frame.loc[9, "y"] = np.inf
     found = unreadable_numbers(SimpleNamespace(roles=roles), frame)
-    assert found == {"rows": 4, "example": "row 3, column x: 'abc'"}
+    assert (found["rows"], found["example"]) == (4, "row 3, column x: 'abc'")
     assert sorted(validate_records(frame, roles, allow_empty=True).reasons) == [3, 4, 6, 9]
 
 
@@ -158,16 +158,26 @@ def test_a_numeric_column_with_no_readable_number_fails_the_whole_batch():
 
     from clusterflow.errors import ValidationFailed
     from clusterflow.schema import ColumnRoles
-    from clusterflow.scoring import unreadable_numbers
+    from clusterflow.scoring import check_readable_columns, unreadable_numbers
 
     roles = ColumnRoles(id_column=None, text_column=None, numeric=("x", "y"), categorical=())
     model = SimpleNamespace(roles=roles)
-    frame = pd.DataFrame({"x": ["3,750", None, "4,100"], "y": np.arange(3.0)})
-    with pytest.raises(ValidationFailed, match=r"column x: no value reads as a number"):
-        unreadable_numbers(model, frame, whole_batch=True)
-    assert unreadable_numbers(model, frame)["rows"] == 2  # one partition of a batch: counted
-    frame.loc[1, "x"] = "12"
-    assert unreadable_numbers(model, frame, whole_batch=True)["rows"] == 2
+    frame = pd.DataFrame({"x": ["3,750", None, " ", "4,100"], "y": np.arange(4.0)})
+    whole = unreadable_numbers(model, frame)
+    assert whole["rows"] == 3  # the blank too, as train quarantines it
+    with pytest.raises(ValidationFailed, match=r"b.csv: column x: no value reads as a number"):
+        check_readable_columns([whole], "b.csv")
+    # in partitions: one with a number, one without; together the column is readable
+    parts = [unreadable_numbers(model, frame.iloc[:3]), unreadable_numbers(model, frame.iloc[3:])]
+    with pytest.raises(ValidationFailed, match=r"first: row 0: '3,750'"):
+        check_readable_columns(parts, "b.csv")
+    frame.loc[3, "x"] = "12"
+    check_readable_columns(
+        [unreadable_numbers(model, frame.iloc[:3]), unreadable_numbers(model, frame.iloc[3:])],
+        "b.csv",
+    )
+    blank = pd.DataFrame({"x": ["", " "], "y": [1.0, 2.0]})  # empty, not a changed format
+    check_readable_columns([unreadable_numbers(model, blank)], "b.csv")
 
 
 def test_rows_with_no_value_the_model_reads_are_counted():
@@ -207,3 +217,13 @@ def test_an_id_column_named_cluster_is_refused_before_any_work(tmp_path):
     assert "rename the column in the file" in raised.value.one_line()
     assert not (tmp_path / "o.csv").exists()
     assert score_id_column(old_model, "x") == "x"  # another id column named: fine
+
+
+@pytest.mark.parametrize("name", ["distance", "novel"])
+def test_details_never_overwrite_the_ids(name):
+    from clusterflow.errors import ConfigError
+    from clusterflow.scoring import check_detail_names
+
+    check_detail_names(name, details=False)
+    with pytest.raises(ConfigError, match=f"the id column '{name}'"):
+        check_detail_names(name, details=True)
