@@ -236,7 +236,7 @@ def score_table(
         "model_uri": model_uri,
         "novel": int(assigned["novel"].sum()),
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
-        "unreadable": unreadable,
+        "unreadable": {"rows": unreadable["rows"], "example": unreadable["example"]},
         "featureless": featureless_rows(model, frame),
     }
 

@@ -7,7 +7,8 @@ behind.
 
 Modules: ``_checks`` (:func:`file_format` and the checks of a file's path and first bytes),
 ``_read`` (:func:`read_table`, :func:`read_header`, :func:`read_raw_rows`,
-:func:`zero_padded_columns`, :func:`arrow_text_columns` and the :data:`READ_HOOKS` they call),
+:func:`zero_padded_columns`, :func:`arrow_text_columns`, :func:`short_record` and the
+:data:`READ_HOOKS` they call),
 ``_fingerprint`` (:func:`fingerprint`, the data's identity) and ``_write`` (:func:`atomic_path`
 and the atomic JSON, CSV and Parquet writers).
 """
@@ -21,6 +22,7 @@ from clusterflow.io._read import (
     read_header,
     read_raw_rows,
     read_table,
+    short_record,
     zero_padded_columns,
 )
 from clusterflow.io._write import atomic_path, write_csv, write_json, write_parquet
@@ -35,6 +37,7 @@ __all__ = [
     "fingerprint",
     "read_header",
     "read_raw_rows",
+    "short_record",
     "read_table",
     "write_csv",
     "write_json",

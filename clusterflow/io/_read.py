@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -76,25 +76,34 @@ def _read_csv(path: Path, text_columns: Collection[str] = ()) -> pd.DataFrame:
 def _first_short_record(path: Path, sep: str, width: int) -> tuple[int, int] | None:
     """Return (line, fields) of the first record with fewer fields than the header, or None.
 
-    Read with the csv module (the dialect pandas reads by default: double quotes, doubled to
-    escape), only when the last column has gaps. As pandas does, lines of blanks are skipped and
-    a header ending in an empty name (``a,b,``) may have rows one field short. Anything the
-    module cannot read that pandas did is left to pandas (None).
+    Read only when the last column has gaps (see :func:`short_record`).
+    """
+    with _opener(path)(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        found = short_record(handle, sep, width)
+    return None if found is None else found[:2]
+
+
+def short_record(handle: Iterable[str], sep: str, width: int) -> tuple[int, int, str] | None:
+    """Return (line, fields, text) of the first CSV record with fewer fields than the header.
+
+    ``handle`` yields the lines of a CSV file from its header on. Read with the csv module (the
+    dialect pandas reads by default: double quotes, doubled to escape). As pandas does, lines of
+    blanks are skipped and a header ending in an empty name (``a,b,``) may have rows one field
+    short. Anything the module cannot read that pandas did is left to pandas (None).
     """
     import csv
 
     previous = csv.field_size_limit()
     csv.field_size_limit(2**31 - 1)  # texts of up to a million characters are valid
     try:
-        with _opener(path)(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, delimiter=sep)
-            header = next(reader, [])
-            while header and not header[-1].strip():
-                header.pop()  # an unnamed trailing column: rows may leave it out
-            width = min(width, len(header)) if header else width
-            for record in reader:
-                if len(record) < width and "".join(record).strip():
-                    return reader.line_num, len(record)
+        reader = csv.reader(handle, delimiter=sep)
+        header = next(reader, [])
+        while header and not header[-1].strip():
+            header.pop()  # an unnamed trailing column: rows may leave it out
+        width = min(width, len(header)) if header else width
+        for record in reader:
+            if len(record) < width and "".join(record).strip():
+                return reader.line_num, len(record), sep.join(record)
     except csv.Error:
         return None
     finally:

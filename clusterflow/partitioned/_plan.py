@@ -18,7 +18,13 @@ import numpy as np
 import pandas as pd
 
 from clusterflow.errors import InputError
-from clusterflow.io import arrow_text_columns, file_format, fingerprint, zero_padded_columns
+from clusterflow.io import (
+    arrow_text_columns,
+    file_format,
+    fingerprint,
+    short_record,
+    zero_padded_columns,
+)
 
 PARTITION_BYTES = 64 << 20
 """Target size of one CSV partition (bytes of the file)."""
@@ -201,10 +207,34 @@ def read_partition(part: Partition, dtypes: dict[str, str] | None = None) -> pd.
 
 def _count_partition(part: Partition) -> tuple[int, dict[str, str]]:
     frame = read_partition(part)
+    if part.kind == "csv" and frame.shape[1] > 1 and frame.iloc[:, -1].isna().any():
+        _check_short_lines(part, frame.shape[1])
     kinds = {
         c: ("number" if pd.api.types.is_numeric_dtype(frame[c]) else "text") for c in frame.columns
     }
     return len(frame), kinds
+
+
+def _check_short_lines(part: Partition, width: int) -> None:
+    """Refuse a CSV partition with a line shorter than the header, as the whole-file read does.
+
+    Raises
+    ------
+    InputError
+        Quoting the line (its number in the file is not known to one partition).
+    """
+    with open(part.path, "rb") as handle:
+        handle.seek(part.start)
+        body = handle.read(part.stop - part.start)
+    text = (part.header + body).decode("utf-8-sig", errors="replace")
+    found = short_record(io.StringIO(text, newline=""), part.sep, width)
+    if found is not None:
+        _, fields, line = found
+        raise InputError(
+            f"{Path(part.path).name}: malformed CSV (a line with {fields} field"
+            f"{'' if fields == 1 else 's'}, the header {width}: {line[:60]!r})",
+            hint="check quoting and that every line has as many fields as the header",
+        )
 
 
 def partition_size(total_bytes: int, n_workers: int, headroom: int | None = None) -> int:

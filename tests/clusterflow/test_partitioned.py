@@ -361,3 +361,21 @@ def test_a_text_column_without_text_is_refused_by_both_reads(
         stages.validate(stages.ingest(data, store), config, store)
     with pytest.raises(ValidationFailed, match=message):
         train_partitioned(config, store, threaded_client, partition_bytes=400)
+
+
+def test_a_short_csv_line_is_refused_by_the_partitioned_read_too(tmp_path, threaded_client):
+    """pandas pads a short line of a byte-range partition with gaps, as it does a whole file."""
+    from clusterflow.errors import InputError
+    from clusterflow.partitioned._plan import plan_batch
+
+    lines = [f"{i},{i * 2.0},{i % 3}" for i in range(400)]
+    lines[300] = "300,600.0"
+    data = tmp_path / "short.csv"
+    data.write_text("a,b,c\n" + "\n".join(lines) + "\n")
+    with pytest.raises(
+        InputError,
+        match=r"short.csv: malformed CSV \(a line with 2 fields, the header 3: '300,600.0'\)",
+    ):
+        plan_batch(data, threaded_client, partition_bytes=2000)
+    with pytest.raises(InputError, match="line 302 has 2 fields"):
+        read_table(data)
