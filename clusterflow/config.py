@@ -251,7 +251,7 @@ class TrainConfig(_Frozen):
         ".clusterflow",
         description="Folder for the stage cache, the embedding cache and the default MLflow store.",
     )
-    random_state: Annotated[int, Field(ge=0)] = Field(
+    random_state: Annotated[int, Field(ge=0, le=2**32 - 1)] = Field(
         0, description="Seed for every random choice (imputer masks, samples, clusterers)."
     )
     impute: ImputeConfig = Field(default_factory=ImputeConfig)
@@ -397,7 +397,9 @@ class MonitorConfig(_Frozen):
         description="Emit 'clusterflow.drift.detected' when drift is found (starts retraining).",
     )
     workspace: str = Field(".clusterflow", description="Embedding cache and default MLflow store.")
-    random_state: int = Field(0, ge=0, description="Seed of the samples and the domain classifier.")
+    random_state: int = Field(
+        0, ge=0, le=2**32 - 1, description="Seed of the samples and the domain classifier."
+    )
 
 
 def _known_fields(model: type[BaseModel], values: Mapping[str, Any]) -> dict[str, Any]:

@@ -18,9 +18,17 @@ from clusterflow_cli.options import add_field_option
 PROG = "clusterflow"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (argparse prints the usage above them)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        """Print ``<prog>: error: <message>; see <prog> --help`` and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Find the groups in messy records (tabular columns with gaps plus free text) "
         "and keep the grouping healthy over time.",

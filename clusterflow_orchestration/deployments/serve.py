@@ -243,7 +243,14 @@ def serve_deployments(
     )
     if not take_over:
         check_not_served_by_a_worker(deployments)
-    serve(*deployments, limit=limit)  # returns on Ctrl-C or SIGTERM, after pausing them
+    try:
+        serve(*deployments, limit=limit)  # pauses them on Ctrl-C or SIGTERM
+    except Exception:
+        raise  # failed to start or to serve: nothing to retire; the error is the one line
+    except BaseException:  # a signal or an exit stops serving (SIGTERM ends in SystemExit)
+        if triggers:
+            retire_triggers(deployments)
+        raise
     if triggers:
         retire_triggers(deployments)
 

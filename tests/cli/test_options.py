@@ -146,3 +146,24 @@ def test_the_per_column_line_of_impute_survives_a_column_with_nothing_to_hide():
     )
     assert "a n/a" in line and "b 0.50 vs 1.00" in line
     assert "c 60% vs 50% (no better than the mean)" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["impute", "x.csv", "--out", "y.csv", "--max-missing", "abc"], "invalid float value"),
+        (["impute", "x.csv", "--out", "y.csv", "--seed", "4294967296"], "--seed (random_state)"),
+        (["train"], "required: DATA"),
+    ],
+)
+def test_an_unparsable_or_out_of_range_option_is_one_line(tmp_path, args, words):
+    (tmp_path / "x.csv").write_text("a,b\n1,2\n3,\n5,6\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "clusterflow_cli.main", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert words in line and "--help" in line
