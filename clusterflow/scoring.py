@@ -283,17 +283,15 @@ def unreadable_numbers(model: ClusterModel, frame: pd.DataFrame) -> dict:
         raw = frame[column]
         if pd.api.types.is_float_dtype(raw) or pd.api.types.is_integer_dtype(raw):
             odd = np.flatnonzero(np.isinf(raw.to_numpy(dtype=float, na_value=np.nan)))
-            blank = 0
+            blank = np.zeros(len(raw), dtype=bool)
         else:
             parsed = coerce_numeric(frame[[column]], model.roles)[column].to_numpy(dtype=float)
             odd = np.flatnonzero(~np.isfinite(parsed) & raw.notna().to_numpy())
-            blank = int(raw.map(lambda v: isinstance(v, str) and not v.strip()).sum())
+            blank = raw.str.strip().eq("").fillna(False).to_numpy(dtype=bool)  # text cells only
         failed = [int(i) for i in odd if _not_a_number(raw.iat[i])]
-        written = [
-            i for i in failed if not (isinstance(raw.iat[i], str) and not raw.iat[i].strip())
-        ]
+        written = [i for i in failed if not blank[i]]
         columns[column] = {
-            "written": int(raw.notna().sum()) - blank,
+            "written": int(raw.notna().sum()) - int(blank.sum()),
             "failed": len(written),
             "example": f"row {frame.index[written[0]]}: {raw.iat[written[0]]!r}"
             if written
