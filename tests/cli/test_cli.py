@@ -24,6 +24,40 @@ def test_help_lists_every_command():
         assert command in out
 
 
+LEAVING = """
+import atexit, sys, threading, time
+from clusterflow_cli.main import leave
+
+atexit.register(lambda: print("hook ran", flush=True))
+threading.Thread(target=lambda: (time.sleep(0.3), print("thread done"))).start()
+print("unflushed", end="")
+sys.stderr.write("on stderr")
+leave(3)
+print("never")
+"""
+
+
+def test_the_console_exit_keeps_the_ends_of_a_normal_exit(tmp_path):
+    # leave() skips the native teardown, not what a normal exit does first.
+    proc = subprocess.run(
+        [sys.executable, "-c", LEAVING], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == "unflushedthread done\nhook ran\n"
+    assert proc.stderr == "on stderr"
+
+
+def test_the_console_script_exits_with_the_command_status(tmp_path):
+    proc = subprocess.run(
+        [*CLI, "score", "missing.csv", "--out", "scored.csv"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("clusterflow: error: ") and "missing.csv" in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "args", "words"),
     [
