@@ -266,17 +266,16 @@ def run() -> None:
 def leave(code: int) -> None:
     """End the process with ``code`` once its work is done, skipping the native teardown.
 
-    The interpreter's own exit joins the other non-daemon threads, runs the ``atexit`` hooks
-    and then finalises every module, which destroys the native thread pools loaded by the
-    command (Arrow's, through the stage store's Parquet files; OpenBLAS's): Arrow's can end
-    the process in ``std::terminate`` ("terminate called without an active exception", exit
-    134) after the output was written, as ``impute`` did in 2 of 20 runs (apache/arrow#34314).
-    This does the first two, flushes stdout and stderr, and exits without the third.
+    The interpreter's own exit runs :func:`threading._shutdown` (threading's exit hooks, which
+    stop idle executor workers such as the one importing OpenVINO starts, then a join of the
+    other non-daemon threads), then the ``atexit`` hooks, and then finalises every module,
+    which destroys the native thread pools loaded by the command (Arrow's, through the stage
+    store's Parquet files; OpenBLAS's): Arrow's can end the process in ``std::terminate``
+    ("terminate called without an active exception", exit 134) after the output was written,
+    as ``impute`` did in 2 of 20 runs (apache/arrow#34314). This does the first two, flushes
+    stdout and stderr, and exits without the third.
     """
-    current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon:
-            thread.join()
+    threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter's exit calls
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
