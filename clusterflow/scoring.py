@@ -224,7 +224,7 @@ def score_table(
     embedder = (
         model.embedder.build(Path(workspace) / "embeddings.sqlite") if model.embedder else None
     )
-    _, assigned = score_frame(model, frame, embedder=embedder)
+    sample, assigned = score_frame(model, frame, embedder=embedder)
     table = pd.DataFrame({id_name: ids, CLUSTER_COLUMN: assigned["cluster"].to_numpy()})
     for column in DETAIL_COLUMNS if details else ():
         table[column] = assigned[column].to_numpy()
@@ -238,7 +238,76 @@ def score_table(
         "cluster_sizes": {str(k): int(v) for k, v in sizes.items()},
         "unreadable": {"rows": unreadable["rows"], "example": unreadable["example"]},
         "featureless": featureless_rows(model, frame),
+        "unseen_categories": unseen_categories(model, frame, sample.table),
+        "repeated_ids": repeated_ids(ids) if id_name != ROW_ID else {"rows": 0, "example": None},
+        "id_fallback": model.roles.id_column if id_name == ROW_ID else None,
     }
+
+
+SCORE_NOTES = {
+    "unreadable": "had a number that could not be read (first: {example}); those cells were "
+    "filled as gaps (train quarantines such rows)",
+    "featureless": "had no value in any column the model reads (first: {example}); assigned "
+    "from typical values alone (train quarantines such rows)",
+    "unseen_categories": "had a category the model never saw (first: {example}); placed by "
+    "their other columns (retrain to learn it)",
+    "repeated_ids": "had the id of an earlier row (first: {example}); the output cannot be "
+    "joined back by id (train quarantines such rows)",
+}
+"""What score says about rows it assigned although training would not have taken them as they
+are: keys of :func:`score_table`'s result, each ``{"rows", "example"}``."""
+
+
+def score_notes(result: dict) -> list[str]:
+    """Return the lines under a score's summary: what was odd about the rows it assigned."""
+    lines = [
+        f"{found['rows']} row{'' if found['rows'] == 1 else 's'} "
+        + template.format(example=found["example"])
+        for key, template in SCORE_NOTES.items()
+        if (found := result.get(key)) and found["rows"]
+    ]
+    if result.get("id_fallback"):
+        lines.append(
+            f"the model's id column {result['id_fallback']!r} is not in the file: the rows are "
+            "named by their number (pass --id-column to name another)"
+        )
+    return lines
+
+
+def unseen_categories(model: ClusterModel, frame: pd.DataFrame, imputed: pd.DataFrame) -> dict:
+    """Count the rows with a category the model never saw (training would have learnt it).
+
+    Such a cell enters the features as none of the known categories (all zeros), so the row is
+    placed by its other columns. Only written cells count (a gap is filled with a known one).
+    Returns ``rows`` and ``example`` (the first such cell, in words, or None).
+    """
+    encoder = getattr(model.features, "encoder_", None)
+    if encoder is None:
+        return {"rows": 0, "example": None}
+    unseen = np.zeros(len(frame), dtype=bool)
+    first: tuple[int, str] | None = None
+    for column, known in zip(model.features.categorical_columns, encoder.categories_, strict=True):
+        if column not in frame.columns:
+            continue
+        values = imputed[column].astype(str).to_numpy()
+        new = frame[column].notna().to_numpy() & ~np.isin(values, known)
+        unseen |= new
+        if new.any():
+            at = int(np.flatnonzero(new)[0])
+            if first is None or at < first[0]:
+                first = (at, f"row {frame.index[at]}: {column} {frame[column].iat[at]!r}")
+    return {"rows": int(unseen.sum()), "example": first[1] if first else None}
+
+
+def repeated_ids(ids: np.ndarray) -> dict:
+    """Count the rows whose id an earlier row already has (``train`` quarantines them).
+
+    Returns ``rows`` and ``example`` (the first repeat, in words, or None).
+    """
+    repeat = pd.Series(ids).duplicated().to_numpy() & pd.notna(ids)
+    at = np.flatnonzero(repeat)
+    example = f"row {at[0]}: {ids[at[0]]!r}" if len(at) else None
+    return {"rows": len(at), "example": example}
 
 
 def featureless_rows(model: ClusterModel, frame: pd.DataFrame) -> dict:

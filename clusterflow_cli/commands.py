@@ -285,31 +285,24 @@ def cmd_score(args: argparse.Namespace) -> int:
         model, model_run_id = _load_score_model(args, local, header)
         result = _score_rows(args, model)
         if run is not None:
-            run.outcome = f"scored {result['rows']} rows with {args.model}"
-            run.lines = [f"scored {result['rows']} rows with {args.model} into {args.out}"]
+            run.outcome = f"scored {_rows(result['rows'])} with {args.model}"
+            run.lines = [f"scored {_rows(result['rows'])} with {args.model} into {args.out}"]
             run.markdown = _score_markdown(result, model_run_id)
-    print(f"clusterflow: scored {result['rows']} rows with {args.model}; wrote {result['out']}")
-    unreadable = result.get("unreadable") or {"rows": 0}
-    if unreadable["rows"]:
-        rows = "1 row" if unreadable["rows"] == 1 else f"{unreadable['rows']} rows"
-        print(
-            f"  {rows} had a number that could not be read (first: {unreadable['example']}); "
-            "those cells were filled as gaps (train quarantines such rows)"
-        )
-    featureless = result.get("featureless") or {"rows": 0}
-    if featureless["rows"]:
-        rows = "1 row" if featureless["rows"] == 1 else f"{featureless['rows']} rows"
-        print(
-            f"  {rows} had no value in any column the model reads (first: "
-            f"{featureless['example']}); assigned from typical values alone (train quarantines "
-            "such rows)"
-        )
+    print(f"clusterflow: scored {_rows(result['rows'])} with {args.model}; wrote {result['out']}")
+    from clusterflow.scoring import score_notes
+
+    for line in score_notes(result):
+        print(f"  {line}")
     if run is not None:
         from clusterflow_cli.links import flow_run_lines
 
         for line in flow_run_lines(run.id):
             print(line)
     return 0
+
+
+def _rows(n: int) -> str:
+    return "1 row" if n == 1 else f"{n} rows"
 
 
 def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:

@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from clusterflow.config import ScoreConfig
 from clusterflow.io import read_table
 from clusterflow.model_registry import connect, load_cluster_model
-from clusterflow.scoring import score_table
+from clusterflow.scoring import score_notes, score_table
 from clusterflow_orchestration.tasks.common import retry_transient
 
 
@@ -51,7 +51,8 @@ def score_task(
         details=config.details,
         source=Path(config.data).name,
     )
-    get_run_logger().info(
-        "scored %d rows with %s into %s", result["rows"], config.model_uri, config.out
-    )
+    logger = get_run_logger()
+    logger.info("scored %d rows with %s into %s", result["rows"], config.model_uri, config.out)
+    for line in score_notes(result):
+        logger.warning(line)
     return {**result, "model_run_id": model_run_id}

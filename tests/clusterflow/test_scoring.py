@@ -227,3 +227,51 @@ def test_details_never_overwrite_the_ids(name):
     check_detail_names(name, details=False)
     with pytest.raises(ConfigError, match=f"the id column '{name}'"):
         check_detail_names(name, details=True)
+
+
+def test_categories_the_model_never_saw_are_counted_on_written_cells_only():
+    from types import SimpleNamespace
+
+    from sklearn.preprocessing import OneHotEncoder
+
+    from clusterflow.scoring import unseen_categories
+
+    encoder = OneHotEncoder(handle_unknown="ignore").fit(
+        pd.DataFrame({"c": ["a", "b"], "d": ["True", "False"]})
+    )
+    features = SimpleNamespace(categorical_columns=("c", "d"), encoder_=encoder)
+    frame = pd.DataFrame({"c": ["a", None, "A", "z"], "d": [True, False, None, True]})
+    imputed = pd.DataFrame(
+        {"c": ["a", "a", "A", "z"], "d": [True, False, True, True]}
+    )  # gaps filled
+    found = unseen_categories(SimpleNamespace(features=features), frame, imputed)
+    assert found == {"rows": 2, "example": "row 2: c 'A'"}
+    no_encoder = SimpleNamespace(features=SimpleNamespace(categorical_columns=()))
+    assert unseen_categories(no_encoder, frame, imputed)["rows"] == 0
+
+
+def test_repeated_ids_are_counted_after_their_first_row():
+    import numpy as np
+
+    from clusterflow.scoring import repeated_ids
+
+    ids = np.array(["p1", "p2", "p1", None, None, "p1"], dtype=object)
+    assert repeated_ids(ids) == {"rows": 2, "example": "row 2: 'p1'"}
+    assert repeated_ids(np.array(["a", "b"], dtype=object)) == {"rows": 0, "example": None}
+
+
+def test_score_notes_say_what_training_would_have_refused():
+    from clusterflow.scoring import score_notes
+
+    result = {
+        "rows": 5,
+        "unreadable": {"rows": 0, "example": None},
+        "unseen_categories": {"rows": 1, "example": "row 3: island 'Anvers'"},
+        "repeated_ids": {"rows": 2, "example": "row 4: 'P1'"},
+        "id_fallback": "pid",
+    }
+    lines = score_notes(result)
+    assert lines[0].startswith("1 row had a category the model never saw (first: row 3: island")
+    assert lines[1].startswith("2 rows had the id of an earlier row (first: row 4: 'P1')")
+    assert "'pid' is not in the file" in lines[2] and len(lines) == 3
+    assert score_notes({"rows": 5}) == []  # a partitioned result has none of them
