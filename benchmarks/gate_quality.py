@@ -21,6 +21,19 @@ more than ``--margin`` ARI is put through the gate with each scorer:
   ``labeling_score``; the gate before this benchmark);
 - ``silhouette``: the held-out rows' silhouette (the gate before issue 11).
 
+Sets in the silhouette regime (every set with a text column: the reduced space explains less
+than ``MIN_EXPLAINED``) are judged by the text scorers of :mod:`benchmarks.gate_text_scores`
+instead (``out-of-sample`` is again the gate as it is; the others are candidates for its
+silhouette branch: the cosine silhouette it used before, held-out likelihoods on the sphere
+and in 16 to 64 principal components, centroid margins, the silhouette against the training
+rows, prediction strength). The gate draws the same resamples for every pair at one seed, so
+each candidate's draws are computed once and a pair's are their difference (checked against
+``gate.compare``). ``$CLUSTERFLOW_GATE_TEXT_SCORERS`` (comma list) runs a subset and
+``$CLUSTERFLOW_GATE_CANDIDATES`` (a folder) keeps the fitted candidates between runs::
+
+    PYTHONPATH=. python benchmarks/gate_quality.py --seeds 5 \
+        --sets stackoverflow5,stackoverflow20,banking77,tweets,birds,tweets_years,fastfood
+
 A *false promotion* is a promoted challenger that is worse against the labels; *power* is the
 share of better challengers promoted. Both are printed per set and scorer, and the scorer and
 the confidence level of the interval are evaluated leave-one-dataset-out: on the other sets,
@@ -46,6 +59,7 @@ from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
 from sklearn.mixture import GaussianMixture  # noqa: E402
 
+from benchmarks.gate_text_scores import TEXT_SCORERS, TextScorers  # noqa: E402
 from benchmarks.quality.collect import embeddings, features, imputed, imputer_tag  # noqa: E402
 from benchmarks.quality.datasets import LOADERS, Dataset  # noqa: E402
 from benchmarks.quality.run import markdown  # noqa: E402
@@ -54,8 +68,10 @@ from clusterflow.cluster.evidence import MIN_EXPLAINED, Reducer, labeling_score 
 from clusterflow.sweep import k_grid  # noqa: E402
 
 LEVELS = [0.8, 0.9, 0.95, 0.99]
+TEXT_LEVELS = [*LEVELS, 0.995]
+RESAMPLES = 200
 CACHE = Path(os.environ.get("CLUSTERFLOW_BENCH_CACHE", Path.home() / ".cache/clusterflow-bench"))
-VERSION = "g1"
+VERSION = "t5"
 TEXT_SETS = {"stackoverflow5", "stackoverflow20", "banking77", "tweets"}
 SCORERS = ["out-of-sample", "out-of-sample+BIC", "in-sample", "silhouette"]
 EVIDENCE = SCORERS[:3]
@@ -75,6 +91,22 @@ def candidates(X: np.ndarray, fit: np.ndarray, held: np.ndarray, true_k: int, se
     return out
 
 
+def cached_candidates(
+    name: str, X: np.ndarray, fit: np.ndarray, held: np.ndarray, true_k: int, seed: int
+) -> dict:
+    """:func:`candidates`, kept in ``$CLUSTERFLOW_GATE_CANDIDATES`` when set (reruns of scorers)."""
+    folder = os.environ.get("CLUSTERFLOW_GATE_CANDIDATES")
+    if not folder:
+        return candidates(X, fit, held, true_k, seed)
+    path = Path(folder) / f"{name}-{len(X)}-{seed}.pkl"
+    if path.exists():
+        return pd.read_pickle(path)
+    out = candidates(X, fit, held, true_k, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.to_pickle(out, path)
+    return out
+
+
 def likelihood_regime(ds: Dataset) -> bool:
     """Whether the evidence of this set's default features is the likelihood (not silhouette)."""
     X = features(ds, imputed(ds), embeddings(ds))
@@ -89,10 +121,13 @@ def run_set(ds: Dataset, seeds: int, margin: float) -> list[dict]:
         share = max(0.15, 40 / len(X))  # small sets: 40 rows (the gate needs 30)
         held = gate.holdout_positions(len(X), share=share, max_rows=2000, random_state=seed)
         fit = gate.reference_positions(len(X), held, random_state=seed)
-        cands = candidates(X, fit, held, ds.true_k, seed)
+        cands = cached_candidates(ds.name, X, fit, held, ds.true_k, seed)
         likelihood = Reducer(X[fit], random_state=seed).explained >= MIN_EXPLAINED
         ari = {c: adjusted_rand_score(ds.labels[held], v[1]) for c, v in cands.items()}
         names = list(cands)
+        if not likelihood:
+            rows += text_pairs(ds.name, seed, X, fit, held, cands, ari, margin)
+            continue
         for a in names:
             for b in names:
                 if a == b or abs(ari[b] - ari[a]) <= margin:
@@ -118,6 +153,67 @@ def run_set(ds: Dataset, seeds: int, margin: float) -> list[dict]:
                             **found,
                         }
                     )
+    return rows
+
+
+def text_scorer_names() -> list[str]:
+    """The text scorers to run: ``$CLUSTERFLOW_GATE_TEXT_SCORERS`` (comma list) or all."""
+    chosen = os.environ.get("CLUSTERFLOW_GATE_TEXT_SCORERS")
+    return chosen.split(",") if chosen else TEXT_SCORERS
+
+
+def text_pairs(
+    name: str,
+    seed: int,
+    X: np.ndarray,
+    fit: np.ndarray,
+    held: np.ndarray,
+    cands: dict,
+    ari: dict,
+    margin: float,
+) -> list[dict]:
+    """The silhouette regime: every text scorer, each candidate's bootstrap draws computed once.
+
+    ``gate.compare`` draws the same row multiplicities for every pair at one seed (its generator
+    is seeded by ``random_state`` and the held-out rows are the same), so a pair's draws of
+    (challenger - champion) are the difference of the two candidates' draws: the same verdicts
+    as calling ``compare`` per pair (checked for ``out-of-sample`` on the first pair).
+    """
+    n = len(held)
+    rng = np.random.default_rng(seed)
+    W = np.stack([np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(RESAMPLES)])
+    scorers = TextScorers(X[held], X[fit], seed)
+    names = text_scorer_names()
+    draws = {(c, s): scorers.draws(s, v[0], v[1], W)[1] for c, v in cands.items() for s in names}
+    rows, checked = [], False
+    for a in cands:
+        for b in cands:
+            if a == b or abs(ari[b] - ari[a]) <= margin:
+                continue
+            if not checked and "out-of-sample" in names:
+                found = gate.compare(
+                    X[held], cands[b][1], cands[a][1], resamples=RESAMPLES, random_state=seed
+                )
+                assert np.allclose(
+                    found.draws, draws[b, "out-of-sample"] - draws[a, "out-of-sample"]
+                )
+                checked = True
+            for s in names:
+                d = draws[b, s] - draws[a, s]
+                rows.append(
+                    {
+                        "set": name,
+                        "seed": seed,
+                        "champion": a,
+                        "challenger": b,
+                        "better": ari[b] > ari[a],
+                        "scorer": s,
+                        **{
+                            f"promote@{level}": bool(np.quantile(d, (1 - level) / 2) > 0)
+                            for level in TEXT_LEVELS
+                        },
+                    }
+                )
     return rows
 
 
@@ -169,7 +265,12 @@ def lodo(frame: pd.DataFrame) -> pd.DataFrame:
     rate is at most :data:`MAX_FALSE_PROMOTION`, the most powerful; when none is, the one with
     the fewest false promotions.
     """
-    options = [(scorer, level) for scorer in SCORERS for level in LEVELS]
+    levels = [
+        lv
+        for lv in TEXT_LEVELS
+        if f"promote@{lv}" in frame and frame[f"promote@{lv}"].notna().all()
+    ]
+    options = [(scorer, level) for scorer in frame["scorer"].unique() for level in levels]
     sets = sorted(frame["set"].unique())
 
     def rates(scorer: str, level: float, chosen_sets: list[str]) -> tuple[float, float]:
@@ -218,6 +319,8 @@ def main() -> None:
         ds = LOADERS[name]()
         # The imputer's version too: the sets with gaps are clustered on imputed(ds).
         key = f"{VERSION}{imputer_tag(ds)}-s{args.seeds}-m{args.margin}"
+        if text_scorer_names() != TEXT_SCORERS:
+            key += "-" + "+".join(text_scorer_names())
         path = CACHE / "gate" / f"{name}-{key}.csv"
         if not path.exists():
             if not args.sets and not likelihood_regime(ds):

@@ -15,7 +15,8 @@ the BIC penalty per row on 52 held-out penguins preferred k=2 to k=3). The diffe
 when the lower end of its 95% interval is above zero. A tie keeps the champion (no churn). A
 champion that cannot score the new data (other columns) is replaced only when the run asks for
 it (``registry.replace_incompatible``). For text (the silhouette regime of the evidence) the
-held-out rows' silhouette is compared.
+held-out rows' euclidean silhouette is compared (euclidean on the sphere too, see
+:func:`clusterflow.cluster.comparison._evidence_on_sample`).
 
 Alignment
 ---------

@@ -441,3 +441,30 @@ def test_too_few_reference_rows_fall_back_to_the_in_sample_evidence(blobs):
     centres = _true_centres(X)
     decision = decide(_model(centres), _model(centres), frame, reference=frame.iloc[:10], **GATE)
     assert "out of sample" not in decision.metric and decision.outcome == Outcome.TIE
+
+
+def _on_sphere(n_rows: int, dims: int, groups: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows around ``groups`` directions, noisy enough that 16 components explain < 80%."""
+    rng = np.random.default_rng(seed)
+    directions = rng.normal(size=(groups, dims))
+    truth = np.arange(n_rows) % groups
+    X = directions[truth] + rng.normal(scale=1.5, size=(n_rows, dims))
+    return X / np.linalg.norm(X, axis=1, keepdims=True), truth
+
+
+def test_on_the_sphere_the_gate_scores_by_the_euclidean_silhouette():
+    # Text rows (unit norm, the silhouette regime): the held-out silhouette is the euclidean
+    # one, not the cosine one the selection rule uses (benchmarks/gate_quality.py: fewer worse
+    # challengers promoted and more better ones on every text-only set).
+    from sklearn.metrics import silhouette_score
+
+    from clusterflow.cluster.evidence import MIN_EXPLAINED, Reducer
+
+    X, truth = _on_sphere(90, 60, 3, seed=0)
+    assert Reducer(X).explained < MIN_EXPLAINED
+    coarse = (truth > 0).astype(int)
+    found = compare(X, truth, coarse, resamples=50, random_state=0)
+    assert found.challenger == pytest.approx(silhouette_score(X, truth), abs=1e-5)
+    assert found.champion == pytest.approx(silhouette_score(X, coarse), abs=1e-5)
+    assert found.challenger != pytest.approx(silhouette_score(X, truth, metric="cosine"), abs=1e-3)
+    assert found.low > 0  # the true grouping beats the coarse one beyond the noise
