@@ -98,9 +98,12 @@ def cmd_impute(args: argparse.Namespace) -> int:
         exclude_columns=args.exclude_columns,
         time_column=args.time_column,
     )
+    from clusterflow_cli.preflight import check_output
+
     target = Path(args.out)
     _check_output_type(target)
     check_not_the_input(target, args.data)
+    check_output(target)
     if quarantine_path(target).resolve() == Path(args.data).resolve():
         from clusterflow.errors import ConfigError
 
@@ -308,7 +311,12 @@ def _rows(n: int) -> str:
 def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
     """Check the file, the Dask address and the model before any work; return header and model."""
     from clusterflow.scoring import find_registered_model
-    from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
+    from clusterflow_cli.preflight import (
+        check_dask_address,
+        check_file,
+        check_model_uri,
+        check_output,
+    )
 
     if not str(args.out).lower().endswith(".csv"):
         from clusterflow.errors import ConfigError
@@ -318,6 +326,7 @@ def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
             hint="give --out a name ending in .csv",
         )
     check_not_the_input(args.out, args.data)
+    check_output(args.out)
     header = check_file(args.data, id_column=args.id_column, partitioned=bool(args.dask_address))
     check_dask_address(args.dask_address)
     local = find_registered_model(args.model, args.workspace)
@@ -384,9 +393,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from clusterflow.config import MonitorConfig
     from clusterflow_cli.console import say, stage_bars, terminal
     from clusterflow_cli.options import build_config
-    from clusterflow_cli.preflight import check_dask_address, check_file, check_model_uri
+    from clusterflow_cli.preflight import (
+        check_dask_address,
+        check_file,
+        check_model_uri,
+        check_output,
+    )
     from clusterflow_cli.server import prefect_api
 
+    check_output(args.out, folder=True)
     check_file(args.data, partitioned=bool(args.dask_address))
     check_model_uri(args.model, args.workspace)
     dask_address = check_dask_address(args.dask_address)

@@ -78,9 +78,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         time_column=config.time_column,
     )
     from clusterflow_cli.console import say, stage_bars, terminal
-    from clusterflow_cli.preflight import check_dask_address
+    from clusterflow_cli.preflight import check_dask_address, check_output
     from clusterflow_cli.server import prefect_api
 
+    if args.out:
+        check_output(args.out, folder=True)
     check_dask_address(args.dask_address)  # a bad address fails before Prefect starts
     with prefect_api(config.workspace, echo=say) as api_url:
         if args.dask_address:

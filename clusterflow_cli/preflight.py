@@ -55,6 +55,50 @@ def check_file(
     return header
 
 
+def check_output(out: str | Path, *, folder: bool = False) -> None:
+    """Check that ``--out`` can be written, before any work: one line naming it when not.
+
+    A file output must not be a folder (a ``folder`` output not a file), and the nearest folder
+    on its path that exists must take a new file: tried with a probe file, removed at once
+    (permission bits do not say it for root, nor for ``/proc``). Missing folders below it are
+    created by the command.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``--out`` and what is in the way.
+    """
+    import os
+    import tempfile
+
+    from clusterflow.errors import ConfigError
+
+    target = Path(out)
+    if target.exists() and target.is_dir() != folder:
+        found, wanted = ("a file", "a folder") if folder else ("a folder", "a file")
+        raise ConfigError(
+            f"--out {out} is {found}; this command writes {wanted} there",
+            hint=f"give --out the path of {wanted}",
+        )
+    nearest = Path(os.path.abspath(target if folder else target.parent))
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise ConfigError(
+            f"--out {out}: {nearest} is a file, so nothing can be written under it",
+            hint="give --out a path whose folders are folders",
+        )
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".clusterflow-probe-", dir=nearest)
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out}: cannot write in {nearest} ({err.strerror or err})",
+            hint="give --out a path in a folder you can write to",
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
 def check_model_uri(uri: str, workspace: str) -> str:
     """Check that ``uri`` names a model in the configured registry; return the tracking URI.
 

@@ -309,3 +309,46 @@ def test_an_id_column_named_cluster_is_refused_in_one_line(tmp_path, command):
     assert line.startswith("clusterflow: error: c.csv: --id-column 'cluster'")
     assert "rename the column in the file" in line
     assert not (tmp_path / ".clusterflow").exists() and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("make", "out", "folder", "words"),
+    [
+        (lambda p: (p / "taken.csv").write_text("x\n"), "taken.csv", True, "is a file"),
+        (lambda p: (p / "dir.csv").mkdir(), "dir.csv", False, "is a folder"),
+        (lambda p: (p / "data.csv").write_text("x\n"), "data.csv/sub/x.csv", False, "is a file"),
+        (lambda p: p.chmod(0o555), "new/x.csv", False, "cannot write in"),
+    ],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path, monkeypatch, make, out, folder, words
+):
+    from clusterflow.errors import ConfigError
+    from clusterflow_cli.preflight import check_output
+
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path)
+    try:
+        if words == "cannot write in" and os.access(tmp_path, os.W_OK) and os.geteuid() == 0:
+            monkeypatch.chdir("/proc")  # root writes through permission bits, not into /proc
+        with pytest.raises(ConfigError, match=words) as raised:
+            check_output(out, folder=folder)
+        assert f"--out {out}" in str(raised.value)
+    finally:
+        tmp_path.chmod(0o755)
+    check_output(tmp_path / "fresh" / "deeper", folder=True)  # missing folders are fine
+    assert not (tmp_path / "fresh").exists() and not list(tmp_path.glob(".clusterflow-probe-*"))
+
+
+@pytest.mark.parametrize("command", ["score", "monitor", "impute", "train"])
+def test_every_command_checks_its_output_first(tmp_path, monkeypatch, capsys, command):
+    from clusterflow_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rows.csv").write_text("a,b\n1,2\n2,3\n")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be\n")
+    assert main([command, "rows.csv", "--out", "blocker/out.csv"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--out blocker/out.csv" in line and "is a file" in line
+    assert not (tmp_path / ".clusterflow").exists()
