@@ -33,10 +33,20 @@ class RegisteredURI:
     alias: str | None = None
     version: str | None = None
 
+    @property
+    def latest(self) -> bool:
+        """Whether this is ``models:/<name>/latest``: the newest version, as MLflow reads it."""
+        return self.alias is None and str(self.version).lower() == "latest"
+
     def model_version(self, client: Any) -> Any:
         """Return the MLflow model version this URI names (``client``: an ``MlflowClient``)."""
         if self.alias is not None:
             return client.get_model_version_by_alias(self.name, self.alias)
+        if self.latest:
+            from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+            _, version = get_model_name_and_version(client, self.uri)
+            return client.get_model_version(self.name, version)
         return client.get_model_version(self.name, str(self.version))
 
 

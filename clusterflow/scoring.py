@@ -105,7 +105,7 @@ def find_registered_model(uri: str, workspace: str | Path) -> LocalModel | None:
     if (
         not isinstance(found, RegisteredURI)
         or (found.alias or "").lower() == "latest"
-        or not (found.alias or (found.version or "").isdigit())
+        or not (found.alias or (found.version or "").isdigit() or found.latest)
         or not tracking.startswith("sqlite:///")
         or "?" in tracking
         or any(
@@ -120,15 +120,16 @@ def find_registered_model(uri: str, workspace: str | Path) -> LocalModel | None:
     try:
         with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=10) as db:
             row = _read_version(db, found.name, found.alias, found.version)
+            there = _what_is_registered(db, found.name) if row is None else ""
     except sqlite3.Error:
         return None
     if row == "unknown schema":
         return None
     if row is None:
         raise RegistryError(
-            f"no model {uri} in {tracking}",
-            hint="train a model first (clusterflow train DATA), or check --model and "
-            "MLFLOW_TRACKING_URI",
+            f"no model {uri} in {tracking} ({there})",
+            hint="name one of those with --model, or train a model first (clusterflow train "
+            "DATA); check --workspace and MLFLOW_TRACKING_URI",
         )
     version, status, location, run_id = row
     folder = _pyfunc_model_folder(location) if status == "READY" else None
@@ -156,12 +157,44 @@ def _read_version(db, name: str, alias: str | None, version: str | None):
         if aliased is None:
             return None
         version = str(aliased[0])
+    elif str(version).lower() == "latest":  # as MLflow reads models:/<name>/latest
+        (version,) = db.execute(
+            "SELECT MAX(version) FROM model_versions WHERE name = ? AND workspace = ? "
+            "AND current_stage != 'Deleted_Internal'",
+            (name, workspace),
+        ).fetchone()
+        if version is None:
+            return None
     return db.execute(
         "SELECT version, status, COALESCE(NULLIF(storage_location, ''), source), run_id "
         "FROM model_versions WHERE name = ? AND version = ? AND workspace = ? "
         "AND current_stage != 'Deleted_Internal'",
         (name, int(str(version)), workspace),
     ).fetchone()
+
+
+def _what_is_registered(db, name: str) -> str:
+    """Say in words which versions and aliases ``name`` has, or which models are registered."""
+    names = [r[0] for r in db.execute("SELECT name FROM registered_models ORDER BY name")]
+    if name not in names:
+        return f"registered: {', '.join(names[:10])}" if names else "no model is registered"
+    versions = [
+        str(r[0])
+        for r in db.execute(
+            "SELECT version FROM model_versions WHERE name = ? "
+            "AND current_stage != 'Deleted_Internal' ORDER BY version",
+            (name,),
+        )
+    ]
+    aliases = [
+        f"@{r[0]}"
+        for r in db.execute(
+            "SELECT alias FROM registered_model_aliases WHERE name = ? ORDER BY alias", (name,)
+        )
+    ]
+    return f"{name} has versions {', '.join(versions) or 'none'}" + (
+        f" and aliases {', '.join(aliases)}" if aliases else ""
+    )
 
 
 def _pyfunc_model_folder(location: str | None) -> Path | None:

@@ -121,6 +121,15 @@ def check_model_uri(uri: str, workspace: str) -> str:
 
     if find_registered_model(uri, workspace) is not None:
         return tracking_uri(workspace)
+    tracking = tracking_uri(workspace)
+    store = Path(tracking.removeprefix("sqlite:///").split("?")[0])
+    if tracking.startswith("sqlite:///") and not store.is_file():
+        # MLflow would create an empty store there: reading a model should not write anything.
+        raise RegistryError(
+            f"no model {uri}: there is no registry at {store}",
+            hint="train a model first (clusterflow train DATA), or check --workspace and "
+            "MLFLOW_TRACKING_URI",
+        )
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 

@@ -79,8 +79,32 @@ def test_unknown_model_alias_or_version_is_a_registry_error_as_in_mlflow(store):
         with pytest.raises(RegistryError, match=f"no model {uri} in sqlite:///") as raised:
             find_registered_model(uri, store.workspace)
         assert "train a model first" in raised.value.one_line()
+        there = "registered: " if "nope@" in uri else f"{NAME} has versions 1, 2 and aliases @"
+        assert there in raised.value.one_line()  # what there is instead
         with pytest.raises(MlflowException):
             _mlflow_version(uri)
+
+
+def test_the_latest_version_is_the_newest_as_mlflow_reads_it(store, copy_of):
+    from clusterflow.model_uri import parse_model_uri
+
+    uri = f"models:/{NAME}/latest"
+    assert str(parse_model_uri(uri).model_version(MlflowClient()).version) == "2"
+    assert find_registered_model(uri, store.workspace).version == "2"
+    MlflowClient().delete_model_version(NAME, "2")
+    assert find_registered_model(uri, copy_of.workspace).version == "1"
+    assert str(parse_model_uri(uri).model_version(MlflowClient()).version) == "1"
+
+
+def test_looking_up_a_model_creates_no_store(tmp_path, monkeypatch):
+    from clusterflow_cli.preflight import check_model_uri
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    typo = tmp_path / "typo"  # a mistyped --workspace
+    with pytest.raises(RegistryError, match="there is no registry at .*typo") as raised:
+        check_model_uri("models:/clusterflow@champion", str(typo))
+    assert "--workspace" in raised.value.one_line()
+    assert not typo.exists()
 
 
 def test_follows_alias_moves_and_deleted_versions(copy_of):
