@@ -56,6 +56,24 @@ def input_columns(roles: ColumnRoles) -> list[str]:
     return list(roles.features) + ([roles.text_column] if roles.text_column else [])
 
 
+def check_input_columns(roles: ColumnRoles, columns: list, source: str = "input") -> None:
+    """Raise ValidationFailed if a column a model with ``roles`` reads is not in ``columns``.
+
+    A missing name that differs from one of ``columns`` only by spaces or case is named as such.
+    """
+    missing = [c for c in input_columns(roles) if c not in columns]
+    if not missing:
+        return
+    near = {str(c).strip().lower(): c for c in columns}
+    close = [f"{near[m.strip().lower()]!r} for {m!r}" for m in missing if m.strip().lower() in near]
+    raise ValidationFailed(
+        f"{source}: column(s) {missing} that the model was trained on are missing"
+        + (f" (the file has {', '.join(close)})" if close else ""),
+        hint="give a table with the columns the model was trained on (names as in the training "
+        "file)",
+    )
+
+
 @dataclass
 class EmbedderSpec:
     """How to rebuild the embedder at serving time (no weights stored)."""
@@ -136,13 +154,7 @@ class ClusterModel:
     # -- the path -----------------------------------------------------------------------------
     def check_columns(self, frame: pd.DataFrame, source: str = "input") -> None:
         """Raise ValidationFailed if a column the model reads is missing from ``frame``."""
-        missing = [c for c in self.input_columns() if c not in frame.columns]
-        if missing:
-            raise ValidationFailed(
-                f"{source}: column(s) {missing} that the model was trained on are missing",
-                hint="give a table with the columns the model was trained on (names as in "
-                "the training file)",
-            )
+        check_input_columns(self.roles, list(frame.columns), source)
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Coerce types and impute the tabular features (cells that cannot be read become gaps)."""

@@ -26,7 +26,7 @@ from clusterflow.errors import ConfigError, RegistryError, ValidationFailed
 from clusterflow.io import write_csv
 from clusterflow.model import ClusterModel
 from clusterflow.model_uri import RegisteredURI, RunURI, parse_model_uri
-from clusterflow.schema import CLUSTER_COLUMN, ROW_ID, check_id_name, coerce_numeric
+from clusterflow.schema import CLUSTER_COLUMN, ROW_ID, ColumnRoles, check_id_name, coerce_numeric
 
 __all__ = [
     "LocalModel",
@@ -58,6 +58,12 @@ class LocalModel:
     run_id: str | None
     folder: Path
     """The saved :class:`~clusterflow.model.ClusterModel` (the pyfunc's ``model`` artifact)."""
+
+    def roles(self) -> ColumnRoles:
+        """Return the model's column roles, read from its spec alone (nothing else is loaded)."""
+        import json
+
+        return ColumnRoles.from_dict(json.loads((self.folder / "spec.json").read_text())["roles"])
 
     def load(self):
         """Load the :class:`~clusterflow.model.ClusterModel` (what the pyfunc's loader does)."""

@@ -391,6 +391,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     not an error: the exit status is non-zero only when monitoring itself failed.
     """
     from clusterflow.config import MonitorConfig
+    from clusterflow.model import check_input_columns
+    from clusterflow.scoring import find_registered_model
     from clusterflow_cli.console import say, stage_bars, terminal
     from clusterflow_cli.options import build_config
     from clusterflow_cli.preflight import (
@@ -402,8 +404,11 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from clusterflow_cli.server import prefect_api
 
     check_output(args.out, folder=True)
-    check_file(args.data, partitioned=bool(args.dask_address))
+    header = check_file(args.data, partitioned=bool(args.dask_address))
     check_model_uri(args.model, args.workspace)
+    local = find_registered_model(args.model, args.workspace)
+    if local is not None and header:  # a model found without MLflow: its columns, from its spec
+        check_input_columns(local.roles(), header, Path(args.data).name)
     dask_address = check_dask_address(args.dask_address)
     config = build_config(
         "monitor",

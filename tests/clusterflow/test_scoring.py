@@ -299,3 +299,19 @@ def test_score_notes_say_what_training_would_have_refused():
     assert lines[1].startswith("2 rows had the id of an earlier row (first: row 4: 'P1')")
     assert "'pid' is not in the file" in lines[2] and len(lines) == 3
     assert score_notes({"rows": 5}) == []  # a partitioned result has none of them
+
+
+def test_monitor_checks_the_models_columns_before_any_flow(store, tmp_path, capsys):
+    from clusterflow_cli.main import main
+
+    uri = f"models:/{NAME}@champion"
+    local = find_registered_model(uri, store.workspace)
+    assert local.roles() == local.load().roles  # from the spec alone
+    batch = tmp_path / "batch.csv"
+    pd.read_csv(bundled("faithful.csv")).rename(columns={"waiting": "waiting "}).to_csv(batch)
+    args = ["monitor", str(batch), "--model", uri, "--out", str(tmp_path / "out")]
+    assert main([*args, "--workspace", str(store.workspace), "--no-event"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "['waiting'] that the model was trained on are missing" in line
+    assert "(the file has 'waiting ' for 'waiting')" in line
+    assert not (tmp_path / "out").exists()
