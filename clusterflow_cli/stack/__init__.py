@@ -36,6 +36,7 @@ from clusterflow_cli.stack.parsers import add_parsers
 from clusterflow_cli.stack.processes import (
     _alive,
     _bin,
+    _group_members,
     _start,
     check_port_free,
     down,
@@ -66,6 +67,7 @@ __all__ = [
     "StackError",
     "_alive",
     "_bin",
+    "_group_members",
     "_start",
     "_write_state",
     "add_parsers",

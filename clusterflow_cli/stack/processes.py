@@ -38,6 +38,20 @@ def _alive(entry: Mapping) -> bool:
     return entry["marker"].encode() in cmdline
 
 
+def _group_members(pgid: int) -> list[int]:
+    """Return the pids of process group ``pgid`` that still run (zombies excluded), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses
+            state, _ppid, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(pgrp) == pgid and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
 def _listening_inodes(port: int) -> set[str]:
     """Socket inodes listening on TCP ``port`` (any address), from /proc/net/tcp{,6}."""
     inodes = set()
@@ -176,13 +190,14 @@ def down(
         except ProcessLookupError:
             continue
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _alive(entry):
+        # the whole group: a server's workers can outlive its leader and keep the port
+        while time.monotonic() < deadline and (_alive(entry) or _group_members(entry["pid"])):
             time.sleep(0.3)
             try:  # reap our own child if it was started by this process
                 os.waitpid(entry["pid"], os.WNOHANG)
             except ChildProcessError:
                 pass
-        if _alive(entry):
+        if _alive(entry) or _group_members(entry["pid"]):
             try:
                 os.killpg(entry["pid"], signal.SIGKILL)
             except ProcessLookupError:

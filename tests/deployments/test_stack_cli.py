@@ -26,6 +26,21 @@ def _start_sleeper(ws, tmp_path, name):
     return entry
 
 
+def test_down_returns_when_the_whole_group_has_stopped(tmp_path):
+    # The leader ends at once on SIGTERM; its child takes a second more (a server's worker).
+    ws = tmp_path / "ws"
+    stack.stack_dir(ws).mkdir(parents=True)
+    child = "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.1; done"
+    cmd = ["sh", "-c", f'sh -c "{child}" & wait', "lingering"]
+    _, entry, _ = stack._start("server", cmd, os.environ, ws, tmp_path, "lingering")
+    deadline = time.monotonic() + 30
+    while len(stack._group_members(entry["pid"])) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stack._write_state(ws, {"env": {}, "processes": [entry]})
+    assert stack.down(ws, echo=lambda _m: None) == ["server"]
+    assert stack._group_members(entry["pid"]) == []
+
+
 def test_down_stops_only_recorded_processes(tmp_path):
     ws = tmp_path / "ws"
     entry = _start_sleeper(ws, tmp_path, "sleeper")
