@@ -17,6 +17,7 @@ from clusterflow.drift import (
     EmbeddingDrift,
     NoveltyDrift,
     NumericColumnDrift,
+    column_effect,
     format_p_value,
 )
 
@@ -137,7 +138,7 @@ def render_markdown(result: DriftResult, *, rows: dict[str, Any] | None = None) 
         for col in shown:
             info = result.columns[col]
             lines.append(
-                f"| {_md_escape(col)} | {info.kind} | {info.effect:.3f} "
+                f"| {_md_escape(col)} | {info.kind} | {_effect(info.effect)} "
                 f"({info.effect_name}) | {_p(info.p_value_adjusted)} | "
                 f"{'yes' if info.drifted else 'no'} |"
             )
@@ -235,14 +236,16 @@ def _columns_html(result: DriftResult) -> str:
             f'<tr class="{"drifted" if info.drifted else ""}">'
             f"<td>{escape(col)}</td><td>{escape(info.kind)}</td>"
             f"<td>{escape(info.test)}</td>"
-            f'<td class="num">{info.effect:.3f}</td><td>{escape(info.effect_name)}</td>'
+            f'<td class="num">{_effect(info.effect)}</td><td>{escape(info.effect_name)}</td>'
             f'<td class="num">{_p(info.p_value)}</td>'
             f'<td class="num">{_p(info.p_value_adjusted)}</td>'
+            f"<td>{_missing_html(info)}</td>"
             f"<td>{_tag(info.drifted)}</td><td>{_column_summary(info)}</td></tr>"
         )
     head = (
         "<tr><th>column</th><th>kind</th><th>test</th><th>effect</th><th></th><th>p</th>"
-        "<th>Holm p</th><th>drifted</th><th>reference &rarr; batch</th></tr>"
+        "<th>Holm p</th><th>blank cells: training &rarr; batch</th><th>drifted</th>"
+        "<th>reference &rarr; batch (observed values)</th></tr>"
     )
     return (
         "<h2>Columns</h2><p>Drifted columns first, then by effect size.</p>"
@@ -250,7 +253,21 @@ def _columns_html(result: DriftResult) -> str:
     )
 
 
+def _missing_html(info: ColumnDrift) -> str:
+    """Return the column's blank share, training against batch, and its test (Holm p)."""
+    m = info.missing
+    if m is None:
+        return "-"
+    trained = "not recorded" if m.reference_share is None else f"{m.reference_share:.1%}"
+    text = f"{trained} &rarr; {m.batch_share:.1%} ({m.batch_missing} cells)"
+    if m.p_value_adjusted is not None:
+        text += f"; binomial Holm p {_p(m.p_value_adjusted)}"
+    return text + (" " + _tag(True) if m.drifted else "")
+
+
 def _column_summary(info: ColumnDrift) -> str:
+    if info.note:
+        return escape(info.note)
     if isinstance(info, NumericColumnDrift):
         r, b = info.reference, info.batch
         return escape(
@@ -299,12 +316,19 @@ def _clusters_html(view: ClusterMixDrift) -> str:
     return (
         "<h2>Cluster proportions</h2>"
         f"<p>PSI {view.psi:.3f} (threshold {view.threshold:.2f}), Jensen-Shannon distance "
-        f"{view.js:.3f}, chi-square p {_p(view.p_value)}: {_tag(view.drifted)}</p>"
+        f"{view.js:.3f}, {_cluster_test(view)}: {_tag(view.drifted)}</p>"
         '<p class="legend"><span class="bar ref"></span>reference'
         '<span class="bar new"></span>batch</p>'
         "<table><tr><th>cluster</th><th>reference</th><th>batch</th><th></th></tr>"
         f"{''.join(rows)}</table>"
     )
+
+
+def _cluster_test(view: ClusterMixDrift) -> str:
+    if view.note:
+        return escape(view.note)
+    name = "Monte Carlo" if view.test == "monte_carlo_multinomial" else "chi-square"
+    return f"{name} p {_p(view.p_value)}"
 
 
 def _novelty_html(view: NoveltyDrift) -> str:
@@ -335,7 +359,11 @@ def _thresholds_html(thresholds: dict[str, Any]) -> str:
 
 
 def _by_effect(columns: dict[str, ColumnDrift]) -> list[str]:
-    return sorted(columns, key=lambda c: (not columns[c].drifted, -columns[c].effect))
+    return sorted(columns, key=lambda c: (not columns[c].drifted, -column_effect(columns[c])))
+
+
+def _effect(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def _tag(flag: bool) -> str:

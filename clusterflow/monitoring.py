@@ -257,6 +257,7 @@ def compare_batch(
         categorical_columns=list(model.roles.categorical),
         thresholds=thresholds,
         random_state=random_state,
+        reference_missing=model.missing_shares,
     )
     trained = model.quarantined_share
     p_value, drifted = _quarantine_test(len(quarantine), rows_in, trained, thresholds)

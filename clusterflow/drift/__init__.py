@@ -47,11 +47,12 @@ from clusterflow.drift._evidence import (
     ColumnDrift,
     DriftView,
     EmbeddingDrift,
+    MissingShare,
     NoveltyDrift,
     NumericColumnDrift,
     NumericSummary,
 )
-from clusterflow.drift._result import DriftResult, format_p_value
+from clusterflow.drift._result import DriftResult, column_effect, format_p_value
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import domain_classifier_auc, holm, psi, share_rose
 from clusterflow.drift._thresholds import DriftThresholds
@@ -68,9 +69,11 @@ __all__ = [
     "DriftThresholds",
     "DriftView",
     "EmbeddingDrift",
+    "MissingShare",
     "NoveltyDrift",
     "NumericColumnDrift",
     "NumericSummary",
+    "column_effect",
     "compare",
     "domain_classifier_auc",
     "holm",

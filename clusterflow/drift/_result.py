@@ -17,7 +17,7 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.drift._thresholds import DriftThresholds
 
-__all__ = ["DriftResult", "format_p_value"]
+__all__ = ["DriftResult", "column_effect", "format_p_value"]
 
 
 @dataclass
@@ -81,7 +81,7 @@ class DriftResult:
             embedding=embedding,
             clusters=clusters,
             novelty=novelty,
-            reasons=_reasons(columns, embedding, clusters, novelty),
+            reasons=_reasons(columns, embedding, clusters, novelty, thresholds),
             thresholds=thresholds.model_dump(),
         )
 
@@ -118,9 +118,10 @@ def _reasons(
     embedding: EmbeddingDrift,
     clusters: ClusterMixDrift,
     novelty: NoveltyDrift,
+    thresholds: DriftThresholds,
 ) -> list[str]:
     """One sentence per drifted view: columns (largest effect first), text, cluster mix, novelty."""
-    reasons = [_column_reason(col, columns[col]) for col in _drifted_sorted(columns)]
+    reasons = [_column_reason(col, columns[col], thresholds) for col in _drifted_sorted(columns)]
     if embedding.drifted:
         reasons.append(
             f"text embeddings: a classifier tells batch from reference with ROC AUC "
@@ -139,8 +140,14 @@ def _reasons(
 
 
 def _drifted_sorted(columns: dict[str, ColumnDrift]) -> list[str]:
-    drifted = [(c, info.effect) for c, info in columns.items() if info.drifted]
+    drifted = [(c, column_effect(info)) for c, info in columns.items() if info.drifted]
     return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
+
+
+def column_effect(info: ColumnDrift) -> float:
+    """Return the larger of a column's effect and its blank share's rise (0 for neither)."""
+    rise = info.missing.rise if info.missing is not None else None
+    return max(info.effect or 0.0, rise or 0.0)
 
 
 def format_p_value(p: float | None) -> str:
@@ -154,11 +161,32 @@ def _fmt_num(x: float) -> str:
     return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
 
 
-def _column_reason(col: str, info: ColumnDrift) -> str:
+def _column_reason(col: str, info: ColumnDrift, thresholds: DriftThresholds) -> str:
+    """Why a column drifted: its blank share rose, its observed values moved, or both."""
+    parts = []
+    missing = info.missing
+    if missing is not None and missing.drifted and missing.reference_share is not None:
+        parts.append(
+            f"{missing.batch_share:.1%} of the batch's values are blank against "
+            f"{missing.reference_share:.1%} of the training rows' (binomial Holm "
+            f"p={format_p_value(missing.p_value_adjusted)})"
+        )
+    p_adj = info.p_value_adjusted
+    if (
+        p_adj is not None
+        and p_adj < thresholds.column_p_value
+        and (info.effect or 0.0) > thresholds.column_effect
+    ):
+        moved = _distribution_reason(info)
+        parts.append(f"observed values: {moved}" if parts else moved)
+    return f"column {col}: " + "; ".join(parts)
+
+
+def _distribution_reason(info: ColumnDrift) -> str:
     if isinstance(info, NumericColumnDrift):
         r, b = info.reference, info.batch
         return (
-            f"column {col}: mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
+            f"mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
             f"{_fmt_num(r.median)} -> {_fmt_num(b.median)} (KS D={info.effect:.3f}, "
             f"Holm p={format_p_value(info.p_value_adjusted)})"
         )
@@ -166,8 +194,9 @@ def _column_reason(col: str, info: ColumnDrift) -> str:
         f"{m.category!r} {m.reference:.1%} -> {m.batch:.1%}" for m in info.top_moves[:2]
     )
     new = f"; new categories: {info.new_categories[:3]}" if info.new_categories else ""
+    test = "Monte Carlo" if info.test == "monte_carlo_multinomial" else "chi-square"
     return (
-        f"column {col}: {moves}{new} (total variation {info.effect:.3f}, chi-square Holm "
+        f"{moves}{new} (total variation {info.effect:.3f}, {test} Holm "
         f"p={format_p_value(info.p_value_adjusted)})"
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -114,7 +115,9 @@ def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
         "column body_mass_g: 'heavy' is not a number",
         "every feature column and the text are empty",
     }
-    assert outcome.result.columns["body_mass_g"].batch.n == 169
+    compared = batch.drop(index=[3, 5, 6])
+    # n counts the observed values the KS test compares, not the imputed ones.
+    assert outcome.result.columns["body_mass_g"].batch.n == compared["body_mass_g"].notna().sum()
     assert outcome.to_dict()["rows"]["quarantined"] == 3
     assert rows["quarantine_drifted"] is False  # 3 of 172 (1.7%): within the allowed rise
     assert rows["training_quarantined_share"] == model.quarantined_share < 0.02
@@ -179,3 +182,44 @@ def test_a_batch_without_the_id_column_is_still_compared():
     valid, quarantine = split_batch(Model(), batch)
     assert len(valid) == 2 and quarantine["reason"].tolist() == ["column x: inf is infinite"]
     assert dataclasses.is_dataclass(Model.roles)
+
+
+def test_the_training_blank_share_is_recorded_with_the_model(champion, penguins):
+    model, _ = champion
+    assert set(model.missing_shares) == set(model.roles.features)
+    # penguins has a few blank sexes; the stored share is that of the valid training rows.
+    assert 0.0 < model.missing_shares["sex"] < 0.1
+    assert model.missing_shares["body_mass_g"] == 0.0  # its blanks are in rows quarantined
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_a_feature_blank_in_the_batch_drifts(champion, every):
+    model, held_out = champion
+    batch = held_out.copy()
+    batch.loc[batch.index % every == 0, "flipper_length_mm"] = np.nan
+    valid, _ = split_batch(model, batch)
+    observed = int(valid["flipper_length_mm"].notna().sum())
+    assert observed == (0 if every == 1 else 85)
+    data = monitor_frame(model, batch).to_dict()
+    column = data["columns"]["flipper_length_mm"]
+    assert column["batch"]["n"] == observed  # only the observed values are compared
+    assert column["missing"]["batch_missing"] == len(valid) - observed
+    assert column["missing"]["drifted"] is True and column["drifted"] is True
+    assert data["drift_detected"] is True and "flipper_length_mm" in data["drifted_columns"]
+
+
+def test_a_model_saved_before_the_blank_share_was_recorded_still_monitors(champion, tmp_path):
+    model, held_out = champion
+    folder = tmp_path / "old"
+    model.save(folder)
+    spec = json.loads((folder / "spec.json").read_text())
+    del spec["missing_shares"]
+    (folder / "spec.json").write_text(json.dumps(spec))
+    for name in ("reference.parquet",):
+        (folder / name).write_bytes((model.folder / name).read_bytes())
+    loaded = ClusterModel.load(folder)
+    assert loaded.missing_shares is None
+    batch = held_out.assign(body_mass_g=np.nan)
+    data = monitor_frame(loaded, batch).to_dict()
+    missing = data["columns"]["body_mass_g"]["missing"]
+    assert missing["reference_share"] is None and "did not record" in missing["note"]
