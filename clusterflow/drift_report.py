@@ -184,7 +184,8 @@ def _rows_sentence(rows: dict[str, Any]) -> str:
     reasons = rows.get("top_quarantine_reasons") or []
     if reasons:
         text += " Most common quarantine reasons: " + "; ".join(
-            f"{_md_escape(r['reason'])} ({r['rows']} rows)" for r in reasons[:3]
+            f"{_md_escape(r['reason'])} ({r['rows']} rows{_md_escape(_example(r))})"
+            for r in reasons[:3]
         )
     return text
 
@@ -193,7 +194,9 @@ def _rows_html(rows: dict[str, Any] | None) -> str:
     if not rows:
         return ""
     reasons = rows.get("top_quarantine_reasons") or []
-    items = "".join(f"<li>{escape(r['reason'])} ({r['rows']} rows)</li>" for r in reasons)
+    items = "".join(
+        f"<li>{escape(r['reason'])} ({r['rows']} rows{escape(_example(r))})</li>" for r in reasons
+    )
     return (
         "<h2>Rows</h2><dl>"
         f"<dt>batch rows</dt><dd>{rows['in']}</dd>"
@@ -204,6 +207,12 @@ def _rows_html(rows: dict[str, Any] | None) -> str:
         f"<dt>reference rows (the champion's training sample)</dt><dd>{rows['reference']}</dd>"
         "</dl>" + (f"<p>Most common quarantine reasons:</p><ul>{items}</ul>" if items else "")
     )
+
+
+def _example(reason: dict[str, Any]) -> str:
+    """Return ``", e.g. '3450 g'"`` for a grouped quarantine reason with an example value."""
+    example = reason.get("example")
+    return f", e.g. {example}" if example else ""
 
 
 def _training_share_html(rows: dict[str, Any]) -> str:

@@ -12,9 +12,10 @@ import pytest
 from clusterflow import stages
 from clusterflow.config import DriftConfig, TrainConfig
 from clusterflow.drift import DriftThresholds
+from clusterflow.drift_report import render_html
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
-from clusterflow.monitoring import monitor_frame, reference_sample, split_batch
+from clusterflow.monitoring import monitor_frame, reference_sample, split_batch, top_reasons
 from clusterflow.store import StageStore
 from tests.conftest import bundled
 
@@ -111,10 +112,10 @@ def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
     assert sorted(outcome.quarantine.index) == [3, 5, 6]
     assert outcome.quarantine.loc[3, "reason"] == "column body_mass_g: 'heavy' is not a number"
     assert outcome.quarantine.loc[3, "body_mass_g"] == "heavy"  # kept as it came
-    assert {r["reason"] for r in rows["top_quarantine_reasons"]} == {
-        "column body_mass_g: 'heavy' is not a number",
-        "every feature column and the text are empty",
-    }
+    assert rows["top_quarantine_reasons"] == [
+        {"reason": "every feature column and the text are empty", "rows": 2, "example": None},
+        {"reason": "body_mass_g: not a number", "rows": 1, "example": "'heavy'"},
+    ]
     compared = batch.drop(index=[3, 5, 6])
     # n counts the observed values the KS test compares, not the imputed ones.
     assert outcome.result.columns["body_mass_g"].batch.n == compared["body_mass_g"].notna().sum()
@@ -223,3 +224,31 @@ def test_a_model_saved_before_the_blank_share_was_recorded_still_monitors(champi
     data = monitor_frame(loaded, batch).to_dict()
     missing = data["columns"]["body_mass_g"]["missing"]
     assert missing["reference_share"] is None and "did not record" in missing["note"]
+
+
+def test_quarantine_reasons_group_by_column_and_problem_not_by_value():
+    # A column written with its unit: every value differs, the problem is one.
+    reasons = [
+        f"column body_mass_g: '{3000 + 50 * (i % 30)} g' is not a number" for i in range(172)
+    ]
+    reasons += ["column sex is empty; column flipper_length_mm: 'long' is not a number"] * 3
+    reasons += ["column body_mass_g: '1 kg' is not a number; column x: inf is infinite"]
+    top = top_reasons(reasons)
+    assert top[0] == {"reason": "body_mass_g: not a number", "rows": 173, "example": "'3000 g'"}
+    assert {"reason": "sex: empty", "rows": 3, "example": None} in top
+    assert {"reason": "x: infinite", "rows": 1, "example": "inf"} in top
+    assert len(top) == 4
+
+
+def test_the_report_shows_grouped_reasons_with_an_example(champion):
+    model, held_out = champion
+    batch = held_out.copy()
+    batch["body_mass_g"] = [
+        f"{v:.0f} g" if i % 2 else v for i, v in enumerate(batch["body_mass_g"])
+    ]
+    outcome = monitor_frame(model, batch)
+    (first, *_) = outcome.rows()["top_quarantine_reasons"]
+    assert first["reason"] == "body_mass_g: not a number" and first["rows"] >= 80
+    assert first["example"].endswith(" g'")
+    html = render_html(outcome.result, rows=outcome.rows())
+    assert "body_mass_g: not a number (" in html and "e.g. &#x27;" in html
