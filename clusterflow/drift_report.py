@@ -18,7 +18,7 @@ from clusterflow.drift import (
     NoveltyDrift,
     NumericColumnDrift,
     column_effect,
-    format_p_value,
+    format_number,
 )
 
 __all__ = ["render_html", "render_markdown"]
@@ -224,7 +224,7 @@ def _training_share_html(rows: dict[str, Any]) -> str:
     verdict = "a rise: drift" if rows.get("quarantine_drifted") else "no significant rise"
     return (
         f"<dt>training rows that failed validation</dt><dd>{share:.1%} "
-        f"(binomial p = {format_p_value(p)}; {verdict})</dd>"
+        f"(binomial p {_p(p)}; {verdict})</dd>"
     )
 
 
@@ -280,9 +280,9 @@ def _column_summary(info: ColumnDrift) -> str:
     if isinstance(info, NumericColumnDrift):
         r, b = info.reference, info.batch
         return escape(
-            f"mean {r.mean:.4g} → {b.mean:.4g}; median {r.median:.4g} → "
-            f"{b.median:.4g}; p05-p95 {r.p05:.4g}-{r.p95:.4g} → "
-            f"{b.p05:.4g}-{b.p95:.4g}"
+            f"mean {_n(r.mean)} → {_n(b.mean)}; median {_n(r.median)} → "
+            f"{_n(b.median)}; p05-p95 {_n(r.p05)}-{_n(r.p95)} → "
+            f"{_n(b.p05)}-{_n(b.p95)}"
         )
     moves = "; ".join(f"{m.category} {m.reference:.1%} → {m.batch:.1%}" for m in info.top_moves[:3])
     text = escape(moves)
@@ -369,6 +369,10 @@ def _thresholds_html(thresholds: dict[str, Any]) -> str:
 
 def _by_effect(columns: dict[str, ColumnDrift]) -> list[str]:
     return sorted(columns, key=lambda c: (not columns[c].drifted, -column_effect(columns[c])))
+
+
+def _n(x: float) -> str:
+    return format_number(x, digits=4)
 
 
 def _effect(x: float | None) -> str:

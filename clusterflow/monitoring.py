@@ -39,7 +39,7 @@ from clusterflow.drift import (
     DriftSample,
     DriftThresholds,
     compare,
-    format_p_value,
+    p_equals,
     share_rose,
 )
 from clusterflow.embed import Embedder
@@ -286,7 +286,7 @@ def compare_batch(
             reasons=[
                 *result.reasons,
                 f"{share:.0%} of the batch's rows failed validation against {trained:.0%} of "
-                f"the training rows (p={format_p_value(p_value)}); see quarantine.csv",
+                f"the training rows ({p_equals(p_value)}); see quarantine.csv",
             ],
         )
     return MonitorOutcome(

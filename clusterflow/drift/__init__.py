@@ -52,7 +52,13 @@ from clusterflow.drift._evidence import (
     NumericColumnDrift,
     NumericSummary,
 )
-from clusterflow.drift._result import DriftResult, column_effect, format_p_value
+from clusterflow.drift._result import (
+    DriftResult,
+    column_effect,
+    format_number,
+    format_p_value,
+    p_equals,
+)
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import domain_classifier_auc, holm, psi, share_rose
 from clusterflow.drift._thresholds import DriftThresholds
@@ -64,7 +70,9 @@ __all__ = [
     "ClusterMixDrift",
     "ColumnDrift",
     "DriftResult",
+    "format_number",
     "format_p_value",
+    "p_equals",
     "DriftSample",
     "DriftThresholds",
     "DriftView",

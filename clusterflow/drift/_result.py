@@ -17,7 +17,7 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.drift._thresholds import DriftThresholds
 
-__all__ = ["DriftResult", "column_effect", "format_p_value"]
+__all__ = ["DriftResult", "column_effect", "format_number", "format_p_value", "p_equals"]
 
 
 @dataclass
@@ -126,7 +126,7 @@ def _reasons(
         reasons.append(
             f"text embeddings: a classifier tells batch from reference with ROC AUC "
             f"{embedding.auc:.3f} (threshold {embedding.threshold:.2f}, "
-            f"p={format_p_value(embedding.p_value)})"
+            f"{p_equals(embedding.p_value)})"
         )
     if clusters.drifted:
         reasons.append(_cluster_reason(clusters))
@@ -134,7 +134,7 @@ def _reasons(
         reasons.append(
             f"novelty: {novelty.batch_novel_share:.1%} of batch rows are far from every "
             f"cluster, against {novelty.reference_novel_share:.1%} of reference rows "
-            f"(binomial p={format_p_value(novelty.p_value)})"
+            f"(binomial {p_equals(novelty.p_value)})"
         )
     return reasons
 
@@ -157,8 +157,23 @@ def format_p_value(p: float | None) -> str:
     return f"{p:.2g}" if p >= 1e-300 else "<1e-300"
 
 
+def p_equals(p: float | None) -> str:
+    """Return ``p=0.0054``, or ``p<1e-300`` for an underflow (not ``p=<1e-300``)."""
+    text = format_p_value(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+def format_number(x: float, digits: int = 3) -> str:
+    """Return ``x`` with ``digits`` significant digits, never in scientific notation above 1.
+
+    Grams and counts read as ``4,157`` rather than ``4.16e+03``; small values keep ``g``'s form.
+    """
+    text = f"{x:.{digits}g}"
+    return f"{x:,.0f}" if "e+" in text else text
+
+
 def _fmt_num(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
+    return format_number(x)
 
 
 def _column_reason(col: str, info: ColumnDrift, thresholds: DriftThresholds) -> str:
@@ -169,7 +184,7 @@ def _column_reason(col: str, info: ColumnDrift, thresholds: DriftThresholds) -> 
         parts.append(
             f"{missing.batch_share:.1%} of the batch's values are blank against "
             f"{missing.reference_share:.1%} of the training rows' (binomial Holm "
-            f"p={format_p_value(missing.p_value_adjusted)})"
+            f"{p_equals(missing.p_value_adjusted)})"
         )
     p_adj = info.p_value_adjusted
     if (
@@ -188,7 +203,7 @@ def _distribution_reason(info: ColumnDrift) -> str:
         return (
             f"mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
             f"{_fmt_num(r.median)} -> {_fmt_num(b.median)} (KS D={info.effect:.3f}, "
-            f"Holm p={format_p_value(info.p_value_adjusted)})"
+            f"Holm {p_equals(info.p_value_adjusted)})"
         )
     moves = ", ".join(
         f"{m.category!r} {m.reference:.1%} -> {m.batch:.1%}" for m in info.top_moves[:2]
@@ -197,7 +212,7 @@ def _distribution_reason(info: ColumnDrift) -> str:
     test = "Monte Carlo" if info.test == "monte_carlo_multinomial" else "chi-square"
     return (
         f"{moves}{new} (total variation {info.effect:.3f}, {test} Holm "
-        f"p={format_p_value(info.p_value_adjusted)})"
+        f"{p_equals(info.p_value_adjusted)})"
     )
 
 

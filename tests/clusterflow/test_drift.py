@@ -23,7 +23,9 @@ from clusterflow.drift import (
     DriftThresholds,
     compare,
     domain_classifier_auc,
+    format_number,
     holm,
+    p_equals,
     psi,
 )
 from clusterflow.drift_report import render_html, render_markdown
@@ -607,3 +609,32 @@ def test_drift_records_still_read_like_the_dicts_they_replaced():
     assert res.clusters.get("no such key", "default") == "default"
     with pytest.raises(KeyError):
         res.embedding["no such key"]
+
+
+def test_reasons_print_grams_plainly_and_an_underflow_as_p_below():
+    ref, new = _synthetic(1000, seed=1), _synthetic(1000, seed=2, shift=3.0)
+    ref.table["x"] = 4200 + 100 * ref.table["x"]
+    new.table["x"] = 4200 + 100 * new.table["x"]
+    res = _cmp(ref, new)
+    (reason,) = [r for r in res.reasons if r.startswith("column x")]
+    assert "mean 4,195 -> 4,498" in reason and "e+03" not in reason
+    assert "Holm p<1e-300" in reason and "p=<" not in reason
+    assert format_number(4157.0) == "4,157" and format_number(43.91) == "43.9"
+    assert p_equals(0.0) == "p<1e-300" and p_equals(0.0123) == "p=0.012"
+
+
+def test_the_rows_section_escapes_an_underflowed_p_value():
+    res = _cmp(_synthetic(300, seed=1), _synthetic(300, seed=2))
+    rows = {
+        "in": 344,
+        "compared": 172,
+        "quarantined": 172,
+        "quarantined_share": 0.5,
+        "training_quarantined_share": 0.0,
+        "quarantine_p_value": 0.0,
+        "quarantine_drifted": True,
+        "reference": 300,
+        "top_quarantine_reasons": [],
+    }
+    html = render_html(res, rows=rows)
+    assert "<1e-300" not in html and "binomial p &lt;1e-300" in html
