@@ -17,7 +17,8 @@ from clusterflow.drift import (
     EmbeddingDrift,
     NoveltyDrift,
     NumericColumnDrift,
-    format_p_value,
+    column_effect,
+    format_number,
 )
 
 __all__ = ["render_html", "render_markdown"]
@@ -137,7 +138,7 @@ def render_markdown(result: DriftResult, *, rows: dict[str, Any] | None = None) 
         for col in shown:
             info = result.columns[col]
             lines.append(
-                f"| {_md_escape(col)} | {info.kind} | {info.effect:.3f} "
+                f"| {_md_escape(col)} | {info.kind} | {_effect(info.effect)} "
                 f"({info.effect_name}) | {_p(info.p_value_adjusted)} | "
                 f"{'yes' if info.drifted else 'no'} |"
             )
@@ -183,7 +184,8 @@ def _rows_sentence(rows: dict[str, Any]) -> str:
     reasons = rows.get("top_quarantine_reasons") or []
     if reasons:
         text += " Most common quarantine reasons: " + "; ".join(
-            f"{_md_escape(r['reason'])} ({r['rows']} rows)" for r in reasons[:3]
+            f"{_md_escape(r['reason'])} ({r['rows']} rows{_md_escape(_example(r))})"
+            for r in reasons[:3]
         )
     return text
 
@@ -192,7 +194,9 @@ def _rows_html(rows: dict[str, Any] | None) -> str:
     if not rows:
         return ""
     reasons = rows.get("top_quarantine_reasons") or []
-    items = "".join(f"<li>{escape(r['reason'])} ({r['rows']} rows)</li>" for r in reasons)
+    items = "".join(
+        f"<li>{escape(r['reason'])} ({r['rows']} rows{escape(_example(r))})</li>" for r in reasons
+    )
     return (
         "<h2>Rows</h2><dl>"
         f"<dt>batch rows</dt><dd>{rows['in']}</dd>"
@@ -205,6 +209,12 @@ def _rows_html(rows: dict[str, Any] | None) -> str:
     )
 
 
+def _example(reason: dict[str, Any]) -> str:
+    """Return ``", e.g. '3450 g'"`` for a grouped quarantine reason with an example value."""
+    example = reason.get("example")
+    return f", e.g. {example}" if example else ""
+
+
 def _training_share_html(rows: dict[str, Any]) -> str:
     """Return the training file's share of failing rows and the test against it, as HTML."""
     share = rows.get("training_quarantined_share")
@@ -214,7 +224,7 @@ def _training_share_html(rows: dict[str, Any]) -> str:
     verdict = "a rise: drift" if rows.get("quarantine_drifted") else "no significant rise"
     return (
         f"<dt>training rows that failed validation</dt><dd>{share:.1%} "
-        f"(binomial p = {format_p_value(p)}; {verdict})</dd>"
+        f"(binomial p {_p(p)}; {verdict})</dd>"
     )
 
 
@@ -235,14 +245,16 @@ def _columns_html(result: DriftResult) -> str:
             f'<tr class="{"drifted" if info.drifted else ""}">'
             f"<td>{escape(col)}</td><td>{escape(info.kind)}</td>"
             f"<td>{escape(info.test)}</td>"
-            f'<td class="num">{info.effect:.3f}</td><td>{escape(info.effect_name)}</td>'
+            f'<td class="num">{_effect(info.effect)}</td><td>{escape(info.effect_name)}</td>'
             f'<td class="num">{_p(info.p_value)}</td>'
             f'<td class="num">{_p(info.p_value_adjusted)}</td>'
+            f"<td>{_missing_html(info)}</td>"
             f"<td>{_tag(info.drifted)}</td><td>{_column_summary(info)}</td></tr>"
         )
     head = (
         "<tr><th>column</th><th>kind</th><th>test</th><th>effect</th><th></th><th>p</th>"
-        "<th>Holm p</th><th>drifted</th><th>reference &rarr; batch</th></tr>"
+        "<th>Holm p</th><th>blank cells: training &rarr; batch</th><th>drifted</th>"
+        "<th>reference &rarr; batch (observed values)</th></tr>"
     )
     return (
         "<h2>Columns</h2><p>Drifted columns first, then by effect size.</p>"
@@ -250,13 +262,27 @@ def _columns_html(result: DriftResult) -> str:
     )
 
 
+def _missing_html(info: ColumnDrift) -> str:
+    """Return the column's blank share, training against batch, and its test (Holm p)."""
+    m = info.missing
+    if m is None:
+        return "-"
+    trained = "not recorded" if m.reference_share is None else f"{m.reference_share:.1%}"
+    text = f"{trained} &rarr; {m.batch_share:.1%} ({m.batch_missing} cells)"
+    if m.p_value_adjusted is not None:
+        text += f"; binomial Holm p {_p(m.p_value_adjusted)}"
+    return text + (" " + _tag(True) if m.drifted else "")
+
+
 def _column_summary(info: ColumnDrift) -> str:
+    if info.note:
+        return escape(info.note)
     if isinstance(info, NumericColumnDrift):
         r, b = info.reference, info.batch
         return escape(
-            f"mean {r.mean:.4g} → {b.mean:.4g}; median {r.median:.4g} → "
-            f"{b.median:.4g}; p05-p95 {r.p05:.4g}-{r.p95:.4g} → "
-            f"{b.p05:.4g}-{b.p95:.4g}"
+            f"mean {_n(r.mean)} → {_n(b.mean)}; median {_n(r.median)} → "
+            f"{_n(b.median)}; p05-p95 {_n(r.p05)}-{_n(r.p95)} → "
+            f"{_n(b.p05)}-{_n(b.p95)}"
         )
     moves = "; ".join(f"{m.category} {m.reference:.1%} → {m.batch:.1%}" for m in info.top_moves[:3])
     text = escape(moves)
@@ -299,12 +325,19 @@ def _clusters_html(view: ClusterMixDrift) -> str:
     return (
         "<h2>Cluster proportions</h2>"
         f"<p>PSI {view.psi:.3f} (threshold {view.threshold:.2f}), Jensen-Shannon distance "
-        f"{view.js:.3f}, chi-square p {_p(view.p_value)}: {_tag(view.drifted)}</p>"
+        f"{view.js:.3f}, {_cluster_test(view)}: {_tag(view.drifted)}</p>"
         '<p class="legend"><span class="bar ref"></span>reference'
         '<span class="bar new"></span>batch</p>'
         "<table><tr><th>cluster</th><th>reference</th><th>batch</th><th></th></tr>"
         f"{''.join(rows)}</table>"
     )
+
+
+def _cluster_test(view: ClusterMixDrift) -> str:
+    if view.note:
+        return escape(view.note)
+    name = "Monte Carlo" if view.test == "monte_carlo_multinomial" else "chi-square"
+    return f"{name} p {_p(view.p_value)}"
 
 
 def _novelty_html(view: NoveltyDrift) -> str:
@@ -335,7 +368,15 @@ def _thresholds_html(thresholds: dict[str, Any]) -> str:
 
 
 def _by_effect(columns: dict[str, ColumnDrift]) -> list[str]:
-    return sorted(columns, key=lambda c: (not columns[c].drifted, -columns[c].effect))
+    return sorted(columns, key=lambda c: (not columns[c].drifted, -column_effect(columns[c])))
+
+
+def _n(x: float) -> str:
+    return format_number(x, digits=4)
+
+
+def _effect(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def _tag(flag: bool) -> str:

@@ -125,6 +125,9 @@ class ClusterModel:
         Share of the training file's rows that failed validation (monitoring tests a batch's
         share against it). None when unknown: a model saved before it was recorded, or trained
         with ``--impute drop`` (whose quarantine also holds the incomplete rows).
+    missing_shares : dict of str to float, optional
+        Share of blank cells per feature column in the training file's valid rows (monitoring
+        tests a batch's blank share against it). None when unknown, as ``quarantined_share``.
     """
 
     def __init__(
@@ -138,6 +141,7 @@ class ClusterModel:
         novelty_threshold: float = float("inf"),
         cluster_map: dict[int, int] | None = None,
         quarantined_share: float | None = None,
+        missing_shares: dict[str, float] | None = None,
     ) -> None:
         self.roles = roles
         self.imputer = imputer
@@ -146,6 +150,7 @@ class ClusterModel:
         self.embedder = embedder
         self.novelty_threshold = novelty_threshold
         self.quarantined_share = quarantined_share
+        self.missing_shares = missing_shares
         self.cluster_map = cluster_map or {}
         self.folder: Path | None = (
             None  # where the model was loaded from (its reference lives there)
@@ -158,13 +163,21 @@ class ClusterModel:
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Coerce types and impute the tabular features (cells that cannot be read become gaps)."""
+        table = self._coerced(frame)
+        if self.imputer is None or not self.roles.features:
+            return table
+        return self.imputer.transform(table)
+
+    def blank_cells(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return which feature cells of ``frame`` are gaps that :meth:`prepare` imputes."""
+        return self._coerced(frame).isna()
+
+    def _coerced(self, frame: pd.DataFrame) -> pd.DataFrame:
         table = coerce_numeric(frame[list(self.roles.features)], self.roles)
         for column in self.roles.numeric:
             values = table[column].to_numpy()
             table.loc[~np.isfinite(values), column] = np.nan
-        if self.imputer is None or not self.roles.features:
-            return table
-        return self.imputer.transform(table)
+        return table
 
     def embed(self, frame: pd.DataFrame, embedder: Embedder | None = None) -> np.ndarray | None:
         """Embed the text column (zero vectors where the text is empty), or None if no text."""
@@ -303,6 +316,7 @@ class ClusterModel:
             "embedder": None if self.embedder is None else vars(self.embedder),
             "novelty_threshold": self.novelty_threshold,
             "quarantined_share": self.quarantined_share,
+            "missing_shares": self.missing_shares,
             "cluster_map": {str(k): v for k, v in self.cluster_map.items()},
             "formats": formats,
         }
@@ -324,6 +338,7 @@ class ClusterModel:
             novelty_threshold=float(spec["novelty_threshold"]),
             cluster_map={int(k): int(v) for k, v in spec.get("cluster_map", {}).items()},
             quarantined_share=spec.get("quarantined_share"),
+            missing_shares=spec.get("missing_shares"),  # absent in models saved before
         )
         model.folder = folder
         return model

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,13 @@ from clusterflow.drift import (
     DriftSample,
     DriftThresholds,
     compare,
-    format_p_value,
+    p_equals,
     share_rose,
 )
 from clusterflow.embed import Embedder
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
-from clusterflow.schema import validate_records
+from clusterflow.schema import reason_group, validate_records
 from clusterflow.scoring import assignment_ids, score_frame
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "reference_sample",
     "score_frame",
     "split_batch",
+    "top_reasons",
 ]
 
 
@@ -90,9 +92,6 @@ class MonitorOutcome:
 
     def rows(self) -> dict[str, Any]:
         """Return the row accounting of the batch (``in == compared + quarantined``)."""
-        reasons = Counter(
-            part for text in self.quarantine.get("reason", []) for part in str(text).split("; ")
-        )
         return {
             "in": self.rows_in,
             "compared": self.rows_compared,
@@ -102,14 +101,32 @@ class MonitorOutcome:
             "quarantine_p_value": self.quarantine_p_value,
             "quarantine_drifted": self.quarantine_drifted,
             "reference": self.reference_rows,
-            "top_quarantine_reasons": [
-                {"reason": reason, "rows": count} for reason, count in reasons.most_common(5)
-            ],
+            "top_quarantine_reasons": top_reasons(self.quarantine.get("reason", [])),
         }
 
     def to_dict(self) -> dict[str, Any]:
         """drift.json's content: the drift result plus ``rows``."""
         return {**self.result.to_dict(), "rows": self.rows()}
+
+
+def top_reasons(reasons: Iterable[object], top: int = 5) -> list[dict[str, Any]]:
+    """Return the ``top`` most common problems of the quarantined rows, with one example value.
+
+    A row's reason lists its problems (``"; "``-joined); each counts once per row under its
+    column and problem, whatever the cell held (:func:`clusterflow.schema.reason_group`), so
+    172 rows of ``"3450 g"``, ``"3400 g"``... are one entry, ``body_mass_g: not a number``.
+    """
+    rows: Counter[str] = Counter()
+    examples: dict[str, str | None] = {}
+    for text in reasons:
+        groups = dict(reason_group(part) for part in str(text).split("; "))
+        rows.update(groups.keys())
+        for group, value in groups.items():
+            examples.setdefault(group, value)
+    return [
+        {"reason": group, "rows": count, "example": examples[group]}
+        for group, count in rows.most_common(top)
+    ]
 
 
 def reference_sample(model: ClusterModel) -> DriftSample:
@@ -257,6 +274,7 @@ def compare_batch(
         categorical_columns=list(model.roles.categorical),
         thresholds=thresholds,
         random_state=random_state,
+        reference_missing=model.missing_shares,
     )
     trained = model.quarantined_share
     p_value, drifted = _quarantine_test(len(quarantine), rows_in, trained, thresholds)
@@ -268,7 +286,7 @@ def compare_batch(
             reasons=[
                 *result.reasons,
                 f"{share:.0%} of the batch's rows failed validation against {trained:.0%} of "
-                f"the training rows (p={format_p_value(p_value)}); see quarantine.csv",
+                f"the training rows ({p_equals(p_value)}); see quarantine.csv",
             ],
         )
     return MonitorOutcome(

@@ -464,6 +464,7 @@ def score_frame(
         clusters=labels,
         distances=distance,
         novel=novel,
+        missing=model.blank_cells(frame),
     )
     assigned = pd.DataFrame(
         {"cluster": labels, "distance": distance, "novel": novel}, index=frame.index

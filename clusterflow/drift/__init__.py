@@ -9,6 +9,10 @@ view                      test (significance)                           effect s
 numeric column            two-sample Kolmogorov-Smirnov                 KS statistic D
 categorical column        chi-square on the 2 x k contingency table,    total variation distance
                           categories with an expected count < 5 pooled  on the pooled table
+                          (a batch too small for that: seeded Monte     (raw, unpooled)
+                          Carlo goodness of fit to the reference)
+blank cells of a column   one-sided binomial test of the batch's blank  rise of the blank share
+                          share against the training rows'
 text embeddings           domain classifier: logistic regression,       the cross-validated ROC AUC
                           reference vs batch, balanced subsamples,
                           stratified k-fold ROC AUC; one-sided
@@ -21,7 +25,9 @@ novelty                   one-sided binomial test of the batch's        increase
 A view drifts only when its p-value is below ``column_p_value`` *and* its effect is above its
 threshold: large batches make every trivial shift significant, small batches make noise look
 large, and requiring both keeps false alarms rare in either regime. Per-column p-values are
-corrected for the number of columns with Holm's step-down method (family-wise error rate).
+corrected for the number of columns with Holm's step-down method (family-wise error rate),
+the blank-share tests with them. Columns are compared on the batch's observed cells only; a view
+with too few rows for any outcome to reach the level says "not tested" with a null p-value.
 
 Both KS D and the total variation distance read the same way: the largest difference, between
 reference and batch, in the probability of one event ("speed <= 130", "sky is Overcast").
@@ -47,11 +53,18 @@ from clusterflow.drift._evidence import (
     ColumnDrift,
     DriftView,
     EmbeddingDrift,
+    MissingShare,
     NoveltyDrift,
     NumericColumnDrift,
     NumericSummary,
 )
-from clusterflow.drift._result import DriftResult, format_p_value
+from clusterflow.drift._result import (
+    DriftResult,
+    column_effect,
+    format_number,
+    format_p_value,
+    p_equals,
+)
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import domain_classifier_auc, holm, psi, share_rose
 from clusterflow.drift._thresholds import DriftThresholds
@@ -63,14 +76,18 @@ __all__ = [
     "ClusterMixDrift",
     "ColumnDrift",
     "DriftResult",
+    "format_number",
     "format_p_value",
+    "p_equals",
     "DriftSample",
     "DriftThresholds",
     "DriftView",
     "EmbeddingDrift",
+    "MissingShare",
     "NoveltyDrift",
     "NumericColumnDrift",
     "NumericSummary",
+    "column_effect",
     "compare",
     "domain_classifier_auc",
     "holm",

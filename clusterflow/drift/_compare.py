@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
-from clusterflow.drift._evidence import ColumnDrift
+from clusterflow.drift._evidence import ColumnDrift, MissingShare
 from clusterflow.drift._result import DriftResult
 from clusterflow.drift._sample import DriftSample
-from clusterflow.drift._statistics import _categorical_column, _numeric_column, holm
+from clusterflow.drift._statistics import (
+    _categorical_column,
+    _numeric_column,
+    holm,
+    share_rose,
+)
 from clusterflow.drift._thresholds import DriftThresholds
 from clusterflow.drift._views import _cluster_view, _embedding_view, _novelty_view
 from clusterflow.errors import ConfigError, ValidationFailed
@@ -26,6 +32,7 @@ def compare(
     categorical_columns: Sequence[str],
     thresholds: DriftThresholds | None = None,
     random_state: int = 0,
+    reference_missing: Mapping[str, float] | None = None,
 ) -> DriftResult:
     """Compare a batch with the reference the champion was trained on.
 
@@ -45,7 +52,12 @@ def compare(
     thresholds : DriftThresholds, optional
         When a difference counts as drift; ``DriftThresholds()`` if omitted.
     random_state : int, default=0
-        Seed of the domain classifier's subsampling and folds.
+        Seed of the domain classifier's subsampling and folds, and of the Monte Carlo test of
+        a batch too small for chi-square.
+    reference_missing : mapping of str to float, optional
+        Share of blank cells per column in the training rows (the model's
+        ``missing_shares``). A column's blank share in the batch (``batch.missing``) is tested
+        against it; without it (a model saved before it was recorded) it is only reported.
 
     Returns
     -------
@@ -62,13 +74,21 @@ def compare(
         The two sides' embeddings have different dimensions.
     """
     thresholds = DriftThresholds() if thresholds is None else thresholds
+    numeric, categorical = list(numeric_columns), list(categorical_columns)
+    _check_columns(reference.table, batch.table, numeric, categorical)
     columns = _column_views(
-        reference.table, batch.table, list(numeric_columns), list(categorical_columns), thresholds
+        reference.table,
+        batch,
+        numeric,
+        categorical,
+        thresholds,
+        random_state,
+        reference_missing,
     )
     return DriftResult.from_views(
         columns,
         _embedding_view(reference.embeddings, batch.embeddings, thresholds, random_state),
-        _cluster_view(reference.clusters, batch.clusters, thresholds),
+        _cluster_view(reference.clusters, batch.clusters, thresholds, random_state),
         _novelty_view(reference, batch, thresholds),
         thresholds,
     )
@@ -76,33 +96,98 @@ def compare(
 
 def _column_views(
     ref: pd.DataFrame,
-    new: pd.DataFrame,
+    batch: DriftSample,
     numeric: list[str],
     categorical: list[str],
     thresholds: DriftThresholds,
+    random_state: int,
+    reference_missing: Mapping[str, float] | None,
 ) -> dict[str, ColumnDrift]:
-    """Check the columns, test each, adjust the p-values for their number (Holm), mark drift.
+    """Test each column and its blank share, adjust the p-values together (Holm), mark drift.
 
-    A column drifts when its adjusted p-value is below ``column_p_value`` and its effect above
-    ``column_effect``. Numeric columns come first, each group in the order given.
+    A column's distribution is compared on the batch's observed cells only (the imputer's
+    fills would pull the batch toward the reference). A column drifts when its adjusted
+    p-value is below ``column_p_value`` and its effect above ``column_effect``, or when its
+    blank share rose by more than ``column_effect`` with an adjusted p-value below
+    ``column_p_value``. Numeric columns come first, each group in the order given.
     """
-    _check_columns(ref, new, numeric, categorical)
+    new = batch.table
     tested: dict[str, ColumnDrift] = {}
     for col in numeric:
-        tested[col] = _numeric_column(ref[col], new[col])
+        tested[col] = _numeric_column(ref[col], new[col][_observed(batch, col)])
     for col in categorical:
-        tested[col] = _categorical_column(ref[col], new[col])
-    adjusted = holm([view.p_value for view in tested.values()])
-    return {
-        col: replace(
-            view,
-            p_value_adjusted=float(p_adj),
-            drifted=bool(
-                p_adj < thresholds.column_p_value and view.effect > thresholds.column_effect
-            ),
+        tested[col] = _categorical_column(
+            ref[col],
+            new[col][_observed(batch, col)],
+            level=thresholds.column_p_value,
+            random_state=random_state,
         )
-        for (col, view), p_adj in zip(tested.items(), adjusted, strict=True)
-    }
+    blanks = {col: _missing_share(batch, col, reference_missing) for col in tested}
+    raw = [((col, "column"), view.p_value) for col, view in tested.items()]
+    raw += [((col, "missing"), m.p_value) for col, m in blanks.items() if m is not None]
+    family = {key: p for key, p in raw if p is not None}  # the tests that were run
+    adjusted = dict(zip(family, map(float, holm(list(family.values()))), strict=True))
+    level, effect = thresholds.column_p_value, thresholds.column_effect
+    out: dict[str, ColumnDrift] = {}
+    for col, view in tested.items():
+        missing = blanks[col]
+        if missing is not None and (col, "missing") in adjusted:
+            p_adj = adjusted[col, "missing"]
+            missing = replace(
+                missing,
+                p_value_adjusted=p_adj,
+                drifted=bool(p_adj < level and (missing.rise or 0.0) > effect),
+            )
+        p_col = adjusted.get((col, "column"))
+        shifted = p_col is not None and p_col < level and (view.effect or 0.0) > effect
+        out[col] = replace(
+            view,
+            missing=missing,
+            p_value_adjusted=p_col,
+            drifted=bool(shifted or (missing is not None and missing.drifted)),
+        )
+    return out
+
+
+def _observed(batch: DriftSample, col: str) -> np.ndarray:
+    """Rows of the batch whose cell in ``col`` was not blank (all, without a mask)."""
+    if batch.missing is None or col not in batch.missing.columns:
+        return np.ones(len(batch.table), dtype=bool)
+    return ~batch.missing[col].to_numpy(dtype=bool)
+
+
+def _missing_share(
+    batch: DriftSample, col: str, reference_missing: Mapping[str, float] | None
+) -> MissingShare | None:
+    """Return the batch's blank share of ``col``, tested (one-sided binomial) against training.
+
+    The floor of the training share is one row of the batch, as for the rows failing
+    validation (:mod:`clusterflow.monitoring`): a training share of 0 would make a single blank
+    "impossible". None when the batch carries no mask.
+    """
+    if batch.missing is None or col not in batch.missing.columns:
+        return None
+    blank = int(batch.missing[col].sum())
+    n = len(batch.missing)
+    share = blank / n
+    trained = None if reference_missing is None else reference_missing.get(col)
+    if trained is None:
+        return MissingShare(
+            reference_share=None,
+            batch_share=share,
+            batch_missing=blank,
+            rise=None,
+            p_value=None,
+            note="not tested: the model did not record its training rows' blank share",
+        )
+    p_value, _ = share_rose(blank, n, trained, floor=1.0 / n, min_rise=1.0, level=0.0)
+    return MissingShare(
+        reference_share=float(trained),
+        batch_share=share,
+        batch_missing=blank,
+        rise=share - float(trained),
+        p_value=p_value,
+    )
 
 
 def _check_columns(

@@ -16,6 +16,7 @@ __all__ = [  # in reading order
     "NumericSummary",
     "CategoryCounts",
     "CategoryMove",
+    "MissingShare",
     "NumericColumnDrift",
     "CategoricalColumnDrift",
     "ColumnDrift",
@@ -86,19 +87,44 @@ class CategoryMove(DriftView):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MissingShare(DriftView):
+    """A column's share of blank cells in the batch against the training file's.
+
+    The rise (batch minus training share) is the total variation distance of the "blank"
+    indicator, so it is held to ``column_effect`` like the other column effects; its one-sided
+    binomial p-value joins the columns' Holm family. ``reference_share`` is None, and nothing is
+    tested, for a model saved before the training share was recorded (``note`` says so).
+    """
+
+    reference_share: float | None
+    batch_share: float
+    batch_missing: int
+    rise: float | None
+    p_value: float | None
+    p_value_adjusted: float | None = None
+    drifted: bool = False
+    note: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
+
+
+@dataclass(frozen=True, kw_only=True)
 class ColumnTest(DriftView):
     """What the test of any column reports; the two kinds below add their own evidence.
 
     ``kind``, ``test`` and ``effect_name`` are fixed by the kind of column. ``p_value_adjusted``
     (Holm, over all compared columns) and ``drifted``, the last two keys of every column in
     drift.json, are set by :func:`~clusterflow.drift.compare` once every column has been tested.
+
+    The distribution is tested on the batch's observed (non-blank) cells only. With too few of
+    them to test (none at all, or too few rows for any outcome to reach ``column_p_value``),
+    ``statistic`` and ``p_value`` are None and ``note`` says why. ``missing`` tests the share of
+    blank cells against the training file's (left out when that share is not known).
     """
 
     kind: str = field(init=False)
     test: str = field(init=False)
-    statistic: float
-    p_value: float
-    effect: float
+    statistic: float | None
+    p_value: float | None
+    effect: float | None
     effect_name: str = field(init=False)
 
 
@@ -114,6 +140,9 @@ class NumericColumnDrift(ColumnTest):
     """The Wasserstein distance over the reference's standard deviation (None when it is 0)."""
     reference: NumericSummary
     batch: NumericSummary
+    """Of the batch's observed values (``n`` counts them; blank cells are in ``missing``)."""
+    missing: MissingShare | None = field(default=None, metadata={_OMIT_IF_NONE: True})
+    note: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
     p_value_adjusted: float | None = None
     drifted: bool = False
 
@@ -126,7 +155,8 @@ class CategoricalColumnDrift(ColumnTest):
     """
 
     kind: Literal["categorical"] = field(default="categorical", init=False)
-    test: str = field(default="chi2_contingency", init=False)
+    test: str = "chi2_contingency"
+    """``"monte_carlo_multinomial"`` when the batch is too small for chi-square."""
     effect_name: str = field(default="total variation", init=False)
     categories_tested: int
     """Rows of the pooled table (rare categories count as one, ``(other)``)."""
@@ -137,6 +167,9 @@ class CategoricalColumnDrift(ColumnTest):
     """The five categories whose share moved most, largest move first."""
     reference: CategoryCounts
     batch: CategoryCounts
+    """Of the batch's observed values (``n`` counts them; blank cells are in ``missing``)."""
+    missing: MissingShare | None = field(default=None, metadata={_OMIT_IF_NONE: True})
+    note: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
     p_value_adjusted: float | None = None
     drifted: bool = False
 
@@ -178,9 +211,13 @@ class ClusterMixDrift(DriftView):
     psi: float
     js: float
     """Jensen-Shannon distance (base 2) of the two mixes."""
-    p_value: float
+    p_value: float | None
+    """Chi-square, or Monte Carlo on a small batch; None when too few rows to test."""
     threshold: float
     drifted: bool
+    test: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
+    """``"monte_carlo_multinomial"`` when the batch was too small for chi-square."""
+    note: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
 
 
 @dataclass(frozen=True, kw_only=True)

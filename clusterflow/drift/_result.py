@@ -17,7 +17,7 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.drift._thresholds import DriftThresholds
 
-__all__ = ["DriftResult", "format_p_value"]
+__all__ = ["DriftResult", "column_effect", "format_number", "format_p_value", "p_equals"]
 
 
 @dataclass
@@ -81,7 +81,7 @@ class DriftResult:
             embedding=embedding,
             clusters=clusters,
             novelty=novelty,
-            reasons=_reasons(columns, embedding, clusters, novelty),
+            reasons=_reasons(columns, embedding, clusters, novelty, thresholds),
             thresholds=thresholds.model_dump(),
         )
 
@@ -118,14 +118,15 @@ def _reasons(
     embedding: EmbeddingDrift,
     clusters: ClusterMixDrift,
     novelty: NoveltyDrift,
+    thresholds: DriftThresholds,
 ) -> list[str]:
     """One sentence per drifted view: columns (largest effect first), text, cluster mix, novelty."""
-    reasons = [_column_reason(col, columns[col]) for col in _drifted_sorted(columns)]
+    reasons = [_column_reason(col, columns[col], thresholds) for col in _drifted_sorted(columns)]
     if embedding.drifted:
         reasons.append(
             f"text embeddings: a classifier tells batch from reference with ROC AUC "
             f"{embedding.auc:.3f} (threshold {embedding.threshold:.2f}, "
-            f"p={format_p_value(embedding.p_value)})"
+            f"{p_equals(embedding.p_value)})"
         )
     if clusters.drifted:
         reasons.append(_cluster_reason(clusters))
@@ -133,14 +134,20 @@ def _reasons(
         reasons.append(
             f"novelty: {novelty.batch_novel_share:.1%} of batch rows are far from every "
             f"cluster, against {novelty.reference_novel_share:.1%} of reference rows "
-            f"(binomial p={format_p_value(novelty.p_value)})"
+            f"(binomial {p_equals(novelty.p_value)})"
         )
     return reasons
 
 
 def _drifted_sorted(columns: dict[str, ColumnDrift]) -> list[str]:
-    drifted = [(c, info.effect) for c, info in columns.items() if info.drifted]
+    drifted = [(c, column_effect(info)) for c, info in columns.items() if info.drifted]
     return [c for c, _ in sorted(drifted, key=lambda item: -item[1])]
+
+
+def column_effect(info: ColumnDrift) -> float:
+    """Return the larger of a column's effect and its blank share's rise (0 for neither)."""
+    rise = info.missing.rise if info.missing is not None else None
+    return max(info.effect or 0.0, rise or 0.0)
 
 
 def format_p_value(p: float | None) -> str:
@@ -150,25 +157,62 @@ def format_p_value(p: float | None) -> str:
     return f"{p:.2g}" if p >= 1e-300 else "<1e-300"
 
 
+def p_equals(p: float | None) -> str:
+    """Return ``p=0.0054``, or ``p<1e-300`` for an underflow (not ``p=<1e-300``)."""
+    text = format_p_value(p)
+    return f"p{text}" if text.startswith("<") else f"p={text}"
+
+
+def format_number(x: float, digits: int = 3) -> str:
+    """Return ``x`` with ``digits`` significant digits, never in scientific notation above 1.
+
+    Grams and counts read as ``4,157`` rather than ``4.16e+03``; small values keep ``g``'s form.
+    """
+    text = f"{x:.{digits}g}"
+    return f"{x:,.0f}" if "e+" in text else text
+
+
 def _fmt_num(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 1e4 else f"{x:,.0f}"
+    return format_number(x)
 
 
-def _column_reason(col: str, info: ColumnDrift) -> str:
+def _column_reason(col: str, info: ColumnDrift, thresholds: DriftThresholds) -> str:
+    """Why a column drifted: its blank share rose, its observed values moved, or both."""
+    parts = []
+    missing = info.missing
+    if missing is not None and missing.drifted and missing.reference_share is not None:
+        parts.append(
+            f"{missing.batch_share:.1%} of the batch's values are blank against "
+            f"{missing.reference_share:.1%} of the training rows' (binomial Holm "
+            f"{p_equals(missing.p_value_adjusted)})"
+        )
+    p_adj = info.p_value_adjusted
+    if (
+        p_adj is not None
+        and p_adj < thresholds.column_p_value
+        and (info.effect or 0.0) > thresholds.column_effect
+    ):
+        moved = _distribution_reason(info)
+        parts.append(f"observed values: {moved}" if parts else moved)
+    return f"column {col}: " + "; ".join(parts)
+
+
+def _distribution_reason(info: ColumnDrift) -> str:
     if isinstance(info, NumericColumnDrift):
         r, b = info.reference, info.batch
         return (
-            f"column {col}: mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
+            f"mean {_fmt_num(r.mean)} -> {_fmt_num(b.mean)}, median "
             f"{_fmt_num(r.median)} -> {_fmt_num(b.median)} (KS D={info.effect:.3f}, "
-            f"Holm p={format_p_value(info.p_value_adjusted)})"
+            f"Holm {p_equals(info.p_value_adjusted)})"
         )
     moves = ", ".join(
         f"{m.category!r} {m.reference:.1%} -> {m.batch:.1%}" for m in info.top_moves[:2]
     )
     new = f"; new categories: {info.new_categories[:3]}" if info.new_categories else ""
+    test = "Monte Carlo" if info.test == "monte_carlo_multinomial" else "chi-square"
     return (
-        f"column {col}: {moves}{new} (total variation {info.effect:.3f}, chi-square Holm "
-        f"p={format_p_value(info.p_value_adjusted)})"
+        f"{moves}{new} (total variation {info.effect:.3f}, {test} Holm "
+        f"{p_equals(info.p_value_adjusted)})"
     )
 
 

@@ -28,6 +28,10 @@ class DriftSample:
         ``(n_rows,)`` distance of each row to its nearest cluster centre.
     novel : numpy.ndarray
         ``(n_rows,)`` bool, the row is far from every cluster.
+    missing : pandas.DataFrame, optional
+        ``(n_rows, columns)`` bool, the cell was blank before imputation (a batch's; the
+        columns tests compare only observed cells and test the blank share). None: every cell
+        was observed (the reference, whose table is imputed training rows).
     """
 
     table: pd.DataFrame
@@ -35,6 +39,7 @@ class DriftSample:
     clusters: np.ndarray
     distances: np.ndarray
     novel: np.ndarray
+    missing: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         n = len(self.table)
@@ -58,6 +63,13 @@ class DriftSample:
                 f"drift sample clusters have dtype {self.clusters.dtype}, expected integers",
                 hint="pass the champion's integer cluster ids (-1 for noise)",
             )
+        if self.missing is not None:
+            self.missing = self.missing.reset_index(drop=True).astype(bool)
+            if len(self.missing) != n:
+                raise ValidationFailed(
+                    f"drift sample missing-cell mask has {len(self.missing)} rows, expected {n}",
+                    hint="pass one mask row per table row",
+                )
         if self.embeddings is not None:
             self.embeddings = np.asarray(self.embeddings, dtype=float)
             if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,10 +26,28 @@ from clusterflow.drift._evidence import (
 )
 from clusterflow.errors import ValidationFailed
 
-__all__ = ["POOLED", "domain_classifier_auc", "holm", "psi", "share_rose"]
+__all__ = [
+    "MONTE_CARLO_DRAWS",
+    "NO_VALUES",
+    "POOLED",
+    "TOO_FEW_ROWS",
+    "domain_classifier_auc",
+    "holm",
+    "psi",
+    "share_rose",
+]
 
 #: Name given to the pooled rare categories of a categorical column.
 POOLED = "(other)"
+
+#: Multinomial draws of the Monte Carlo goodness-of-fit test of a batch too small for chi-square.
+MONTE_CARLO_DRAWS = 20_000
+
+#: The note of a view whose batch is too small for any outcome to reach the test's level.
+TOO_FEW_ROWS = "not tested: too few rows"
+
+#: The note of a column with no observed (non-blank) value in the batch.
+NO_VALUES = "not tested: no observed values in the batch"
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -167,8 +186,20 @@ def domain_classifier_auc(
 
 
 def _numeric_column(ref: pd.Series, new: pd.Series) -> NumericColumnDrift:
+    """KS test of a numeric column; ``new`` holds the batch's observed values only."""
     a = ref.to_numpy(dtype=float)
     b = new.to_numpy(dtype=float)
+    if b.size == 0:
+        return NumericColumnDrift(
+            statistic=None,
+            p_value=None,
+            effect=None,
+            wasserstein=math.nan,
+            wasserstein_scaled=None,
+            reference=_numeric_summary(a),
+            batch=_numeric_summary(b),
+            note=NO_VALUES,
+        )
     ks = stats.ks_2samp(a, b)
     scale = float(np.std(a))
     wasserstein = float(stats.wasserstein_distance(a, b))
@@ -184,6 +215,10 @@ def _numeric_column(ref: pd.Series, new: pd.Series) -> NumericColumnDrift:
 
 
 def _numeric_summary(x: np.ndarray) -> NumericSummary:
+    if x.size == 0:  # no observed value: NaN, which drift.json writes as null
+        return NumericSummary(
+            n=0, mean=math.nan, std=math.nan, p05=math.nan, median=math.nan, p95=math.nan
+        )
     q05, q50, q95 = np.quantile(x, [0.05, 0.5, 0.95])
     return NumericSummary(
         n=int(x.size),
@@ -223,24 +258,100 @@ def _chi2(table: pd.DataFrame) -> tuple[float, float]:
     return float(res.statistic), float(res.pvalue)
 
 
-def _categorical_column(ref: pd.Series, new: pd.Series) -> CategoricalColumnDrift:
+def _categorical_column(
+    ref: pd.Series, new: pd.Series, *, level: float, random_state: int
+) -> CategoricalColumnDrift:
+    """Chi-square test of a categorical column; ``new`` holds the batch's observed values only.
+
+    A batch too small for chi-square is tested by :func:`counts_test`'s Monte Carlo instead,
+    with the raw total variation distance as its effect.
+    """
     ref_counts = ref.astype(str).value_counts()
     new_counts = new.astype(str).value_counts()
-    pooled, n_pooled = _pooled_table(ref_counts, new_counts)
-    statistic, p_value = _chi2(pooled)
-    p = pooled["reference"] / pooled["reference"].sum()
-    q = pooled["batch"] / pooled["batch"].sum()
+    found = counts_test(ref_counts, new_counts, level=level, random_state=random_state)
+    note = NO_VALUES if new_counts.sum() == 0 else found.note
     return CategoricalColumnDrift(
-        statistic=statistic,
-        p_value=p_value,
-        effect=float(0.5 * np.abs(q - p).sum()),
-        categories_tested=int(len(pooled)),
-        pooled_categories=n_pooled,
+        test=found.test,
+        statistic=found.statistic,
+        p_value=found.p_value,
+        effect=found.tvd,
+        categories_tested=found.categories_tested,
+        pooled_categories=found.pooled_categories,
         new_categories=sorted(str(c) for c in set(new_counts.index) - set(ref_counts.index)),
-        top_moves=_top_moves(ref_counts, new_counts),
+        top_moves=_top_moves(ref_counts, new_counts) if new_counts.sum() else [],
         reference=CategoryCounts(n=int(ref_counts.sum()), categories=int(len(ref_counts))),
         batch=CategoryCounts(n=int(new_counts.sum()), categories=int(len(new_counts))),
+        note=note,
     )
+
+
+@dataclass(frozen=True)
+class CountsTest:
+    """Whether a batch's counts over categories (or clusters) fit the reference's.
+
+    ``test`` is ``"chi2_contingency"`` (the pooled 2 x k table, effect: total variation on it)
+    or, when the batch is too small for any category to keep an expected count of 5,
+    ``"monte_carlo_multinomial"`` (effect: the raw total variation distance). ``p_value`` and
+    ``statistic`` are None, and ``note`` says why, when not even the most extreme batch of this
+    size could reach ``level``.
+    """
+
+    test: str
+    statistic: float | None
+    p_value: float | None
+    tvd: float | None
+    categories_tested: int
+    pooled_categories: int
+    note: str | None = None
+
+
+def counts_test(
+    ref_counts: pd.Series,
+    new_counts: pd.Series,
+    *,
+    level: float,
+    random_state: int,
+    draws: int = MONTE_CARLO_DRAWS,
+) -> CountsTest:
+    """Test whether the batch's counts fit the reference's: chi-square, or exactly enough.
+
+    Large batches keep the chi-square test of the pooled 2 x k table. When pooling leaves
+    fewer than two categories (every expected count below 5) but the two sides have two or
+    more, the chi-square approximation has nothing valid to test and the batch is tested for
+    goodness of fit to the reference proportions by a seeded Monte Carlo: ``draws`` multinomial
+    batches of the same size, Pearson's statistic, ``p = (1 + #(draw >= observed)) / (1 +
+    draws)``. A category the reference lacks gets the share of one reference row. When even the
+    most extreme batch (every row in the rarest reference category, probability
+    ``min share ** n``) could not reach ``level``, nothing is tested.
+    """
+    n_new = int(new_counts.sum())
+    if n_new == 0:
+        return CountsTest("chi2_contingency", None, None, None, 0, 0)
+    pooled, n_pooled = _pooled_table(ref_counts, new_counts)
+    ids = list(dict.fromkeys([*ref_counts.index, *new_counts.index]))
+    if len(pooled[pooled.sum(axis=1) > 0]) >= 2 or len(ids) < 2:
+        statistic, p_value = _chi2(pooled)
+        p = pooled["reference"] / pooled["reference"].sum()
+        q = pooled["batch"] / pooled["batch"].sum()
+        tvd = float(0.5 * np.abs(q - p).sum())
+        return CountsTest("chi2_contingency", statistic, p_value, tvd, int(len(pooled)), n_pooled)
+    ref = ref_counts.reindex(ids, fill_value=0).to_numpy(dtype=float)
+    new = new_counts.reindex(ids, fill_value=0).to_numpy(dtype=float)
+    n_ref = ref.sum()
+    tvd = float(0.5 * np.abs(new / n_new - ref / n_ref).sum())
+    test = "monte_carlo_multinomial"
+    if float(np.min(ref[ref > 0] / n_ref)) ** n_new >= level:
+        return CountsTest(test, None, None, tvd, len(ids), 0, TOO_FEW_ROWS)
+    share = np.where(ref > 0, ref, 1.0) / n_ref  # an unseen category: one reference row
+    share /= share.sum()
+    expected = n_new * share
+    observed = float(np.sum((new - expected) ** 2 / expected))
+    rng = np.random.default_rng(random_state)
+    simulated = rng.multinomial(n_new, share, size=draws)
+    pearson = np.sum((simulated - expected) ** 2 / expected, axis=1)
+    # Ties are "as extreme"; the tolerance keeps them so through floating-point rounding.
+    hits = int(np.count_nonzero(pearson >= observed - 1e-9 * max(1.0, observed)))
+    return CountsTest(test, observed, (1 + hits) / (1 + draws), tvd, len(ids), 0)
 
 
 def _top_moves(ref_counts: pd.Series, new_counts: pd.Series, top: int = 5) -> list[CategoryMove]:

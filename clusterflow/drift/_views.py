@@ -9,8 +9,7 @@ from scipy.spatial.distance import jensenshannon
 from clusterflow.drift._evidence import ClusterMixDrift, EmbeddingDrift, NoveltyDrift
 from clusterflow.drift._sample import DriftSample
 from clusterflow.drift._statistics import (
-    _chi2,
-    _pooled_table,
+    counts_test,
     domain_classifier_auc,
     psi,
     share_rose,
@@ -64,14 +63,22 @@ def _not_tested(th: DriftThresholds, note: str) -> EmbeddingDrift:
     )
 
 
-def _cluster_view(ref: np.ndarray, new: np.ndarray, th: DriftThresholds) -> ClusterMixDrift:
+def _cluster_view(
+    ref: np.ndarray, new: np.ndarray, th: DriftThresholds, random_state: int = 0
+) -> ClusterMixDrift:
     ref_counts = pd.Series(ref).value_counts()
     new_counts = pd.Series(new).value_counts()
     ids = sorted(set(ref_counts.index) | set(new_counts.index))
     rc = ref_counts.reindex(ids, fill_value=0).to_numpy(dtype=float)
     nc = new_counts.reindex(ids, fill_value=0).to_numpy(dtype=float)
     index = psi(rc, nc, epsilon=th.psi_epsilon)
-    _, p_value = _chi2(_pooled_table(ref_counts.rename(str), new_counts.rename(str))[0])
+    found = counts_test(
+        ref_counts.rename(str),
+        new_counts.rename(str),
+        level=th.column_p_value,
+        random_state=random_state,
+    )
+    p_value = found.p_value
     ref_prop = rc / rc.sum()
     new_prop = nc / nc.sum()
     return ClusterMixDrift(
@@ -82,7 +89,11 @@ def _cluster_view(ref: np.ndarray, new: np.ndarray, th: DriftThresholds) -> Clus
         js=float(jensenshannon(rc / rc.sum(), nc / nc.sum(), base=2)),
         p_value=p_value,
         threshold=th.cluster_psi,
-        drifted=bool(index > th.cluster_psi and p_value < th.column_p_value),
+        drifted=bool(
+            p_value is not None and index > th.cluster_psi and p_value < th.column_p_value
+        ),
+        test=None if found.test == "chi2_contingency" else found.test,
+        note=found.note,
     )
 
 

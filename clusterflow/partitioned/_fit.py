@@ -148,6 +148,7 @@ def finish_model(ctx: StageContext, swept: stages.Swept, model: ClusterModel) ->
         )
     model.novelty_threshold = float(np.quantile(distance, NOVELTY_QUANTILE)) * 1.0001
     model.quarantined_share = ctx.validated.schema_failure_share(config)
+    model.missing_shares = stages.missing_shares(ctx.validated, config)
     model.save(folder / "model")
     np.save(folder / "labels.npy", labels)
     np.save(folder / "distance.npy", distance)

@@ -64,6 +64,11 @@ def _joined(samples: list[DriftSample]) -> DriftSample:
         clusters=np.concatenate([s.clusters for s in samples]),
         distances=np.concatenate([s.distances for s in samples]),
         novel=np.concatenate([s.novel for s in samples]),
+        missing=(
+            pd.concat([s.missing for s in samples], ignore_index=True)
+            if all(s.missing is not None for s in samples)
+            else None
+        ),
     )
 
 

@@ -20,7 +20,12 @@ passes and :func:`post_impute_schema`) and ``_validation`` (:func:`coerce_numeri
 from clusterflow.schema._inference import check_id_name, check_named_columns, infer_roles
 from clusterflow.schema._roles import CLUSTER_COLUMN, ROW_ID, ColumnRoles
 from clusterflow.schema._schemas import post_impute_schema
-from clusterflow.schema._validation import ValidationOutcome, coerce_numeric, validate_records
+from clusterflow.schema._validation import (
+    ValidationOutcome,
+    coerce_numeric,
+    reason_group,
+    validate_records,
+)
 
 __all__ = [
     "CLUSTER_COLUMN",
@@ -32,5 +37,6 @@ __all__ = [
     "coerce_numeric",
     "infer_roles",
     "post_impute_schema",
+    "reason_group",
     "validate_records",
 ]

@@ -6,6 +6,7 @@ to its row; a failure of a whole column is raised instead, since no row is to bl
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,31 @@ def _describe(case: pd.Series) -> str:
         return f"column {column}: text too long ({len(str(value))} characters)"
     words = _CHECK_WORDS.get(check, f"fails {check}")
     return f"column {column}: {shown} {words}"
+
+
+_CELL_REASON = re.compile(
+    r"^column (?P<column>.+?): (?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+) "
+    r"(?:is )?(?P<problem>not a number|infinite|repeats an earlier id|fails .+)$"
+)
+
+
+def reason_group(reason: str) -> tuple[str, str | None]:
+    """Return the problem of one quarantine reason without its cell value, and the value.
+
+    ``"column body_mass_g: '3450 g' is not a number"`` becomes ``("body_mass_g: not a number",
+    "'3450 g'")``, so that rows failing the same way count together whatever their values; a
+    reason that names no value (``"column sex is empty"``) is its own group, value None. The
+    inverse of :func:`_describe`'s sentences.
+    """
+    found = _CELL_REASON.match(reason)
+    if found:
+        return f"{found['column']}: {found['problem']}", found["value"]
+    if reason.startswith("column ") and ": text too long (" in reason:
+        column, detail = reason.removeprefix("column ").split(": text too long ", 1)
+        return f"{column}: text too long", detail.strip("()")
+    if reason.startswith("column ") and reason.endswith(" is empty"):
+        return f"{reason.removeprefix('column ').removesuffix(' is empty')}: empty", None
+    return reason, None
 
 
 def _reasons(

@@ -22,7 +22,7 @@ stored output under the key, or compute it into a temporary folder that becomes 
 The wiring of the stages lives in ``flows/`` (one Prefect task per stage in ``tasks/``).
 """
 
-from clusterflow.stages.artifacts import REFERENCE_ROWS
+from clusterflow.stages.artifacts import REFERENCE_ROWS, missing_shares
 from clusterflow.stages.clustering import (
     SUMMARY_METRICS,
     check_room,
@@ -61,6 +61,7 @@ __all__ = [
     "Snapshot",
     "Swept",
     "Validated",
+    "missing_shares",
     "check_fit_rows",
     "embed",
     "embedder_spec",

@@ -43,6 +43,34 @@ def write_reference(
         np.save(folder / "reference_embeddings.npy", embeddings[pick])
 
 
+def missing_shares(validated: Validated, config: TrainConfig) -> dict[str, float] | None:
+    """Share of blank cells per feature column in the valid training rows (drift's baseline).
+
+    Read one file at a time (the partitioned run's valid rows are a folder of them). A numeric
+    cell counts as blank when it is not a finite number, as :meth:`ClusterModel.prepare` reads
+    it. None with ``--impute drop``, whose valid rows are the complete ones only.
+    """
+    if validated.schema_failure_share(config) is None:
+        return None
+    roles = validated.column_roles
+    columns = list(roles.features)
+    path = Path(validated.valid_path)
+    files = sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+    blank = dict.fromkeys(columns, 0)
+    rows = 0
+    for file in files:
+        table = pd.read_parquet(file, columns=columns)
+        rows += len(table)
+        for column in columns:
+            values = table[column]
+            if column in roles.numeric:
+                numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+                blank[column] += int(np.count_nonzero(~np.isfinite(numbers)))
+            else:
+                blank[column] += int(values.isna().sum())
+    return {column: blank[column] / rows if rows else 0.0 for column in columns}
+
+
 def write_plots(
     folder: Path, results: pd.DataFrame, X: np.ndarray, labels: np.ndarray, config: TrainConfig
 ) -> dict[str, str]:

@@ -23,7 +23,12 @@ from clusterflow.config import TrainConfig
 from clusterflow.errors import ConfigError, NoViableClustering, ValidationFailed
 from clusterflow.model import NOVELTY_QUANTILE, ClusterModel
 from clusterflow.schema import ColumnRoles
-from clusterflow.stages.artifacts import write_cards, write_plots, write_reference
+from clusterflow.stages.artifacts import (
+    missing_shares,
+    write_cards,
+    write_plots,
+    write_reference,
+)
 from clusterflow.stages.embedding import embedder_spec
 from clusterflow.stages.handles import Embedded, Imputed, Swept, Validated
 from clusterflow.stages.imputation import load_imputer
@@ -179,6 +184,7 @@ def _fit(
         clusterer=clusterer,
         embedder=embedder_spec(config) if embedded else None,
         quarantined_share=validated.schema_failure_share(config),
+        missing_shares=missing_shares(validated, config),
     )
     distance = _check_and_calibrate(model, X, labels)
     return _Fitted(

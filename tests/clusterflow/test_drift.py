@@ -23,7 +23,9 @@ from clusterflow.drift import (
     DriftThresholds,
     compare,
     domain_classifier_auc,
+    format_number,
     holm,
+    p_equals,
     psi,
 )
 from clusterflow.drift_report import render_html, render_markdown
@@ -168,8 +170,135 @@ def test_a_tiny_batch_is_compared_without_false_certainty():
     res = _cmp(_synthetic(1000, seed=1), _synthetic(5, seed=2, shift=0.3))
     assert res.drift_detected is False
     assert res.embedding.method == "none" and "fewer than" in res.embedding.note
-    assert res.columns["c"].categories_tested == 1  # every category too rare to test alone
-    assert res.columns["c"].p_value == 1.0
+    # Every category is too rare for chi-square: the batch is tested by Monte Carlo instead.
+    assert res.columns["c"].test == "monte_carlo_multinomial"
+    assert 0.01 < res.columns["c"].p_value < 1.0
+
+
+def _one_column(values: list[str] | np.ndarray, clusters: np.ndarray | None = None) -> DriftSample:
+    n = len(values)
+    labels = np.zeros(n, dtype=int) if clusters is None else clusters
+    return DriftSample(pd.DataFrame({"c": values}), None, labels, np.zeros(n), np.zeros(n, bool))
+
+
+def test_a_small_batch_of_one_rare_category_drifts_by_monte_carlo():
+    # 15% of the reference is "t": ten batch rows all "t" happen with probability 0.15**10.
+    ref = _one_column(["b"] * 49 + ["d"] * 36 + ["t"] * 15)
+    res = compare(ref, _one_column(["t"] * 10), numeric_columns=[], categorical_columns=["c"])
+    info = res.columns["c"]
+    assert info.test == "monte_carlo_multinomial"
+    assert info.effect == pytest.approx(0.85)  # the raw total variation distance
+    assert info.p_value == pytest.approx(1 / 20_001)  # no draw as extreme in 20,000
+    assert info.drifted and res.drift_detected
+    assert info.to_dict()["test"] == "monte_carlo_multinomial"
+
+
+def test_a_batch_too_small_for_any_test_is_not_tested_rather_than_p_one():
+    ref = _one_column(["b"] * 49 + ["d"] * 36 + ["t"] * 15)
+    res = compare(ref, _one_column(["t"]), numeric_columns=[], categorical_columns=["c"])
+    info = res.columns["c"]
+    assert info.p_value is None and info.p_value_adjusted is None
+    assert info.note == "not tested: too few rows"
+    assert info.effect == pytest.approx(0.85) and not info.drifted
+    assert res.to_dict()["columns"]["c"]["p_value"] is None
+
+
+def test_a_small_batch_in_one_cluster_drifts_and_one_row_is_not_tested():
+    ref_clusters = np.repeat([0, 1, 2], [445, 300, 255])
+    ref = _one_column(["a"] * 1000, clusters=ref_clusters)
+    ten = compare(
+        ref,
+        _one_column(["a"] * 10, clusters=np.zeros(10, int)),
+        numeric_columns=[],
+        categorical_columns=["c"],
+    ).clusters
+    assert ten.test == "monte_carlo_multinomial"
+    assert ten.p_value < 0.01 and ten.psi > 0.2 and ten.drifted
+    one = compare(
+        ref,
+        _one_column(["a"], clusters=np.zeros(1, int)),
+        numeric_columns=[],
+        categorical_columns=["c"],
+    ).clusters
+    assert one.p_value is None and one.note == "not tested: too few rows" and not one.drifted
+    assert "not tested" in render_html(
+        compare(
+            ref,
+            _one_column(["a"], clusters=np.zeros(1, int)),
+            numeric_columns=[],
+            categorical_columns=["c"],
+        )
+    )
+
+
+def test_the_monte_carlo_test_is_seeded_and_keeps_large_batches_on_chi_square():
+    ref = _one_column(["b"] * 49 + ["d"] * 36 + ["t"] * 15)
+    batch = _one_column(["b", "d", "t", "t", "b", "d", "b", "t"])
+    first = compare(ref, batch, numeric_columns=[], categorical_columns=["c"], random_state=4)
+    again = compare(ref, batch, numeric_columns=[], categorical_columns=["c"], random_state=4)
+    assert first.columns["c"].p_value == again.columns["c"].p_value
+    large = _cmp(_synthetic(1000, seed=1), _synthetic(1000, seed=2)).columns["c"]
+    assert large.test == "chi2_contingency"
+
+
+def _with_blanks(sample: DriftSample, blank: np.ndarray) -> DriftSample:
+    """The sample with column x blank where ``blank`` (its imputed values stay in the table)."""
+    mask = pd.DataFrame(False, index=range(len(sample.table)), columns=sample.table.columns)
+    mask["x"] = blank
+    return DriftSample(
+        sample.table, sample.embeddings, sample.clusters, sample.distances, sample.novel, mask
+    )
+
+
+TRAINED_BLANKS = {"x": 0.01, "y": 0.0, "c": 0.0}
+
+
+def test_a_column_blank_in_every_batch_row_drifts_on_its_blank_share():
+    # The imputer filled x with values like the reference's: compared, they would look fine.
+    ref, new = _synthetic(400, seed=1), _synthetic(400, seed=2)
+    res = _cmp(ref, _with_blanks(new, np.ones(400, bool)), reference_missing=TRAINED_BLANKS)
+    info = res.columns["x"]
+    assert info.p_value is None and info.batch.n == 0
+    assert info.note == "not tested: no observed values in the batch"
+    assert info.missing.batch_share == 1.0 and info.missing.reference_share == 0.01
+    assert info.missing.rise == pytest.approx(0.99)
+    assert info.missing.drifted and info.drifted and res.drift_detected
+    assert res.drifted_columns == ["x"]
+    assert "100.0% of the batch's values are blank against 1.0%" in res.reasons[0]
+    out = json.loads(json.dumps(res.to_dict(), allow_nan=False))
+    assert out["columns"]["x"]["missing"]["drifted"] is True
+    assert out["columns"]["x"]["batch"]["n"] == 0
+    assert "blank cells" in render_html(res)
+
+
+def test_a_column_blank_in_half_the_batch_drifts_and_is_compared_on_the_rest():
+    ref, new = _synthetic(400, seed=1), _synthetic(400, seed=2)
+    half = np.arange(400) % 2 == 0
+    res = _cmp(ref, _with_blanks(new, half), reference_missing=TRAINED_BLANKS)
+    info = res.columns["x"]
+    assert info.batch.n == 200  # the observed values only
+    assert info.p_value is not None and info.effect < 0.2
+    assert info.missing.drifted and res.drifted_columns == ["x"]
+    # The blank-share tests join the Holm family of the column tests.
+    assert info.missing.p_value_adjusted >= info.missing.p_value
+    assert not res.columns["y"].missing.drifted
+
+
+def test_a_small_rise_of_the_blank_share_is_noise_not_drift():
+    ref, new = _synthetic(2000, seed=1), _synthetic(2000, seed=2)
+    blank = np.arange(2000) < 80  # 4% blank against 1%: significant, below column_effect
+    res = _cmp(ref, _with_blanks(new, blank), reference_missing=TRAINED_BLANKS)
+    assert res.columns["x"].missing.p_value_adjusted < 0.01
+    assert not res.columns["x"].drifted and not res.drift_detected
+
+
+def test_without_the_training_blank_share_it_is_reported_not_tested():
+    ref, new = _synthetic(400, seed=1), _synthetic(400, seed=2)
+    res = _cmp(ref, _with_blanks(new, np.ones(400, bool)))
+    missing = res.columns["x"].missing
+    assert missing.reference_share is None and missing.p_value is None
+    assert "did not record" in missing.note
+    assert not res.drift_detected
 
 
 def test_sample_from_assignments_reads_prefixed_columns():
@@ -480,3 +609,32 @@ def test_drift_records_still_read_like_the_dicts_they_replaced():
     assert res.clusters.get("no such key", "default") == "default"
     with pytest.raises(KeyError):
         res.embedding["no such key"]
+
+
+def test_reasons_print_grams_plainly_and_an_underflow_as_p_below():
+    ref, new = _synthetic(1000, seed=1), _synthetic(1000, seed=2, shift=3.0)
+    ref.table["x"] = 4200 + 100 * ref.table["x"]
+    new.table["x"] = 4200 + 100 * new.table["x"]
+    res = _cmp(ref, new)
+    (reason,) = [r for r in res.reasons if r.startswith("column x")]
+    assert "mean 4,195 -> 4,498" in reason and "e+03" not in reason
+    assert "Holm p<1e-300" in reason and "p=<" not in reason
+    assert format_number(4157.0) == "4,157" and format_number(43.91) == "43.9"
+    assert p_equals(0.0) == "p<1e-300" and p_equals(0.0123) == "p=0.012"
+
+
+def test_the_rows_section_escapes_an_underflowed_p_value():
+    res = _cmp(_synthetic(300, seed=1), _synthetic(300, seed=2))
+    rows = {
+        "in": 344,
+        "compared": 172,
+        "quarantined": 172,
+        "quarantined_share": 0.5,
+        "training_quarantined_share": 0.0,
+        "quarantine_p_value": 0.0,
+        "quarantine_drifted": True,
+        "reference": 300,
+        "top_quarantine_reasons": [],
+    }
+    html = render_html(res, rows=rows)
+    assert "<1e-300" not in html and "binomial p &lt;1e-300" in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,10 @@ import pytest
 from clusterflow import stages
 from clusterflow.config import DriftConfig, TrainConfig
 from clusterflow.drift import DriftThresholds
+from clusterflow.drift_report import render_html
 from clusterflow.errors import ValidationFailed
 from clusterflow.model import ClusterModel
-from clusterflow.monitoring import monitor_frame, reference_sample, split_batch
+from clusterflow.monitoring import monitor_frame, reference_sample, split_batch, top_reasons
 from clusterflow.store import StageStore
 from tests.conftest import bundled
 
@@ -110,11 +112,13 @@ def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
     assert sorted(outcome.quarantine.index) == [3, 5, 6]
     assert outcome.quarantine.loc[3, "reason"] == "column body_mass_g: 'heavy' is not a number"
     assert outcome.quarantine.loc[3, "body_mass_g"] == "heavy"  # kept as it came
-    assert {r["reason"] for r in rows["top_quarantine_reasons"]} == {
-        "column body_mass_g: 'heavy' is not a number",
-        "every feature column and the text are empty",
-    }
-    assert outcome.result.columns["body_mass_g"].batch.n == 169
+    assert rows["top_quarantine_reasons"] == [
+        {"reason": "every feature column and the text are empty", "rows": 2, "example": None},
+        {"reason": "body_mass_g: not a number", "rows": 1, "example": "'heavy'"},
+    ]
+    compared = batch.drop(index=[3, 5, 6])
+    # n counts the observed values the KS test compares, not the imputed ones.
+    assert outcome.result.columns["body_mass_g"].batch.n == compared["body_mass_g"].notna().sum()
     assert outcome.to_dict()["rows"]["quarantined"] == 3
     assert rows["quarantine_drifted"] is False  # 3 of 172 (1.7%): within the allowed rise
     assert rows["training_quarantined_share"] == model.quarantined_share < 0.02
@@ -179,3 +183,72 @@ def test_a_batch_without_the_id_column_is_still_compared():
     valid, quarantine = split_batch(Model(), batch)
     assert len(valid) == 2 and quarantine["reason"].tolist() == ["column x: inf is infinite"]
     assert dataclasses.is_dataclass(Model.roles)
+
+
+def test_the_training_blank_share_is_recorded_with_the_model(champion, penguins):
+    model, _ = champion
+    assert set(model.missing_shares) == set(model.roles.features)
+    # penguins has a few blank sexes; the stored share is that of the valid training rows.
+    assert 0.0 < model.missing_shares["sex"] < 0.1
+    assert model.missing_shares["body_mass_g"] == 0.0  # its blanks are in rows quarantined
+
+
+@pytest.mark.parametrize("every", [1, 2])
+def test_a_feature_blank_in_the_batch_drifts(champion, every):
+    model, held_out = champion
+    batch = held_out.copy()
+    batch.loc[batch.index % every == 0, "flipper_length_mm"] = np.nan
+    valid, _ = split_batch(model, batch)
+    observed = int(valid["flipper_length_mm"].notna().sum())
+    assert observed == (0 if every == 1 else 85)
+    data = monitor_frame(model, batch).to_dict()
+    column = data["columns"]["flipper_length_mm"]
+    assert column["batch"]["n"] == observed  # only the observed values are compared
+    assert column["missing"]["batch_missing"] == len(valid) - observed
+    assert column["missing"]["drifted"] is True and column["drifted"] is True
+    assert data["drift_detected"] is True and "flipper_length_mm" in data["drifted_columns"]
+
+
+def test_a_model_saved_before_the_blank_share_was_recorded_still_monitors(champion, tmp_path):
+    model, held_out = champion
+    folder = tmp_path / "old"
+    model.save(folder)
+    spec = json.loads((folder / "spec.json").read_text())
+    del spec["missing_shares"]
+    (folder / "spec.json").write_text(json.dumps(spec))
+    for name in ("reference.parquet",):
+        (folder / name).write_bytes((model.folder / name).read_bytes())
+    loaded = ClusterModel.load(folder)
+    assert loaded.missing_shares is None
+    batch = held_out.assign(body_mass_g=np.nan)
+    data = monitor_frame(loaded, batch).to_dict()
+    missing = data["columns"]["body_mass_g"]["missing"]
+    assert missing["reference_share"] is None and "did not record" in missing["note"]
+
+
+def test_quarantine_reasons_group_by_column_and_problem_not_by_value():
+    # A column written with its unit: every value differs, the problem is one.
+    reasons = [
+        f"column body_mass_g: '{3000 + 50 * (i % 30)} g' is not a number" for i in range(172)
+    ]
+    reasons += ["column sex is empty; column flipper_length_mm: 'long' is not a number"] * 3
+    reasons += ["column body_mass_g: '1 kg' is not a number; column x: inf is infinite"]
+    top = top_reasons(reasons)
+    assert top[0] == {"reason": "body_mass_g: not a number", "rows": 173, "example": "'3000 g'"}
+    assert {"reason": "sex: empty", "rows": 3, "example": None} in top
+    assert {"reason": "x: infinite", "rows": 1, "example": "inf"} in top
+    assert len(top) == 4
+
+
+def test_the_report_shows_grouped_reasons_with_an_example(champion):
+    model, held_out = champion
+    batch = held_out.copy()
+    batch["body_mass_g"] = [
+        f"{v:.0f} g" if i % 2 else v for i, v in enumerate(batch["body_mass_g"])
+    ]
+    outcome = monitor_frame(model, batch)
+    (first, *_) = outcome.rows()["top_quarantine_reasons"]
+    assert first["reason"] == "body_mass_g: not a number" and first["rows"] >= 80
+    assert first["example"].endswith(" g'")
+    html = render_html(outcome.result, rows=outcome.rows())
+    assert "body_mass_g: not a number (" in html and "e.g. &#x27;" in html
