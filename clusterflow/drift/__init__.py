@@ -26,7 +26,8 @@ A view drifts only when its p-value is below ``column_p_value`` *and* its effect
 threshold: large batches make every trivial shift significant, small batches make noise look
 large, and requiring both keeps false alarms rare in either regime. Per-column p-values are
 corrected for the number of columns with Holm's step-down method (family-wise error rate),
-the blank-share tests with them. Columns are compared on the batch's observed cells only; a view
+the blank-share tests with them. Columns are compared with the batch's gaps filled, as the
+reference's are; a view
 with too few rows for any outcome to reach the level says "not tested" with a null p-value.
 
 Both KS D and the total variation distance read the same way: the largest difference, between

@@ -114,8 +114,9 @@ class ColumnTest(DriftView):
     (Holm, over all compared columns) and ``drifted``, the last two keys of every column in
     drift.json, are set by :func:`~clusterflow.drift.compare` once every column has been tested.
 
-    The distribution is tested on the batch's observed (non-blank) cells only. With too few of
-    them to test (none at all, or too few rows for any outcome to reach ``column_p_value``),
+    The distribution is tested with the batch's gaps filled by the model's imputer, as the
+    reference's are. With too few values to test (none at all, or too few rows for any outcome
+    to reach ``column_p_value``),
     ``statistic`` and ``p_value`` are None and ``note`` says why. ``missing`` tests the share of
     blank cells against the training file's (left out when that share is not known).
     """
@@ -140,7 +141,7 @@ class NumericColumnDrift(ColumnTest):
     """The Wasserstein distance over the reference's standard deviation (None when it is 0)."""
     reference: NumericSummary
     batch: NumericSummary
-    """Of the batch's observed values (``n`` counts them; blank cells are in ``missing``)."""
+    """Of the batch's values, gaps filled (their share is in ``missing``)."""
     missing: MissingShare | None = field(default=None, metadata={_OMIT_IF_NONE: True})
     note: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
     p_value_adjusted: float | None = None
@@ -167,7 +168,7 @@ class CategoricalColumnDrift(ColumnTest):
     """The five categories whose share moved most, largest move first."""
     reference: CategoryCounts
     batch: CategoryCounts
-    """Of the batch's observed values (``n`` counts them; blank cells are in ``missing``)."""
+    """Of the batch's values, gaps filled (their share is in ``missing``)."""
     missing: MissingShare | None = field(default=None, metadata={_OMIT_IF_NONE: True})
     note: str | None = field(default=None, metadata={_OMIT_IF_NONE: True})
     p_value_adjusted: float | None = None

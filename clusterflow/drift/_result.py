@@ -177,7 +177,7 @@ def _fmt_num(x: float) -> str:
 
 
 def _column_reason(col: str, info: ColumnDrift, thresholds: DriftThresholds) -> str:
-    """Why a column drifted: its blank share rose, its observed values moved, or both."""
+    """Why a column drifted: its blank share rose, its values moved, or both."""
     parts = []
     missing = info.missing
     if missing is not None and missing.drifted and missing.reference_share is not None:
@@ -193,7 +193,7 @@ def _column_reason(col: str, info: ColumnDrift, thresholds: DriftThresholds) -> 
         and (info.effect or 0.0) > thresholds.column_effect
     ):
         moved = _distribution_reason(info)
-        parts.append(f"observed values: {moved}" if parts else moved)
+        parts.append(f"values: {moved}" if parts else moved)
     return f"column {col}: " + "; ".join(parts)
 
 

@@ -29,9 +29,9 @@ class DriftSample:
     novel : numpy.ndarray
         ``(n_rows,)`` bool, the row is far from every cluster.
     missing : pandas.DataFrame, optional
-        ``(n_rows, columns)`` bool, the cell was blank before imputation (a batch's; the
-        columns tests compare only observed cells and test the blank share). None: every cell
-        was observed (the reference, whose table is imputed training rows).
+        ``(n_rows, columns)`` bool, the cell was blank before imputation (a batch's: its
+        share is tested against training's). None: not known (the reference, whose table is
+        imputed training rows).
     """
 
     table: pd.DataFrame

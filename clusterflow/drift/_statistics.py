@@ -186,7 +186,7 @@ def domain_classifier_auc(
 
 
 def _numeric_column(ref: pd.Series, new: pd.Series) -> NumericColumnDrift:
-    """KS test of a numeric column; ``new`` holds the batch's observed values only."""
+    """KS test of a numeric column; ``new`` holds the batch's values, gaps filled."""
     a = ref.to_numpy(dtype=float)
     b = new.to_numpy(dtype=float)
     if b.size == 0:
@@ -261,7 +261,7 @@ def _chi2(table: pd.DataFrame) -> tuple[float, float]:
 def _categorical_column(
     ref: pd.Series, new: pd.Series, *, level: float, random_state: int
 ) -> CategoricalColumnDrift:
-    """Chi-square test of a categorical column; ``new`` holds the batch's observed values only.
+    """Chi-square test of a categorical column; ``new`` holds the batch's values, gaps filled.
 
     A batch too small for chi-square is tested by :func:`counts_test`'s Monte Carlo instead,
     with the raw total variation distance as its effect.

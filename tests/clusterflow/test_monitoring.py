@@ -117,8 +117,8 @@ def test_bad_rows_are_quarantined_and_counted_not_compared(champion):
         {"reason": "body_mass_g: not a number", "rows": 1, "example": "'heavy'"},
     ]
     compared = batch.drop(index=[3, 5, 6])
-    # n counts the observed values the KS test compares, not the imputed ones.
-    assert outcome.result.columns["body_mass_g"].batch.n == compared["body_mass_g"].notna().sum()
+    # n counts the batch's rows, gaps filled as the reference's are.
+    assert outcome.result.columns["body_mass_g"].batch.n == len(compared)
     assert outcome.to_dict()["rows"]["quarantined"] == 3
     assert rows["quarantine_drifted"] is False  # 3 of 172 (1.7%): within the allowed rise
     assert rows["training_quarantined_share"] == model.quarantined_share < 0.02
@@ -203,7 +203,7 @@ def test_a_feature_blank_in_the_batch_drifts(champion, every):
     assert observed == (0 if every == 1 else 85)
     data = monitor_frame(model, batch).to_dict()
     column = data["columns"]["flipper_length_mm"]
-    assert column["batch"]["n"] == observed  # only the observed values are compared
+    assert column["batch"]["n"] == len(valid)  # gaps filled, as the reference's are
     assert column["missing"]["batch_missing"] == len(valid) - observed
     assert column["missing"]["drifted"] is True and column["drifted"] is True
     assert data["drift_detected"] is True and "flipper_length_mm" in data["drifted_columns"]
