@@ -183,7 +183,8 @@ def _what_is_registered(db, name: str) -> str:
     """Say in words which versions and aliases ``name`` has, or which models are registered."""
     names = [r[0] for r in db.execute("SELECT name FROM registered_models ORDER BY name")]
     if name not in names:
-        return f"registered: {', '.join(names[:10])}" if names else "no model is registered"
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        return f"registered: {', '.join(names[:10])}{more}" if names else "no model is registered"
     versions = [
         str(r[0])
         for r in db.execute(

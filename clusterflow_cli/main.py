@@ -279,9 +279,16 @@ def leave(code: int) -> None:
     """
     threading._shutdown()  # type: ignore[attr-defined]  # what the interpreter's exit calls
     atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
-            stream.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass  # the reader went away (``| head``): nothing more to say
+    except (OSError, ValueError) as err:  # a full disk: the output is cut, so not a success
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(f"{PROG}: error: could not write the output: {err}\n")
+        code = code or 120  # what the interpreter's own exit gives
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
     os._exit(code)
 
 

@@ -8,6 +8,7 @@ here the common mistakes fail in about a second instead of after a flow run has 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -123,7 +124,12 @@ def check_model_uri(uri: str, workspace: str) -> str:
         return tracking_uri(workspace)
     tracking = tracking_uri(workspace)
     store = Path(tracking.removeprefix("sqlite:///").split("?")[0])
-    if tracking.startswith("sqlite:///") and not store.is_file():
+    registry = os.environ.get("MLFLOW_REGISTRY_URI")
+    if (
+        tracking.startswith("sqlite:///")
+        and not store.is_file()
+        and registry in (None, "", tracking)
+    ):
         # MLflow would create an empty store there: reading a model should not write anything.
         raise RegistryError(
             f"no model {uri}: there is no registry at {store}",

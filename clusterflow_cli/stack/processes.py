@@ -183,8 +183,8 @@ def down(
     state = read_state(workspace)
     stopped = []
     for entry in reversed(state.get("processes", [])):
-        if not _alive(entry):
-            continue
+        if not _alive(entry) and not _group_members(entry["pid"]):
+            continue  # its leader may have died while its workers hold the port: stop those
         try:
             os.killpg(entry["pid"], signal.SIGTERM)
         except ProcessLookupError:

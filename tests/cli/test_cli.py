@@ -352,3 +352,29 @@ def test_every_command_checks_its_output_first(tmp_path, monkeypatch, capsys, co
     (line,) = capsys.readouterr().err.splitlines()
     assert "--out blocker/out.csv" in line and "is a file" in line
     assert not (tmp_path / ".clusterflow").exists()
+
+
+FULL_DISK = """
+import sys
+from clusterflow_cli.main import leave
+
+class Full:  # stdout on a full disk: the buffered summary cannot be written out
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+sys.stdout = Full()
+print("summary")
+leave(0)
+"""
+
+
+def test_an_output_cut_short_by_a_full_disk_is_not_a_success(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", FULL_DISK], capture_output=True, text=True)
+    assert proc.returncode == 120
+    assert proc.stderr.startswith("clusterflow: error: could not write the output")
+    gone = FULL_DISK.replace("OSError(28, ", "BrokenPipeError(32, ")  # the reader left (| head)
+    proc = subprocess.run([sys.executable, "-c", gone], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stderr == ""  # not an error of ours

@@ -41,6 +41,21 @@ def test_down_returns_when_the_whole_group_has_stopped(tmp_path):
     assert stack._group_members(entry["pid"]) == []
 
 
+def test_down_stops_the_workers_of_a_leader_that_died(tmp_path):
+    ws = tmp_path / "ws"
+    stack.stack_dir(ws).mkdir(parents=True)
+    cmd = ["sh", "-c", "sleep 300 & exit 0", "orphaned"]  # the leader ends, its child stays
+    proc, entry, _ = stack._start("server", cmd, os.environ, ws, tmp_path, "orphaned")
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while not stack._group_members(entry["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stack._alive(entry) and stack._group_members(entry["pid"])
+    stack._write_state(ws, {"env": {}, "processes": [entry]})
+    assert stack.down(ws, echo=lambda _m: None) == ["server"]
+    assert stack._group_members(entry["pid"]) == []
+
+
 def test_down_stops_only_recorded_processes(tmp_path):
     ws = tmp_path / "ws"
     entry = _start_sleeper(ws, tmp_path, "sleeper")
