@@ -32,9 +32,11 @@ from clusterflow.scoring import (
     check_detail_names,
     check_readable_columns,
     featureless_rows,
+    repeated_ids,
     score_frame,
     score_id_column,
     unreadable_numbers,
+    unseen_categories,
 )
 
 __all__ = ["score_partitioned"]
@@ -52,9 +54,10 @@ def _score_partition(
     started = time.perf_counter()
     frame = job.read()
     embedder = _model_embedder(model, cache_path)
-    _, assigned = score_frame(model, frame, embedder=embedder)
+    sample, assigned = score_frame(model, frame, embedder=embedder)
     id_name, ids = assignment_ids(model, frame, id_column)
-    if id_name == ROW_ID:  # the row number in the whole input, not in the partition
+    named = id_name != ROW_ID
+    if not named:  # the row number in the whole input, not in the partition
         ids = np.arange(job.offset, job.offset + len(frame))
     table = pd.DataFrame({id_name: ids, CLUSTER_COLUMN: assigned["cluster"].to_numpy()})
     for column in DETAIL_COLUMNS if details else ():
@@ -66,6 +69,9 @@ def _score_partition(
         "sizes": table["cluster"].value_counts().to_dict(),
         "unreadable": unreadable_numbers(model, frame),
         "featureless": featureless_rows(model, frame),
+        "unseen_categories": unseen_categories(model, frame, sample.table),
+        "ids": ids if named else None,  # repeats are found across partitions, on the client
+        "id_fallback": None if named else model.roles.id_column,
         "seconds": time.perf_counter() - started,
     }
 
@@ -111,8 +117,9 @@ def score_partitioned(
     Returns
     -------
     dict
-        ``rows``, ``out``, ``model_uri``, ``novel``, ``cluster_sizes`` (as in-process) and
-        ``dask``: ``workers``, ``partitions``, ``worker_seconds`` per partition.
+        What :func:`clusterflow.scoring.score_table` returns (its row notes added up over the
+        partitions; repeated ids are found across them) and ``dask``: ``workers``,
+        ``partitions``, ``worker_seconds`` per partition.
     """
     named = score_id_column(model, id_column)  # a wrong id fails here, not on every worker
     check_detail_names(named, details)
@@ -154,6 +161,11 @@ def _summary(
         "cluster_sizes": {str(k): int(sizes[k]) for k in sorted(sizes)},
         "unreadable": _added(stats, "unreadable"),
         "featureless": _added(stats, "featureless"),
+        "unseen_categories": _added(stats, "unseen_categories"),
+        "repeated_ids": repeated_ids(np.concatenate(ids))
+        if (ids := [s["ids"] for s in stats if s["ids"] is not None])
+        else {"rows": 0, "example": None},
+        "id_fallback": next((s["id_fallback"] for s in stats if s["id_fallback"]), None),
         "dask": {
             "workers": batch.workers,
             "partitions": len(batch.parts),

@@ -256,6 +256,38 @@ def test_partitioned_score_writes_the_in_process_file(tmp_path, threaded_client)
     assert not list((tmp_path / "ws").glob(".score-parts-*"))  # its temporary folder is gone
 
 
+def test_partitioned_score_gives_the_in_process_notes(tmp_path, threaded_client):
+    # Ids repeated across partitions and a category the model never saw, in some of them.
+    from clusterflow.partitioned import score_partitioned
+    from clusterflow.scoring import score_table
+
+    data = tmp_path / "penguins.csv"
+    read_table(bundled("penguins.csv")).to_csv(data, index=False)
+    model = _kmeans_model(data, tmp_path / "ws")
+    frame = read_table(data)
+    frame.insert(0, "pid", [f"p{i % 300}" for i in range(len(frame))])  # rows 300+ repeat
+    frame.loc[200:, "island"] = "Anvers"
+    batch = tmp_path / "batch.csv"
+    frame.to_csv(batch, index=False)
+    options = {"model_uri": "m", "workspace": tmp_path / "ws", "id_column": "pid"}
+    whole = score_table(
+        model, read_table(batch, text_columns=("pid",)), out=tmp_path / "w.csv", **options
+    )
+    parted = score_partitioned(
+        model,
+        batch,
+        client=threaded_client,
+        out=tmp_path / "p.csv",
+        partition_bytes=3000,
+        **options,
+    )
+    assert parted["dask"]["partitions"] >= 4
+    for key in ("unseen_categories", "repeated_ids", "id_fallback"):
+        assert parted[key] == whole[key], key
+    assert whole["repeated_ids"] == {"rows": len(frame) - 300, "example": "row 300: 'p0'"}
+    assert whole["unseen_categories"]["rows"] == len(frame) - 200
+
+
 def test_partitioned_monitor_gives_the_in_process_drift(tmp_path, threaded_client):
     from clusterflow.monitoring import monitor_frame
     from clusterflow.partitioned import monitor_partitioned

@@ -209,7 +209,10 @@ def test_every_registry_command_uses_the_running_stacks_mlflow(tmp_path, monkeyp
         ):
             assert main([*command, "--workspace", str(ws)]) == 2
             err = capsys.readouterr().err
-            assert f"no model models:/clusterflow@champion in {stack_uri}" in err
+            # the stack's store (not created by the lookup), not the workspace's own file
+            missing = f"there is no registry at {tmp_path / 'stack.db'}"
+            assert f"no model models:/clusterflow@champion: {missing}" in err
+            assert not (tmp_path / "stack.db").exists()
             monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
     finally:
         stack.down(ws, echo=lambda _m: None)
