@@ -254,7 +254,7 @@ def _columns_html(result: DriftResult) -> str:
     head = (
         "<tr><th>column</th><th>kind</th><th>test</th><th>effect</th><th></th><th>p</th>"
         "<th>Holm p</th><th>blank cells: training &rarr; batch</th><th>drifted</th>"
-        "<th>reference &rarr; batch (observed values)</th></tr>"
+        "<th>reference &rarr; batch (gaps filled)</th></tr>"
     )
     return (
         "<h2>Columns</h2><p>Drifted columns first, then by effect size.</p>"
