@@ -163,16 +163,18 @@ class ClusterModel:
 
     def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Coerce types and impute the tabular features (cells that cannot be read become gaps)."""
-        table = self._coerced(frame)
+        return self._impute(self.coerce(frame))
+
+    def _impute(self, table: pd.DataFrame) -> pd.DataFrame:
         if self.imputer is None or not self.roles.features:
             return table
         return self.imputer.transform(table)
 
-    def blank_cells(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Return which feature cells of ``frame`` are gaps that :meth:`prepare` imputes."""
-        return self._coerced(frame).isna()
+    def coerce(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Return the feature columns of ``frame`` typed, what cannot be read as a gap (NaN).
 
-    def _coerced(self, frame: pd.DataFrame) -> pd.DataFrame:
+        Its gaps (``isna()``) are the cells :meth:`prepare` imputes.
+        """
         table = coerce_numeric(frame[list(self.roles.features)], self.roles)
         for column in self.roles.numeric:
             values = table[column].to_numpy()
@@ -197,9 +199,13 @@ class ClusterModel:
         *,
         embeddings: np.ndarray | None = None,
         embedder: Embedder | None = None,
+        coerced: pd.DataFrame | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray]:
-        """Return the imputed table, the embeddings and the feature matrix of raw ``frame``."""
-        imputed = self.prepare(frame)
+        """Return the imputed table, the embeddings and the feature matrix of raw ``frame``.
+
+        ``coerced``: :meth:`coerce` of ``frame`` when the caller has it already.
+        """
+        imputed = self._impute(self.coerce(frame) if coerced is None else coerced)
         if embeddings is None:
             embeddings = self.embed(frame, embedder)
         return imputed, embeddings, self.features.transform(imputed, embeddings=embeddings)

@@ -298,11 +298,15 @@ SCORE_NOTES = {
 are: keys of :func:`score_table`'s result, each ``{"rows", "example"}``."""
 
 
+def count_rows(n: int | str) -> str:
+    """Return ``n`` rows in words: ``1 row``, ``3 rows``."""
+    return "1 row" if n == 1 else f"{n} rows"
+
+
 def score_notes(result: dict) -> list[str]:
     """Return the lines under a score's summary: what was odd about the rows it assigned."""
     lines = [
-        f"{found['rows']} row{'' if found['rows'] == 1 else 's'} "
-        + template.format(example=found["example"])
+        f"{count_rows(found['rows'])} " + template.format(example=found["example"])
         for key, template in SCORE_NOTES.items()
         if (found := result.get(key)) and found["rows"]
     ]
@@ -456,7 +460,8 @@ def score_frame(
 ) -> tuple[DriftSample, pd.DataFrame]:
     """Run ``frame`` through the model: the batch's drift sample and its assignments."""
     model.check_columns(frame)
-    imputed, embeddings, X = model.feature_matrix(frame, embedder=embedder)
+    coerced = model.coerce(frame)  # once: its gaps are the drift sample's blank cells too
+    imputed, embeddings, X = model.feature_matrix(frame, embedder=embedder, coerced=coerced)
     labels, distance = model.assign(X)
     novel = distance > model.novelty_threshold
     sample = DriftSample(
@@ -465,7 +470,7 @@ def score_frame(
         clusters=labels,
         distances=distance,
         novel=novel,
-        missing=model.blank_cells(frame),
+        missing=coerced.isna(),
     )
     assigned = pd.DataFrame(
         {"cluster": labels, "distance": distance, "novel": novel}, index=frame.index

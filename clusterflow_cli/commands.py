@@ -98,27 +98,28 @@ def cmd_impute(args: argparse.Namespace) -> int:
         exclude_columns=args.exclude_columns,
         time_column=args.time_column,
     )
+    from clusterflow.errors import ConfigError
     from clusterflow_cli.preflight import check_output
 
     target = Path(args.out)
     _check_output_type(target)
     check_not_the_input(target, args.data)
     check_output(target)
-    if quarantine_path(target).resolve() == Path(args.data).resolve():
-        from clusterflow.errors import ConfigError
-
-        raise ConfigError(
-            f"--out {target} would put its quarantined rows in {quarantine_path(target)}, the "
-            "input file",
-            hint="write the output under another name",
-        )
-    if quarantine_path(target).resolve() == target.resolve():
-        from clusterflow.errors import ConfigError
-
-        raise ConfigError(
-            f"--out {target} is where impute writes the rows it quarantines",
-            hint="choose a name that does not end in .quarantine.csv",
-        )
+    quarantine = quarantine_path(target)
+    for clash, problem, hint in (
+        (
+            Path(args.data),
+            f"would put its quarantined rows in {quarantine}, the input file",
+            "write the output under another name",
+        ),
+        (
+            target,
+            "is where impute writes the rows it quarantines",
+            "choose a name that does not end in .quarantine.csv",
+        ),
+    ):
+        if quarantine.resolve() == clash.resolve():
+            raise ConfigError(f"--out {target} {problem}", hint=hint)
     snapshot, validated, imputed = _impute_stages(_impute_config(args))
     out = _filled_table(args.data, validated, imputed)
     _write_table(out.reset_index(drop=True), target)
@@ -269,6 +270,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     rows are scored partitioned on the cluster (:func:`clusterflow.partitioned.score_partitioned`).
     """
     from clusterflow.config import ScoreConfig
+    from clusterflow.scoring import count_rows, score_notes
     from clusterflow_cli.options import build_config
     from clusterflow_cli.recorded_run import recorded_run
 
@@ -288,12 +290,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         model, model_run_id = _load_score_model(args, local, header)
         result = _score_rows(args, model)
         if run is not None:
-            run.outcome = f"scored {_rows(result['rows'])} with {args.model}"
-            run.lines = [f"scored {_rows(result['rows'])} with {args.model} into {args.out}"]
+            run.outcome = f"scored {count_rows(result['rows'])} with {args.model}"
+            run.lines = [f"scored {count_rows(result['rows'])} with {args.model} into {args.out}"]
             run.markdown = _score_markdown(result, model_run_id)
-    print(f"clusterflow: scored {_rows(result['rows'])} with {args.model}; wrote {result['out']}")
-    from clusterflow.scoring import score_notes
-
+    print(
+        f"clusterflow: scored {count_rows(result['rows'])} with {args.model}; wrote {result['out']}"
+    )
     for line in score_notes(result):
         print(f"  {line}")
     if run is not None:
@@ -302,10 +304,6 @@ def cmd_score(args: argparse.Namespace) -> int:
         for line in flow_run_lines(run.id):
             print(line)
     return 0
-
-
-def _rows(n: int) -> str:
-    return "1 row" if n == 1 else f"{n} rows"
 
 
 def _check_score(args: argparse.Namespace) -> tuple[list[str], Any]:
@@ -392,7 +390,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     """
     from clusterflow.config import MonitorConfig
     from clusterflow.model import check_input_columns
-    from clusterflow.scoring import find_registered_model
+    from clusterflow.scoring import count_rows, find_registered_model
     from clusterflow_cli.console import say, stage_bars, terminal
     from clusterflow_cli.options import build_config
     from clusterflow_cli.preflight import (
@@ -437,7 +435,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     compared = rows.get("compared", "?")
     print(
         f"clusterflow: {verdict} in {args.data} against {args.model} "
-        f"({compared} row{'' if compared == 1 else 's'} compared, "
+        f"({count_rows(compared)} compared, "
         f"{rows.get('quarantined', 0)} quarantined); "
         f"report: {Path(data['out_dir']) / 'drift_report.html'}"
     )
